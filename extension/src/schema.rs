@@ -1,0 +1,99 @@
+//! The extension's tables and views, in the order they must be created.
+
+use pgrx::prelude::*;
+
+extension_sql_file!(
+    "../../sql/extension/raw_tables.sql",
+    name = "raw_tables",
+    bootstrap
+);
+extension_sql_file!(
+    "../../sql/extension/settings.sql",
+    name = "settings",
+    requires = ["raw_tables"]
+);
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    const RAW_TABLES: [&str; 12] = [
+        "raw_voice_events",
+        "raw_voice_snapshots",
+        "raw_heartbeats",
+        "raw_messages",
+        "raw_member_events",
+        "raw_guilds",
+        "raw_channels",
+        "raw_scheduled_events",
+        "raw_server_polls",
+        "raw_server_players",
+        "raw_et_stats_files",
+        "raw_point_transactions",
+    ];
+
+    #[pg_test]
+    fn every_raw_table_exists_in_the_guildstats_schema() {
+        for table in RAW_TABLES {
+            let found = Spi::get_one::<bool>(&format!(
+                "SELECT to_regclass('guildstats.{table}') IS NOT NULL"
+            ))
+            .expect("SPI")
+            .unwrap_or(false);
+            assert!(found, "guildstats.{table} is missing");
+        }
+    }
+
+    #[pg_test]
+    fn the_same_voice_event_twice_leaves_one_row() {
+        Spi::run(
+            "INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts, self_mute, self_deaf)
+             VALUES (1, 2, 3, '2026-01-01 20:00+00', false, false) ON CONFLICT DO NOTHING;
+             INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts, self_mute, self_deaf)
+             VALUES (1, 2, 3, '2026-01-01 20:00+00', false, false) ON CONFLICT DO NOTHING;",
+        )
+        .expect("insert");
+        let rows = Spi::get_one::<i64>("SELECT count(*) FROM guildstats.raw_voice_events")
+            .expect("SPI")
+            .unwrap_or_default();
+        assert_eq!(rows, 1);
+    }
+
+    #[pg_test]
+    fn et_file_hash_is_computed_by_the_database() {
+        let matches = Spi::get_one::<bool>(
+            "INSERT INTO guildstats.raw_et_stats_files (file_name, source, content)
+             VALUES ('2026-01-01-200000-supply-round-1.txt', 'test', 'abc'::bytea)
+             RETURNING sha256 = sha256('abc'::bytea)",
+        )
+        .expect("SPI")
+        .unwrap_or(false);
+        assert!(matches);
+    }
+
+    #[pg_test]
+    fn settings_resolve_guild_then_global_then_builtin() {
+        Spi::run(
+            "INSERT INTO guildstats.settings (guild_id, session_cap) VALUES (NULL, '8 hours');
+             INSERT INTO guildstats.settings (guild_id, event_grace) VALUES (7, '5 minutes');",
+        )
+        .expect("insert settings");
+        let (cap, grace, tz) = Spi::get_three::<String, String, String>(
+            "SELECT session_cap::text, event_grace::text, calendar_time_zone
+             FROM guildstats.settings_for(7)",
+        )
+        .expect("SPI");
+        assert_eq!(cap.as_deref(), Some("08:00:00"));
+        assert_eq!(grace.as_deref(), Some("00:05:00"));
+        assert_eq!(tz.as_deref(), Some("UTC"));
+    }
+
+    #[pg_test(
+        error = "new row for relation \"settings\" violates check constraint \"settings_calendar_time_zone_known\""
+    )]
+    fn an_unknown_time_zone_is_refused() {
+        Spi::run("INSERT INTO guildstats.settings (guild_id, calendar_time_zone) VALUES (1, 'Mars/Olympus')")
+            .expect("insert");
+    }
+}

@@ -1,0 +1,85 @@
+-- Settings for the builders: one row per guild that overrides something, plus at most one
+-- row with guild_id NULL that overrides the built-in defaults for every guild. A NULL
+-- column means "not overridden here". settings_for() resolves the chain
+-- guild row -> global row -> built-in default.
+--
+-- The built-in defaults live in settings_for(), not in a row the extension inserts: a row
+-- created by CREATE EXTENSION would clash with the same row coming back from pg_dump.
+
+CREATE FUNCTION _is_valid_time_zone(time_zone text) RETURNS boolean
+LANGUAGE plpgsql STABLE STRICT AS $$
+BEGIN
+    PERFORM now() AT TIME ZONE time_zone;
+    RETURN true;
+EXCEPTION WHEN invalid_parameter_value THEN
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION _is_valid_time_zone(text) IS
+    'Internal: true when PostgreSQL knows the time zone name (used by the settings table''s CHECK).';
+
+CREATE TABLE settings (
+    guild_id             bigint,
+    afk_channel_id       bigint,
+    ignored_channel_ids  bigint[],
+    session_cap          interval,
+    event_grace          interval,
+    calendar_time_zone   text,
+    et_session_gap       interval,
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT settings_guild_key UNIQUE NULLS NOT DISTINCT (guild_id),
+    CONSTRAINT settings_session_cap_positive CHECK (session_cap > interval '0'),
+    CONSTRAINT settings_event_grace_not_negative CHECK (event_grace >= interval '0'),
+    CONSTRAINT settings_et_session_gap_positive CHECK (et_session_gap > interval '0'),
+    CONSTRAINT settings_calendar_time_zone_known CHECK (_is_valid_time_zone(calendar_time_zone)),
+    CONSTRAINT settings_afk_only_per_guild CHECK (guild_id IS NOT NULL OR afk_channel_id IS NULL)
+);
+
+COMMENT ON TABLE settings IS
+    'Builder settings. A row with a guild_id overrides settings for that guild; the row with guild_id NULL overrides the built-in defaults for all guilds. NULL columns inherit. Read the resolved values with settings_for(guild_id).';
+COMMENT ON COLUMN settings.guild_id IS 'The guild these settings apply to; NULL for the global row.';
+COMMENT ON COLUMN settings.afk_channel_id IS 'Overrides the AFK channel Discord reports for the guild (raw_guilds). Only on guild rows.';
+COMMENT ON COLUMN settings.ignored_channel_ids IS 'Voice channels whose sessions are not counted at all (e.g. music bots'' channels).';
+COMMENT ON COLUMN settings.session_cap IS 'A voice session open longer than this is closed and flagged (built-in default 12 hours).';
+COMMENT ON COLUMN settings.event_grace IS 'How late after an event''s start a member may join and still count as on time (built-in default 10 minutes).';
+COMMENT ON COLUMN settings.calendar_time_zone IS 'Time zone of calendar days, weeks and months in the rollups (built-in default UTC).';
+COMMENT ON COLUMN settings.et_session_gap IS 'ET:Legacy rounds further apart than this start a new gaming session (built-in default 60 minutes).';
+COMMENT ON COLUMN settings.updated_at IS 'When the row was last written by whoever set it.';
+
+SELECT pg_catalog.pg_extension_config_dump('settings', '');
+
+CREATE FUNCTION settings_for(guild_id bigint)
+RETURNS TABLE (
+    afk_channel_id       bigint,
+    ignored_channel_ids  bigint[],
+    session_cap          interval,
+    event_grace          interval,
+    calendar_time_zone   text,
+    et_session_gap       interval
+)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT COALESCE(g.afk_channel_id,
+                    (SELECT rg.afk_channel_id FROM @extschema@.raw_guilds rg
+                      WHERE rg.guild_id = settings_for.guild_id
+                      ORDER BY rg.observed_at DESC, rg.ingest_id DESC LIMIT 1)),
+           COALESCE(g.ignored_channel_ids, d.ignored_channel_ids, '{}'::bigint[]),
+           COALESCE(g.session_cap, d.session_cap, interval '12 hours'),
+           COALESCE(g.event_grace, d.event_grace, interval '10 minutes'),
+           COALESCE(g.calendar_time_zone, d.calendar_time_zone, 'UTC'),
+           COALESCE(g.et_session_gap, d.et_session_gap, interval '60 minutes')
+    FROM (SELECT 1) AS one
+    LEFT JOIN @extschema@.settings d ON d.guild_id IS NULL
+    LEFT JOIN @extschema@.settings g ON g.guild_id = settings_for.guild_id;
+END;
+COMMENT ON FUNCTION settings_for(bigint) IS
+    'The settings in force for a guild: its own row, else the global row (guild_id NULL), else the built-in default. The AFK channel comes from the guild row, else from the latest raw_guilds state. Example: SELECT * FROM guildstats.settings_for(1234);';
+
+CREATE VIEW effective_settings AS
+SELECT known.guild_id, s.*
+FROM (SELECT guild_id FROM @extschema@.raw_guilds
+      UNION
+      SELECT guild_id FROM @extschema@.settings WHERE guild_id IS NOT NULL) AS known,
+     LATERAL @extschema@.settings_for(known.guild_id) AS s;
+COMMENT ON VIEW effective_settings IS
+    'The settings in force for every known guild (seen in raw_guilds or named in settings), with defaults resolved.';

@@ -1,0 +1,66 @@
+-- guildstats roles. Roles belong to the whole cluster, so CREATE EXTENSION cannot make them:
+-- run this file once per database that has the extension, as a superuser, after
+-- CREATE EXTENSION guildstats (and again after ALTER EXTENSION guildstats UPDATE, so that new
+-- objects get their grants). It is safe to run any number of times.
+--
+--   psql -d yourdb -v ON_ERROR_STOP=1 -f sql/ops/roles.sql
+--
+-- Three group roles (NOLOGIN); give them to login roles with GRANT:
+--   guildstats_ingest  the ingesters: INSERT into the raw tables, nothing else. Not even SELECT:
+--                      `INSERT ... ON CONFLICT DO NOTHING` needs no read access.
+--   guildstats_reader  BI tools (Superset, Metabase, Grafana) and analysts: read everything.
+--   guildstats_admin   operators: read and write every guildstats table, run the builders,
+--                      change settings.
+-- Example:
+--   CREATE ROLE discord_bot LOGIN PASSWORD '...' IN ROLE guildstats_ingest;
+--   CREATE ROLE superset LOGIN PASSWORD '...' IN ROLE guildstats_reader;
+
+DO $roles$
+DECLARE
+    role_name text;
+BEGIN
+    FOREACH role_name IN ARRAY ARRAY['guildstats_ingest', 'guildstats_reader', 'guildstats_admin'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', role_name);
+        END IF;
+    END LOOP;
+END
+$roles$;
+
+COMMENT ON ROLE guildstats_ingest IS 'guildstats ingesters: INSERT into guildstats.raw_* only.';
+COMMENT ON ROLE guildstats_reader IS 'guildstats readers (BI tools, analysts): SELECT on everything in schema guildstats.';
+COMMENT ON ROLE guildstats_admin IS 'guildstats operators: all guildstats tables, builders and settings.';
+
+-- Functions are executable by PUBLIC by default. The builders change tables and must stay
+-- with the admin; the ingest role gets no function at all.
+REVOKE ALL ON SCHEMA guildstats FROM PUBLIC;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA guildstats FROM PUBLIC;
+
+-- Ingest: the raw tables, INSERT only.
+GRANT USAGE ON SCHEMA guildstats TO guildstats_ingest;
+DO $ingest$
+DECLARE
+    raw_table regclass;
+BEGIN
+    FOR raw_table IN
+        SELECT c.oid::regclass FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'guildstats' AND c.relkind IN ('r', 'p') AND c.relname LIKE 'raw\_%'
+    LOOP
+        EXECUTE format('GRANT INSERT ON %s TO guildstats_ingest', raw_table);
+    END LOOP;
+END
+$ingest$;
+
+-- Reader: every table and view, and the functions (read-only ones work; builders fail for
+-- lack of write rights, with a permission error that says so).
+GRANT USAGE ON SCHEMA guildstats TO guildstats_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA guildstats TO guildstats_reader;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA guildstats TO guildstats_reader;
+
+-- Admin: everything in the schema.
+GRANT USAGE ON SCHEMA guildstats TO guildstats_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA guildstats TO guildstats_admin;
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA guildstats TO guildstats_admin;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA guildstats TO guildstats_admin;
+GRANT guildstats_reader TO guildstats_admin;

@@ -1,0 +1,190 @@
+//! Support for the end-to-end tests in `tests/tests/`: a real PostgreSQL cluster with the
+//! guildstats extension installed, one fresh database per test.
+//!
+//! `scripts/test` starts the cluster and sets `GUILDSTATS_TEST_PGHOST` (the socket directory)
+//! and `GUILDSTATS_TEST_PGPORT`. Without them a test skips with a message, except under CI
+//! (`CI=true`), where a missing cluster is a failure: CI must never pass by testing nothing.
+
+use postgres::{Client, NoTls};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Where the test cluster listens.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub host: String,
+    pub port: String,
+    pub bin_dir: PathBuf,
+}
+
+impl Cluster {
+    /// The cluster from the environment, or `None` (after saying why) when a test may skip.
+    pub fn from_env(test: &str) -> Option<Cluster> {
+        match (
+            std::env::var("GUILDSTATS_TEST_PGHOST"),
+            std::env::var("GUILDSTATS_TEST_PGPORT"),
+        ) {
+            (Ok(host), Ok(port)) => Some(Cluster {
+                host,
+                port,
+                bin_dir: PathBuf::from(
+                    std::env::var("GUILDSTATS_PG_BIN")
+                        .unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".to_string()),
+                ),
+            }),
+            _ => {
+                skip_or_fail(
+                    test,
+                    "GUILDSTATS_TEST_PGHOST/GUILDSTATS_TEST_PGPORT are not set (run scripts/test)",
+                );
+                None
+            }
+        }
+    }
+
+    pub fn dsn(&self, database: &str, user: &str) -> String {
+        format!(
+            "host={} port={} user={} dbname={}",
+            self.host, self.port, user, database
+        )
+    }
+
+    pub fn connect(&self, database: &str, user: &str) -> Client {
+        Client::connect(&self.dsn(database, user), NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to {database} as {user}: {e}"))
+    }
+
+    /// A PostgreSQL client program (psql, pg_dump, ...) aimed at this cluster.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(self.bin_dir.join(program));
+        command
+            .env("PGHOST", &self.host)
+            .env("PGPORT", &self.port)
+            .env("PGUSER", "postgres");
+        command
+    }
+}
+
+/// Outside CI a test whose peers are missing says so and passes; under CI it fails.
+pub fn skip_or_fail(test: &str, why: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: {why}; under CI this is a failure, not a skip");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+/// A database created for one test, with the extension; dropped when the test ends.
+pub struct TestDb {
+    pub cluster: Cluster,
+    pub name: String,
+}
+
+impl TestDb {
+    pub fn create(cluster: &Cluster, test: &str) -> TestDb {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "e2e_{}_{}_{}",
+            test,
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = cluster.connect("postgres", "postgres");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
+        let db = TestDb {
+            cluster: cluster.clone(),
+            name,
+        };
+        db.connect()
+            .batch_execute("CREATE EXTENSION guildstats")
+            .expect("CREATE EXTENSION guildstats");
+        db
+    }
+
+    pub fn connect(&self) -> Client {
+        self.cluster.connect(&self.name, "postgres")
+    }
+
+    pub fn connect_as(&self, user: &str) -> Client {
+        self.cluster.connect(&self.name, user)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let mut admin = self.cluster.connect("postgres", "postgres");
+        let _ = admin.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+/// The repository root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Runs a command and panics with its output when it fails.
+pub fn run_ok(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// One literal row for each raw table's contract columns (in `RawTable::contract_columns`
+/// order), for tests that must touch every raw table.
+pub fn sample_values(table: &str) -> &'static str {
+    match table {
+        "raw_voice_events" => "1, 10, 100, '2026-03-01 20:00:00+00', false, true",
+        "raw_voice_snapshots" => {
+            "1, '2026-03-01 20:00:00+00', '[{\"user_id\": 10, \"channel_id\": 100, \"self_mute\": false, \"self_deaf\": false}]'"
+        }
+        "raw_heartbeats" => "'discord', 1, '2026-03-01 20:00:00+00'",
+        "raw_messages" => "1, 200, 10, 9000001, '2026-03-01 20:01:00+00', 42",
+        "raw_member_events" => "1, 10, 'join', '2026-02-01 12:00:00+00'",
+        "raw_guilds" => "1, '2026-03-01 19:00:00+00', 'Test guild', 101",
+        "raw_channels" => "1, 100, '2026-03-01 19:00:00+00', 'Lobby', 'voice'",
+        "raw_scheduled_events" => {
+            "1, 5000, '2026-03-01 19:00:00+00', 'Game night', 100, 'scheduled'"
+        }
+        "raw_server_polls" => "'127.0.0.1:27015', '2026-03-01 20:00:00+00', true",
+        "raw_server_players" => "'127.0.0.1:27015', '2026-03-01 20:00:00+00', 0, 'Player', 12, 300.5",
+        "raw_et_stats_files" => {
+            "'2026-03-01-203000-supply-round-1.txt', 'test', '\\x6869'::bytea, '2026-03-01 20:31:00+00'"
+        }
+        "raw_point_transactions" => "1, 10, 25, 'daily', '2026-03-01 20:00:00+00', 'tx-1'",
+        other => panic!("no sample row for {other}: add one when adding a raw table"),
+    }
+}
+
+/// `INSERT INTO guildstats.<table> (contract columns) VALUES (sample) ON CONFLICT DO NOTHING`.
+pub fn sample_insert(table: &guildstats_ingest::raw_tables::RawTable) -> String {
+    format!(
+        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
+        table.qualified_name(),
+        table.contract_columns.join(", "),
+        sample_values(table.name)
+    )
+}
+
+/// The server's message for a failed statement (postgres::Error's Display says only
+/// "db error").
+pub fn db_message(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => error.to_string(),
+    }
+}

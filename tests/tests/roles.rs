@@ -1,0 +1,151 @@
+//! sql/ops/roles.sql: the ingest role can only INSERT into raw tables; the reader reads; the
+//! admin runs everything. Run twice to prove it is re-runnable.
+
+use guildstats_e2e::{db_message, repo_root, run_ok, sample_insert, Cluster, TestDb};
+use guildstats_ingest::raw_tables;
+
+fn apply_roles_script(cluster: &Cluster, db: &TestDb) {
+    let script = repo_root().join("sql/ops/roles.sql");
+    for _ in 0..2 {
+        run_ok(
+            cluster
+                .command("psql")
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.name, "-f"])
+                .arg(&script),
+        );
+    }
+}
+
+fn ensure_login_role(cluster: &Cluster, login: &str, group: &str) {
+    let mut admin = cluster.connect("postgres", "postgres");
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{login}') THEN
+                 CREATE ROLE {login} LOGIN;
+               END IF;
+             END $$;
+             GRANT {group} TO {login};"
+        ))
+        .expect("login role");
+}
+
+#[test]
+fn ingest_role_can_only_insert_into_raw_tables() {
+    let Some(cluster) = Cluster::from_env("roles_ingest") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "roles_ingest");
+    apply_roles_script(&cluster, &db);
+    ensure_login_role(&cluster, "e2e_ingester", "guildstats_ingest");
+    let mut ingester = db.connect_as("e2e_ingester");
+
+    for table in raw_tables::ALL {
+        let insert = sample_insert(&table);
+        assert_eq!(
+            ingester.execute(&insert, &[]).expect(&insert),
+            1,
+            "{}",
+            table.name
+        );
+        assert_eq!(
+            ingester.execute(&insert, &[]).expect("replay"),
+            0,
+            "{} replay",
+            table.name
+        );
+        let name = table.qualified_name();
+        for forbidden in [
+            format!("SELECT count(*) FROM {name}"),
+            format!("UPDATE {name} SET received_at = now()"),
+            format!("DELETE FROM {name}"),
+            format!("TRUNCATE {name}"),
+        ] {
+            let err = ingester
+                .batch_execute(&forbidden)
+                .expect_err(&format!("ingest role must not run: {forbidden}"));
+            assert!(
+                db_message(&err).contains("permission denied"),
+                "{forbidden}: {}",
+                db_message(&err)
+            );
+        }
+    }
+    for forbidden in [
+        "SELECT * FROM guildstats.settings",
+        "INSERT INTO guildstats.settings (guild_id, session_cap) VALUES (1, '1 hour')",
+        "SELECT * FROM guildstats.settings_for(1)",
+        "SELECT guildstats.et_clean_name('^1x')",
+        "SELECT * FROM guildstats.effective_settings",
+        "CREATE TABLE guildstats.sneaky (x int)",
+    ] {
+        let err = ingester
+            .batch_execute(forbidden)
+            .expect_err(&format!("ingest role must not run: {forbidden}"));
+        assert!(
+            db_message(&err).contains("permission denied"),
+            "{forbidden}: {}",
+            db_message(&err)
+        );
+    }
+}
+
+#[test]
+fn reader_reads_everything_and_writes_nothing() {
+    let Some(cluster) = Cluster::from_env("roles_reader") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "roles_reader");
+    apply_roles_script(&cluster, &db);
+    ensure_login_role(&cluster, "e2e_reader", "guildstats_reader");
+    let mut owner = db.connect();
+    owner
+        .execute(&sample_insert(&raw_tables::RAW_MESSAGES), &[])
+        .expect("seed");
+    let mut reader = db.connect_as("e2e_reader");
+    let rows: i64 = reader
+        .query_one("SELECT count(*) FROM guildstats.raw_messages", &[])
+        .unwrap_or_else(|e| panic!("reader selects: {}", db_message(&e)))
+        .get(0);
+    assert_eq!(rows, 1);
+    reader
+        .query("SELECT * FROM guildstats.effective_settings", &[])
+        .unwrap_or_else(|e| panic!("reader reads views: {}", db_message(&e)));
+    let clean: String = reader
+        .query_one("SELECT guildstats.et_clean_name('^1Red')", &[])
+        .unwrap_or_else(|e| panic!("reader runs functions: {}", db_message(&e)))
+        .get(0);
+    assert_eq!(clean, "Red");
+    let err = reader
+        .batch_execute(&sample_insert(&raw_tables::RAW_MESSAGES))
+        .expect_err("reader must not insert");
+    assert!(
+        db_message(&err).contains("permission denied"),
+        "{}",
+        db_message(&err)
+    );
+}
+
+#[test]
+fn admin_changes_settings() {
+    let Some(cluster) = Cluster::from_env("roles_admin") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "roles_admin");
+    apply_roles_script(&cluster, &db);
+    ensure_login_role(&cluster, "e2e_admin", "guildstats_admin");
+    let mut admin = db.connect_as("e2e_admin");
+    admin
+        .batch_execute(
+            "INSERT INTO guildstats.settings (guild_id, event_grace) VALUES (1, '15 minutes')",
+        )
+        .expect("admin writes settings");
+    let grace: String = admin
+        .query_one(
+            "SELECT event_grace::text FROM guildstats.settings_for(1)",
+            &[],
+        )
+        .expect("admin reads settings")
+        .get(0);
+    assert_eq!(grace, "00:15:00");
+}
