@@ -1,0 +1,85 @@
+//! The benchmark's output: a text table for people and JSON for tools.
+
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct Measurement {
+    pub case: String,
+    pub rows: u64,
+    pub extension_ms: f64,
+    pub baseline_ms: f64,
+}
+
+impl Measurement {
+    /// How many times faster the extension is than the baseline (above 1: faster).
+    pub fn speedup(&self) -> f64 {
+        self.baseline_ms / self.extension_ms.max(f64::MIN_POSITIVE)
+    }
+}
+
+pub fn table(results: &[Measurement]) -> String {
+    let mut out = format!(
+        "{:<32} {:>12} {:>14} {:>13} {:>8}\n",
+        "case", "rows", "extension ms", "baseline ms", "ratio"
+    );
+    for m in results {
+        out.push_str(&format!(
+            "{:<32} {:>12} {:>14.1} {:>13.1} {:>7.2}x\n",
+            m.case,
+            m.rows,
+            m.extension_ms,
+            m.baseline_ms,
+            m.speedup()
+        ));
+    }
+    out
+}
+
+pub fn json(results: &[Measurement]) -> String {
+    #[derive(Serialize)]
+    struct Row<'a> {
+        #[serde(flatten)]
+        measurement: &'a Measurement,
+        ratio: f64,
+    }
+    let rows: Vec<Row> = results
+        .iter()
+        .map(|measurement| Row {
+            measurement,
+            ratio: measurement.speedup(),
+        })
+        .collect();
+    serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_is_baseline_over_extension() {
+        let m = Measurement {
+            case: "c".into(),
+            rows: 10,
+            extension_ms: 2.0,
+            baseline_ms: 5.0,
+        };
+        assert!((m.speedup() - 2.5).abs() < 1e-12);
+        let text = table(&[m]);
+        assert!(text.contains("2.50x"), "{text}");
+    }
+
+    #[test]
+    fn json_lists_every_field_and_the_ratio() {
+        let m = Measurement {
+            case: "c".into(),
+            rows: 10,
+            extension_ms: 1.0,
+            baseline_ms: 3.0,
+        };
+        let value: serde_json::Value = serde_json::from_str(&json(&[m])).expect("valid JSON");
+        assert_eq!(value[0]["case"], "c");
+        assert_eq!(value[0]["rows"], 10);
+        assert_eq!(value[0]["ratio"], 3.0);
+    }
+}
