@@ -4,3 +4,4 @@
 //! SQL. Keeping them apart means they build and test with plain `cargo test`, and can be fuzzed.
 
 pub mod et;
+pub mod voice;

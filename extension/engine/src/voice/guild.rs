@@ -1,0 +1,104 @@
+//! Whole-guild convenience: sort once, group by user, walk each user.
+
+use super::config::VoiceConfig;
+use super::observation::{RawVoiceEvent, UserObservation};
+use super::outage::outages;
+use super::session::Session;
+use super::sessionizer::walk;
+use super::snapshot::{snapshot_entries, VoiceSnapshot};
+use super::state::UserState;
+use super::timeline::GuildTimeline;
+
+/// What [`sessionize_users`] returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UsersResult {
+    /// Sessions ordered by `(user_id, started_at)`; open ones have `ended_at: None`.
+    pub sessions: Vec<Session>,
+    /// Every walked user's state at the end, ordered by user id.
+    pub states: Vec<(i64, UserState)>,
+}
+
+/// Sessionizes a whole guild from its raw rows (a full build): every user starts
+/// [`UserState::Unknown`].
+///
+/// `events` in any order (duplicates allowed); `snapshots` in any order; `beats`: the guild's
+/// heartbeat times, any order (see [`outages`] for what none at all means); `horizon`: the
+/// build's "now". Sessions are ordered by `(user_id, started_at)`.
+///
+/// Cost: one sort of the events, one linear walk, and per user a binary search per run of
+/// guild marks (outages, snapshot times) met while the user is not in a session.
+pub fn sessionize_guild(
+    events: Vec<RawVoiceEvent>,
+    snapshots: &[VoiceSnapshot],
+    beats: &[i64],
+    config: &VoiceConfig,
+    horizon: i64,
+) -> Vec<Session> {
+    let found = outages(beats, config.outage_after_us, horizon);
+    let timeline = GuildTimeline::new(&found, snapshots.iter().map(|s| s.taken_at));
+    let mut observations: Vec<UserObservation> = events.into_iter().map(Into::into).collect();
+    observations.extend(snapshot_entries(snapshots));
+    sessionize_users(observations, &[], &timeline, config, horizon).sessions
+}
+
+/// Sessionizes many users of one guild, each from their own starting state (an incremental
+/// build restarts each touched user from a saved state, with that user's observations from
+/// then on).
+///
+/// - `observations`: any order; sorted here once by `(user_id, ts, kind)`. Snapshot absences
+///   may be explicit, or implied by snapshot times in `timeline` (then pass only entries, from
+///   [`snapshot_entries`]).
+/// - `initial_states`: users not listed start [`UserState::Unknown`]; listed users are walked
+///   even without observations (an outage, a snapshot or the cap may still close their open
+///   session). If a user is listed twice, the first listing counts.
+///
+/// See [`sessionize_user_with`](super::sessionize_user_with) for the resume rules.
+pub fn sessionize_users(
+    mut observations: Vec<UserObservation>,
+    initial_states: &[(i64, UserState)],
+    timeline: &GuildTimeline,
+    config: &VoiceConfig,
+    horizon: i64,
+) -> UsersResult {
+    observations.sort_unstable();
+    let mut initial: Vec<(i64, UserState)> = initial_states.to_vec();
+    // Stable, so the first listing of a user stays first.
+    initial.sort_by_key(|(user, _)| *user);
+    initial.dedup_by_key(|(user, _)| *user);
+
+    let mut sessions = Vec::new();
+    let mut states = Vec::new();
+    let mut o = 0;
+    let mut s = 0;
+    while o < observations.len() || s < initial.len() {
+        let next_obs_user = observations.get(o).map(|x| x.user_id);
+        let next_state_user = initial.get(s).map(|x| x.0);
+        let user = match (next_obs_user, next_state_user) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (None, None) => break,
+        };
+        let start = o;
+        while o < observations.len() && observations[o].user_id == user {
+            o += 1;
+        }
+        let state = if next_state_user == Some(user) {
+            s += 1;
+            initial[s - 1].1
+        } else {
+            UserState::Unknown
+        };
+        let end_state = walk(
+            user,
+            state,
+            &observations[start..o],
+            timeline,
+            config,
+            horizon,
+            &mut sessions,
+        );
+        states.push((user, end_state));
+    }
+    UsersResult { sessions, states }
+}
