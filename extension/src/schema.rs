@@ -12,6 +12,12 @@ extension_sql_file!(
     name = "settings",
     requires = ["raw_tables"]
 );
+extension_sql_file!(
+    "../../sql/extension/et.sql",
+    name = "et",
+    // The comment blocks are created right after the Rust functions the SQL calls.
+    requires = ["settings", "et_function_comments", "et_link_comment"]
+);
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

@@ -40,6 +40,18 @@ fn rows_survive_dump_and_restore() {
              VALUES (1, 'Europe/Berlin', '{103}');",
         )
         .expect("more rows");
+    // A small valid round file, so that the ET tables have rows too.
+    let extended = vec!["1"; 38].join("\t");
+    let round = format!(
+        "srv\\supply\\legacy3\\1\\1\\2\\10:00\\7:00\nABCDEF01\\^1Tester\\0\\1\\1 3 5 1 0 0 \t{extended}\n"
+    );
+    client
+        .execute(
+            "INSERT INTO guildstats.raw_et_stats_files (file_name, source, content)
+             VALUES ('2026-03-01-210000-supply-round-1.txt', 'test', $1)",
+            &[&round.as_bytes()],
+        )
+        .expect("a valid round file");
 
     let dump_file = std::env::temp_dir().join(format!("{}.dump", source.name));
     run_ok(cluster.command("pg_dump").args([
@@ -63,7 +75,14 @@ fn rows_survive_dump_and_restore() {
     let mut target = cluster.connect(&target_name, "postgres");
 
     let mut tables: Vec<&str> = raw_tables::ALL.iter().map(|t| t.name).collect();
-    tables.push("settings");
+    tables.extend([
+        "settings",
+        "et_rounds",
+        "et_player_rounds",
+        "et_weapon_rounds",
+        "et_matches",
+        "et_sessions",
+    ]);
     let compared: Vec<_> = tables
         .iter()
         .map(|table| {

@@ -1,20 +1,66 @@
-//! ET:Legacy functions in SQL.
+//! ET:Legacy in SQL: the round parser, the round-2 differential and the linking of rounds
+//! into matches and sessions. The algorithms are in `guildstats_engine::et`; this module
+//! converts between them and SQL values. The import itself (`import_et_rounds()`) is SQL in
+//! `sql/extension/et.sql`, which calls these functions.
 
+mod json;
+pub(crate) mod link;
+
+use guildstats_engine::et::{self as engine, color::strip_color_codes};
 use pgrx::prelude::*;
+use pgrx::JsonB;
+
+/// Raises a PostgreSQL error: the statement fails with this SQLSTATE and message.
+pub(crate) fn raise(code: PgSqlErrorCode, message: String) -> ! {
+    ereport!(ERROR, code, message);
+}
 
 /// `et_clean_name(name)`: the player name without ET:Legacy colour codes.
 #[pg_extern(immutable, parallel_safe, strict)]
 fn et_clean_name(name: &str) -> String {
-    guildstats_engine::et::color::strip_color_codes(name)
+    strip_color_codes(name)
+}
+
+/// `et_parse_round(file_name, content)`: the parsed file as one jsonb document, writing nothing.
+/// A file that cannot be parsed raises an error naming the file, the line and the problem.
+#[pg_extern(immutable, parallel_safe, strict)]
+pub(crate) fn et_parse_round(file_name: &str, content: &[u8]) -> JsonB {
+    match engine::parse_round(file_name, content) {
+        Ok(round) => JsonB(json::round(&round)),
+        Err(error) => raise(PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, error.to_string()),
+    }
+}
+
+/// `_et_round2_players(r1 name, r1 content, r2 name, r2 content)`: the round-2 players with this
+/// round's values (the differential) and the file's own cumulative values, as jsonb.
+#[pg_extern(immutable, parallel_safe, strict)]
+pub(crate) fn _et_round2_players(
+    r1_file_name: &str,
+    r1_content: &[u8],
+    r2_file_name: &str,
+    r2_content: &[u8],
+) -> JsonB {
+    let parse = |name: &str, content: &[u8]| {
+        engine::parse_round(name, content).unwrap_or_else(|error| {
+            raise(PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, error.to_string())
+        })
+    };
+    let r1 = parse(r1_file_name, r1_content);
+    let r2 = parse(r2_file_name, r2_content);
+    JsonB(json::round2_players(&engine::round2_differential(&r1, &r2)))
 }
 
 extension_sql!(
     r#"
 COMMENT ON FUNCTION et_clean_name(text) IS
     'The ET:Legacy name without colour codes: every ^ followed by another character than ^ is dropped with that character. Example: SELECT guildstats.et_clean_name(''^1Red^7Fox'') returns RedFox.';
+COMMENT ON FUNCTION et_parse_round(text, bytea) IS
+    'Parses one ET:Legacy stats file (c0rnp0rn format, Lua versions with 33, 36, 37 or 38 extended fields) without writing anything: a jsonb document with the file name facts, the header and every player with weapons and named extended fields (absent fields are null, never 0). Raises an error naming the file, line and problem when the file is malformed. Example: SELECT guildstats.et_parse_round(file_name, content) -> ''header'' FROM guildstats.raw_et_stats_files;';
+COMMENT ON FUNCTION _et_round2_players(text, bytea, text, bytea) IS
+    'Internal: the round-2 differential of a paired round 1 and round 2, as jsonb (players with this round''s values, and the file''s cumulative values).';
 "#,
-    name = "et_clean_name_comment",
-    requires = [et_clean_name]
+    name = "et_function_comments",
+    requires = [et_clean_name, et_parse_round, _et_round2_players]
 );
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -28,5 +74,22 @@ mod tests {
             Spi::get_one::<String>("SELECT guildstats.et_clean_name('^D/^4/^?/^zM.^PDemonslayer')")
                 .expect("SPI");
         assert_eq!(clean.as_deref(), Some("///M.Demonslayer"));
+    }
+
+    #[pg_test]
+    fn header_only_file_parses_to_no_players() {
+        let players = Spi::get_one::<i64>(
+            "SELECT jsonb_array_length(guildstats.et_parse_round(
+                 '2024-09-12-174949-supply-round-2.txt',
+                 convert_to(E'^1srv\\\\supply\\\\legacy3\\\\2\\\\1\\\\1\\\\15:00\\\\15:00\\n', 'UTF8')) -> 'players')",
+        )
+        .expect("SPI");
+        assert_eq!(players, Some(0));
+    }
+
+    #[pg_test(error = "not-a-stats-file.txt: bad file name: expected '-round-<N>' before .txt")]
+    fn a_bad_file_name_is_an_error_naming_the_file() {
+        Spi::run("SELECT guildstats.et_parse_round('not-a-stats-file.txt', 'x'::bytea)")
+            .expect("SPI");
     }
 }
