@@ -38,17 +38,34 @@ FROM guildstats.raw_server_polls
 GROUP BY server
 ORDER BY server;
 
-\echo 'ET:Legacy round files on record, per map'
-SELECT substring(file_name FROM '^\d{4}-\d\d-\d\d-\d{6}-(.+)-round-\d+\.txt$') AS map,
-       count(*) AS files,
-       min(substring(file_name FROM '^(\d{4}-\d\d-\d\d)')) AS first_day,
-       max(substring(file_name FROM '^(\d{4}-\d\d-\d\d)')) AS last_day
-FROM guildstats.raw_et_stats_files
-GROUP BY 1
-ORDER BY files DESC, map;
+\echo 'ET:Legacy import (new files import on insert; this call finds what is left)'
+SELECT files_read, rounds_imported, files_failed, orphan_round2, sessions, status
+FROM guildstats.import_et_rounds();
 
-\echo 'ET:Legacy server names, colour codes stripped by guildstats.et_clean_name()'
-SELECT DISTINCT split_part(convert_from(content, 'SQL_ASCII'), E'\\', 1) AS raw_server_name,
-       guildstats.et_clean_name(split_part(convert_from(content, 'SQL_ASCII'), E'\\', 1)) AS server_name
-FROM guildstats.raw_et_stats_files
+\echo 'ET:Legacy: the last gaming session'
+SELECT started_at, ended_at, rounds, array_to_string(maps, ', ') AS maps, players
+FROM guildstats.et_sessions WHERE et_session_id = guildstats.et_last_session_id();
+SELECT name, rounds, kills, deaths, round(kd::numeric, 2) AS kd, round(dpm) AS dpm,
+       gibs, revives, round(mvp_score::numeric, 1) AS mvp_score,
+       CASE WHEN is_mvp THEN 'MVP' ELSE '' END AS mvp
+FROM guildstats.et_session_summary();
+SELECT map, outcome, array_to_string(winners, ', ') AS winners
+FROM guildstats.et_session_maps();
+
+\echo 'ET:Legacy all-time top 10 by kills'
+SELECT rank, name, rounds, value::bigint AS kills FROM guildstats.et_leaderboard('kills');
+
+\echo 'ET:Legacy all-time top 10 by DPM (damage per minute played)'
+SELECT rank, name, rounds, round(value::numeric, 1) AS dpm FROM guildstats.et_leaderboard('dpm');
+
+\echo 'ET:Legacy rounds per map (orphan round 2s and cancelled restarts are left out of statistics)'
+SELECT map, count(*) AS rounds, count(*) FILTER (WHERE is_orphan) AS orphan_round2,
+       min(saved_at)::date AS first_day, max(saved_at)::date AS last_day
+FROM guildstats.et_rounds
+GROUP BY map
+ORDER BY rounds DESC, map;
+
+\echo 'ET:Legacy servers, colour codes stripped'
+SELECT DISTINCT server_name_raw, server_name, guildstats.et_clean_name(server_name_raw) = server_name AS same_as_et_clean_name
+FROM guildstats.et_rounds
 ORDER BY 1;

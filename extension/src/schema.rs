@@ -18,6 +18,11 @@ extension_sql_file!(
     // The comment blocks are created right after the Rust functions the SQL calls.
     requires = ["settings", "et_function_comments", "et_link_comment"]
 );
+extension_sql_file!(
+    "../../sql/extension/et_reports.sql",
+    name = "et_reports",
+    requires = ["et"]
+);
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
