@@ -63,12 +63,15 @@ fn run(args: &Args) -> Result<(), String> {
         let rows = case
             .prepare(&mut client, args.scale, args.seed)
             .map_err(|e| format!("case {}: preparing data failed: {e}", case.name()))?;
+        if rows == 0 {
+            continue;
+        }
         let (extension_ms, extension_answer) =
-            time_query(&mut client, case.extension_sql(), args.runs)
-                .map_err(|e| format!("case {}: extension query failed: {e}", case.name()))?;
+            time_runs(&mut client, case.as_ref(), args.runs, Side::Extension)
+                .map_err(|e| format!("case {}: extension failed: {e}", case.name()))?;
         let (baseline_ms, baseline_answer) =
-            time_query(&mut client, case.baseline_sql(), args.runs)
-                .map_err(|e| format!("case {}: baseline query failed: {e}", case.name()))?;
+            time_runs(&mut client, case.as_ref(), args.runs, Side::Baseline)
+                .map_err(|e| format!("case {}: baseline failed: {e}", case.name()))?;
         if extension_answer != baseline_answer {
             return Err(format!(
                 "case {}: the extension and the baseline disagree: {extension_answer} vs {baseline_answer}",
@@ -90,20 +93,30 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `sql` (which must return one text value summarising its answer) `runs` times and
-/// returns the median time in milliseconds with the answer.
-fn time_query(
+#[derive(Clone, Copy)]
+enum Side {
+    Extension,
+    Baseline,
+}
+
+/// Runs one side of a case `runs` times (each after the case's untimed reset) and returns the
+/// median time in milliseconds with the answer.
+fn time_runs(
     client: &mut Client,
-    sql: &str,
+    case: &dyn cases::Case,
     runs: usize,
-) -> Result<(f64, String), postgres::Error> {
+    side: Side,
+) -> Result<(f64, String), String> {
     let mut times = Vec::with_capacity(runs.max(1));
     let mut answer = String::new();
     for _ in 0..runs.max(1) {
+        case.reset(client)?;
         let started = Instant::now();
-        let row = client.query_one(sql, &[])?;
+        answer = match side {
+            Side::Extension => case.run_extension(client)?,
+            Side::Baseline => case.run_baseline(client)?,
+        };
         times.push(started.elapsed().as_secs_f64() * 1000.0);
-        answer = row.get::<_, Option<String>>(0).unwrap_or_default();
     }
     times.sort_by(f64::total_cmp);
     Ok((times[times.len() / 2], answer))

@@ -15,21 +15,27 @@ impl Measurement {
     pub fn speedup(&self) -> f64 {
         self.baseline_ms / self.extension_ms.max(f64::MIN_POSITIVE)
     }
+
+    /// Input rows (or files) the extension handled per second.
+    pub fn extension_rows_per_second(&self) -> f64 {
+        self.rows as f64 * 1000.0 / self.extension_ms.max(f64::MIN_POSITIVE)
+    }
 }
 
 pub fn table(results: &[Measurement]) -> String {
     let mut out = format!(
-        "{:<32} {:>12} {:>14} {:>13} {:>8}\n",
-        "case", "rows", "extension ms", "baseline ms", "ratio"
+        "{:<34} {:>10} {:>13} {:>12} {:>8} {:>14}\n",
+        "case", "rows", "extension ms", "baseline ms", "ratio", "ext rows/s"
     );
     for m in results {
         out.push_str(&format!(
-            "{:<32} {:>12} {:>14.1} {:>13.1} {:>7.2}x\n",
+            "{:<34} {:>10} {:>13.1} {:>12.1} {:>7.2}x {:>14.0}\n",
             m.case,
             m.rows,
             m.extension_ms,
             m.baseline_ms,
-            m.speedup()
+            m.speedup(),
+            m.extension_rows_per_second()
         ));
     }
     out
@@ -41,12 +47,14 @@ pub fn json(results: &[Measurement]) -> String {
         #[serde(flatten)]
         measurement: &'a Measurement,
         ratio: f64,
+        extension_rows_per_second: f64,
     }
     let rows: Vec<Row> = results
         .iter()
         .map(|measurement| Row {
             measurement,
             ratio: measurement.speedup(),
+            extension_rows_per_second: measurement.extension_rows_per_second(),
         })
         .collect();
     serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_string())

@@ -16,7 +16,12 @@ extension_sql_file!(
     "../../sql/extension/et.sql",
     name = "et",
     // The comment blocks are created right after the Rust functions the SQL calls.
-    requires = ["settings", "et_function_comments", "et_link_comment"]
+    requires = [
+        "settings",
+        "et_function_comments",
+        "et_link_comment",
+        "et_import_batch_comment"
+    ]
 );
 extension_sql_file!(
     "../../sql/extension/et_reports.sql",

@@ -248,14 +248,31 @@ BEGIN
 END
 $mark$;
 
--- Stores players (and their weapons) of a round from a jsonb array as et_parse_round() or
--- _et_round2_players() produce it; file_players, in the same order, are the file's values.
-CREATE FUNCTION _et_store_players(round_id bigint, players jsonb, file_players jsonb)
-RETURNS integer
-LANGUAGE sql
+-- The rows _et_store_players() takes: each player of `players` with its round_id and, as
+-- file_stats, the same player's entry in `file_players` (the file's own values) minus weapons.
+CREATE FUNCTION _et_player_rows(round_id bigint, players jsonb, file_players jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
 BEGIN ATOMIC
+    SELECT coalesce(jsonb_agg(p.value || jsonb_build_object('round_id', _et_player_rows.round_id,
+                                                            'file_stats', f.value - 'weapons')
+                              ORDER BY p.n), '[]')
+    FROM jsonb_array_elements(players) WITH ORDINALITY AS p(value, n)
+    JOIN jsonb_array_elements(file_players) WITH ORDINALITY AS f(value, n) ON f.n = p.n;
+END;
+COMMENT ON FUNCTION _et_player_rows(bigint, jsonb, jsonb) IS
+    'Internal: pairs a round''s players with their file values in the shape _et_store_players() takes.';
+
+-- Stores players and their weapons, of any number of rounds, from a jsonb array whose keys are
+-- the column names (each element carries round_id and file_stats). PL/pgSQL so that the two
+-- statements are planned once per session, not at every call.
+CREATE FUNCTION _et_store_players(players jsonb)
+RETURNS integer
+LANGUAGE plpgsql
+AS $$
+BEGIN
     INSERT INTO @extschema@.et_player_rounds
-    SELECT _et_store_players.round_id, p.guid, p.name, p.clean_name, p.is_bot, p.team, p."values",
+    SELECT p.round_id, p.guid, p.name, p.clean_name, p.is_bot, p.team, p."values",
            p.kills, p.deaths, p.hits, p.shots, p.headshots, p.damage_given, p.damage_received,
            p.team_damage_given, p.team_damage_received, p.gibs, p.self_kills, p.team_kills,
            p.team_gibs, p.time_played_seconds, p.time_played_percent, p.xp, p.killing_spree,
@@ -264,14 +281,15 @@ BEGIN ATOMIC
            p.revives_given, p.useful_kills, p.useless_kills, p.full_self_kills,
            p.repairs_constructions, p.playtime_denied_seconds, p.multikill_2, p.multikill_3,
            p.multikill_4, p.multikill_5, p.multikill_6, p.time_dead_minutes, p.dpm, p.accuracy,
-           p.kd, p.efficiency, f.value - 'weapons'
-    FROM ROWS FROM (jsonb_to_recordset(players) AS (
-             guid text, name text, clean_name text, is_bot boolean, team smallint, "values" text,
-             kills integer, deaths integer, hits integer, shots integer, headshots integer,
-             damage_given integer, damage_received integer, team_damage_given integer,
-             team_damage_received integer, gibs integer, self_kills integer, team_kills integer,
-             team_gibs integer, time_played_seconds integer, time_played_percent real,
-             xp integer, killing_spree integer, death_spree integer, kill_assists integer,
+           p.kd, p.efficiency, p.file_stats
+    FROM jsonb_to_recordset(players) AS p(
+             round_id bigint, guid text, name text, clean_name text, is_bot boolean,
+             team smallint, "values" text, kills integer, deaths integer, hits integer,
+             shots integer, headshots integer, damage_given integer, damage_received integer,
+             team_damage_given integer, team_damage_received integer, gibs integer,
+             self_kills integer, team_kills integer, team_gibs integer,
+             time_played_seconds integer, time_played_percent real, xp integer,
+             killing_spree integer, death_spree integer, kill_assists integer,
              kill_steals integer, headshot_kills integer, objectives_stolen integer,
              objectives_returned integer, dynamites_planted integer, dynamites_defused integer,
              times_revived integer, revives_given integer, useful_kills integer,
@@ -279,21 +297,21 @@ BEGIN ATOMIC
              playtime_denied_seconds integer, multikill_2 integer, multikill_3 integer,
              multikill_4 integer, multikill_5 integer, multikill_6 integer,
              time_dead_minutes real, dpm double precision, accuracy double precision,
-             kd double precision, efficiency double precision)) WITH ORDINALITY AS p
-    JOIN jsonb_array_elements(file_players) WITH ORDINALITY AS f(value, n) ON f.n = p.ordinality;
+             kd double precision, efficiency double precision, file_stats jsonb);
 
     INSERT INTO @extschema@.et_weapon_rounds
-    SELECT _et_store_players.round_id, p.value ->> 'guid', w.weapon_index, w.weapon, w.hits,
-           w.shots, w.kills, w.deaths, w.headshots
+    SELECT (p.value ->> 'round_id')::bigint, p.value ->> 'guid', w.weapon_index, w.weapon,
+           w.hits, w.shots, w.kills, w.deaths, w.headshots
     FROM jsonb_array_elements(players) AS p(value),
          jsonb_to_recordset(p.value -> 'weapons') AS w(
              weapon_index smallint, weapon text, hits integer, shots integer, kills integer,
              deaths integer, headshots integer);
 
-    SELECT jsonb_array_length(players);
-END;
-COMMENT ON FUNCTION _et_store_players(bigint, jsonb, jsonb) IS
-    'Internal: stores a round''s players and weapons from the jsonb the parser produces.';
+    RETURN jsonb_array_length(players);
+END
+$$;
+COMMENT ON FUNCTION _et_store_players(jsonb) IS
+    'Internal: stores players and weapons of ET:Legacy rounds from the jsonb the parser produces.';
 
 -- One file: parse, store the round and its players with the file's values. Raises on a bad
 -- file; import_et_rounds() runs it in a subtransaction.
@@ -322,7 +340,8 @@ BEGIN
         (doc #>> '{header,time_used_seconds}')::integer, (doc ->> 'lua_fields')::smallint,
         jsonb_array_length(doc -> 'players'))
     RETURNING round_id INTO new_round_id;
-    PERFORM @extschema@._et_store_players(new_round_id, doc -> 'players', doc -> 'players');
+    PERFORM @extschema@._et_store_players(
+        @extschema@._et_player_rows(new_round_id, doc -> 'players', doc -> 'players'));
     RETURN new_round_id;
 END
 $$;
@@ -387,7 +406,8 @@ BEGIN
                                                   pending.r2_name, pending.r2_content);
         END IF;
         DELETE FROM @extschema@.et_player_rounds WHERE round_id = pending.round_id;
-        PERFORM @extschema@._et_store_players(pending.round_id, doc -> 'players', doc -> 'file_players');
+        PERFORM @extschema@._et_store_players(
+            @extschema@._et_player_rows(pending.round_id, doc -> 'players', doc -> 'file_players'));
         UPDATE @extschema@.et_rounds SET players_basis = pending.paired_round_id
         WHERE round_id = pending.round_id;
         recomputed := recomputed + 1;
@@ -442,6 +462,10 @@ DECLARE
     n_imported integer := 0;
     n_failed integer := 0;
     n_recomputed integer := 0;
+    batch_size constant integer := 500;
+    batch_read integer;
+    batch_imported integer;
+    batch_failed integer;
     gap interval;
 BEGIN
     -- pg_cron never overlaps itself, but a person may call this at the same time.
@@ -451,26 +475,42 @@ BEGIN
         RETURN;
     END IF;
 
-    FOR pending IN
-        SELECT f.ingest_id, f.file_name
-        FROM @extschema@.raw_et_stats_files f
-        WHERE f.imported_at IS NULL AND f.import_error IS NULL
-          AND NOT EXISTS (SELECT 1 FROM @extschema@.et_rounds r WHERE r.sha256 = f.sha256)
-        ORDER BY f.ingest_id
+    -- Batches through the fast path (parse everything, then one statement per table); a batch
+    -- that fails there for any reason is redone one file at a time, each in a subtransaction.
     LOOP
-        n_read := n_read + 1;
         BEGIN
-            PERFORM @extschema@._et_import_file(pending.ingest_id);
-            UPDATE @extschema@.raw_et_stats_files SET imported_at = now(), import_error = NULL
-            WHERE ingest_id = pending.ingest_id;
-            n_imported := n_imported + 1;
+            SELECT b.files_read, b.rounds_imported, b.files_failed
+            INTO batch_read, batch_imported, batch_failed
+            FROM @extschema@._et_import_batch(batch_size) AS b;
         EXCEPTION WHEN OTHERS THEN
-            -- The file's rows are rolled back with the subtransaction; the raw file stays,
-            -- with the reason next to it, and the batch goes on.
-            UPDATE @extschema@.raw_et_stats_files SET import_error = SQLERRM
-            WHERE ingest_id = pending.ingest_id;
-            n_failed := n_failed + 1;
+            batch_read := 0; batch_imported := 0; batch_failed := 0;
+            FOR pending IN
+                SELECT f.ingest_id
+                FROM @extschema@.raw_et_stats_files f
+                WHERE f.imported_at IS NULL AND f.import_error IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM @extschema@.et_rounds r WHERE r.sha256 = f.sha256)
+                ORDER BY f.ingest_id
+                LIMIT batch_size
+            LOOP
+                batch_read := batch_read + 1;
+                BEGIN
+                    PERFORM @extschema@._et_import_file(pending.ingest_id);
+                    UPDATE @extschema@.raw_et_stats_files SET imported_at = now(), import_error = NULL
+                    WHERE ingest_id = pending.ingest_id;
+                    batch_imported := batch_imported + 1;
+                EXCEPTION WHEN OTHERS THEN
+                    -- The file's rows are rolled back with the subtransaction; the raw file
+                    -- stays, with the reason next to it, and the batch goes on.
+                    UPDATE @extschema@.raw_et_stats_files SET import_error = SQLERRM
+                    WHERE ingest_id = pending.ingest_id;
+                    batch_failed := batch_failed + 1;
+                END;
+            END LOOP;
         END;
+        n_read := n_read + batch_read;
+        n_imported := n_imported + batch_imported;
+        n_failed := n_failed + batch_failed;
+        EXIT WHEN batch_read < batch_size;
     END LOOP;
 
     SELECT s.et_session_gap INTO gap FROM @extschema@.settings_for(NULL) s;

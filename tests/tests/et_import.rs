@@ -451,3 +451,44 @@ fn a_concurrent_import_is_told_another_one_is_running() {
         .get(0);
     assert_eq!(status, "done");
 }
+
+#[test]
+fn the_batch_fast_path_and_the_file_by_file_path_store_the_same_rows() {
+    let Some(cluster) = Cluster::from_env("et_fast_vs_slow") else {
+        return;
+    };
+    let Some(dir) = fixtures_dir("et_fast_vs_slow") else {
+        return;
+    };
+    let names = fixture_names(&dir);
+    let mut fingerprints = Vec::new();
+    for (label, import_sql) in [
+        ("batch", "SELECT * FROM guildstats.import_et_rounds()"),
+        (
+            "file_by_file",
+            "DO $$
+             DECLARE f record;
+             BEGIN
+                 FOR f IN SELECT ingest_id FROM guildstats.raw_et_stats_files ORDER BY ingest_id LOOP
+                     PERFORM guildstats._et_import_file(f.ingest_id);
+                     UPDATE guildstats.raw_et_stats_files SET imported_at = now() WHERE ingest_id = f.ingest_id;
+                 END LOOP;
+                 PERFORM guildstats._et_link_all('60 minutes');
+             END $$",
+        ),
+    ] {
+        let db = TestDb::create(&cluster, &format!("et_{label}"));
+        let mut client = db.connect();
+        client
+            .batch_execute(
+                "ALTER TABLE guildstats.raw_et_stats_files DISABLE TRIGGER raw_et_stats_files_import",
+            )
+            .expect("disable trigger");
+        insert_files(&mut client, &dir, &names);
+        client
+            .batch_execute(import_sql)
+            .unwrap_or_else(|e| panic!("{label}: {}", db_message(&e)));
+        fingerprints.push(fingerprint(&mut client));
+    }
+    assert_eq!(fingerprints[0], fingerprints[1]);
+}

@@ -1,8 +1,11 @@
-//! Benchmark cases. Each one prepares its data, then names two queries that compute the same
-//! thing, one with the extension and one in plain SQL, each returning a single text value that
-//! summarises the whole answer (so that the harness can check they agree).
+//! Benchmark cases. Each one prepares its data, then runs two computations of the same thing,
+//! one with the extension and one in plain SQL, each giving a single text value that summarises
+//! the whole answer (so that the harness can check they agree). Most cases are two queries
+//! (`extension_sql`, `baseline_sql`); a case that needs more overrides `run_extension` and
+//! `run_baseline`, and `reset` when each timed run must start from the same state.
 
 mod et_clean_name;
+mod et_import;
 
 use postgres::Client;
 
@@ -10,10 +13,36 @@ pub trait Case {
     fn name(&self) -> &'static str;
     /// Creates the case's tables from the shared generator; returns the number of input rows.
     fn prepare(&self, client: &mut Client, scale: u64, seed: u64) -> Result<u64, String>;
-    fn extension_sql(&self) -> &'static str;
-    fn baseline_sql(&self) -> &'static str;
+    /// The extension's query: one row, one text column summarising the answer.
+    fn extension_sql(&self) -> &'static str {
+        ""
+    }
+    /// The plain-SQL baseline's query, of the same shape.
+    fn baseline_sql(&self) -> &'static str {
+        ""
+    }
+    /// Runs before every timed run of either side, untimed.
+    fn reset(&self, _client: &mut Client) -> Result<(), String> {
+        Ok(())
+    }
+    fn run_extension(&self, client: &mut Client) -> Result<String, String> {
+        query_answer(client, self.extension_sql())
+    }
+    fn run_baseline(&self, client: &mut Client) -> Result<String, String> {
+        query_answer(client, self.baseline_sql())
+    }
+}
+
+/// The first column of the single row `sql` returns, as text.
+pub fn query_answer(client: &mut Client, sql: &str) -> Result<String, String> {
+    let row = client.query_one(sql, &[]).map_err(|e| e.to_string())?;
+    Ok(row.get::<_, Option<String>>(0).unwrap_or_default())
 }
 
 pub fn all() -> Vec<Box<dyn Case>> {
-    vec![Box::new(et_clean_name::EtCleanName)]
+    vec![
+        Box::new(et_clean_name::EtCleanName),
+        Box::new(et_import::EtImport::default()),
+        Box::new(et_import::EtParse),
+    ]
 }

@@ -1,0 +1,344 @@
+//! The fast path of `import_et_rounds()`: every pending file of a batch is parsed here, in
+//! Rust, before anything is written; the good ones are then stored with one statement per
+//! table, and the bad ones get their error recorded beside their raw row. A round 2 whose
+//! round 1 is already known (in this batch or imported before) is stored with its
+//! differential straight away, so the linking step that follows has nothing to redo.
+//!
+//! Anything unexpected raises an error, and `import_et_rounds()` then falls back to importing
+//! the batch one file at a time in subtransactions: the fast path may fail, never half-write.
+
+use super::json;
+use guildstats_engine::et::{
+    self as engine, pair_rounds, parse_file_name, ParsedRound, RoundDescriptor,
+};
+use pgrx::prelude::*;
+use pgrx::{datum::DatumWithOid, JsonB};
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+
+struct PendingFile {
+    ingest_id: i64,
+    file_name: String,
+    source: String,
+    sha256: Vec<u8>,
+    content: Vec<u8>,
+}
+
+/// An already imported round 1 that a round 2 of this batch may pair with.
+struct KnownRound1 {
+    round_id: i64,
+    ingest_id: i64,
+    file_name: String,
+}
+
+fn spi_error(context: &str, error: pgrx::spi::Error) -> ! {
+    super::raise(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        format!("_et_import_batch: {context}: {error}"),
+    )
+}
+
+/// `_et_import_batch(max_files)`: imports up to `max_files` pending files; returns the files
+/// read, rounds imported and files that failed to parse.
+#[pg_extern(volatile, parallel_unsafe)]
+pub(crate) fn _et_import_batch(
+    max_files: i32,
+) -> TableIterator<
+    'static,
+    (
+        name!(files_read, i32),
+        name!(rounds_imported, i32),
+        name!(files_failed, i32),
+    ),
+> {
+    let pending = pending_files(max_files);
+    let mut parsed: Vec<(PendingFile, ParsedRound)> = Vec::with_capacity(pending.len());
+    let mut failures: Vec<(i64, String)> = Vec::new();
+    for file in pending {
+        match engine::parse_round(&file.file_name, &file.content) {
+            Ok(round) => match duplicate_guid(&round) {
+                None => parsed.push((file, round)),
+                Some(guid) => failures.push((
+                    file.ingest_id,
+                    format!("{}: player GUID {guid} appears twice", file.file_name),
+                )),
+            },
+            Err(error) => failures.push((file.ingest_id, error.to_string())),
+        }
+    }
+    let files_read = (parsed.len() + failures.len()) as i32;
+    let imported = parsed.len() as i32;
+    if !parsed.is_empty() {
+        store(&parsed);
+    }
+    record_failures(&failures);
+    TableIterator::once((files_read, imported, failures.len() as i32))
+}
+
+fn pending_files(max_files: i32) -> Vec<PendingFile> {
+    Spi::connect(|client| {
+        let rows = client
+            .select(
+                "SELECT f.ingest_id, f.file_name, f.source, f.sha256, f.content
+                 FROM guildstats.raw_et_stats_files f
+                 WHERE f.imported_at IS NULL AND f.import_error IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM guildstats.et_rounds r WHERE r.sha256 = f.sha256)
+                 ORDER BY f.ingest_id
+                 LIMIT $1",
+                None,
+                &[DatumWithOid::from(max_files)],
+            )
+            .unwrap_or_else(|e| spi_error("reading pending files", e));
+        rows.map(|row| PendingFile {
+            ingest_id: row.get(1).ok().flatten().unwrap_or_default(),
+            file_name: row.get(2).ok().flatten().unwrap_or_default(),
+            source: row.get(3).ok().flatten().unwrap_or_default(),
+            sha256: row.get(4).ok().flatten().unwrap_or_default(),
+            content: row.get(5).ok().flatten().unwrap_or_default(),
+        })
+        .collect()
+    })
+}
+
+fn duplicate_guid(round: &ParsedRound) -> Option<&str> {
+    let mut seen = HashSet::with_capacity(round.players.len());
+    round
+        .players
+        .iter()
+        .find(|p| !seen.insert(p.guid.as_str()))
+        .map(|p| p.guid.as_str())
+}
+
+/// Imported round 1s of the maps this batch's round 2s are on, within the pairing window.
+fn known_round1s(parsed: &[(PendingFile, ParsedRound)]) -> Vec<KnownRound1> {
+    let maps: Vec<String> = parsed
+        .iter()
+        .filter(|(_, r)| r.round() == 2)
+        .map(|(_, r)| r.file.map.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if maps.is_empty() {
+        return Vec::new();
+    }
+    Spi::connect(|client| {
+        let rows = client
+            .select(
+                "SELECT round_id, raw_ingest_id, file_name FROM guildstats.et_rounds
+                 WHERE round_number = 1 AND map = ANY ($1)",
+                None,
+                &[DatumWithOid::from(maps)],
+            )
+            .unwrap_or_else(|e| spi_error("reading imported round 1s", e));
+        rows.map(|row| KnownRound1 {
+            round_id: row.get(1).ok().flatten().unwrap_or_default(),
+            ingest_id: row.get(2).ok().flatten().unwrap_or_default(),
+            file_name: row.get(3).ok().flatten().unwrap_or_default(),
+        })
+        .collect()
+    })
+}
+
+fn raw_content(ingest_id: i64) -> Option<(String, Vec<u8>)> {
+    Spi::connect(|client| {
+        let row = client
+            .select(
+                "SELECT file_name, content FROM guildstats.raw_et_stats_files WHERE ingest_id = $1",
+                None,
+                &[DatumWithOid::from(ingest_id)],
+            )
+            .unwrap_or_else(|e| spi_error("reading a round 1", e))
+            .first();
+        Some((row.get(1).ok()??, row.get(2).ok()??))
+    })
+}
+
+fn new_round_ids(count: usize) -> Vec<i64> {
+    Spi::connect_mut(|client| {
+        let rows = client
+            .update(
+                "SELECT nextval(pg_get_serial_sequence('guildstats.et_rounds', 'round_id'))
+                 FROM generate_series(1, $1)",
+                None,
+                &[DatumWithOid::from(count as i64)],
+            )
+            .unwrap_or_else(|e| spi_error("allocating round ids", e));
+        rows.map(|row| row.get::<i64>(1).ok().flatten().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn store(parsed: &[(PendingFile, ParsedRound)]) {
+    let ids = new_round_ids(parsed.len());
+    // Pair this batch's round 2s against this batch and the imported round 1s, by file names:
+    // the pairing needs only map, round and save time.
+    let mut descriptors: Vec<RoundDescriptor> = parsed
+        .iter()
+        .map(|(_, r)| RoundDescriptor::from_parsed(r))
+        .collect();
+    let mut known = Vec::new();
+    for k in known_round1s(parsed) {
+        // Imported rounds always have a valid name: the parser checked it.
+        let Ok(file) = parse_file_name(&k.file_name) else {
+            continue;
+        };
+        descriptors.push(RoundDescriptor {
+            file_name: k.file_name.clone(),
+            saved_at: file.saved_at,
+            map: file.map,
+            round: file.round,
+            roster: Vec::new(),
+            attackers: Vec::new(),
+            defender: None,
+            winner: None,
+            time_limit_seconds: None,
+            time_used_seconds: None,
+        });
+        known.push(k);
+    }
+    let pairing = pair_rounds(&descriptors);
+    let mut round1_of: HashMap<usize, usize> = HashMap::new();
+    for pair in &pairing.pairs {
+        if pair.r2 < parsed.len() {
+            round1_of.insert(pair.r2, pair.r1);
+        }
+    }
+    let mut earlier_round1s: HashMap<usize, ParsedRound> = HashMap::new();
+
+    let mut rounds = Vec::with_capacity(parsed.len());
+    let mut players = Vec::new();
+    for (i, (file, round)) in parsed.iter().enumerate() {
+        let mut basis: Option<i64> = None;
+        let mut player_rows: Vec<(Value, Value)> = Vec::new();
+        if let Some(&r1) = round1_of.get(&i) {
+            let round1 = if r1 < parsed.len() {
+                Some(&parsed[r1].1)
+            } else {
+                let k = &known[r1 - parsed.len()];
+                if let std::collections::hash_map::Entry::Vacant(slot) = earlier_round1s.entry(r1) {
+                    if let Some(r) = raw_content(k.ingest_id)
+                        .and_then(|(name, content)| engine::parse_round(&name, &content).ok())
+                    {
+                        slot.insert(r);
+                    }
+                }
+                earlier_round1s.get(&r1)
+            };
+            if let Some(round1) = round1 {
+                basis = Some(if r1 < parsed.len() {
+                    ids[r1]
+                } else {
+                    known[r1 - parsed.len()].round_id
+                });
+                let doc = json::round2_players(&engine::round2_differential(round1, round));
+                let this = doc["players"].as_array().cloned().unwrap_or_default();
+                let file_values = doc["file_players"].as_array().cloned().unwrap_or_default();
+                player_rows = this.into_iter().zip(file_values).collect();
+            }
+        }
+        if basis.is_none() {
+            player_rows = round
+                .players
+                .iter()
+                .map(|p| {
+                    let value = json::player(p, "raw");
+                    (value.clone(), value)
+                })
+                .collect();
+        }
+        for (mut this, file_values) in player_rows {
+            let mut file_stats = file_values;
+            if let Some(object) = file_stats.as_object_mut() {
+                object.remove("weapons");
+            }
+            if let Some(object) = this.as_object_mut() {
+                object.insert("round_id".into(), json!(ids[i]));
+                object.insert("file_stats".into(), file_stats);
+            }
+            players.push(this);
+        }
+        let mut row = json::round(round);
+        if let Some(object) = row.as_object_mut() {
+            object.remove("players");
+            object.insert("round_id".into(), json!(ids[i]));
+            object.insert("raw_ingest_id".into(), json!(file.ingest_id));
+            object.insert("source".into(), json!(file.source));
+            object.insert("sha256".into(), json!(hex(&file.sha256)));
+            object.insert("player_count".into(), json!(round.players.len()));
+            object.insert("players_basis".into(), json!(basis));
+        }
+        rounds.push(row);
+    }
+
+    Spi::connect_mut(|client| {
+        client
+            .update(
+                "INSERT INTO guildstats.et_rounds (
+                     round_id, raw_ingest_id, sha256, file_name, source, saved_at, map, round_number,
+                     server_name, server_name_raw, config, defender_team, winner_team,
+                     time_limit_seconds, time_used_seconds, lua_fields, player_count, players_basis)
+                 SELECT (r ->> 'round_id')::bigint, (r ->> 'raw_ingest_id')::bigint,
+                        decode(r ->> 'sha256', 'hex'), r ->> 'file_name', r ->> 'source',
+                        (r ->> 'saved_at')::timestamp, r ->> 'map', (r ->> 'round_number')::smallint,
+                        r #>> '{header,server_name}', r #>> '{header,server_name_raw}',
+                        r #>> '{header,config}', (r #>> '{header,defender_team}')::smallint,
+                        (r #>> '{header,winner_team}')::smallint,
+                        (r #>> '{header,time_limit_seconds}')::integer,
+                        (r #>> '{header,time_used_seconds}')::integer,
+                        (r ->> 'lua_fields')::smallint, (r ->> 'player_count')::integer,
+                        (r ->> 'players_basis')::bigint
+                 FROM jsonb_array_elements($1) AS r",
+                None,
+                &[DatumWithOid::from(JsonB(Value::Array(rounds)))],
+            )
+            .unwrap_or_else(|e| spi_error("storing rounds", e));
+        client
+            .update(
+                "SELECT guildstats._et_store_players($1)",
+                None,
+                &[DatumWithOid::from(JsonB(Value::Array(players)))],
+            )
+            .unwrap_or_else(|e| spi_error("storing players", e));
+        let ingest_ids: Vec<i64> = parsed.iter().map(|(f, _)| f.ingest_id).collect();
+        client
+            .update(
+                "UPDATE guildstats.raw_et_stats_files SET imported_at = now(), import_error = NULL
+                 WHERE ingest_id = ANY ($1)",
+                None,
+                &[DatumWithOid::from(ingest_ids)],
+            )
+            .unwrap_or_else(|e| spi_error("marking files imported", e));
+    });
+}
+
+fn record_failures(failures: &[(i64, String)]) {
+    if failures.is_empty() {
+        return;
+    }
+    let ids: Vec<i64> = failures.iter().map(|(id, _)| *id).collect();
+    let messages: Vec<String> = failures.iter().map(|(_, m)| m.clone()).collect();
+    Spi::connect_mut(|client| {
+        client
+            .update(
+                "UPDATE guildstats.raw_et_stats_files f SET import_error = e.message
+                 FROM unnest($1::bigint[], $2::text[]) AS e(ingest_id, message)
+                 WHERE f.ingest_id = e.ingest_id",
+                None,
+                &[DatumWithOid::from(ids), DatumWithOid::from(messages)],
+            )
+            .unwrap_or_else(|e| spi_error("recording parse errors", e));
+    });
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+extension_sql!(
+    r#"
+COMMENT ON FUNCTION _et_import_batch(integer) IS
+    'Internal: the fast path of import_et_rounds(): parses up to max_files pending ET:Legacy files, records parse errors beside the raw rows and stores the rest with one statement per table.';
+"#,
+    name = "et_import_batch_comment",
+    requires = [_et_import_batch]
+);
