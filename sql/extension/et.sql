@@ -264,9 +264,11 @@ COMMENT ON FUNCTION _et_player_rows(bigint, jsonb, jsonb) IS
     'Internal: pairs a round''s players with their file values in the shape _et_store_players() takes.';
 
 -- Stores players and their weapons, of any number of rounds, from a jsonb array whose keys are
--- the column names (each element carries round_id and file_stats). PL/pgSQL so that the two
--- statements are planned once per session, not at every call.
-CREATE FUNCTION _et_store_players(players jsonb)
+-- the column names (each element carries round_id and file_stats). The weapons come either
+-- nested in each player (weapons NULL) or as one flat array with round_id and guid, which is
+-- what the batch path sends because it is cheaper to unpack. PL/pgSQL so that the statements
+-- are planned once per session, not at every call.
+CREATE FUNCTION _et_store_players(players jsonb, weapons jsonb DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
 AS $$
@@ -299,18 +301,27 @@ BEGIN
              time_dead_minutes real, dpm double precision, accuracy double precision,
              kd double precision, efficiency double precision, file_stats jsonb);
 
-    INSERT INTO @extschema@.et_weapon_rounds
-    SELECT (p.value ->> 'round_id')::bigint, p.value ->> 'guid', w.weapon_index, w.weapon,
-           w.hits, w.shots, w.kills, w.deaths, w.headshots
-    FROM jsonb_array_elements(players) AS p(value),
-         jsonb_to_recordset(p.value -> 'weapons') AS w(
-             weapon_index smallint, weapon text, hits integer, shots integer, kills integer,
-             deaths integer, headshots integer);
+    IF weapons IS NULL THEN
+        INSERT INTO @extschema@.et_weapon_rounds
+        SELECT (p.value ->> 'round_id')::bigint, p.value ->> 'guid', w.weapon_index, w.weapon,
+               w.hits, w.shots, w.kills, w.deaths, w.headshots
+        FROM jsonb_array_elements(players) AS p(value),
+             jsonb_to_recordset(p.value -> 'weapons') AS w(
+                 weapon_index smallint, weapon text, hits integer, shots integer, kills integer,
+                 deaths integer, headshots integer);
+    ELSE
+        INSERT INTO @extschema@.et_weapon_rounds
+        SELECT w.round_id, w.guid, w.weapon_index, w.weapon, w.hits, w.shots, w.kills, w.deaths,
+               w.headshots
+        FROM jsonb_to_recordset(weapons) AS w(
+                 round_id bigint, guid text, weapon_index smallint, weapon text, hits integer,
+                 shots integer, kills integer, deaths integer, headshots integer);
+    END IF;
 
     RETURN jsonb_array_length(players);
 END
 $$;
-COMMENT ON FUNCTION _et_store_players(jsonb) IS
+COMMENT ON FUNCTION _et_store_players(jsonb, jsonb) IS
     'Internal: stores players and weapons of ET:Legacy rounds from the jsonb the parser produces.';
 
 -- One file: parse, store the round and its players with the file's values. Raises on a bad
@@ -363,6 +374,8 @@ BEGIN
     IF to_regclass('pg_temp._et_link_result') IS NOT NULL THEN
         DROP TABLE pg_temp._et_link_result;
     END IF;
+    -- Set-based throughout (no per-round subqueries), so that the cost stays linear in the
+    -- number of rounds even when a big backfill left the planner's statistics behind.
     CREATE TEMP TABLE _et_link_result ON COMMIT DROP AS
     SELECT * FROM @extschema@._et_link_rounds(
         (SELECT coalesce(jsonb_agg(jsonb_build_object(
@@ -371,12 +384,15 @@ BEGIN
              'time_limit_seconds', r.time_limit_seconds, 'time_used_seconds', r.time_used_seconds,
              'roster', coalesce(p.roster, '[]'), 'attackers', coalesce(p.attackers, '[]'))), '[]')
          FROM @extschema@.et_rounds r
-         LEFT JOIN LATERAL (
-             SELECT jsonb_agg(pr.guid) AS roster,
+         LEFT JOIN (
+             SELECT pr.round_id, jsonb_agg(pr.guid) AS roster,
                     jsonb_agg(pr.guid) FILTER (WHERE pr.team IN (1, 2)
-                                                 AND pr.team IS DISTINCT FROM r.defender_team) AS attackers
-             FROM @extschema@.et_player_rounds pr WHERE pr.round_id = r.round_id) p ON true),
+                                                 AND pr.team IS DISTINCT FROM rr.defender_team) AS attackers
+             FROM @extschema@.et_player_rounds pr
+             JOIN @extschema@.et_rounds rr ON rr.round_id = pr.round_id
+             GROUP BY pr.round_id) p ON p.round_id = r.round_id),
         extract(epoch FROM session_gap)::double precision);
+    ANALYZE _et_link_result;
 
     UPDATE @extschema@.et_rounds r SET
         paired_round_id = l.paired_round_id, is_orphan = l.is_orphan, match_id = l.match_id,
@@ -426,15 +442,19 @@ BEGIN
 
     DELETE FROM @extschema@.et_sessions;
     INSERT INTO @extschema@.et_sessions
-    SELECT r.et_session_id, min(r.saved_at), max(r.saved_at), count(*),
-           (SELECT array_agg(m.map ORDER BY m.first_seen)
-            FROM (SELECT r2.map, min(r2.saved_at) AS first_seen FROM @extschema@.et_rounds r2
-                  WHERE r2.et_session_id = r.et_session_id GROUP BY r2.map) m),
-           (SELECT count(DISTINCT p.guid) FROM @extschema@.et_player_rounds p
-            JOIN @extschema@.et_rounds r3 ON r3.round_id = p.round_id
-            WHERE r3.et_session_id = r.et_session_id AND NOT p.is_bot)
-    FROM @extschema@.et_rounds r
-    GROUP BY r.et_session_id;
+    SELECT s.et_session_id, s.started_at, s.ended_at, s.rounds, m.maps, coalesce(pl.players, 0)
+    FROM (SELECT r.et_session_id, min(r.saved_at) AS started_at, max(r.saved_at) AS ended_at,
+                 count(*)::integer AS rounds
+          FROM @extschema@.et_rounds r GROUP BY r.et_session_id) s
+    JOIN (SELECT f.et_session_id, array_agg(f.map ORDER BY f.first_seen, f.map) AS maps
+          FROM (SELECT r.et_session_id, r.map, min(r.saved_at) AS first_seen
+                FROM @extschema@.et_rounds r GROUP BY r.et_session_id, r.map) f
+          GROUP BY f.et_session_id) m ON m.et_session_id = s.et_session_id
+    LEFT JOIN (SELECT r.et_session_id, count(DISTINCT p.guid)::integer AS players
+               FROM @extschema@.et_player_rounds p
+               JOIN @extschema@.et_rounds r ON r.round_id = p.round_id
+               WHERE NOT p.is_bot
+               GROUP BY r.et_session_id) pl ON pl.et_session_id = s.et_session_id;
 
     RETURN recomputed;
 END
@@ -512,6 +532,12 @@ BEGIN
         n_failed := n_failed + batch_failed;
         EXIT WHEN batch_read < batch_size;
     END LOOP;
+
+    -- A big backfill leaves the planner's statistics describing nearly empty tables; the
+    -- linking step joins these tables, so refresh them first.
+    IF n_imported >= 200 THEN
+        ANALYZE @extschema@.et_rounds, @extschema@.et_player_rounds, @extschema@.et_weapon_rounds;
+    END IF;
 
     SELECT s.et_session_gap INTO gap FROM @extschema@.settings_for(NULL) s;
     IF n_imported > 0 OR EXISTS (SELECT 1 FROM @extschema@.et_rounds WHERE et_session_id IS NULL) THEN

@@ -207,6 +207,7 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
 
     let mut rounds = Vec::with_capacity(parsed.len());
     let mut players = Vec::new();
+    let mut weapons = Vec::new();
     for (i, (file, round)) in parsed.iter().enumerate() {
         let mut basis: Option<i64> = None;
         let mut player_rows: Vec<(Value, Value)> = Vec::new();
@@ -252,6 +253,15 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
                 object.remove("weapons");
             }
             if let Some(object) = this.as_object_mut() {
+                if let Some(Value::Array(list)) = object.remove("weapons") {
+                    for mut weapon in list {
+                        if let Some(w) = weapon.as_object_mut() {
+                            w.insert("round_id".into(), json!(ids[i]));
+                            w.insert("guid".into(), object["guid"].clone());
+                        }
+                        weapons.push(weapon);
+                    }
+                }
                 object.insert("round_id".into(), json!(ids[i]));
                 object.insert("file_stats".into(), file_stats);
             }
@@ -294,9 +304,12 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
             .unwrap_or_else(|e| spi_error("storing rounds", e));
         client
             .update(
-                "SELECT guildstats._et_store_players($1)",
+                "SELECT guildstats._et_store_players($1, $2)",
                 None,
-                &[DatumWithOid::from(JsonB(Value::Array(players)))],
+                &[
+                    DatumWithOid::from(JsonB(Value::Array(players))),
+                    DatumWithOid::from(JsonB(Value::Array(weapons))),
+                ],
             )
             .unwrap_or_else(|e| spi_error("storing players", e));
         let ingest_ids: Vec<i64> = parsed.iter().map(|(f, _)| f.ingest_id).collect();
