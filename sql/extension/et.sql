@@ -264,11 +264,10 @@ COMMENT ON FUNCTION _et_player_rows(bigint, jsonb, jsonb) IS
     'Internal: pairs a round''s players with their file values in the shape _et_store_players() takes.';
 
 -- Stores players and their weapons, of any number of rounds, from a jsonb array whose keys are
--- the column names (each element carries round_id and file_stats). The weapons come either
--- nested in each player (weapons NULL) or as one flat array with round_id and guid, which is
--- what the batch path sends because it is cheaper to unpack. PL/pgSQL so that the statements
--- are planned once per session, not at every call.
-CREATE FUNCTION _et_store_players(players jsonb, weapons jsonb DEFAULT NULL)
+-- the column names (each element carries round_id and file_stats). Used by the file-by-file
+-- path; the batch path stores typed arrays instead (extension/src/et/columns.rs). PL/pgSQL so
+-- that the statements are planned once per session, not at every call.
+CREATE FUNCTION _et_store_players(players jsonb)
 RETURNS integer
 LANGUAGE plpgsql
 AS $$
@@ -301,27 +300,18 @@ BEGIN
              time_dead_minutes real, dpm double precision, accuracy double precision,
              kd double precision, efficiency double precision, file_stats jsonb);
 
-    IF weapons IS NULL THEN
-        INSERT INTO @extschema@.et_weapon_rounds
-        SELECT (p.value ->> 'round_id')::bigint, p.value ->> 'guid', w.weapon_index, w.weapon,
-               w.hits, w.shots, w.kills, w.deaths, w.headshots
-        FROM jsonb_array_elements(players) AS p(value),
-             jsonb_to_recordset(p.value -> 'weapons') AS w(
-                 weapon_index smallint, weapon text, hits integer, shots integer, kills integer,
-                 deaths integer, headshots integer);
-    ELSE
-        INSERT INTO @extschema@.et_weapon_rounds
-        SELECT w.round_id, w.guid, w.weapon_index, w.weapon, w.hits, w.shots, w.kills, w.deaths,
-               w.headshots
-        FROM jsonb_to_recordset(weapons) AS w(
-                 round_id bigint, guid text, weapon_index smallint, weapon text, hits integer,
-                 shots integer, kills integer, deaths integer, headshots integer);
-    END IF;
+    INSERT INTO @extschema@.et_weapon_rounds
+    SELECT (p.value ->> 'round_id')::bigint, p.value ->> 'guid', w.weapon_index, w.weapon,
+           w.hits, w.shots, w.kills, w.deaths, w.headshots
+    FROM jsonb_array_elements(players) AS p(value),
+         jsonb_to_recordset(p.value -> 'weapons') AS w(
+             weapon_index smallint, weapon text, hits integer, shots integer, kills integer,
+             deaths integer, headshots integer);
 
     RETURN jsonb_array_length(players);
 END
 $$;
-COMMENT ON FUNCTION _et_store_players(jsonb, jsonb) IS
+COMMENT ON FUNCTION _et_store_players(jsonb) IS
     'Internal: stores players and weapons of ET:Legacy rounds from the jsonb the parser produces.';
 
 -- One file: parse, store the round and its players with the file's values. Raises on a bad

@@ -7,9 +7,10 @@
 //! Anything unexpected raises an error, and `import_et_rounds()` then falls back to importing
 //! the batch one file at a time in subtransactions: the fast path may fail, never half-write.
 
+use super::columns::{PlayerColumns, WeaponColumns};
 use super::json;
 use guildstats_engine::et::{
-    self as engine, pair_rounds, parse_file_name, ParsedRound, RoundDescriptor,
+    self as engine, pair_rounds, parse_file_name, DiffStatus, ParsedRound, Player, RoundDescriptor,
 };
 use pgrx::prelude::*;
 use pgrx::{datum::DatumWithOid, JsonB};
@@ -206,11 +207,10 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
     let mut earlier_round1s: HashMap<usize, ParsedRound> = HashMap::new();
 
     let mut rounds = Vec::with_capacity(parsed.len());
-    let mut players = Vec::new();
-    let mut weapons = Vec::new();
+    let mut players = PlayerColumns::default();
+    let mut weapons = WeaponColumns::default();
     for (i, (file, round)) in parsed.iter().enumerate() {
         let mut basis: Option<i64> = None;
-        let mut player_rows: Vec<(Value, Value)> = Vec::new();
         if let Some(&r1) = round1_of.get(&i) {
             let round1 = if r1 < parsed.len() {
                 Some(&parsed[r1].1)
@@ -231,41 +231,27 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
                 } else {
                     known[r1 - parsed.len()].round_id
                 });
-                let doc = json::round2_players(&engine::round2_differential(round1, round));
-                let this = doc["players"].as_array().cloned().unwrap_or_default();
-                let file_values = doc["file_players"].as_array().cloned().unwrap_or_default();
-                player_rows = this.into_iter().zip(file_values).collect();
+                for p in engine::round2_differential(round1, round).players {
+                    let status = match p.status {
+                        DiffStatus::Differenced => "differenced",
+                        DiffStatus::R2Only => "round2_only",
+                        DiffStatus::Reset => "reset",
+                    };
+                    push_player(
+                        &mut players,
+                        &mut weapons,
+                        ids[i],
+                        &p.round2_only,
+                        status,
+                        &p.cumulative,
+                    );
+                }
             }
         }
         if basis.is_none() {
-            player_rows = round
-                .players
-                .iter()
-                .map(|p| {
-                    let value = json::player(p, "raw");
-                    (value.clone(), value)
-                })
-                .collect();
-        }
-        for (mut this, file_values) in player_rows {
-            let mut file_stats = file_values;
-            if let Some(object) = file_stats.as_object_mut() {
-                object.remove("weapons");
+            for p in &round.players {
+                push_player(&mut players, &mut weapons, ids[i], p, "raw", p);
             }
-            if let Some(object) = this.as_object_mut() {
-                if let Some(Value::Array(list)) = object.remove("weapons") {
-                    for mut weapon in list {
-                        if let Some(w) = weapon.as_object_mut() {
-                            w.insert("round_id".into(), json!(ids[i]));
-                            w.insert("guid".into(), object["guid"].clone());
-                        }
-                        weapons.push(weapon);
-                    }
-                }
-                object.insert("round_id".into(), json!(ids[i]));
-                object.insert("file_stats".into(), file_stats);
-            }
-            players.push(this);
         }
         let mut row = json::round(round);
         if let Some(object) = row.as_object_mut() {
@@ -302,16 +288,16 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
                 &[DatumWithOid::from(JsonB(Value::Array(rounds)))],
             )
             .unwrap_or_else(|e| spi_error("storing rounds", e));
-        client
-            .update(
-                "SELECT guildstats._et_store_players($1, $2)",
-                None,
-                &[
-                    DatumWithOid::from(JsonB(Value::Array(players))),
-                    DatumWithOid::from(JsonB(Value::Array(weapons))),
-                ],
-            )
-            .unwrap_or_else(|e| spi_error("storing players", e));
+        if players.len() > 0 {
+            let (sql, args) = players.insert();
+            client
+                .update(sql, None, &args)
+                .unwrap_or_else(|e| spi_error("storing players", e));
+            let (sql, args) = weapons.insert();
+            client
+                .update(sql, None, &args)
+                .unwrap_or_else(|e| spi_error("storing weapons", e));
+        }
         let ingest_ids: Vec<i64> = parsed.iter().map(|(f, _)| f.ingest_id).collect();
         client
             .update(
@@ -322,6 +308,23 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
             )
             .unwrap_or_else(|e| spi_error("marking files imported", e));
     });
+}
+
+/// One player row with this round's values, its file values as `file_stats`, and its weapons.
+fn push_player(
+    players: &mut PlayerColumns,
+    weapons: &mut WeaponColumns,
+    round_id: i64,
+    this_round: &Player,
+    values_basis: &str,
+    file_values: &Player,
+) {
+    let mut file_stats = json::player(file_values, "raw");
+    if let Some(object) = file_stats.as_object_mut() {
+        object.remove("weapons");
+    }
+    players.push(round_id, this_round, values_basis, file_stats);
+    weapons.push_all(round_id, this_round);
 }
 
 fn record_failures(failures: &[(i64, String)]) {

@@ -3,6 +3,7 @@
 //! converts between them and SQL values. The import itself (`import_et_rounds()`) is SQL in
 //! `sql/extension/et.sql`, which calls these functions.
 
+mod columns;
 mod import;
 mod json;
 pub(crate) mod link;
