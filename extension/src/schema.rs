@@ -12,6 +12,26 @@ extension_sql_file!(
     name = "settings",
     requires = ["raw_tables"]
 );
+extension_sql_file!(
+    "../../sql/extension/build_progress.sql",
+    name = "build_progress",
+    requires = ["raw_tables"]
+);
+extension_sql_file!(
+    "../../sql/extension/members.sql",
+    name = "members",
+    requires = ["build_progress"]
+);
+extension_sql_file!(
+    "../../sql/extension/voice_sessions.sql",
+    name = "voice_sessions",
+    requires = ["settings", "build_progress"]
+);
+extension_sql_file!(
+    "../../sql/extension/build_all.sql",
+    name = "build_all",
+    requires = ["members", "voice_sessions"]
+);
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

@@ -37,9 +37,10 @@ fn rows_survive_dump_and_restore() {
              FROM generate_series(1, 2000) g;
              INSERT INTO guildstats.settings (guild_id, session_cap) VALUES (NULL, '6 hours');
              INSERT INTO guildstats.settings (guild_id, calendar_time_zone, ignored_channel_ids)
-             VALUES (1, 'Europe/Berlin', '{103}');",
+             VALUES (1, 'Europe/Berlin', '{103}');
+             SELECT * FROM guildstats.build_all();",
         )
-        .expect("more rows");
+        .expect("more rows, and the builders' tables");
 
     let dump_file = std::env::temp_dir().join(format!("{}.dump", source.name));
     run_ok(cluster.command("pg_dump").args([
@@ -63,7 +64,13 @@ fn rows_survive_dump_and_restore() {
     let mut target = cluster.connect(&target_name, "postgres");
 
     let mut tables: Vec<&str> = raw_tables::ALL.iter().map(|t| t.name).collect();
-    tables.push("settings");
+    tables.extend([
+        "settings",
+        "build_progress",
+        "members",
+        "voice_sessions",
+        "voice_build_guilds",
+    ]);
     let compared: Vec<_> = tables
         .iter()
         .map(|table| {

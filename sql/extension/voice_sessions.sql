@@ -1,0 +1,325 @@
+-- Voice sessions: one stint of one user in one voice channel, built from raw_voice_events,
+-- raw_voice_snapshots and raw_heartbeats by build_voice_sessions(). The rules are those of the
+-- Rust sessionizer (guildstats_engine::voice); this file holds the tables and the incremental
+-- bookkeeping around it.
+
+CREATE TABLE voice_sessions (
+    guild_id           bigint           NOT NULL,
+    user_id            bigint           NOT NULL,
+    channel_id         bigint           NOT NULL,
+    started_at         timestamptz      NOT NULL,
+    ended_at           timestamptz,
+    end_reason         text,
+    is_afk             boolean          NOT NULL,
+    start_reason       text             NOT NULL,
+    capped             boolean          NOT NULL,
+    self_mute_seconds  double precision NOT NULL,
+    self_deaf_seconds  double precision NOT NULL,
+    PRIMARY KEY (guild_id, user_id, started_at),
+    CONSTRAINT voice_sessions_end_after_start CHECK (ended_at > started_at),
+    CONSTRAINT voice_sessions_end_reason_known
+        CHECK (end_reason IN ('leave', 'move', 'outage', 'snapshot', 'cap')),
+    CONSTRAINT voice_sessions_start_reason_known CHECK (start_reason IN ('join', 'move', 'snapshot')),
+    CONSTRAINT voice_sessions_open_has_no_end_reason CHECK ((ended_at IS NULL) = (end_reason IS NULL))
+);
+CREATE INDEX voice_sessions_guild_end_idx ON voice_sessions (guild_id, ended_at);
+CREATE INDEX voice_sessions_guild_start_idx ON voice_sessions (guild_id, started_at);
+
+COMMENT ON TABLE voice_sessions IS
+    'One stint of one user in one voice channel. A move ends one session and starts the next at the same instant; sessions in the AFK channel are flagged is_afk and never count as active time; ignored channels have none. Open sessions have ended_at NULL and are rewritten by the next build. Built by build_voice_sessions(); never edit by hand.';
+COMMENT ON COLUMN voice_sessions.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN voice_sessions.user_id IS 'Discord user snowflake.';
+COMMENT ON COLUMN voice_sessions.channel_id IS 'The voice channel.';
+COMMENT ON COLUMN voice_sessions.started_at IS 'When the stint began (a join, a move, or a reconnect snapshot that listed the user).';
+COMMENT ON COLUMN voice_sessions.ended_at IS 'When the stint ended; NULL while it is still open at the build''s horizon (the guild''s latest heartbeat).';
+COMMENT ON COLUMN voice_sessions.end_reason IS 'leave (left voice or went to an ignored channel), move (to another channel; the next session starts at ended_at), outage (the bot went silent: ends at the last heartbeat before the silence), snapshot (a reconnect snapshot did not list the user here), cap (open longer than settings.session_cap); NULL while open.';
+COMMENT ON COLUMN voice_sessions.is_afk IS 'The channel is the guild''s AFK channel: the time never counts as active.';
+COMMENT ON COLUMN voice_sessions.start_reason IS 'join, move (from the session that ended at started_at) or snapshot (a reconnect snapshot listed the user).';
+COMMENT ON COLUMN voice_sessions.capped IS 'Closed by the session cap rather than by anything observed.';
+COMMENT ON COLUMN voice_sessions.self_mute_seconds IS 'Seconds of the session with the microphone self-muted (for an open session, up to the horizon).';
+COMMENT ON COLUMN voice_sessions.self_deaf_seconds IS 'Seconds of the session self-deafened, hearing nothing (for an open session, up to the horizon).';
+
+SELECT pg_catalog.pg_extension_config_dump('voice_sessions', '');
+
+CREATE TABLE voice_build_guilds (
+    guild_id              bigint      PRIMARY KEY,
+    horizon               timestamptz NOT NULL,
+    has_heartbeats        boolean     NOT NULL,
+    settings_fingerprint  text        NOT NULL,
+    built_at              timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE voice_build_guilds IS
+    'What build_voice_sessions() last built per guild: the next build rebuilds only what new raw rows touch, unless the settings changed (then the guild is rebuilt whole).';
+COMMENT ON COLUMN voice_build_guilds.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN voice_build_guilds.horizon IS 'The build''s "now" for the guild: its latest discord heartbeat, or without heartbeats its latest voice event or snapshot. Open sessions are open at this instant.';
+COMMENT ON COLUMN voice_build_guilds.has_heartbeats IS 'The guild had heartbeats at the last build (when they first appear, the guild is rebuilt whole).';
+COMMENT ON COLUMN voice_build_guilds.settings_fingerprint IS 'The voice settings the sessions were built with (AFK channel, ignored channels, cap, outage threshold), as text; a change rebuilds the guild.';
+COMMENT ON COLUMN voice_build_guilds.built_at IS 'When the guild was last built.';
+
+SELECT pg_catalog.pg_extension_config_dump('voice_build_guilds', '');
+
+CREATE FUNCTION _voice_settings_fingerprint(guild_id bigint)
+RETURNS text
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT concat_ws('|', s.afk_channel_id,
+                     array_to_string(ARRAY(SELECT DISTINCT c FROM unnest(s.ignored_channel_ids) c ORDER BY c), ','),
+                     extract(epoch FROM s.session_cap), extract(epoch FROM s.outage_after))
+    FROM @extschema@.settings_for(_voice_settings_fingerprint.guild_id) s;
+END;
+COMMENT ON FUNCTION _voice_settings_fingerprint(bigint) IS
+    'Internal to build_voice_sessions(): the voice settings in force for a guild as one text value, to notice when they change.';
+
+-- Rebuilds one guild (or some of its users) and reports what changed. Internal.
+CREATE FUNCTION _voice_write_sessions(guild_id bigint, horizon timestamptz,
+                                      users bigint[], dirty_from timestamptz[],
+                                      OUT users_rebuilt bigint, OUT sessions_opened bigint,
+                                      OUT sessions_closed bigint, OUT sessions_updated bigint,
+                                      OUT sessions_removed bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g       bigint := _voice_write_sessions.guild_id;
+    s       record;
+    old     @extschema@.voice_sessions[];
+    restart_users bigint[];
+    restart_at    timestamptz[];
+BEGIN
+    SELECT * INTO s FROM @extschema@.settings_for(g);
+    IF users IS NULL THEN
+        -- The whole guild.
+        DELETE FROM @extschema@.voice_sessions v WHERE v.guild_id = g;
+        INSERT INTO @extschema@.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
+                                                is_afk, start_reason, capped, self_mute_seconds, self_deaf_seconds)
+        SELECT g, n.user_id, n.channel_id, n.started_at, n.ended_at, n.end_reason,
+               n.is_afk, n.start_reason, n.capped, n.self_mute_seconds, n.self_deaf_seconds
+        FROM @extschema@._voice_sessionize(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                           s.session_cap, s.outage_after) n;
+        GET DIAGNOSTICS sessions_opened = ROW_COUNT;
+        SELECT count(DISTINCT v.user_id) INTO users_rebuilt FROM @extschema@.voice_sessions v WHERE v.guild_id = g;
+        sessions_closed := 0; sessions_updated := 0; sessions_removed := 0;
+        RETURN;
+    END IF;
+
+    -- Each touched user loses the sessions that end at or after the earliest new observation
+    -- (or are open), and the chain of moves that led into the first of them: the walk restarts
+    -- from the start of that chain, where the user was not in a session. Sessions never run
+    -- longer than the cap, which bounds the index range searched per user.
+    WITH RECURSIVE touched AS (
+        SELECT t.user_id, min(t.dirty_from) AS dirty_from
+        FROM unnest(users, dirty_from) AS t(user_id, dirty_from)
+        GROUP BY t.user_id
+    ), chain AS (
+        SELECT v.user_id, v.started_at, v.start_reason
+        FROM touched t
+        JOIN @extschema@.voice_sessions v
+          ON v.guild_id = g AND v.user_id = t.user_id
+         AND v.started_at >= t.dirty_from - s.session_cap
+         AND (v.ended_at IS NULL OR v.ended_at >= t.dirty_from)
+        UNION
+        SELECT p.user_id, p.started_at, p.start_reason
+        FROM chain c
+        JOIN @extschema@.voice_sessions p
+          ON p.guild_id = g AND p.user_id = c.user_id AND p.ended_at = c.started_at
+         AND p.end_reason = 'move'
+        WHERE c.start_reason = 'move'
+    ), removed AS (
+        DELETE FROM @extschema@.voice_sessions v
+        USING chain c
+        WHERE v.guild_id = g AND v.user_id = c.user_id AND v.started_at = c.started_at
+        RETURNING v.*
+    )
+    SELECT coalesce(array_agg(r), '{}') INTO old FROM removed r;
+
+    SELECT array_agg(t.user_id ORDER BY t.user_id), array_agg(t.restart ORDER BY t.user_id)
+      INTO restart_users, restart_at
+      FROM (SELECT u.user_id, min(u.at) AS restart
+              FROM (SELECT x.user_id, x.at FROM unnest(users, dirty_from) AS x(user_id, at)
+                    UNION ALL
+                    SELECT o.user_id, o.started_at FROM unnest(old) o) u
+             GROUP BY u.user_id) t;
+    users_rebuilt := coalesce(cardinality(restart_users), 0);
+
+    WITH fresh AS (
+        INSERT INTO @extschema@.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
+                                                is_afk, start_reason, capped, self_mute_seconds, self_deaf_seconds)
+        SELECT g, n.user_id, n.channel_id, n.started_at, n.ended_at, n.end_reason,
+               n.is_afk, n.start_reason, n.capped, n.self_mute_seconds, n.self_deaf_seconds
+        FROM @extschema@._voice_sessionize(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                           s.session_cap, s.outage_after, restart_users, restart_at) n
+        RETURNING *
+    ), compared AS (
+        SELECT f.ended_at AS new_end, o.started_at AS old_start, o.ended_at AS old_end,
+               (f.*)::text IS DISTINCT FROM (o.*)::text AS changed
+        FROM fresh f
+        LEFT JOIN unnest(old) o ON o.user_id = f.user_id AND o.started_at = f.started_at
+    )
+    SELECT count(*) FILTER (WHERE old_start IS NULL),
+           count(*) FILTER (WHERE old_start IS NOT NULL AND old_end IS NULL AND new_end IS NOT NULL),
+           count(*) FILTER (WHERE old_start IS NOT NULL AND changed AND NOT (old_end IS NULL AND new_end IS NOT NULL)),
+           cardinality(old) - count(old_start)
+      INTO sessions_opened, sessions_closed, sessions_updated, sessions_removed
+      FROM compared;
+END
+$$;
+COMMENT ON FUNCTION _voice_write_sessions(bigint, timestamptz, bigint[], timestamptz[]) IS
+    'Internal to build_voice_sessions(): rewrites the sessions of a whole guild (users NULL) or of the listed users from their dirty_from instant on, and counts what changed.';
+
+CREATE FUNCTION build_voice_sessions(full boolean DEFAULT false)
+RETURNS TABLE (events_read bigint, snapshots_read bigint, heartbeats_read bigint,
+               guilds_built integer, users_rebuilt bigint, sessions_opened bigint,
+               sessions_closed bigint, sessions_updated bigint, sessions_removed bigint,
+               elapsed interval, status text)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    started       timestamptz := clock_timestamp();
+    event_ids     int8multirange;
+    snapshot_ids  int8multirange;
+    beat_ids      int8multirange;
+    g             record;
+    done          record;
+    horizon       timestamptz;
+    beats_exist   boolean;
+    fingerprint   text;
+    whole_guild   boolean;
+    guild_dirty   timestamptz;
+    users         bigint[];
+    dirty_from    timestamptz[];
+BEGIN
+    events_read := 0; snapshots_read := 0; heartbeats_read := 0; guilds_built := 0;
+    users_rebuilt := 0; sessions_opened := 0; sessions_closed := 0; sessions_updated := 0;
+    sessions_removed := 0;
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('guildstats.build_voice_sessions')) THEN
+        elapsed := clock_timestamp() - started;
+        status := 'skipped: another build_voice_sessions() is running';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF build_voice_sessions.full THEN
+        PERFORM @extschema@._reset_progress('build_voice_sessions');
+        DELETE FROM @extschema@.voice_build_guilds;
+        TRUNCATE @extschema@.voice_sessions;
+    END IF;
+    event_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_events');
+    snapshot_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_snapshots');
+    beat_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_heartbeats');
+
+    SELECT count(*) INTO events_read FROM @extschema@.raw_voice_events e
+     WHERE e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND e.ingest_id <@ event_ids;
+    SELECT count(*) INTO snapshots_read FROM @extschema@.raw_voice_snapshots x
+     WHERE x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1 AND x.ingest_id <@ snapshot_ids;
+    SELECT count(*) INTO heartbeats_read FROM @extschema@.raw_heartbeats b
+     WHERE b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1 AND b.ingest_id <@ beat_ids
+       AND b.source = 'discord' AND b.guild_id IS NOT NULL;
+
+    FOR g IN
+        SELECT e.guild_id FROM @extschema@.raw_voice_events e
+         WHERE e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND e.ingest_id <@ event_ids
+        UNION
+        SELECT x.guild_id FROM @extschema@.raw_voice_snapshots x
+         WHERE x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1 AND x.ingest_id <@ snapshot_ids
+        UNION
+        SELECT b.guild_id FROM @extschema@.raw_heartbeats b
+         WHERE b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1 AND b.ingest_id <@ beat_ids
+           AND b.source = 'discord' AND b.guild_id IS NOT NULL
+        UNION
+        SELECT d.guild_id FROM @extschema@.voice_build_guilds d
+         WHERE d.settings_fingerprint IS DISTINCT FROM @extschema@._voice_settings_fingerprint(d.guild_id)
+        ORDER BY 1
+    LOOP
+        SELECT max(b.beat_at) INTO horizon FROM @extschema@.raw_heartbeats b
+         WHERE b.source = 'discord' AND b.guild_id = g.guild_id;
+        beats_exist := horizon IS NOT NULL;
+        IF NOT beats_exist THEN
+            SELECT greatest((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
+                            (SELECT max(x.taken_at) FROM @extschema@.raw_voice_snapshots x WHERE x.guild_id = g.guild_id))
+              INTO horizon;
+        END IF;
+        IF horizon IS NULL THEN
+            CONTINUE;  -- heartbeats of another source only: nothing to build
+        END IF;
+        fingerprint := @extschema@._voice_settings_fingerprint(g.guild_id);
+        SELECT * INTO done FROM @extschema@.voice_build_guilds d WHERE d.guild_id = g.guild_id;
+        whole_guild := done IS NULL OR done.settings_fingerprint IS DISTINCT FROM fingerprint
+                       OR done.has_heartbeats IS DISTINCT FROM beats_exist OR horizon < done.horizon;
+
+        IF whole_guild THEN
+            users := NULL;
+            dirty_from := NULL;
+        ELSE
+            -- Guild-wide changes reach every user in a session at or after them: a new snapshot,
+            -- heartbeats that change the outages (from the last old beat before the earliest new
+            -- one), and the move of the horizon itself.
+            SELECT least(done.horizon,
+                         (SELECT min(x.taken_at) FROM @extschema@.raw_voice_snapshots x
+                           WHERE x.guild_id = g.guild_id
+                             AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+                             AND x.ingest_id <@ snapshot_ids),
+                         (SELECT coalesce((SELECT max(o.beat_at) FROM @extschema@.raw_heartbeats o
+                                            WHERE o.source = 'discord' AND o.guild_id = g.guild_id
+                                              AND o.beat_at < nb.first_new
+                                              AND NOT (o.ingest_id <@ beat_ids)),
+                                          nb.first_new)
+                            FROM (SELECT min(b.beat_at) AS first_new FROM @extschema@.raw_heartbeats b
+                                   WHERE b.source = 'discord' AND b.guild_id = g.guild_id
+                                     AND b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1
+                                     AND b.ingest_id <@ beat_ids) nb))
+              INTO guild_dirty;
+            SELECT array_agg(t.user_id), array_agg(t.at) INTO users, dirty_from
+              FROM (SELECT e.user_id, min(e.event_ts) AS at FROM @extschema@.raw_voice_events e
+                     WHERE e.guild_id = g.guild_id
+                       AND e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1
+                       AND e.ingest_id <@ event_ids
+                     GROUP BY e.user_id
+                    UNION ALL
+                    SELECT (v->>'user_id')::bigint, x.taken_at
+                      FROM @extschema@.raw_voice_snapshots x
+                      CROSS JOIN LATERAL jsonb_array_elements(
+                          CASE jsonb_typeof(x.voice_states) WHEN 'array' THEN x.voice_states ELSE '[]' END) v
+                     WHERE x.guild_id = g.guild_id
+                       AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+                       AND x.ingest_id <@ snapshot_ids
+                       AND jsonb_typeof(v) = 'object' AND (v->>'user_id') IS NOT NULL
+                    UNION ALL
+                    SELECT v.user_id, guild_dirty FROM @extschema@.voice_sessions v
+                     WHERE v.guild_id = g.guild_id AND (v.ended_at >= guild_dirty OR v.ended_at IS NULL)
+                   ) t;
+            users := coalesce(users, '{}');
+            dirty_from := coalesce(dirty_from, '{}');
+        END IF;
+
+        SELECT users_rebuilt + w.users_rebuilt, sessions_opened + w.sessions_opened,
+               sessions_closed + w.sessions_closed, sessions_updated + w.sessions_updated,
+               sessions_removed + w.sessions_removed
+          INTO users_rebuilt, sessions_opened, sessions_closed, sessions_updated, sessions_removed
+          FROM @extschema@._voice_write_sessions(g.guild_id, horizon, users, dirty_from) w;
+        guilds_built := guilds_built + 1;
+
+        INSERT INTO @extschema@.voice_build_guilds AS d (guild_id, horizon, has_heartbeats, settings_fingerprint, built_at)
+        VALUES (g.guild_id, horizon, beats_exist, fingerprint, now())
+        ON CONFLICT (guild_id) DO UPDATE
+           SET horizon = EXCLUDED.horizon, has_heartbeats = EXCLUDED.has_heartbeats,
+               settings_fingerprint = EXCLUDED.settings_fingerprint, built_at = EXCLUDED.built_at;
+    END LOOP;
+
+    elapsed := clock_timestamp() - started;
+    status := CASE WHEN build_voice_sessions.full THEN 'ok: full rebuild' ELSE 'ok' END;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION build_voice_sessions(boolean) IS
+    'Builds guildstats.voice_sessions from the raw voice events, snapshots and discord heartbeats that arrived since the last call, and returns one summary row. Incremental and exactly once: for every user a new observation touches, it rewrites the sessions from the earliest new observation on; the result never depends on arrival order and equals a full rebuild (full => true, or rebuild_voice_sessions()). Safe to call concurrently: a second caller gets status ''skipped: ...''. Must run in READ COMMITTED.';
+
+CREATE FUNCTION rebuild_voice_sessions()
+RETURNS TABLE (events_read bigint, snapshots_read bigint, heartbeats_read bigint,
+               guilds_built integer, users_rebuilt bigint, sessions_opened bigint,
+               sessions_closed bigint, sessions_updated bigint, sessions_removed bigint,
+               elapsed interval, status text)
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    SELECT * FROM @extschema@.build_voice_sessions(full => true);
+END;
+COMMENT ON FUNCTION rebuild_voice_sessions() IS
+    'Throws away every voice session and builds them again from all raw rows (the same as build_voice_sessions(full => true)).';
