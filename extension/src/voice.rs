@@ -19,8 +19,13 @@ fn to_unix_us(ts: TimestampWithTimeZone) -> i64 {
 }
 
 fn from_unix_us(us: i64) -> TimestampWithTimeZone {
-    TimestampWithTimeZone::try_from(us.saturating_sub(POSTGRES_EPOCH_US))
-        .unwrap_or_else(|_| TimestampWithTimeZone::positive_infinity())
+    TimestampWithTimeZone::try_from(us.saturating_sub(POSTGRES_EPOCH_US)).unwrap_or_else(|_| {
+        if us < 0 {
+            TimestampWithTimeZone::negative_infinity()
+        } else {
+            TimestampWithTimeZone::positive_infinity()
+        }
+    })
 }
 
 /// An interval as microseconds, counting a day as 24 hours and a month as 30 days (the

@@ -102,43 +102,32 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Each touched user loses the sessions that end at or after the earliest new observation
-    -- (or are open), and the chain of moves that led into the first of them: the walk restarts
-    -- from the start of that chain, where the user was not in a session. Sessions never run
-    -- longer than the cap, which bounds the index range searched per user.
-    WITH RECURSIVE touched AS (
-        SELECT t.user_id, min(t.dirty_from) AS dirty_from
-        FROM unnest(users, dirty_from) AS t(user_id, dirty_from)
-        GROUP BY t.user_id
-    ), chain AS (
-        SELECT v.user_id, v.started_at, v.start_reason
-        FROM touched t
-        JOIN @extschema@.voice_sessions v
-          ON v.guild_id = g AND v.user_id = t.user_id
-         AND v.started_at >= t.dirty_from - s.session_cap
-         AND (v.ended_at IS NULL OR v.ended_at >= t.dirty_from)
-        UNION
-        SELECT p.user_id, p.started_at, p.start_reason
-        FROM chain c
-        JOIN @extschema@.voice_sessions p
-          ON p.guild_id = g AND p.user_id = c.user_id AND p.ended_at = c.started_at
-         AND p.end_reason = 'move'
-        WHERE c.start_reason = 'move'
-    ), removed AS (
+    -- Each touched user is walked again from their last leave before the earliest instant the
+    -- new rows touch: after a leave the user is out of voice whatever came before, so the
+    -- walk can restart there from an empty state. Their sessions from that leave on are
+    -- replaced. (Restarting at the touched instant itself would not do: the user may be in a
+    -- session there, even one an outage made the old walk drop.)
+    SELECT array_agg(a.user_id ORDER BY a.user_id), array_agg(a.restart ORDER BY a.user_id)
+      INTO restart_users, restart_at
+      FROM (SELECT t.user_id,
+                   coalesce((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e
+                              WHERE e.guild_id = g AND e.user_id = t.user_id
+                                AND e.channel_id IS NULL AND e.event_ts < t.touched_at),
+                            '-infinity') AS restart
+              FROM (SELECT x.user_id, min(x.at) AS touched_at
+                      FROM unnest(users, dirty_from) AS x(user_id, at)
+                     GROUP BY x.user_id) t) a;
+    restart_users := coalesce(restart_users, '{}');
+    restart_at := coalesce(restart_at, '{}');
+
+    WITH removed AS (
         DELETE FROM @extschema@.voice_sessions v
-        USING chain c
-        WHERE v.guild_id = g AND v.user_id = c.user_id AND v.started_at = c.started_at
+        USING unnest(restart_users, restart_at) AS r(user_id, restart)
+        WHERE v.guild_id = g AND v.user_id = r.user_id AND v.started_at >= r.restart
         RETURNING v.*
     )
-    SELECT coalesce(array_agg(r), '{}') INTO old FROM removed r;
+    SELECT coalesce(array_agg(d), '{}') INTO old FROM removed d;
 
-    SELECT array_agg(t.user_id ORDER BY t.user_id), array_agg(t.restart ORDER BY t.user_id)
-      INTO restart_users, restart_at
-      FROM (SELECT u.user_id, min(u.at) AS restart
-              FROM (SELECT x.user_id, x.at FROM unnest(users, dirty_from) AS x(user_id, at)
-                    UNION ALL
-                    SELECT o.user_id, o.started_at FROM unnest(old) o) u
-             GROUP BY u.user_id) t;
     users_rebuilt := coalesce(cardinality(restart_users), 0);
 
     WITH fresh AS (
@@ -285,6 +274,18 @@ BEGIN
                     UNION ALL
                     SELECT v.user_id, guild_dirty FROM @extschema@.voice_sessions v
                      WHERE v.guild_id = g.guild_id AND (v.ended_at >= guild_dirty OR v.ended_at IS NULL)
+                    UNION ALL
+                    -- Users seen after a guild-wide change may have had sessions the old walk
+                    -- dropped (begun inside what looked like an outage): walk them again too.
+                    SELECT DISTINCT e.user_id, guild_dirty FROM @extschema@.raw_voice_events e
+                     WHERE e.guild_id = g.guild_id AND e.event_ts >= guild_dirty
+                    UNION ALL
+                    SELECT DISTINCT (v->>'user_id')::bigint, guild_dirty
+                      FROM @extschema@.raw_voice_snapshots x
+                      CROSS JOIN LATERAL jsonb_array_elements(
+                          CASE jsonb_typeof(x.voice_states) WHEN 'array' THEN x.voice_states ELSE '[]' END) v
+                     WHERE x.guild_id = g.guild_id AND x.taken_at >= guild_dirty
+                       AND jsonb_typeof(v) = 'object' AND (v->>'user_id') IS NOT NULL
                    ) t;
             users := coalesce(users, '{}');
             dirty_from := coalesce(dirty_from, '{}');
