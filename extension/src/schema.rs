@@ -28,9 +28,19 @@ extension_sql_file!(
     requires = ["settings", "build_progress"]
 );
 extension_sql_file!(
+    "../../sql/extension/events.sql",
+    name = "events",
+    requires = ["voice_sessions"]
+);
+extension_sql_file!(
+    "../../sql/extension/rollups.sql",
+    name = "rollups",
+    requires = ["members", "events"]
+);
+extension_sql_file!(
     "../../sql/extension/build_all.sql",
     name = "build_all",
-    requires = ["members", "voice_sessions"]
+    requires = ["members", "voice_sessions", "events", "rollups"]
 );
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -76,7 +76,7 @@ CREATE FUNCTION _voice_write_sessions(guild_id bigint, horizon timestamptz,
                                       users bigint[], dirty_from timestamptz[],
                                       OUT users_rebuilt bigint, OUT sessions_opened bigint,
                                       OUT sessions_closed bigint, OUT sessions_updated bigint,
-                                      OUT sessions_removed bigint)
+                                      OUT sessions_removed bigint, OUT changed_from timestamptz)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_variable
 DECLARE
@@ -99,6 +99,7 @@ BEGIN
         GET DIAGNOSTICS sessions_opened = ROW_COUNT;
         SELECT count(DISTINCT v.user_id) INTO users_rebuilt FROM @extschema@.voice_sessions v WHERE v.guild_id = g;
         sessions_closed := 0; sessions_updated := 0; sessions_removed := 0;
+        changed_from := '-infinity';
         RETURN;
     END IF;
 
@@ -139,7 +140,7 @@ BEGIN
                                            s.session_cap, s.outage_after, restart_users, restart_at) n
         RETURNING *
     ), compared AS (
-        SELECT f.ended_at AS new_end, o.started_at AS old_start, o.ended_at AS old_end,
+        SELECT f.started_at AS new_start, f.ended_at AS new_end, o.started_at AS old_start, o.ended_at AS old_end,
                (f.*)::text IS DISTINCT FROM (o.*)::text AS changed
         FROM fresh f
         LEFT JOIN unnest(old) o ON o.user_id = f.user_id AND o.started_at = f.started_at
@@ -147,13 +148,17 @@ BEGIN
     SELECT count(*) FILTER (WHERE old_start IS NULL),
            count(*) FILTER (WHERE old_start IS NOT NULL AND old_end IS NULL AND new_end IS NOT NULL),
            count(*) FILTER (WHERE old_start IS NOT NULL AND changed AND NOT (old_end IS NULL AND new_end IS NOT NULL)),
-           cardinality(old) - count(old_start)
-      INTO sessions_opened, sessions_closed, sessions_updated, sessions_removed
+           cardinality(old) - count(old_start),
+           least(min(new_start) FILTER (WHERE old_start IS NULL OR changed),
+                 (SELECT min(o.started_at) FROM unnest(old) o
+                   WHERE NOT EXISTS (SELECT 1 FROM compared c WHERE c.old_start = o.started_at AND c.new_start = o.started_at
+                                       AND NOT c.changed)))
+      INTO sessions_opened, sessions_closed, sessions_updated, sessions_removed, changed_from
       FROM compared;
 END
 $$;
 COMMENT ON FUNCTION _voice_write_sessions(bigint, timestamptz, bigint[], timestamptz[]) IS
-    'Internal to build_voice_sessions(): rewrites the sessions of a whole guild (users NULL) or of the listed users from their dirty_from instant on, and counts what changed.';
+    'Internal to build_voice_sessions(): rewrites the sessions of a whole guild (users NULL) or of the listed users from their last leave before dirty_from on, counts what changed, and returns the earliest start of a changed session.';
 
 CREATE FUNCTION build_voice_sessions(full boolean DEFAULT false)
 RETURNS TABLE (events_read bigint, snapshots_read bigint, heartbeats_read bigint,
@@ -176,6 +181,7 @@ DECLARE
     guild_dirty   timestamptz;
     users         bigint[];
     dirty_from    timestamptz[];
+    changed       timestamptz;
 BEGIN
     events_read := 0; snapshots_read := 0; heartbeats_read := 0; guilds_built := 0;
     users_rebuilt := 0; sessions_opened := 0; sessions_closed := 0; sessions_updated := 0;
@@ -293,9 +299,14 @@ BEGIN
 
         SELECT users_rebuilt + w.users_rebuilt, sessions_opened + w.sessions_opened,
                sessions_closed + w.sessions_closed, sessions_updated + w.sessions_updated,
-               sessions_removed + w.sessions_removed
-          INTO users_rebuilt, sessions_opened, sessions_closed, sessions_updated, sessions_removed
+               sessions_removed + w.sessions_removed, w.changed_from
+          INTO users_rebuilt, sessions_opened, sessions_closed, sessions_updated, sessions_removed, changed
           FROM @extschema@._voice_write_sessions(g.guild_id, horizon, users, dirty_from) w;
+        -- Open sessions grow with the horizon even when nothing else changed.
+        SELECT least(changed, (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
+                                WHERE v.guild_id = g.guild_id AND v.ended_at IS NULL))
+          INTO changed;
+        PERFORM @extschema@._note_voice_change(g.guild_id, changed);
         guilds_built := guilds_built + 1;
 
         INSERT INTO @extschema@.voice_build_guilds AS d (guild_id, horizon, has_heartbeats, settings_fingerprint, built_at)
