@@ -323,3 +323,111 @@ fn voice_seconds_match_a_plain_sql_computation() {
         .get(0);
     assert!(sessions > 100, "only {sessions} sessions");
 }
+
+/// A second caller while a build is running gets a row that says so, and does nothing.
+#[test]
+fn a_concurrent_build_is_skipped() {
+    let Some(cluster) = Cluster::from_env("voice_concurrent") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "voice_concurrent");
+    let mut first = db.connect();
+    let mut second = db.connect();
+    first
+        .batch_execute(
+            "INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts)
+             VALUES (1, 10, 100, '2026-03-01 20:00+00');
+             BEGIN;
+             SELECT * FROM guildstats.build_voice_sessions();",
+        )
+        .expect("first build, transaction left open");
+    let row = second
+        .query_one(
+            "SELECT status, events_read FROM guildstats.build_voice_sessions()",
+            &[],
+        )
+        .expect("second build");
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, i64>(1)),
+        (
+            "skipped: another build_voice_sessions() is running".to_string(),
+            0
+        )
+    );
+    first.batch_execute("COMMIT").expect("commit");
+    let status: String = second
+        .query_one("SELECT status FROM guildstats.build_voice_sessions()", &[])
+        .expect("build after the first one")
+        .get(0);
+    assert_eq!(status, "ok");
+}
+
+/// A writer that drew an ingest_id and has not committed yet is never stepped over: its row is
+/// processed by the first build after it commits, although later ids were processed before.
+#[test]
+fn rows_of_a_writer_in_flight_are_not_skipped() {
+    let Some(cluster) = Cluster::from_env("voice_in_flight") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "voice_in_flight");
+    let mut slow_writer = db.connect();
+    let mut fast_writer = db.connect();
+    let mut builder = db.connect();
+    slow_writer
+        .batch_execute(
+            "BEGIN;
+             INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts)
+             VALUES (1, 10, 100, '2026-03-01 20:00+00');",
+        )
+        .expect("slow writer draws the first id");
+    fast_writer
+        .batch_execute(
+            "INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts)
+             VALUES (1, 11, 100, '2026-03-01 20:05+00'), (1, 11, NULL, '2026-03-01 20:30+00');",
+        )
+        .expect("fast writer commits later ids");
+    let row = builder
+        .query_one(
+            "SELECT events_read, status FROM guildstats.build_voice_sessions()",
+            &[],
+        )
+        .expect("build while a writer is in flight");
+    assert_eq!(row.get::<_, i64>(0), 2, "only the committed rows");
+    let pending: String = builder
+        .query_one(
+            "SELECT pending_ids::text FROM guildstats.build_progress
+             WHERE builder = 'build_voice_sessions' AND source_table = 'raw_voice_events'",
+            &[],
+        )
+        .expect("progress")
+        .get(0);
+    assert_eq!(pending, "{[1,2)}", "the in-flight id stays pending");
+    slow_writer
+        .batch_execute("COMMIT")
+        .expect("slow writer commits");
+    let read: i64 = builder
+        .query_one(
+            "SELECT events_read FROM guildstats.build_voice_sessions()",
+            &[],
+        )
+        .expect("build after the commit")
+        .get(0);
+    assert_eq!(read, 1, "the late-committed row is processed");
+    let users: i64 = builder
+        .query_one(
+            "SELECT count(DISTINCT user_id) FROM guildstats.voice_sessions",
+            &[],
+        )
+        .expect("sessions")
+        .get(0);
+    assert_eq!(users, 2);
+    let pending: String = builder
+        .query_one(
+            "SELECT pending_ids::text FROM guildstats.build_progress
+             WHERE builder = 'build_voice_sessions' AND source_table = 'raw_voice_events'",
+            &[],
+        )
+        .expect("progress")
+        .get(0);
+    assert_eq!(pending, "{}");
+}
