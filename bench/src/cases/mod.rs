@@ -3,6 +3,7 @@
 //! summarises the whole answer (so that the harness can check they agree).
 
 mod et_clean_name;
+mod voice_sessions;
 
 use postgres::Client;
 
@@ -15,5 +16,10 @@ pub trait Case {
 }
 
 pub fn all() -> Vec<Box<dyn Case>> {
-    vec![Box::new(et_clean_name::EtCleanName)]
+    vec![
+        Box::new(et_clean_name::EtCleanName),
+        Box::new(voice_sessions::VoiceFullBuild),
+        Box::new(voice_sessions::VoiceWriteFloor),
+        Box::new(voice_sessions::VoiceIncremental),
+    ]
 }
