@@ -22,8 +22,12 @@ CREATE TABLE voice_sessions (
     CONSTRAINT voice_sessions_start_reason_known CHECK (start_reason IN ('join', 'move', 'snapshot')),
     CONSTRAINT voice_sessions_open_has_no_end_reason CHECK ((ended_at IS NULL) = (end_reason IS NULL))
 );
-CREATE INDEX voice_sessions_guild_end_idx ON voice_sessions (guild_id, ended_at);
-CREATE INDEX voice_sessions_guild_start_idx ON voice_sessions (guild_id, started_at);
+-- Sessions whose end no raw event shows (open, or ended by an outage, a snapshot or the cap):
+-- the few a guild-wide change (a late heartbeat, a snapshot) can reach without any event of
+-- their user after it. Kept small on purpose: every index on this table is paid for by every
+-- build's writes.
+CREATE INDEX voice_sessions_unobserved_end_idx ON voice_sessions (guild_id, ended_at)
+    WHERE end_reason IS NULL OR end_reason IN ('outage', 'snapshot', 'cap');
 
 COMMENT ON TABLE voice_sessions IS
     'One stint of one user in one voice channel. A move ends one session and starts the next at the same instant; sessions in the AFK channel are flagged is_afk and never count as active time; ignored channels have none. Open sessions have ended_at NULL and are rewritten by the next build. Built by build_voice_sessions(); never edit by hand.';
@@ -182,6 +186,9 @@ DECLARE
     users         bigint[];
     dirty_from    timestamptz[];
     changed       timestamptz;
+    event_guilds     bigint[];
+    snapshot_guilds  bigint[];
+    beat_guilds      bigint[];
 BEGIN
     events_read := 0; snapshots_read := 0; heartbeats_read := 0; guilds_built := 0;
     users_rebuilt := 0; sessions_opened := 0; sessions_closed := 0; sessions_updated := 0;
@@ -201,24 +208,25 @@ BEGIN
     snapshot_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_snapshots');
     beat_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_heartbeats');
 
-    SELECT count(*) INTO events_read FROM @extschema@.raw_voice_events e
-     WHERE e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND e.ingest_id <@ event_ids;
-    SELECT count(*) INTO snapshots_read FROM @extschema@.raw_voice_snapshots x
-     WHERE x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1 AND x.ingest_id <@ snapshot_ids;
-    SELECT count(*) INTO heartbeats_read FROM @extschema@.raw_heartbeats b
-     WHERE b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1 AND b.ingest_id <@ beat_ids
-       AND b.source = 'discord' AND b.guild_id IS NOT NULL;
+    -- One pass over each claim: how many rows, and which guilds they touch.
+    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO events_read, event_guilds
+      FROM (SELECT e.guild_id, count(*) AS n FROM @extschema@.raw_voice_events e
+             WHERE e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1
+               AND (event_ids = int8multirange(range_merge(event_ids)) OR e.ingest_id <@ event_ids)
+             GROUP BY e.guild_id) c;
+    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO snapshots_read, snapshot_guilds
+      FROM (SELECT x.guild_id, count(*) AS n FROM @extschema@.raw_voice_snapshots x
+             WHERE x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+               AND x.ingest_id <@ snapshot_ids
+             GROUP BY x.guild_id) c;
+    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO heartbeats_read, beat_guilds
+      FROM (SELECT b.guild_id, count(*) AS n FROM @extschema@.raw_heartbeats b
+             WHERE b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1 AND b.ingest_id <@ beat_ids
+               AND b.source = 'discord' AND b.guild_id IS NOT NULL
+             GROUP BY b.guild_id) c;
 
     FOR g IN
-        SELECT e.guild_id FROM @extschema@.raw_voice_events e
-         WHERE e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND e.ingest_id <@ event_ids
-        UNION
-        SELECT x.guild_id FROM @extschema@.raw_voice_snapshots x
-         WHERE x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1 AND x.ingest_id <@ snapshot_ids
-        UNION
-        SELECT b.guild_id FROM @extschema@.raw_heartbeats b
-         WHERE b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1 AND b.ingest_id <@ beat_ids
-           AND b.source = 'discord' AND b.guild_id IS NOT NULL
+        SELECT DISTINCT t.guild_id FROM unnest(event_guilds || snapshot_guilds || beat_guilds) AS t(guild_id)
         UNION
         SELECT d.guild_id FROM @extschema@.voice_build_guilds d
          WHERE d.settings_fingerprint IS DISTINCT FROM @extschema@._voice_settings_fingerprint(d.guild_id)
@@ -278,8 +286,11 @@ BEGIN
                        AND x.ingest_id <@ snapshot_ids
                        AND jsonb_typeof(v) = 'object' AND (v->>'user_id') IS NOT NULL
                     UNION ALL
+                    -- Sessions that end after the change without an event of their user after
+                    -- it (a leave or a move is such an event, and is found just below).
                     SELECT v.user_id, guild_dirty FROM @extschema@.voice_sessions v
                      WHERE v.guild_id = g.guild_id AND (v.ended_at >= guild_dirty OR v.ended_at IS NULL)
+                       AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))
                     UNION ALL
                     -- Users seen after a guild-wide change may have had sessions the old walk
                     -- dropped (begun inside what looked like an outage): walk them again too.
@@ -304,7 +315,8 @@ BEGIN
           FROM @extschema@._voice_write_sessions(g.guild_id, horizon, users, dirty_from) w;
         -- Open sessions grow with the horizon even when nothing else changed.
         SELECT least(changed, (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
-                                WHERE v.guild_id = g.guild_id AND v.ended_at IS NULL))
+                                WHERE v.guild_id = g.guild_id AND v.ended_at IS NULL
+                                  AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))))
           INTO changed;
         PERFORM @extschema@._note_voice_change(g.guild_id, changed);
         guilds_built := guilds_built + 1;

@@ -148,4 +148,25 @@ fn admin_changes_settings() {
         .expect("admin reads settings")
         .get(0);
     assert_eq!(grace, "00:15:00");
+
+    // The admin runs the builders, on rows the owner (an ingester stand-in) wrote.
+    let mut owner = db.connect();
+    owner
+        .batch_execute(
+            "INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts)
+             VALUES (1, 10, 100, '2026-03-01 20:00+00'), (1, 10, NULL, '2026-03-01 21:00+00')",
+        )
+        .expect("raw rows");
+    let statuses: Vec<String> = admin
+        .query("SELECT status FROM guildstats.build_all()", &[])
+        .unwrap_or_else(|e| panic!("admin runs build_all(): {}", db_message(&e)))
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(statuses.iter().all(|s| s == "ok"), "{statuses:?}");
+    let sessions: i64 = admin
+        .query_one("SELECT count(*) FROM guildstats.voice_sessions", &[])
+        .expect("admin reads sessions")
+        .get(0);
+    assert_eq!(sessions, 1);
 }
