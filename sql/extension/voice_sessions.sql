@@ -118,10 +118,21 @@ BEGIN
                    coalesce((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e
                               WHERE e.guild_id = g AND e.user_id = t.user_id
                                 AND e.channel_id IS NULL AND e.event_ts < t.touched_at),
+                            -- Never left before: from their first observation (an event, or a
+                            -- snapshot listing them), before which they were nowhere.
+                            least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e
+                                    WHERE e.guild_id = g AND e.user_id = t.user_id),
+                                  f.first_listed),
                             '-infinity') AS restart
               FROM (SELECT x.user_id, min(x.at) AS touched_at
                       FROM unnest(users, dirty_from) AS x(user_id, at)
-                     GROUP BY x.user_id) t) a;
+                     GROUP BY x.user_id) t
+              LEFT JOIN (SELECT (v->>'user_id')::bigint AS user_id, min(x.taken_at) AS first_listed
+                           FROM @extschema@.raw_voice_snapshots x
+                           CROSS JOIN LATERAL jsonb_array_elements(
+                               CASE jsonb_typeof(x.voice_states) WHEN 'array' THEN x.voice_states ELSE '[]' END) v
+                          WHERE x.guild_id = g AND jsonb_typeof(v) = 'object' AND (v->>'user_id') IS NOT NULL
+                          GROUP BY 1) f ON f.user_id = t.user_id) a;
     restart_users := coalesce(restart_users, '{}');
     restart_at := coalesce(restart_at, '{}');
 

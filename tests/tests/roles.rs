@@ -4,7 +4,12 @@
 use guildstats_e2e::{db_message, repo_root, run_ok, sample_insert, Cluster, TestDb};
 use guildstats_ingest::raw_tables;
 
+/// Roles belong to the whole cluster: two tests running roles.sql (or granting roles) at the
+/// same time can fail with "tuple concurrently updated". The tests of this file take turns.
+static CLUSTER_ROLES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn apply_roles_script(cluster: &Cluster, db: &TestDb) {
+    let _turn = CLUSTER_ROLES.lock().unwrap_or_else(|e| e.into_inner());
     let script = repo_root().join("sql/ops/roles.sql");
     for _ in 0..2 {
         run_ok(
@@ -17,6 +22,7 @@ fn apply_roles_script(cluster: &Cluster, db: &TestDb) {
 }
 
 fn ensure_login_role(cluster: &Cluster, login: &str, group: &str) {
+    let _turn = CLUSTER_ROLES.lock().unwrap_or_else(|e| e.into_inner());
     let mut admin = cluster.connect("postgres", "postgres");
     admin
         .batch_execute(&format!(
