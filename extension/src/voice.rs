@@ -230,12 +230,13 @@ fn read_guild(
         });
     }
 
-    // Snapshot times (an empty list is still a snapshot), then every listed state.
+    // Snapshot times (an empty list is still a snapshot; something else than a list is not a
+    // snapshot at all), then every listed state.
     let snapshot_times: Vec<Option<TimestampWithTimeZone>> = client
         .select(
             &schema_qualified(
                 "SELECT array_agg(taken_at ORDER BY taken_at) FROM @extschema@.raw_voice_snapshots
-                 WHERE guild_id = $1 AND taken_at >= $2",
+                 WHERE guild_id = $1 AND taken_at >= $2 AND jsonb_typeof(voice_states) = 'array'",
             ),
             None,
             &[guild_id.into(), from.into()],
@@ -243,18 +244,11 @@ fn read_guild(
         .first()
         .get(1)?
         .unwrap_or_default();
-    let entries_sql = "SELECT array_agg(e.taken_at), array_agg(e.user_id), array_agg(e.channel_id),
-                              array_agg(e.self_mute), array_agg(e.self_deaf)
-                       FROM (SELECT s.taken_at, (v->>'user_id')::bigint AS user_id,
-                                    (v->>'channel_id')::bigint AS channel_id,
-                                    coalesce((v->>'self_mute')::boolean, false) AS self_mute,
-                                    coalesce((v->>'self_deaf')::boolean, false) AS self_deaf
-                             FROM @extschema@.raw_voice_snapshots s
-                             CROSS JOIN LATERAL jsonb_array_elements(
-                                 CASE jsonb_typeof(s.voice_states) WHEN 'array' THEN s.voice_states ELSE '[]' END) v
-                             WHERE s.guild_id = $1 AND s.taken_at >= $2
-                               AND jsonb_typeof(v) = 'object'
-                               AND (v->>'user_id') IS NOT NULL AND (v->>'channel_id') IS NOT NULL) e";
+    let entries_sql = "SELECT array_agg(s.taken_at), array_agg(v.user_id), array_agg(v.channel_id),
+                              array_agg(v.self_mute), array_agg(v.self_deaf)
+                       FROM @extschema@.raw_voice_snapshots s
+                       CROSS JOIN LATERAL @extschema@._snapshot_states(s.voice_states) v
+                       WHERE s.guild_id = $1 AND s.taken_at >= $2";
     let row = client
         .select(
             &schema_qualified(entries_sql),

@@ -63,6 +63,29 @@ COMMENT ON COLUMN voice_build_guilds.built_at IS 'When the guild was last built.
 
 SELECT pg_catalog.pg_extension_config_dump('voice_build_guilds', '');
 
+-- The voice states a snapshot lists, read defensively: a raw row holds what the gateway sent,
+-- and one malformed entry must not stop every build. Entries that are not objects, or whose
+-- user or channel is not a snowflake (a number, or a string of digits, within bigint), are
+-- skipped; flags that are not JSON booleans count as false.
+CREATE FUNCTION _snapshot_states(voice_states jsonb)
+RETURNS TABLE (user_id bigint, channel_id bigint, self_mute boolean, self_deaf boolean)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT u.id, c.id,
+           coalesce(CASE jsonb_typeof(v->'self_mute') WHEN 'boolean' THEN (v->'self_mute')::boolean END, false),
+           coalesce(CASE jsonb_typeof(v->'self_deaf') WHEN 'boolean' THEN (v->'self_deaf')::boolean END, false)
+    FROM jsonb_array_elements(CASE jsonb_typeof(voice_states) WHEN 'array' THEN voice_states ELSE '[]' END) v
+    CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(v) = 'object' AND (v->>'user_id') ~ '^[0-9]{1,19}$'
+                                     AND (v->>'user_id')::numeric <= 9223372036854775807
+                                    THEN (v->>'user_id')::bigint END AS id) u
+    CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(v) = 'object' AND (v->>'channel_id') ~ '^[0-9]{1,19}$'
+                                     AND (v->>'channel_id')::numeric <= 9223372036854775807
+                                    THEN (v->>'channel_id')::bigint END AS id) c
+    WHERE u.id IS NOT NULL AND c.id IS NOT NULL
+$$;
+COMMENT ON FUNCTION _snapshot_states(jsonb) IS
+    'Internal to build_voice_sessions(): the (user, channel, self_mute, self_deaf) entries of a raw_voice_snapshots.voice_states array; malformed entries are skipped so that they cannot stop the builds.';
+
 CREATE FUNCTION _voice_settings_fingerprint(guild_id bigint)
 RETURNS text
 LANGUAGE sql STABLE
@@ -127,11 +150,10 @@ BEGIN
               FROM (SELECT x.user_id, min(x.at) AS touched_at
                       FROM unnest(users, dirty_from) AS x(user_id, at)
                      GROUP BY x.user_id) t
-              LEFT JOIN (SELECT (v->>'user_id')::bigint AS user_id, min(x.taken_at) AS first_listed
+              LEFT JOIN (SELECT v.user_id, min(x.taken_at) AS first_listed
                            FROM @extschema@.raw_voice_snapshots x
-                           CROSS JOIN LATERAL jsonb_array_elements(
-                               CASE jsonb_typeof(x.voice_states) WHEN 'array' THEN x.voice_states ELSE '[]' END) v
-                          WHERE x.guild_id = g AND jsonb_typeof(v) = 'object' AND (v->>'user_id') IS NOT NULL
+                           CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
+                          WHERE x.guild_id = g
                           GROUP BY 1) f ON f.user_id = t.user_id) a;
     restart_users := coalesce(restart_users, '{}');
     restart_at := coalesce(restart_at, '{}');
@@ -288,14 +310,12 @@ BEGIN
                        AND e.ingest_id <@ event_ids
                      GROUP BY e.user_id
                     UNION ALL
-                    SELECT (v->>'user_id')::bigint, x.taken_at
+                    SELECT v.user_id, x.taken_at
                       FROM @extschema@.raw_voice_snapshots x
-                      CROSS JOIN LATERAL jsonb_array_elements(
-                          CASE jsonb_typeof(x.voice_states) WHEN 'array' THEN x.voice_states ELSE '[]' END) v
+                      CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
                      WHERE x.guild_id = g.guild_id
                        AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
                        AND x.ingest_id <@ snapshot_ids
-                       AND jsonb_typeof(v) = 'object' AND (v->>'user_id') IS NOT NULL
                     UNION ALL
                     -- Sessions that end after the change without an event of their user after
                     -- it (a leave or a move is such an event, and is found just below).
@@ -308,12 +328,10 @@ BEGIN
                     SELECT DISTINCT e.user_id, guild_dirty FROM @extschema@.raw_voice_events e
                      WHERE e.guild_id = g.guild_id AND e.event_ts >= guild_dirty
                     UNION ALL
-                    SELECT DISTINCT (v->>'user_id')::bigint, guild_dirty
+                    SELECT DISTINCT v.user_id, guild_dirty
                       FROM @extschema@.raw_voice_snapshots x
-                      CROSS JOIN LATERAL jsonb_array_elements(
-                          CASE jsonb_typeof(x.voice_states) WHEN 'array' THEN x.voice_states ELSE '[]' END) v
+                      CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
                      WHERE x.guild_id = g.guild_id AND x.taken_at >= guild_dirty
-                       AND jsonb_typeof(v) = 'object' AND (v->>'user_id') IS NOT NULL
                    ) t;
             users := coalesce(users, '{}');
             dirty_from := coalesce(dirty_from, '{}');

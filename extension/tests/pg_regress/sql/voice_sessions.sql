@@ -86,6 +86,19 @@ SELECT guilds_built, status FROM guildstats.build_voice_sessions();
 SELECT user_id, started_at, ended_at, end_reason, capped
 FROM guildstats.voice_sessions WHERE guild_id = 103;
 
+-- Guild 106: a snapshot with malformed entries. They are skipped; the well-formed one counts
+-- (its self_mute "yes" is not a JSON boolean, so it counts as not muted). A "snapshot" that is
+-- not a list at all is no snapshot: it does not end the session.
+INSERT INTO guildstats.raw_voice_snapshots (guild_id, taken_at, voice_states) VALUES
+    (106, '2026-03-01 20:00', '[{"user_id": 60, "channel_id": 600, "self_mute": "yes"},
+                                {"user_id": "abc", "channel_id": 600}, {"user_id": 61},
+                                {"user_id": 62, "channel_id": 99999999999999999999}, "x", 7, null]'),
+    (106, '2026-03-01 20:30', '{"not": "an array"}');
+SELECT * FROM guildstats._snapshot_states('[{"user_id": "60", "channel_id": 600, "self_deaf": true}, {"user_id": -1, "channel_id": 1}]');
+SELECT snapshots_read, status FROM guildstats.build_voice_sessions();
+SELECT user_id, channel_id, started_at, ended_at, start_reason, end_reason, self_mute_seconds
+FROM guildstats.voice_sessions WHERE guild_id = 106;
+
 -- Progress is recorded per raw table, in the same transaction as the work.
 SELECT builder, source_table, processed_through > 0 AS has_progress, pending_ids
 FROM guildstats.build_progress WHERE builder = 'build_voice_sessions' ORDER BY source_table;
