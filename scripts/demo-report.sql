@@ -69,3 +69,66 @@ ORDER BY rounds DESC, map;
 SELECT DISTINCT server_name_raw, server_name, guildstats.et_clean_name(server_name_raw) = server_name AS same_as_et_clean_name
 FROM guildstats.et_rounds
 ORDER BY 1;
+
+\echo 'Voice sessions built from the raw events (build_voice_sessions)'
+SELECT count(*) AS sessions, count(*) FILTER (WHERE ended_at IS NULL) AS open_now,
+       count(*) FILTER (WHERE end_reason = 'outage') AS cut_by_outage,
+       count(*) FILTER (WHERE is_afk) AS afk_sessions,
+       round((sum(extract(epoch FROM ended_at - started_at)) FILTER (WHERE NOT is_afk) / 3600)::numeric) AS active_hours
+FROM guildstats.voice_sessions;
+
+\echo 'Top members by active voice hours over the last 30 days of data (AFK excluded)'
+WITH last_day AS (SELECT guild_id, max(day) AS day FROM guildstats.member_voice_daily GROUP BY guild_id)
+SELECT d.user_id, coalesce(m.display_name, '') AS display_name,
+       round((sum(d.active_seconds) / 3600)::numeric, 1) AS active_hours,
+       count(*) AS days_in_voice
+FROM guildstats.member_voice_daily d
+JOIN last_day l ON l.guild_id = d.guild_id AND d.day > l.day - 30
+LEFT JOIN guildstats.members m ON m.guild_id = d.guild_id AND m.user_id = d.user_id
+GROUP BY d.user_id, m.display_name
+ORDER BY active_hours DESC, d.user_id
+LIMIT 10;
+
+\echo 'When the community is in voice: active voice hours per weekday and hour (guild time zone)'
+\echo 'each cell is one hour from 00 to 23, darker is busier:  (none) . : - = + * # % @ (most)'
+WITH hours AS (
+    SELECT s.calendar_time_zone AS tz, h.hour_start,
+           extract(epoch FROM least(v.ended_at, h.hour_start + interval '1 hour')
+                              - greatest(v.started_at, h.hour_start)) / 3600 AS hours
+    FROM guildstats.voice_sessions v
+    CROSS JOIN LATERAL guildstats.settings_for(v.guild_id) s
+    CROSS JOIN LATERAL generate_series(date_trunc('hour', v.started_at), v.ended_at, interval '1 hour') AS h(hour_start)
+    WHERE NOT v.is_afk AND v.ended_at IS NOT NULL
+), cells AS (
+    SELECT extract(isodow FROM hour_start AT TIME ZONE tz)::int AS dow,
+           extract(hour FROM hour_start AT TIME ZONE tz)::int AS hour,
+           sum(hours) AS hours
+    FROM hours WHERE hours > 0 GROUP BY 1, 2
+), grid AS (
+    SELECT d.dow, hr.hour, coalesce(c.hours, 0) AS hours,
+           coalesce(c.hours, 0) / nullif(max(coalesce(c.hours, 0)) OVER (), 0) AS share_of_peak
+    FROM generate_series(1, 7) d(dow) CROSS JOIN generate_series(0, 23) hr(hour)
+    LEFT JOIN cells c ON c.dow = d.dow AND c.hour = hr.hour
+)
+SELECT (ARRAY['Mon','Tue','Wed','Thu','Fri','Sat','Sun'])[dow] AS weekday,
+       string_agg(substr(' .:-=+*#%@', 1 + least(9, floor(10 * coalesce(share_of_peak, 0))::int), 1),
+                  '' ORDER BY hour) AS "00    06    12    18    ",
+       round(sum(hours)::numeric) AS hours,
+       (array_agg(hour ORDER BY hours DESC, hour))[1] AS busiest_hour
+FROM grid
+GROUP BY dow
+ORDER BY dow;
+
+\echo 'The last event: who came, and how many were on time (within settings.event_grace of the start)'
+WITH last_event AS (
+    SELECT * FROM guildstats.events WHERE actual_start IS NOT NULL
+    ORDER BY actual_start DESC, event_id DESC LIMIT 1
+)
+SELECT e.name, e.entity_type, e.actual_start, e.actual_end - e.actual_start AS duration,
+       count(a.user_id) AS attendees,
+       count(a.user_id) FILTER (WHERE a.joined_on_time) AS on_time,
+       round(100.0 * count(a.user_id) FILTER (WHERE a.joined_on_time) / nullif(count(a.user_id), 0), 1) AS on_time_pct,
+       round((avg(a.overlap_seconds) / 60)::numeric, 1) AS avg_minutes_there
+FROM last_event e
+LEFT JOIN guildstats.event_attendance a ON a.event_id = e.event_id
+GROUP BY e.event_id, e.name, e.entity_type, e.actual_start, e.actual_end;

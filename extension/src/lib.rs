@@ -8,6 +8,7 @@
 
 mod et;
 mod schema;
+mod voice;
 
 #[cfg(test)]
 pub mod pg_test {

@@ -28,6 +28,36 @@ extension_sql_file!(
     name = "et_reports",
     requires = ["et"]
 );
+extension_sql_file!(
+    "../../sql/extension/build_progress.sql",
+    name = "build_progress",
+    requires = ["raw_tables"]
+);
+extension_sql_file!(
+    "../../sql/extension/members.sql",
+    name = "members",
+    requires = ["build_progress"]
+);
+extension_sql_file!(
+    "../../sql/extension/voice_sessions.sql",
+    name = "voice_sessions",
+    requires = ["settings", "build_progress"]
+);
+extension_sql_file!(
+    "../../sql/extension/events.sql",
+    name = "events",
+    requires = ["voice_sessions"]
+);
+extension_sql_file!(
+    "../../sql/extension/rollups.sql",
+    name = "rollups",
+    requires = ["members", "events"]
+);
+extension_sql_file!(
+    "../../sql/extension/build_all.sql",
+    name = "build_all",
+    requires = ["et", "members", "voice_sessions", "events", "rollups"]
+);
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

@@ -537,7 +537,7 @@ BEGIN
     RETURN QUERY SELECT n_read, n_imported, n_failed, n_recomputed,
         (SELECT count(*)::integer FROM @extschema@.et_rounds WHERE is_orphan),
         (SELECT count(*)::integer FROM @extschema@.et_sessions),
-        clock_timestamp() - started, 'done'::text;
+        clock_timestamp() - started, 'ok'::text;
 END
 $$;
 COMMENT ON FUNCTION import_et_rounds() IS

@@ -27,12 +27,14 @@ CREATE TABLE settings (
     calendar_time_zone   text,
     et_session_gap       interval,
     et_min_rounds        integer,
+    outage_after         interval,
     updated_at           timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT settings_guild_key UNIQUE NULLS NOT DISTINCT (guild_id),
     CONSTRAINT settings_session_cap_positive CHECK (session_cap > interval '0'),
     CONSTRAINT settings_event_grace_not_negative CHECK (event_grace >= interval '0'),
     CONSTRAINT settings_et_session_gap_positive CHECK (et_session_gap > interval '0'),
     CONSTRAINT settings_et_min_rounds_not_negative CHECK (et_min_rounds >= 0),
+    CONSTRAINT settings_outage_after_positive CHECK (outage_after > interval '0'),
     CONSTRAINT settings_calendar_time_zone_known CHECK (_is_valid_time_zone(calendar_time_zone)),
     CONSTRAINT settings_afk_only_per_guild CHECK (guild_id IS NOT NULL OR afk_channel_id IS NULL)
 );
@@ -47,6 +49,7 @@ COMMENT ON COLUMN settings.event_grace IS 'How late after an event''s start a me
 COMMENT ON COLUMN settings.calendar_time_zone IS 'Time zone of calendar days, weeks and months in the rollups (built-in default UTC).';
 COMMENT ON COLUMN settings.et_session_gap IS 'ET:Legacy rounds further apart than this start a new gaming session (built-in default 60 minutes).';
 COMMENT ON COLUMN settings.et_min_rounds IS 'ET:Legacy leaderboards rank only players with at least this many rounds in the period (built-in default 5; ET servers belong to no guild, so the global row sets it).';
+COMMENT ON COLUMN settings.outage_after IS 'A silence in the discord heartbeats longer than this is a bot outage: voice sessions open across it end at the last heartbeat before it (built-in default 3 minutes, three missed beats).';
 COMMENT ON COLUMN settings.updated_at IS 'When the row was last written by whoever set it.';
 
 SELECT pg_catalog.pg_extension_config_dump('settings', '');
@@ -59,7 +62,8 @@ RETURNS TABLE (
     event_grace          interval,
     calendar_time_zone   text,
     et_session_gap       interval,
-    et_min_rounds        integer
+    et_min_rounds        integer,
+    outage_after         interval
 )
 LANGUAGE sql STABLE
 BEGIN ATOMIC
@@ -72,7 +76,8 @@ BEGIN ATOMIC
            COALESCE(g.event_grace, d.event_grace, interval '10 minutes'),
            COALESCE(g.calendar_time_zone, d.calendar_time_zone, 'UTC'),
            COALESCE(g.et_session_gap, d.et_session_gap, interval '60 minutes'),
-           COALESCE(g.et_min_rounds, d.et_min_rounds, 5)
+           COALESCE(g.et_min_rounds, d.et_min_rounds, 5),
+           COALESCE(g.outage_after, d.outage_after, interval '3 minutes')
     FROM (SELECT 1) AS one
     LEFT JOIN @extschema@.settings d ON d.guild_id IS NULL
     LEFT JOIN @extschema@.settings g ON g.guild_id = settings_for.guild_id;

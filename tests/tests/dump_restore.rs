@@ -37,9 +37,13 @@ fn rows_survive_dump_and_restore() {
              FROM generate_series(1, 2000) g;
              INSERT INTO guildstats.settings (guild_id, session_cap) VALUES (NULL, '6 hours');
              INSERT INTO guildstats.settings (guild_id, calendar_time_zone, ignored_channel_ids)
-             VALUES (1, 'Europe/Berlin', '{103}');",
+             VALUES (1, 'Europe/Berlin', '{103}');
+             INSERT INTO guildstats.raw_scheduled_events (guild_id, event_id, observed_at, name, channel_id, status)
+             VALUES (1, 5000, '2026-03-02 00:10+00', 'Game night', 100, 'active'),
+                    (1, 5000, '2026-03-02 02:00+00', 'Game night', 100, 'completed');
+             SELECT * FROM guildstats.build_all();",
         )
-        .expect("more rows");
+        .expect("more rows, and the builders' tables");
     // A small valid round file, so that the ET tables have rows too.
     let extended = vec!["1"; 38].join("\t");
     let round = format!(
@@ -82,7 +86,17 @@ fn rows_survive_dump_and_restore() {
         "et_weapon_rounds",
         "et_matches",
         "et_sessions",
+        "build_progress",
+        "members",
+        "voice_sessions",
+        "voice_build_guilds",
+        "events",
+        "event_attendance",
+        "member_voice_daily",
+        "member_engagement_weekly",
+        "member_monthly_status",
     ]);
+    // voice_session_changes is marked too, but build_all() leaves that queue empty.
     let compared: Vec<_> = tables
         .iter()
         .map(|table| {

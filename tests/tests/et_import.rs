@@ -136,7 +136,7 @@ fn all_real_files_import_with_hand_checked_values() {
     insert_files(&mut client, &dir, &names);
     // The insert trigger imported everything already; an explicit call finds nothing new.
     let (read, imported, failed, orphans, sessions, status) = import(&mut client);
-    assert_eq!((read, imported, failed, status.as_str()), (0, 0, 0, "done"));
+    assert_eq!((read, imported, failed, status.as_str()), (0, 0, 0, "ok"));
     assert_eq!(
         (orphans, sessions),
         (11, 40),
@@ -435,7 +435,7 @@ fn a_concurrent_import_is_told_another_one_is_running() {
         .query_one("SELECT status FROM guildstats.import_et_rounds()", &[])
         .expect("first import")
         .get(0);
-    assert_eq!(status, "done");
+    assert_eq!(status, "ok");
     let status: String = second
         .query_one("SELECT status FROM guildstats.import_et_rounds()", &[])
         .expect("second import")
@@ -449,7 +449,7 @@ fn a_concurrent_import_is_told_another_one_is_running() {
         .query_one("SELECT status FROM guildstats.import_et_rounds()", &[])
         .expect("after the first committed")
         .get(0);
-    assert_eq!(status, "done");
+    assert_eq!(status, "ok");
 }
 
 #[test]

@@ -4,12 +4,12 @@
 use guildstats_e2e::{db_message, repo_root, run_ok, sample_insert, Cluster, TestDb};
 use guildstats_ingest::raw_tables;
 
-/// Roles are cluster-wide catalog rows: two sessions granting and commenting on the same role
-/// at once fail with "tuple concurrently updated", so the tests of this file take turns.
-static ROLE_CHANGES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Roles belong to the whole cluster: two tests running roles.sql (or granting roles) at the
+/// same time can fail with "tuple concurrently updated". The tests of this file take turns.
+static CLUSTER_ROLES: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn apply_roles_script(cluster: &Cluster, db: &TestDb) {
-    let _turn = ROLE_CHANGES.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = CLUSTER_ROLES.lock().unwrap_or_else(|e| e.into_inner());
     let script = repo_root().join("sql/ops/roles.sql");
     for _ in 0..2 {
         run_ok(
@@ -22,7 +22,7 @@ fn apply_roles_script(cluster: &Cluster, db: &TestDb) {
 }
 
 fn ensure_login_role(cluster: &Cluster, login: &str, group: &str) {
-    let _turn = ROLE_CHANGES.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = CLUSTER_ROLES.lock().unwrap_or_else(|e| e.into_inner());
     let mut admin = cluster.connect("postgres", "postgres");
     admin
         .batch_execute(&format!(
@@ -154,4 +154,25 @@ fn admin_changes_settings() {
         .expect("admin reads settings")
         .get(0);
     assert_eq!(grace, "00:15:00");
+
+    // The admin runs the builders, on rows the owner (an ingester stand-in) wrote.
+    let mut owner = db.connect();
+    owner
+        .batch_execute(
+            "INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts)
+             VALUES (1, 10, 100, '2026-03-01 20:00+00'), (1, 10, NULL, '2026-03-01 21:00+00')",
+        )
+        .expect("raw rows");
+    let statuses: Vec<String> = admin
+        .query("SELECT status FROM guildstats.build_all()", &[])
+        .unwrap_or_else(|e| panic!("admin runs build_all(): {}", db_message(&e)))
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(statuses.iter().all(|s| s == "ok"), "{statuses:?}");
+    let sessions: i64 = admin
+        .query_one("SELECT count(*) FROM guildstats.voice_sessions", &[])
+        .expect("admin reads sessions")
+        .get(0);
+    assert_eq!(sessions, 1);
 }

@@ -6,6 +6,7 @@
 
 mod et_clean_name;
 mod et_import;
+mod voice_sessions;
 
 use postgres::Client;
 
@@ -44,5 +45,8 @@ pub fn all() -> Vec<Box<dyn Case>> {
         Box::new(et_clean_name::EtCleanName),
         Box::new(et_import::EtImport::default()),
         Box::new(et_import::EtParse),
+        Box::new(voice_sessions::VoiceFullBuild),
+        Box::new(voice_sessions::VoiceWriteFloor),
+        Box::new(voice_sessions::VoiceIncremental),
     ]
 }

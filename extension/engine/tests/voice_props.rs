@@ -1,8 +1,9 @@
 //! Property tests of the voice sessionizer: generated true timelines, and arbitrary input.
 
 use guildstats_engine::voice::{
-    expand_snapshots, outages, sessionize_guild, sessionize_user, EndReason, Observation, Outage,
-    RawVoiceEvent, Session, SnapshotState, StartReason, UserState, VoiceConfig, VoiceSnapshot,
+    expand_snapshots, outages, sessionize_guild, sessionize_user, sessionize_users,
+    snapshot_entries, EndReason, GuildTimeline, Observation, Outage, RawVoiceEvent, Session,
+    SnapshotState, StartReason, UserObservation, UserState, VoiceConfig, VoiceSnapshot,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -518,6 +519,47 @@ fn check_resume(c: &Chaos, user: i64, split: usize) -> Result<(), TestCaseError>
     Ok(())
 }
 
+/// What the incremental SQL builder relies on: after any leave event at `a`, a user is out of
+/// voice whatever came before, so their sessions that start before `a`, followed by a walk from
+/// an unknown state over their observations from `a` on (against the whole guild timeline),
+/// are exactly the sessions of one run.
+fn check_restart_from_a_leave(c: &Chaos, pick: usize) -> Result<(), TestCaseError> {
+    let leaves: Vec<RawVoiceEvent> = c
+        .events
+        .iter()
+        .filter(|e| e.channel_id.is_none())
+        .copied()
+        .collect();
+    if leaves.is_empty() {
+        return Ok(());
+    }
+    let leave = leaves[pick % leaves.len()];
+    let (user, a) = (leave.user_id, leave.ts);
+    let whole: Vec<Session> = sessionize_guild(
+        c.events.clone(),
+        &c.snapshots,
+        &c.beats,
+        &c.config,
+        c.horizon,
+    )
+    .into_iter()
+    .filter(|s| s.user_id == user)
+    .collect();
+    let timeline = GuildTimeline::new(&c.outages(), c.snapshots.iter().map(|s| s.taken_at));
+    let mut observations: Vec<UserObservation> = c.events.iter().copied().map(Into::into).collect();
+    observations.extend(snapshot_entries(&c.snapshots));
+    observations.retain(|o| o.user_id == user && o.observation.ts >= a);
+    let rest = sessionize_users(observations, &[], &timeline, &c.config, c.horizon).sessions;
+    let joined: Vec<Session> = whole
+        .iter()
+        .filter(|s| s.started_at < a)
+        .copied()
+        .chain(rest)
+        .collect();
+    prop_assert_eq!(joined, whole);
+    Ok(())
+}
+
 /// Extreme numbers never panic (overflow checks are on in test builds).
 fn check_extremes(
     ts: &[i64],
@@ -575,6 +617,11 @@ proptest! {
         split in any::<usize>(),
     ) {
         check_resume(&c, user, split)?;
+    }
+
+    #[test]
+    fn restarting_a_user_at_any_leave_equals_one_run(c in chaos(), pick in any::<usize>()) {
+        check_restart_from_a_leave(&c, pick)?;
     }
 
     #[test]

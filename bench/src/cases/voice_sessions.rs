@@ -1,0 +1,252 @@
+//! Voice sessionization: `build_voice_sessions()` against the best plain-SQL sessionization we
+//! know (gaps and islands with window functions, written into a regular table), against the
+//! write floor (the same rows inserted into a copy of `voice_sessions`), and an incremental
+//! build of the latest 10,000 events on top of the history against a plain-SQL full rebuild.
+//!
+//! The data is the synthetic community scaled to `scale` voice events, without bot outages so
+//! that the plain-SQL version (which knows nothing of outages and snapshots) computes the same
+//! sessions. Every query returns the same summary: sessions, open sessions, total time (open
+//! ones up to the horizon) and self-muted seconds. The data has one guild.
+//!
+//! The incremental case's timed query includes the arrival of the 10,000 events (an INSERT
+//! into the raw table) and the summary on both sides; the builder's own time is in the
+//! `elapsed` column of its summary row.
+
+use super::Case;
+use guildstats_synth::{pg, Community, CommunityConfig, Table};
+use postgres::Client;
+
+/// Events that arrive after the history in the incremental case.
+const INCREMENT: i64 = 10_000;
+
+/// Loads the raw rows once per (scale, seed) for all voice cases, and creates the helpers.
+fn prepare_shared(client: &mut Client, scale: u64, seed: u64) -> Result<u64, String> {
+    let loaded: Option<i64> = client
+        .query_opt(
+            "SELECT events FROM bench_voice_data WHERE scale = $1 AND seed = $2",
+            &[&(scale as i64), &(seed as i64)],
+        )
+        .ok()
+        .flatten()
+        .map(|r| r.get(0));
+    if let Some(events) = loaded {
+        return Ok(events as u64);
+    }
+    let mut config = CommunityConfig::demo().with_seed(seed);
+    config.outages = 0;
+    let config = config.with_target_voice_events(scale);
+    let community = Community::new(config).map_err(|e| e.to_string())?;
+    client
+        .batch_execute(
+            "TRUNCATE guildstats.raw_voice_events, guildstats.raw_voice_snapshots,
+                      guildstats.raw_heartbeats, guildstats.raw_guilds;
+             DROP TABLE IF EXISTS bench_voice_data;",
+        )
+        .map_err(|e| e.to_string())?;
+    pg::load(
+        client,
+        &community,
+        &[
+            Table::Guilds,
+            Table::VoiceEvents,
+            Table::VoiceSnapshots,
+            Table::Heartbeats,
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    client
+        .batch_execute(&format!(
+            "ANALYZE guildstats.raw_voice_events; ANALYZE guildstats.raw_heartbeats;
+             CREATE TABLE bench_voice_data AS
+             SELECT {scale}::bigint AS scale, {seed}::bigint AS seed,
+                    (SELECT count(*) FROM guildstats.raw_voice_events) AS events;
+             {HELPERS}"
+        ))
+        .map_err(|e| e.to_string())?;
+    let events: i64 = client
+        .query_one("SELECT events FROM bench_voice_data", &[])
+        .map_err(|e| e.to_string())?
+        .get(0);
+    Ok(events as u64)
+}
+
+/// The plain-SQL sessionization, the summary, and the incremental set-up, as SQL functions so
+/// that each timed query is one statement.
+const HELPERS: &str = r#"
+CREATE TABLE IF NOT EXISTS bench_plain_sessions (
+    guild_id bigint, user_id bigint, channel_id bigint, started_at timestamptz, ended_at timestamptz,
+    is_afk boolean, self_mute_seconds double precision);
+CREATE TABLE IF NOT EXISTS bench_floor_sessions (LIKE guildstats.voice_sessions INCLUDING ALL);
+CREATE TABLE IF NOT EXISTS bench_floor_source AS SELECT * FROM guildstats.voice_sessions WITH NO DATA;
+
+CREATE OR REPLACE FUNCTION bench_voice_summary(sessions regclass) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE result text;
+BEGIN
+    EXECUTE format($q$
+        SELECT count(*) || ' sessions, ' || count(*) FILTER (WHERE s.ended_at IS NULL) || ' open, '
+               || sum(greatest(coalesce(s.ended_at, h.horizon), s.started_at) - s.started_at)
+               || ', ' || round(sum(s.self_mute_seconds)::numeric) || ' s muted'
+        FROM %s s
+        CROSS JOIN (SELECT max(beat_at) AS horizon FROM guildstats.raw_heartbeats
+                     WHERE source = 'discord') h$q$, sessions)
+    INTO result;
+    RETURN result;
+END $$;
+
+-- Gaps and islands: an island is a run of one user's events in one channel; it ends at the
+-- next event (a move or a leave), or is open at the horizon (the latest heartbeat).
+CREATE OR REPLACE FUNCTION bench_plain_sessionize() RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE bench_plain_sessions;
+    INSERT INTO bench_plain_sessions
+    SELECT i.guild_id, i.user_id, i.channel_id, min(i.event_ts),
+           CASE WHEN count(i.next_ts) = count(*) THEN max(i.next_ts) END,
+           i.channel_id IS NOT DISTINCT FROM g.afk_channel_id,
+           coalesce(sum(extract(epoch FROM greatest(coalesce(i.next_ts, h.horizon), i.event_ts) - i.event_ts))
+                        FILTER (WHERE i.self_mute), 0)
+    FROM (SELECT c.*, count(*) FILTER (WHERE c.changes) OVER (PARTITION BY c.guild_id, c.user_id ORDER BY c.event_ts) AS island
+          FROM (SELECT e.guild_id, e.user_id, e.channel_id, e.event_ts, e.self_mute,
+                       e.channel_id IS DISTINCT FROM lag(e.channel_id) OVER w AS changes,
+                       lead(e.event_ts) OVER w AS next_ts
+                FROM guildstats.raw_voice_events e
+                WINDOW w AS (PARTITION BY e.guild_id, e.user_id ORDER BY e.event_ts)) c) i
+    JOIN (SELECT guild_id, max(beat_at) AS horizon FROM guildstats.raw_heartbeats
+           WHERE source = 'discord' GROUP BY guild_id) h USING (guild_id)
+    LEFT JOIN (SELECT DISTINCT ON (guild_id) guild_id, afk_channel_id FROM guildstats.raw_guilds
+                ORDER BY guild_id, observed_at DESC) g USING (guild_id)
+    WHERE i.channel_id IS NOT NULL
+    GROUP BY i.guild_id, i.user_id, i.island, i.channel_id, g.afk_channel_id;
+    RETURN bench_voice_summary('bench_plain_sessions');
+END $$;
+
+CREATE OR REPLACE FUNCTION bench_extension_full_build() RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM guildstats.rebuild_voice_sessions();
+    RETURN bench_voice_summary('guildstats.voice_sessions');
+END $$;
+
+CREATE OR REPLACE FUNCTION bench_write_floor() RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE bench_floor_sessions;
+    INSERT INTO bench_floor_sessions SELECT * FROM bench_floor_source;
+    RETURN bench_voice_summary('bench_floor_sessions');
+END $$;
+
+-- The incremental case runs inside a subtransaction that is rolled back, so that every timed
+-- run starts from the same history.
+CREATE OR REPLACE FUNCTION bench_incremental(use_extension boolean) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE result text;
+BEGIN
+    BEGIN
+        -- New arrivals draw new ingest ids.
+        INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts, self_mute, self_deaf,
+                                                 server_mute, server_deaf, self_stream, self_video, source)
+        SELECT guild_id, user_id, channel_id, event_ts, self_mute, self_deaf,
+               server_mute, server_deaf, self_stream, self_video, source
+        FROM bench_held_events ORDER BY ingest_id;
+        INSERT INTO guildstats.raw_heartbeats (source, guild_id, beat_at)
+        SELECT source, guild_id, beat_at FROM bench_held_beats ORDER BY ingest_id;
+        IF use_extension THEN
+            PERFORM guildstats.build_voice_sessions();
+            result := bench_voice_summary('guildstats.voice_sessions');
+        ELSE
+            result := bench_plain_sessionize();
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'bench rollback', DETAIL = result;
+    EXCEPTION WHEN raise_exception THEN
+        GET STACKED DIAGNOSTICS result = PG_EXCEPTION_DETAIL;
+    END;
+    RETURN result;
+END $$;
+"#;
+
+pub struct VoiceFullBuild;
+
+impl Case for VoiceFullBuild {
+    fn name(&self) -> &'static str {
+        "voice_full_build"
+    }
+
+    fn prepare(&self, client: &mut Client, scale: u64, seed: u64) -> Result<u64, String> {
+        prepare_shared(client, scale, seed)
+    }
+
+    fn extension_sql(&self) -> &'static str {
+        "SELECT bench_extension_full_build()"
+    }
+
+    fn baseline_sql(&self) -> &'static str {
+        "SELECT bench_plain_sessionize()"
+    }
+}
+
+/// Baseline: only writing the finished rows into a table shaped like voice_sessions (same
+/// keys and indexes). A ratio near 1 means the build costs little beyond its writes.
+pub struct VoiceWriteFloor;
+
+impl Case for VoiceWriteFloor {
+    fn name(&self) -> &'static str {
+        "voice_write_floor"
+    }
+
+    fn prepare(&self, client: &mut Client, scale: u64, seed: u64) -> Result<u64, String> {
+        let events = prepare_shared(client, scale, seed)?;
+        client
+            .batch_execute(
+                "SELECT guildstats.rebuild_voice_sessions();
+                 TRUNCATE bench_floor_source;
+                 INSERT INTO bench_floor_source SELECT * FROM guildstats.voice_sessions;",
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(events)
+    }
+
+    fn extension_sql(&self) -> &'static str {
+        "SELECT bench_extension_full_build()"
+    }
+
+    fn baseline_sql(&self) -> &'static str {
+        "SELECT bench_write_floor()"
+    }
+}
+
+/// The latest 10,000 events (and the heartbeats since the first of them) arrive after the
+/// history was built: an incremental build against a plain-SQL full rebuild.
+pub struct VoiceIncremental;
+
+impl Case for VoiceIncremental {
+    fn name(&self) -> &'static str {
+        "voice_incremental_10k"
+    }
+
+    fn prepare(&self, client: &mut Client, scale: u64, seed: u64) -> Result<u64, String> {
+        prepare_shared(client, scale, seed)?;
+        client
+            .batch_execute(&format!(
+                "DROP TABLE IF EXISTS bench_held_events, bench_held_beats;
+                 CREATE TABLE bench_held_events AS
+                 SELECT * FROM guildstats.raw_voice_events ORDER BY ingest_id DESC LIMIT {INCREMENT};
+                 CREATE TABLE bench_held_beats AS
+                 SELECT * FROM guildstats.raw_heartbeats
+                 WHERE beat_at > (SELECT min(event_ts) FROM bench_held_events);
+                 DELETE FROM guildstats.raw_voice_events WHERE ingest_id IN (SELECT ingest_id FROM bench_held_events);
+                 DELETE FROM guildstats.raw_heartbeats WHERE ingest_id IN (SELECT ingest_id FROM bench_held_beats);
+                 SELECT guildstats.rebuild_voice_sessions();"
+            ))
+            .map_err(|e| e.to_string())?;
+        Ok(INCREMENT as u64)
+    }
+
+    fn extension_sql(&self) -> &'static str {
+        "SELECT bench_incremental(true)"
+    }
+
+    fn baseline_sql(&self) -> &'static str {
+        "SELECT bench_incremental(false)"
+    }
+}

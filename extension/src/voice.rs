@@ -1,0 +1,323 @@
+//! Voice sessions in SQL: the sessionizer of `guildstats_engine::voice` over the raw tables.
+//!
+//! The builder itself (`build_voice_sessions()`, in `sql/extension/voice_sessions.sql`) decides
+//! what to rebuild and writes the rows; this module is the one step it cannot do in SQL: read
+//! one guild's observations, walk them with the engine and return the sessions as rows.
+
+use guildstats_engine::voice::{
+    outages, sessionize_users, snapshot_entries, GuildTimeline, RawVoiceEvent, Session,
+    SnapshotState, UserObservation, VoiceConfig, VoiceSnapshot,
+};
+use pgrx::prelude::*;
+use pgrx::spi::SpiResult;
+
+/// Microseconds from the Unix epoch to PostgreSQL's epoch (2000-01-01 00:00 UTC).
+const POSTGRES_EPOCH_US: i64 = 946_684_800_000_000;
+
+fn to_unix_us(ts: TimestampWithTimeZone) -> i64 {
+    ts.into_inner().saturating_add(POSTGRES_EPOCH_US)
+}
+
+fn from_unix_us(us: i64) -> TimestampWithTimeZone {
+    TimestampWithTimeZone::try_from(us.saturating_sub(POSTGRES_EPOCH_US)).unwrap_or_else(|_| {
+        if us < 0 {
+            TimestampWithTimeZone::negative_infinity()
+        } else {
+            TimestampWithTimeZone::positive_infinity()
+        }
+    })
+}
+
+/// An interval as microseconds, counting a day as 24 hours and a month as 30 days (the
+/// settings are hours and minutes in practice; this only makes `'1 day'` mean something).
+fn interval_us(interval: Interval) -> i64 {
+    let days = i64::from(interval.months()) * 30 + i64::from(interval.days());
+    days.saturating_mul(86_400_000_000)
+        .saturating_add(interval.micros())
+}
+
+fn spi_error(what: &str, e: pgrx::spi::SpiError) -> ! {
+    error!("guildstats: voice sessions: cannot read {what}: {e}")
+}
+
+/// The rows `_voice_sessionize` returns (the `name!` list of its signature, in order).
+type SessionRow = (
+    i64,
+    i64,
+    TimestampWithTimeZone,
+    Option<TimestampWithTimeZone>,
+    &'static str,
+    Option<&'static str>,
+    bool,
+    bool,
+    f64,
+    f64,
+);
+
+/// Per-user restart times of an incremental build, sorted by user.
+struct Restarts {
+    users: Vec<i64>,
+    from: Vec<i64>,
+}
+
+impl Restarts {
+    /// `None`: the user is not part of this build.
+    fn restart_of(&self, user: i64) -> Option<i64> {
+        self.users.binary_search(&user).ok().map(|i| self.from[i])
+    }
+
+    fn earliest(&self) -> Option<i64> {
+        self.from.iter().copied().min()
+    }
+}
+
+/// Internal: sessionizes one guild. With `users` NULL, the whole guild from the start (a full
+/// build); otherwise each listed user from their `restart_at` on (the caller has deleted their
+/// sessions from that instant).
+#[pg_extern(volatile, parallel_unsafe, name = "_voice_sessionize")]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+pub(crate) fn voice_sessionize(
+    guild_id: i64,
+    horizon: TimestampWithTimeZone,
+    afk_channel_id: Option<i64>,
+    ignored_channel_ids: Option<Vec<Option<i64>>>,
+    session_cap: Interval,
+    outage_after: Interval,
+    users: default!(Option<Vec<Option<i64>>>, "NULL"),
+    restart_at: default!(Option<Vec<Option<TimestampWithTimeZone>>>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(user_id, i64),
+        name!(channel_id, i64),
+        name!(started_at, TimestampWithTimeZone),
+        name!(ended_at, Option<TimestampWithTimeZone>),
+        name!(start_reason, &'static str),
+        name!(end_reason, Option<&'static str>),
+        name!(is_afk, bool),
+        name!(capped, bool),
+        name!(self_mute_seconds, f64),
+        name!(self_deaf_seconds, f64),
+    ),
+> {
+    let config = VoiceConfig::new(interval_us(session_cap), interval_us(outage_after))
+        .with_afk_channel(afk_channel_id)
+        .with_ignored_channels(
+            ignored_channel_ids
+                .unwrap_or_default()
+                .into_iter()
+                .flatten(),
+        );
+    let horizon = to_unix_us(horizon);
+    let restarts = match (users, restart_at) {
+        (None, _) => None,
+        (Some(users), restart_at) => {
+            let restart_at = restart_at.unwrap_or_default();
+            if restart_at.len() != users.len() {
+                error!(
+                    "guildstats: _voice_sessionize: users has {} elements but restart_at has {}",
+                    users.len(),
+                    restart_at.len()
+                );
+            }
+            let mut pairs: Vec<(i64, i64)> = users
+                .into_iter()
+                .zip(restart_at)
+                .filter_map(|(u, t)| Some((u?, to_unix_us(t?))))
+                .collect();
+            pairs.sort_unstable();
+            pairs.dedup_by_key(|(u, _)| *u);
+            Some(Restarts {
+                users: pairs.iter().map(|p| p.0).collect(),
+                from: pairs.iter().map(|p| p.1).collect(),
+            })
+        }
+    };
+    if restarts.as_ref().is_some_and(|r| r.users.is_empty()) {
+        return TableIterator::new(Vec::new());
+    }
+    let sessions = Spi::connect(|client| -> SpiResult<Vec<Session>> {
+        let input = read_guild(client, guild_id, restarts.as_ref())?;
+        let found = outages(&input.beats, config.outage_after_us, horizon);
+        let timeline = GuildTimeline::new(&found, input.snapshots.iter().map(|s| s.taken_at));
+        let mut observations: Vec<UserObservation> =
+            input.events.into_iter().map(Into::into).collect();
+        observations.extend(snapshot_entries(&input.snapshots));
+        if let Some(r) = &restarts {
+            observations.retain(|o| {
+                r.restart_of(o.user_id)
+                    .is_some_and(|t| o.observation.ts >= t)
+            });
+        }
+        Ok(sessionize_users(observations, &[], &timeline, &config, horizon).sessions)
+    })
+    .unwrap_or_else(|e| spi_error("the raw tables", e));
+    TableIterator::new(sessions.into_iter().map(session_row))
+}
+
+fn session_row(s: Session) -> SessionRow {
+    (
+        s.user_id,
+        s.channel_id,
+        from_unix_us(s.started_at),
+        s.ended_at.map(from_unix_us),
+        s.start_reason.as_str(),
+        s.end_reason.map(|r| r.as_str()),
+        s.is_afk,
+        s.capped,
+        s.self_mute_us as f64 / 1e6,
+        s.self_deaf_us as f64 / 1e6,
+    )
+}
+
+struct GuildInput {
+    events: Vec<RawVoiceEvent>,
+    snapshots: Vec<VoiceSnapshot>,
+    beats: Vec<i64>,
+}
+
+/// Reads what the walk needs, each table as one row of arrays (far cheaper than a row per
+/// observation through SPI). Incremental builds read each user's events from their restart
+/// on, and the guild's snapshots and heartbeats from the earliest restart on (heartbeats from
+/// the last one before it, so that an outage spanning the restart is seen whole).
+fn read_guild(
+    client: &pgrx::spi::SpiClient<'_>,
+    guild_id: i64,
+    restarts: Option<&Restarts>,
+) -> SpiResult<GuildInput> {
+    let from = restarts
+        .and_then(Restarts::earliest)
+        .map(from_unix_us)
+        .unwrap_or_else(TimestampWithTimeZone::negative_infinity);
+
+    let events_sql_all = "SELECT array_agg(user_id), array_agg(event_ts), array_agg(channel_id),
+                                 array_agg(self_mute), array_agg(self_deaf)
+                          FROM @extschema@.raw_voice_events WHERE guild_id = $1";
+    let events_sql_users = "SELECT array_agg(e.user_id), array_agg(e.event_ts), array_agg(e.channel_id),
+                                   array_agg(e.self_mute), array_agg(e.self_deaf)
+                            FROM unnest($2::bigint[], $3::timestamptz[]) AS r(user_id, restart_at)
+                            JOIN @extschema@.raw_voice_events e
+                              ON e.guild_id = $1 AND e.user_id = r.user_id AND e.event_ts >= r.restart_at";
+    let table = match restarts {
+        None => client.select(&schema_qualified(events_sql_all), None, &[guild_id.into()])?,
+        Some(r) => {
+            let starts: Vec<TimestampWithTimeZone> =
+                r.from.iter().copied().map(from_unix_us).collect();
+            client.select(
+                &schema_qualified(events_sql_users),
+                None,
+                &[guild_id.into(), r.users.clone().into(), starts.into()],
+            )?
+        }
+    };
+    let row = table.first();
+    let users: Vec<Option<i64>> = row.get(1)?.unwrap_or_default();
+    let times: Vec<Option<TimestampWithTimeZone>> = row.get(2)?.unwrap_or_default();
+    let channels: Vec<Option<i64>> = row.get(3)?.unwrap_or_default();
+    let mutes: Vec<Option<bool>> = row.get(4)?.unwrap_or_default();
+    let deafs: Vec<Option<bool>> = row.get(5)?.unwrap_or_default();
+    let mut events = Vec::with_capacity(users.len());
+    for (i, user) in users.iter().enumerate() {
+        let (Some(user_id), Some(Some(ts))) = (*user, times.get(i)) else {
+            continue;
+        };
+        events.push(RawVoiceEvent {
+            user_id,
+            ts: to_unix_us(*ts),
+            channel_id: channels.get(i).copied().flatten(),
+            self_mute: mutes.get(i).copied().flatten().unwrap_or(false),
+            self_deaf: deafs.get(i).copied().flatten().unwrap_or(false),
+        });
+    }
+
+    // Snapshot times (an empty list is still a snapshot; something else than a list is not a
+    // snapshot at all), then every listed state.
+    let snapshot_times: Vec<Option<TimestampWithTimeZone>> = client
+        .select(
+            &schema_qualified(
+                "SELECT array_agg(taken_at ORDER BY taken_at) FROM @extschema@.raw_voice_snapshots
+                 WHERE guild_id = $1 AND taken_at >= $2 AND jsonb_typeof(voice_states) = 'array'",
+            ),
+            None,
+            &[guild_id.into(), from.into()],
+        )?
+        .first()
+        .get(1)?
+        .unwrap_or_default();
+    let entries_sql = "SELECT array_agg(s.taken_at), array_agg(v.user_id), array_agg(v.channel_id),
+                              array_agg(v.self_mute), array_agg(v.self_deaf)
+                       FROM @extschema@.raw_voice_snapshots s
+                       CROSS JOIN LATERAL @extschema@._snapshot_states(s.voice_states) v
+                       WHERE s.guild_id = $1 AND s.taken_at >= $2";
+    let row = client
+        .select(
+            &schema_qualified(entries_sql),
+            None,
+            &[guild_id.into(), from.into()],
+        )?
+        .first();
+    let entry_times: Vec<Option<TimestampWithTimeZone>> = row.get(1)?.unwrap_or_default();
+    let entry_users: Vec<Option<i64>> = row.get(2)?.unwrap_or_default();
+    let entry_channels: Vec<Option<i64>> = row.get(3)?.unwrap_or_default();
+    let entry_mutes: Vec<Option<bool>> = row.get(4)?.unwrap_or_default();
+    let entry_deafs: Vec<Option<bool>> = row.get(5)?.unwrap_or_default();
+    let mut snapshots: Vec<VoiceSnapshot> = snapshot_times
+        .into_iter()
+        .flatten()
+        .map(|t| VoiceSnapshot {
+            taken_at: to_unix_us(t),
+            states: Vec::new(),
+        })
+        .collect();
+    // Sorted by time: attach each entry to its snapshot by binary search.
+    for (i, entry_time) in entry_times.iter().enumerate() {
+        let (Some(t), Some(Some(user_id)), Some(Some(channel_id))) =
+            (*entry_time, entry_users.get(i), entry_channels.get(i))
+        else {
+            continue;
+        };
+        let t = to_unix_us(t);
+        if let Ok(k) = snapshots.binary_search_by_key(&t, |s| s.taken_at) {
+            snapshots[k].states.push(SnapshotState {
+                user_id: *user_id,
+                channel_id: *channel_id,
+                self_mute: entry_mutes.get(i).copied().flatten().unwrap_or(false),
+                self_deaf: entry_deafs.get(i).copied().flatten().unwrap_or(false),
+            });
+        }
+    }
+
+    let beats_sql = "SELECT array_agg(beat_at ORDER BY beat_at) FROM @extschema@.raw_heartbeats
+                     WHERE source = 'discord' AND guild_id = $1
+                       AND beat_at >= coalesce((SELECT max(beat_at) FROM @extschema@.raw_heartbeats
+                                                 WHERE source = 'discord' AND guild_id = $1 AND beat_at < $2),
+                                               '-infinity')";
+    let beats: Vec<Option<TimestampWithTimeZone>> = client
+        .select(
+            &schema_qualified(beats_sql),
+            None,
+            &[guild_id.into(), from.into()],
+        )?
+        .first()
+        .get(1)?
+        .unwrap_or_default();
+    Ok(GuildInput {
+        events,
+        snapshots,
+        beats: beats.into_iter().flatten().map(to_unix_us).collect(),
+    })
+}
+
+/// The extension's schema is fixed (`schema = guildstats` in the control file).
+fn schema_qualified(sql: &str) -> String {
+    sql.replace("@extschema@", "guildstats")
+}
+
+extension_sql!(
+    r#"
+COMMENT ON FUNCTION _voice_sessionize(bigint, timestamptz, bigint, bigint[], interval, interval, bigint[], timestamptz[]) IS
+    'Internal to build_voice_sessions(): the voice sessions of one guild computed from the raw tables by the Rust sessionizer (whole guild when users is NULL, else each listed user from their restart_at on). Writes nothing.';
+"#,
+    name = "voice_sessionize_comment",
+    requires = [voice_sessionize]
+);

@@ -1,0 +1,378 @@
+-- Voice sessions: one stint of one user in one voice channel, built from raw_voice_events,
+-- raw_voice_snapshots and raw_heartbeats by build_voice_sessions(). The rules are those of the
+-- Rust sessionizer (guildstats_engine::voice); this file holds the tables and the incremental
+-- bookkeeping around it.
+
+CREATE TABLE voice_sessions (
+    guild_id           bigint           NOT NULL,
+    user_id            bigint           NOT NULL,
+    channel_id         bigint           NOT NULL,
+    started_at         timestamptz      NOT NULL,
+    ended_at           timestamptz,
+    end_reason         text,
+    is_afk             boolean          NOT NULL,
+    start_reason       text             NOT NULL,
+    capped             boolean          NOT NULL,
+    self_mute_seconds  double precision NOT NULL,
+    self_deaf_seconds  double precision NOT NULL,
+    PRIMARY KEY (guild_id, user_id, started_at),
+    CONSTRAINT voice_sessions_end_after_start CHECK (ended_at > started_at),
+    CONSTRAINT voice_sessions_end_reason_known
+        CHECK (end_reason IN ('leave', 'move', 'outage', 'snapshot', 'cap')),
+    CONSTRAINT voice_sessions_start_reason_known CHECK (start_reason IN ('join', 'move', 'snapshot')),
+    CONSTRAINT voice_sessions_open_has_no_end_reason CHECK ((ended_at IS NULL) = (end_reason IS NULL))
+);
+-- Sessions whose end no raw event shows (open, or ended by an outage, a snapshot or the cap):
+-- the few a guild-wide change (a late heartbeat, a snapshot) can reach without any event of
+-- their user after it. Kept small on purpose: every index on this table is paid for by every
+-- build's writes.
+CREATE INDEX voice_sessions_unobserved_end_idx ON voice_sessions (guild_id, ended_at)
+    WHERE end_reason IS NULL OR end_reason IN ('outage', 'snapshot', 'cap');
+
+COMMENT ON TABLE voice_sessions IS
+    'One stint of one user in one voice channel. A move ends one session and starts the next at the same instant; sessions in the AFK channel are flagged is_afk and never count as active time; ignored channels have none. Open sessions have ended_at NULL and are rewritten by the next build. Built by build_voice_sessions(); never edit by hand.';
+COMMENT ON COLUMN voice_sessions.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN voice_sessions.user_id IS 'Discord user snowflake.';
+COMMENT ON COLUMN voice_sessions.channel_id IS 'The voice channel.';
+COMMENT ON COLUMN voice_sessions.started_at IS 'When the stint began (a join, a move, or a reconnect snapshot that listed the user).';
+COMMENT ON COLUMN voice_sessions.ended_at IS 'When the stint ended; NULL while it is still open at the build''s horizon (the guild''s latest heartbeat).';
+COMMENT ON COLUMN voice_sessions.end_reason IS 'leave (left voice or went to an ignored channel), move (to another channel; the next session starts at ended_at), outage (the bot went silent: ends at the last heartbeat before the silence), snapshot (a reconnect snapshot did not list the user here), cap (open longer than settings.session_cap); NULL while open.';
+COMMENT ON COLUMN voice_sessions.is_afk IS 'The channel is the guild''s AFK channel: the time never counts as active.';
+COMMENT ON COLUMN voice_sessions.start_reason IS 'join, move (from the session that ended at started_at) or snapshot (a reconnect snapshot listed the user).';
+COMMENT ON COLUMN voice_sessions.capped IS 'Closed by the session cap rather than by anything observed.';
+COMMENT ON COLUMN voice_sessions.self_mute_seconds IS 'Seconds of the session with the microphone self-muted (for an open session, up to the horizon).';
+COMMENT ON COLUMN voice_sessions.self_deaf_seconds IS 'Seconds of the session self-deafened, hearing nothing (for an open session, up to the horizon).';
+
+SELECT pg_catalog.pg_extension_config_dump('voice_sessions', '');
+
+CREATE TABLE voice_build_guilds (
+    guild_id              bigint      PRIMARY KEY,
+    horizon               timestamptz NOT NULL,
+    has_heartbeats        boolean     NOT NULL,
+    settings_fingerprint  text        NOT NULL,
+    built_at              timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE voice_build_guilds IS
+    'What build_voice_sessions() last built per guild: the next build rebuilds only what new raw rows touch, unless the settings changed (then the guild is rebuilt whole).';
+COMMENT ON COLUMN voice_build_guilds.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN voice_build_guilds.horizon IS 'The build''s "now" for the guild: its latest discord heartbeat, or without heartbeats its latest voice event or snapshot. Open sessions are open at this instant.';
+COMMENT ON COLUMN voice_build_guilds.has_heartbeats IS 'The guild had heartbeats at the last build (when they first appear, the guild is rebuilt whole).';
+COMMENT ON COLUMN voice_build_guilds.settings_fingerprint IS 'The voice settings the sessions were built with (AFK channel, ignored channels, cap, outage threshold), as text; a change rebuilds the guild.';
+COMMENT ON COLUMN voice_build_guilds.built_at IS 'When the guild was last built.';
+
+SELECT pg_catalog.pg_extension_config_dump('voice_build_guilds', '');
+
+-- The voice states a snapshot lists, read defensively: a raw row holds what the gateway sent,
+-- and one malformed entry must not stop every build. Entries that are not objects, or whose
+-- user or channel is not a snowflake (a number, or a string of digits, within bigint), are
+-- skipped; flags that are not JSON booleans count as false.
+CREATE FUNCTION _snapshot_states(voice_states jsonb)
+RETURNS TABLE (user_id bigint, channel_id bigint, self_mute boolean, self_deaf boolean)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT u.id, c.id,
+           coalesce(CASE jsonb_typeof(v->'self_mute') WHEN 'boolean' THEN (v->'self_mute')::boolean END, false),
+           coalesce(CASE jsonb_typeof(v->'self_deaf') WHEN 'boolean' THEN (v->'self_deaf')::boolean END, false)
+    FROM jsonb_array_elements(CASE jsonb_typeof(voice_states) WHEN 'array' THEN voice_states ELSE '[]' END) v
+    CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(v) = 'object' AND (v->>'user_id') ~ '^[0-9]{1,19}$'
+                                     AND (v->>'user_id')::numeric <= 9223372036854775807
+                                    THEN (v->>'user_id')::bigint END AS id) u
+    CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(v) = 'object' AND (v->>'channel_id') ~ '^[0-9]{1,19}$'
+                                     AND (v->>'channel_id')::numeric <= 9223372036854775807
+                                    THEN (v->>'channel_id')::bigint END AS id) c
+    WHERE u.id IS NOT NULL AND c.id IS NOT NULL
+$$;
+COMMENT ON FUNCTION _snapshot_states(jsonb) IS
+    'Internal to build_voice_sessions(): the (user, channel, self_mute, self_deaf) entries of a raw_voice_snapshots.voice_states array; malformed entries are skipped so that they cannot stop the builds.';
+
+CREATE FUNCTION _voice_settings_fingerprint(guild_id bigint)
+RETURNS text
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT concat_ws('|', s.afk_channel_id,
+                     array_to_string(ARRAY(SELECT DISTINCT c FROM unnest(s.ignored_channel_ids) c ORDER BY c), ','),
+                     extract(epoch FROM s.session_cap), extract(epoch FROM s.outage_after))
+    FROM @extschema@.settings_for(_voice_settings_fingerprint.guild_id) s;
+END;
+COMMENT ON FUNCTION _voice_settings_fingerprint(bigint) IS
+    'Internal to build_voice_sessions(): the voice settings in force for a guild as one text value, to notice when they change.';
+
+-- Rebuilds one guild (or some of its users) and reports what changed. Internal.
+CREATE FUNCTION _voice_write_sessions(guild_id bigint, horizon timestamptz,
+                                      users bigint[], dirty_from timestamptz[],
+                                      OUT users_rebuilt bigint, OUT sessions_opened bigint,
+                                      OUT sessions_closed bigint, OUT sessions_updated bigint,
+                                      OUT sessions_removed bigint, OUT changed_from timestamptz)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g       bigint := _voice_write_sessions.guild_id;
+    s       record;
+    old     @extschema@.voice_sessions[];
+    restart_users bigint[];
+    restart_at    timestamptz[];
+BEGIN
+    SELECT * INTO s FROM @extschema@.settings_for(g);
+    IF users IS NULL THEN
+        -- The whole guild.
+        DELETE FROM @extschema@.voice_sessions v WHERE v.guild_id = g;
+        INSERT INTO @extschema@.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
+                                                is_afk, start_reason, capped, self_mute_seconds, self_deaf_seconds)
+        SELECT g, n.user_id, n.channel_id, n.started_at, n.ended_at, n.end_reason,
+               n.is_afk, n.start_reason, n.capped, n.self_mute_seconds, n.self_deaf_seconds
+        FROM @extschema@._voice_sessionize(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                           s.session_cap, s.outage_after) n;
+        GET DIAGNOSTICS sessions_opened = ROW_COUNT;
+        SELECT count(DISTINCT v.user_id) INTO users_rebuilt FROM @extschema@.voice_sessions v WHERE v.guild_id = g;
+        sessions_closed := 0; sessions_updated := 0; sessions_removed := 0;
+        changed_from := '-infinity';
+        RETURN;
+    END IF;
+
+    -- Each touched user is walked again from their last leave before the earliest instant the
+    -- new rows touch: after a leave the user is out of voice whatever came before, so the
+    -- walk can restart there from an empty state. Their sessions from that leave on are
+    -- replaced. (Restarting at the touched instant itself would not do: the user may be in a
+    -- session there, even one an outage made the old walk drop.)
+    SELECT array_agg(a.user_id ORDER BY a.user_id), array_agg(a.restart ORDER BY a.user_id)
+      INTO restart_users, restart_at
+      FROM (SELECT t.user_id,
+                   coalesce((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e
+                              WHERE e.guild_id = g AND e.user_id = t.user_id
+                                AND e.channel_id IS NULL AND e.event_ts < t.touched_at),
+                            -- Never left before: from their first observation (an event, or a
+                            -- snapshot listing them), before which they were nowhere.
+                            least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e
+                                    WHERE e.guild_id = g AND e.user_id = t.user_id),
+                                  f.first_listed),
+                            '-infinity') AS restart
+              FROM (SELECT x.user_id, min(x.at) AS touched_at
+                      FROM unnest(users, dirty_from) AS x(user_id, at)
+                     GROUP BY x.user_id) t
+              LEFT JOIN (SELECT v.user_id, min(x.taken_at) AS first_listed
+                           FROM @extschema@.raw_voice_snapshots x
+                           CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
+                          WHERE x.guild_id = g
+                          GROUP BY 1) f ON f.user_id = t.user_id) a;
+    restart_users := coalesce(restart_users, '{}');
+    restart_at := coalesce(restart_at, '{}');
+
+    WITH removed AS (
+        DELETE FROM @extschema@.voice_sessions v
+        USING unnest(restart_users, restart_at) AS r(user_id, restart)
+        WHERE v.guild_id = g AND v.user_id = r.user_id AND v.started_at >= r.restart
+        RETURNING v.*
+    )
+    SELECT coalesce(array_agg(d), '{}') INTO old FROM removed d;
+
+    users_rebuilt := coalesce(cardinality(restart_users), 0);
+
+    WITH fresh AS (
+        INSERT INTO @extschema@.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
+                                                is_afk, start_reason, capped, self_mute_seconds, self_deaf_seconds)
+        SELECT g, n.user_id, n.channel_id, n.started_at, n.ended_at, n.end_reason,
+               n.is_afk, n.start_reason, n.capped, n.self_mute_seconds, n.self_deaf_seconds
+        FROM @extschema@._voice_sessionize(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                           s.session_cap, s.outage_after, restart_users, restart_at) n
+        RETURNING *
+    ), compared AS (
+        SELECT f.started_at AS new_start, f.ended_at AS new_end, o.started_at AS old_start, o.ended_at AS old_end,
+               (f.*)::text IS DISTINCT FROM (o.*)::text AS changed
+        FROM fresh f
+        LEFT JOIN unnest(old) o ON o.user_id = f.user_id AND o.started_at = f.started_at
+    )
+    SELECT count(*) FILTER (WHERE old_start IS NULL),
+           count(*) FILTER (WHERE old_start IS NOT NULL AND old_end IS NULL AND new_end IS NOT NULL),
+           count(*) FILTER (WHERE old_start IS NOT NULL AND changed AND NOT (old_end IS NULL AND new_end IS NOT NULL)),
+           cardinality(old) - count(old_start),
+           least(min(new_start) FILTER (WHERE old_start IS NULL OR changed),
+                 (SELECT min(o.started_at) FROM unnest(old) o
+                   WHERE NOT EXISTS (SELECT 1 FROM compared c WHERE c.old_start = o.started_at AND c.new_start = o.started_at
+                                       AND NOT c.changed)))
+      INTO sessions_opened, sessions_closed, sessions_updated, sessions_removed, changed_from
+      FROM compared;
+END
+$$;
+COMMENT ON FUNCTION _voice_write_sessions(bigint, timestamptz, bigint[], timestamptz[]) IS
+    'Internal to build_voice_sessions(): rewrites the sessions of a whole guild (users NULL) or of the listed users from their last leave before dirty_from on, counts what changed, and returns the earliest start of a changed session.';
+
+CREATE FUNCTION build_voice_sessions(full boolean DEFAULT false)
+RETURNS TABLE (events_read bigint, snapshots_read bigint, heartbeats_read bigint,
+               guilds_built integer, users_rebuilt bigint, sessions_opened bigint,
+               sessions_closed bigint, sessions_updated bigint, sessions_removed bigint,
+               elapsed interval, status text)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    started       timestamptz := clock_timestamp();
+    event_ids     int8multirange;
+    snapshot_ids  int8multirange;
+    beat_ids      int8multirange;
+    g             record;
+    done          record;
+    horizon       timestamptz;
+    beats_exist   boolean;
+    fingerprint   text;
+    whole_guild   boolean;
+    guild_dirty   timestamptz;
+    users         bigint[];
+    dirty_from    timestamptz[];
+    changed       timestamptz;
+    event_guilds     bigint[];
+    snapshot_guilds  bigint[];
+    beat_guilds      bigint[];
+BEGIN
+    events_read := 0; snapshots_read := 0; heartbeats_read := 0; guilds_built := 0;
+    users_rebuilt := 0; sessions_opened := 0; sessions_closed := 0; sessions_updated := 0;
+    sessions_removed := 0;
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('guildstats.build_voice_sessions')) THEN
+        elapsed := clock_timestamp() - started;
+        status := 'skipped: another build_voice_sessions() is running';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF build_voice_sessions.full THEN
+        PERFORM @extschema@._reset_progress('build_voice_sessions');
+        DELETE FROM @extschema@.voice_build_guilds;
+        TRUNCATE @extschema@.voice_sessions;
+    END IF;
+    event_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_events');
+    snapshot_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_snapshots');
+    beat_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_heartbeats');
+
+    -- One pass over each claim: how many rows, and which guilds they touch.
+    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO events_read, event_guilds
+      FROM (SELECT e.guild_id, count(*) AS n FROM @extschema@.raw_voice_events e
+             WHERE e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1
+               AND (event_ids = int8multirange(range_merge(event_ids)) OR e.ingest_id <@ event_ids)
+             GROUP BY e.guild_id) c;
+    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO snapshots_read, snapshot_guilds
+      FROM (SELECT x.guild_id, count(*) AS n FROM @extschema@.raw_voice_snapshots x
+             WHERE x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+               AND x.ingest_id <@ snapshot_ids
+             GROUP BY x.guild_id) c;
+    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO heartbeats_read, beat_guilds
+      FROM (SELECT b.guild_id, count(*) AS n FROM @extschema@.raw_heartbeats b
+             WHERE b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1 AND b.ingest_id <@ beat_ids
+               AND b.source = 'discord' AND b.guild_id IS NOT NULL
+             GROUP BY b.guild_id) c;
+
+    FOR g IN
+        SELECT DISTINCT t.guild_id FROM unnest(event_guilds || snapshot_guilds || beat_guilds) AS t(guild_id)
+        UNION
+        SELECT d.guild_id FROM @extschema@.voice_build_guilds d
+         WHERE d.settings_fingerprint IS DISTINCT FROM @extschema@._voice_settings_fingerprint(d.guild_id)
+        ORDER BY 1
+    LOOP
+        SELECT max(b.beat_at) INTO horizon FROM @extschema@.raw_heartbeats b
+         WHERE b.source = 'discord' AND b.guild_id = g.guild_id;
+        beats_exist := horizon IS NOT NULL;
+        IF NOT beats_exist THEN
+            SELECT greatest((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
+                            (SELECT max(x.taken_at) FROM @extschema@.raw_voice_snapshots x WHERE x.guild_id = g.guild_id))
+              INTO horizon;
+        END IF;
+        IF horizon IS NULL THEN
+            CONTINUE;  -- heartbeats of another source only: nothing to build
+        END IF;
+        fingerprint := @extschema@._voice_settings_fingerprint(g.guild_id);
+        SELECT * INTO done FROM @extschema@.voice_build_guilds d WHERE d.guild_id = g.guild_id;
+        whole_guild := done IS NULL OR done.settings_fingerprint IS DISTINCT FROM fingerprint
+                       OR done.has_heartbeats IS DISTINCT FROM beats_exist OR horizon < done.horizon;
+
+        IF whole_guild THEN
+            users := NULL;
+            dirty_from := NULL;
+        ELSE
+            -- Guild-wide changes reach every user in a session at or after them: a new snapshot,
+            -- heartbeats that change the outages (from the last old beat before the earliest new
+            -- one), and the move of the horizon itself.
+            SELECT least(done.horizon,
+                         (SELECT min(x.taken_at) FROM @extschema@.raw_voice_snapshots x
+                           WHERE x.guild_id = g.guild_id
+                             AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+                             AND x.ingest_id <@ snapshot_ids),
+                         (SELECT coalesce((SELECT max(o.beat_at) FROM @extschema@.raw_heartbeats o
+                                            WHERE o.source = 'discord' AND o.guild_id = g.guild_id
+                                              AND o.beat_at < nb.first_new
+                                              AND NOT (o.ingest_id <@ beat_ids)),
+                                          nb.first_new)
+                            FROM (SELECT min(b.beat_at) AS first_new FROM @extschema@.raw_heartbeats b
+                                   WHERE b.source = 'discord' AND b.guild_id = g.guild_id
+                                     AND b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1
+                                     AND b.ingest_id <@ beat_ids) nb))
+              INTO guild_dirty;
+            SELECT array_agg(t.user_id), array_agg(t.at) INTO users, dirty_from
+              FROM (SELECT e.user_id, min(e.event_ts) AS at FROM @extschema@.raw_voice_events e
+                     WHERE e.guild_id = g.guild_id
+                       AND e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1
+                       AND e.ingest_id <@ event_ids
+                     GROUP BY e.user_id
+                    UNION ALL
+                    SELECT v.user_id, x.taken_at
+                      FROM @extschema@.raw_voice_snapshots x
+                      CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
+                     WHERE x.guild_id = g.guild_id
+                       AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+                       AND x.ingest_id <@ snapshot_ids
+                    UNION ALL
+                    -- Sessions that end after the change without an event of their user after
+                    -- it (a leave or a move is such an event, and is found just below).
+                    SELECT v.user_id, guild_dirty FROM @extschema@.voice_sessions v
+                     WHERE v.guild_id = g.guild_id AND (v.ended_at >= guild_dirty OR v.ended_at IS NULL)
+                       AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))
+                    UNION ALL
+                    -- Users seen after a guild-wide change may have had sessions the old walk
+                    -- dropped (begun inside what looked like an outage): walk them again too.
+                    SELECT DISTINCT e.user_id, guild_dirty FROM @extschema@.raw_voice_events e
+                     WHERE e.guild_id = g.guild_id AND e.event_ts >= guild_dirty
+                    UNION ALL
+                    SELECT DISTINCT v.user_id, guild_dirty
+                      FROM @extschema@.raw_voice_snapshots x
+                      CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
+                     WHERE x.guild_id = g.guild_id AND x.taken_at >= guild_dirty
+                   ) t;
+            users := coalesce(users, '{}');
+            dirty_from := coalesce(dirty_from, '{}');
+        END IF;
+
+        SELECT users_rebuilt + w.users_rebuilt, sessions_opened + w.sessions_opened,
+               sessions_closed + w.sessions_closed, sessions_updated + w.sessions_updated,
+               sessions_removed + w.sessions_removed, w.changed_from
+          INTO users_rebuilt, sessions_opened, sessions_closed, sessions_updated, sessions_removed, changed
+          FROM @extschema@._voice_write_sessions(g.guild_id, horizon, users, dirty_from) w;
+        -- Open sessions grow with the horizon even when nothing else changed.
+        SELECT least(changed, (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
+                                WHERE v.guild_id = g.guild_id AND v.ended_at IS NULL
+                                  AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))))
+          INTO changed;
+        PERFORM @extschema@._note_voice_change(g.guild_id, changed);
+        guilds_built := guilds_built + 1;
+
+        INSERT INTO @extschema@.voice_build_guilds AS d (guild_id, horizon, has_heartbeats, settings_fingerprint, built_at)
+        VALUES (g.guild_id, horizon, beats_exist, fingerprint, now())
+        ON CONFLICT (guild_id) DO UPDATE
+           SET horizon = EXCLUDED.horizon, has_heartbeats = EXCLUDED.has_heartbeats,
+               settings_fingerprint = EXCLUDED.settings_fingerprint, built_at = EXCLUDED.built_at;
+    END LOOP;
+
+    elapsed := clock_timestamp() - started;
+    status := CASE WHEN build_voice_sessions.full THEN 'ok: full rebuild' ELSE 'ok' END;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION build_voice_sessions(boolean) IS
+    'Builds guildstats.voice_sessions from the raw voice events, snapshots and discord heartbeats that arrived since the last call, and returns one summary row. Incremental and exactly once: for every user a new observation touches, it rewrites the sessions from the earliest new observation on; the result never depends on arrival order and equals a full rebuild (full => true, or rebuild_voice_sessions()). Safe to call concurrently: a second caller gets status ''skipped: ...''. Must run in READ COMMITTED.';
+
+CREATE FUNCTION rebuild_voice_sessions()
+RETURNS TABLE (events_read bigint, snapshots_read bigint, heartbeats_read bigint,
+               guilds_built integer, users_rebuilt bigint, sessions_opened bigint,
+               sessions_closed bigint, sessions_updated bigint, sessions_removed bigint,
+               elapsed interval, status text)
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    SELECT * FROM @extschema@.build_voice_sessions(full => true);
+END;
+COMMENT ON FUNCTION rebuild_voice_sessions() IS
+    'Throws away every voice session and builds them again from all raw rows (the same as build_voice_sessions(full => true)).';
