@@ -7,6 +7,7 @@
 ::pgrx::pg_module_magic!(name, version);
 
 mod et;
+mod gini;
 mod schema;
 
 #[cfg(test)]

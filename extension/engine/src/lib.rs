@@ -4,4 +4,5 @@
 //! SQL. Keeping them apart means they build and test with plain `cargo test`, and can be fuzzed.
 
 pub mod et;
+pub mod gini;
 pub mod voice;

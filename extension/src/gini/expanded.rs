@@ -1,0 +1,187 @@
+//! `gini_state` values as PostgreSQL "expanded objects", which is what keeps the aggregate
+//! linear.
+//!
+//! A `gini_state` on disk (and between parallel workers) is a plain varlena holding the binary
+//! form of `guildstats_engine::gini::GiniState`. Decoding and re-encoding that on every row
+//! would make the aggregate quadratic in the number of distinct values. Instead the transition
+//! function returns a read-write pointer to an expanded object: a small header in its own
+//! memory context (a child of the aggregate's context) that owns the decoded Rust state. The
+//! executor hands the same pointer back on the next row (nodeAgg adopts read-write expanded
+//! objects instead of copying them), so each row is one hash-map update. PostgreSQL flattens
+//! the object through the two methods below whenever it needs bytes: when a parallel worker
+//! sends its partial state, when a state is stored in a table, or when a window aggregate
+//! copies it. This is how PostgreSQL's own `array_append` aggregates stay linear.
+//!
+//! The Rust state lives on the Rust heap; a reset callback on the object's memory context frees
+//! it, so an error or a cancelled query never leaks it.
+
+use guildstats_engine::gini::GiniState;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::varlena::{set_varsize_4b, varatt_is_1b_e, varlena_to_byte_slice, vartag_external};
+use std::ffi::c_void;
+
+#[repr(C)]
+struct ExpandedGini {
+    /// Must come first: PostgreSQL sees a pointer to this header.
+    hdr: pg_sys::ExpandedObjectHeader,
+    state: *mut GiniState,
+    /// The encoded state while it is unchanged (flattening asks for the size, then the bytes).
+    flat: *mut Vec<u8>,
+    callback: pg_sys::MemoryContextCallback,
+}
+
+static METHODS: pg_sys::ExpandedObjectMethods = pg_sys::ExpandedObjectMethods {
+    get_flat_size: Some(flat_size),
+    flatten_into: Some(flatten_into),
+};
+
+const VARHDRSZ: usize = 4;
+
+#[pg_guard]
+unsafe extern "C-unwind" fn flat_size(eoh: *mut pg_sys::ExpandedObjectHeader) -> pg_sys::Size {
+    let obj = eoh.cast::<ExpandedGini>();
+    VARHDRSZ + encoded(obj).len()
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn flatten_into(
+    eoh: *mut pg_sys::ExpandedObjectHeader,
+    result: *mut c_void,
+    allocated_size: pg_sys::Size,
+) {
+    let obj = eoh.cast::<ExpandedGini>();
+    let bytes = encoded(obj);
+    if allocated_size != VARHDRSZ + bytes.len() {
+        pgrx::error!("gini_state: flatten size mismatch");
+    }
+    let out = result.cast::<u8>();
+    std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.add(VARHDRSZ), bytes.len());
+    set_varsize_4b(result.cast(), allocated_size as i32);
+}
+
+/// The encoded form of the object's state, computed once per change.
+unsafe fn encoded<'a>(obj: *mut ExpandedGini) -> &'a [u8] {
+    if (*obj).flat.is_null() {
+        (*obj).flat = Box::into_raw(Box::new((*(*obj).state).encode()));
+    }
+    (*(*obj).flat).as_slice()
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn release(arg: *mut c_void) {
+    let obj = arg.cast::<ExpandedGini>();
+    if !(*obj).state.is_null() {
+        drop(Box::from_raw((*obj).state));
+        (*obj).state = std::ptr::null_mut();
+    }
+    if !(*obj).flat.is_null() {
+        drop(Box::from_raw((*obj).flat));
+        (*obj).flat = std::ptr::null_mut();
+    }
+}
+
+/// A new expanded object owning `state`, in a fresh child context of `parent`.
+unsafe fn create(parent: pg_sys::MemoryContext, state: GiniState) -> *mut ExpandedGini {
+    let context = pg_sys::AllocSetContextCreateInternal(
+        parent,
+        c"guildstats gini_state".as_ptr(),
+        0,
+        1024,
+        8 * 1024,
+    );
+    let obj = pg_sys::MemoryContextAllocZero(context, std::mem::size_of::<ExpandedGini>())
+        .cast::<ExpandedGini>();
+    pg_sys::EOH_init_header(&mut (*obj).hdr, &METHODS, context);
+    (*obj).state = Box::into_raw(Box::new(state));
+    (*obj).callback.func = Some(release);
+    (*obj).callback.arg = obj.cast();
+    pg_sys::MemoryContextRegisterResetCallback(context, &mut (*obj).callback);
+    obj
+}
+
+/// Our expanded object behind `datum`, and whether the pointer is read-write.
+unsafe fn as_expanded(datum: pg_sys::Datum) -> Option<(*mut ExpandedGini, bool)> {
+    let ptr = datum.cast_mut_ptr::<pg_sys::varlena>();
+    if ptr.is_null() || !varatt_is_1b_e(ptr) {
+        return None;
+    }
+    let tag = u32::from(vartag_external(ptr));
+    let rw = tag == pg_sys::vartag_external::VARTAG_EXPANDED_RW;
+    if !rw && tag != pg_sys::vartag_external::VARTAG_EXPANDED_RO {
+        return None;
+    }
+    let eoh = pg_sys::DatumGetEOHP(datum);
+    if !std::ptr::eq((*eoh).eoh_methods, &METHODS) {
+        return None;
+    }
+    Some((eoh.cast::<ExpandedGini>(), rw))
+}
+
+/// Decodes a flat (possibly toasted or compressed) `gini_state`.
+pub(crate) unsafe fn decode_flat(datum: pg_sys::Datum) -> GiniState {
+    let detoasted = pg_sys::pg_detoast_datum(datum.cast_mut_ptr());
+    let bytes = varlena_to_byte_slice(detoasted);
+    match GiniState::decode(bytes) {
+        Ok(state) => state,
+        Err(e) => crate::gini::fail(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, e.to_string()),
+    }
+}
+
+/// Runs `f` on the state behind a `gini_state` datum without changing it.
+pub(crate) unsafe fn with_state<R>(datum: pg_sys::Datum, f: impl FnOnce(&GiniState) -> R) -> R {
+    match as_expanded(datum) {
+        Some((obj, _)) => f(&*(*obj).state),
+        None => f(&decode_flat(datum)),
+    }
+}
+
+/// A `gini_state` datum holding `bytes` (a new varlena in the current memory context).
+pub(crate) unsafe fn flat_datum(bytes: &[u8]) -> pg_sys::Datum {
+    let size = VARHDRSZ + bytes.len();
+    let out = pg_sys::palloc(size).cast::<u8>();
+    std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.add(VARHDRSZ), bytes.len());
+    set_varsize_4b(out.cast(), size as i32);
+    pg_sys::Datum::from(out)
+}
+
+/// The aggregate memory context, or an error when not called as part of an aggregate.
+unsafe fn aggregate_context(
+    fcinfo: pg_sys::FunctionCallInfo,
+    function: &str,
+) -> pg_sys::MemoryContext {
+    let mut context: pg_sys::MemoryContext = std::ptr::null_mut();
+    if pg_sys::AggCheckCallContext(fcinfo, &mut context) == 0 || context.is_null() {
+        crate::gini::fail(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{function} can only be called as part of an aggregate"),
+        );
+    }
+    context
+}
+
+/// The state to update for a transition or combine call: argument `arg` itself when it is our
+/// read-write object (the executor's own state), else a new object in the aggregate context
+/// (empty, or a copy of a flat or read-only state). Runs `update` on it and returns the
+/// read-write datum.
+pub(crate) unsafe fn update(
+    fcinfo: pg_sys::FunctionCallInfo,
+    function: &str,
+    update: impl FnOnce(&mut GiniState),
+) -> pg_sys::Datum {
+    let context = aggregate_context(fcinfo, function);
+    let obj = match pgrx::fcinfo::pg_getarg_datum(fcinfo, 0) {
+        None => create(context, GiniState::new()),
+        Some(datum) => match as_expanded(datum) {
+            Some((obj, true)) => obj,
+            Some((obj, false)) => create(context, (*(*obj).state).clone()),
+            None => create(context, decode_flat(datum)),
+        },
+    };
+    if !(*obj).flat.is_null() {
+        drop(Box::from_raw((*obj).flat));
+        (*obj).flat = std::ptr::null_mut();
+    }
+    update(&mut *(*obj).state);
+    pg_sys::Datum::from((*obj).hdr.eoh_rw_ptr.as_mut_ptr())
+}
