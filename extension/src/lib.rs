@@ -6,6 +6,7 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod economy;
 mod et;
 mod gini;
 mod schema;
