@@ -8,7 +8,9 @@
 
 mod economy;
 mod et;
+mod expanded;
 mod gini;
+mod retention;
 mod schema;
 
 #[cfg(test)]

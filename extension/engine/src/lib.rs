@@ -6,4 +6,5 @@
 pub mod economy;
 pub mod et;
 pub mod gini;
+pub mod retention;
 pub mod voice;

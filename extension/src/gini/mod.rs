@@ -5,21 +5,35 @@
 //! `sql/extension/gini.sql`) because the state is a custom varlena type that travels as an
 //! expanded object (see [`expanded`]): `#[pg_extern]` would copy it on every row.
 
-mod expanded;
-
 extension_sql_file!(
     "../../../sql/extension/gini.sql",
     name = "gini",
     requires = ["settings"]
 );
 
-use expanded::{flat_datum, update, with_state};
+use crate::expanded::{flat_datum, methods_for, update, with_state, ExpandedState};
 use guildstats_engine::gini::{GiniState, ValueError};
 use pgrx::fcinfo::{pg_getarg_datum, pg_return_null};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+static GINI_METHODS: pg_sys::ExpandedObjectMethods = methods_for::<GiniState>();
+
+impl ExpandedState for GiniState {
+    const CONTEXT_NAME: &'static std::ffi::CStr = c"guildstats gini_state";
+    fn methods() -> &'static pg_sys::ExpandedObjectMethods {
+        &GINI_METHODS
+    }
+    fn encode(&self) -> Vec<u8> {
+        GiniState::encode(self)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        GiniState::decode(bytes).map_err(|e| e.to_string())
+    }
+}
+
 /// `PG_FUNCTION_INFO_V1`: tells PostgreSQL the function uses the version-1 calling convention.
+#[macro_export]
 macro_rules! v1_info {
     ($($finfo:ident),* $(,)?) => {$(
         #[unsafe(no_mangle)]
@@ -94,7 +108,7 @@ pub unsafe extern "C-unwind" fn gs_gini_state_in(
 pub unsafe extern "C-unwind" fn gs_gini_state_out(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    let text = with_state(arg(fcinfo, 0), GiniState::to_text);
+    let text = with_state(arg(fcinfo, 0), |s: &GiniState| s.to_text());
     let out = pg_sys::palloc(text.len() + 1).cast::<u8>();
     std::ptr::copy_nonoverlapping(text.as_ptr(), out, text.len());
     *out.add(text.len()) = 0;
@@ -126,7 +140,7 @@ pub unsafe extern "C-unwind" fn gs_gini_state_recv(
 pub unsafe extern "C-unwind" fn gs_gini_state_send(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    let bytes = with_state(arg(fcinfo, 0), GiniState::encode);
+    let bytes = with_state(arg(fcinfo, 0), |s: &GiniState| s.encode());
     flat_datum(&bytes)
 }
 
@@ -137,7 +151,7 @@ pub unsafe extern "C-unwind" fn gs_gini_trans_int8(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     let value = pg_getarg_datum(fcinfo, 1).map(|d| d.value() as i64);
-    update(fcinfo, "gini_trans", |state| {
+    update(fcinfo, "gini_trans", |state: &mut GiniState| {
         if let Some(v) = value {
             state.add_i64(v).unwrap_or_else(|e| value_error(e));
         }
@@ -151,7 +165,7 @@ pub unsafe extern "C-unwind" fn gs_gini_trans_float8(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     let value = pg_getarg_datum(fcinfo, 1).map(|d| f64::from_bits(d.value() as u64));
-    update(fcinfo, "gini_trans", |state| {
+    update(fcinfo, "gini_trans", |state: &mut GiniState| {
         if let Some(v) = value {
             state.add_f64(v).unwrap_or_else(|e| value_error(e));
         }
@@ -169,7 +183,7 @@ pub unsafe extern "C-unwind" fn gs_gini_trans_numeric(
         pgrx::fcinfo::direct_function_call::<f64>(pg_sys::numeric_float8, &[Some(d)])
             .unwrap_or(f64::NAN)
     });
-    update(fcinfo, "gini_trans", |state| {
+    update(fcinfo, "gini_trans", |state: &mut GiniState| {
         if let Some(v) = value {
             state.add_f64(v).unwrap_or_else(|e| value_error(e));
         }
@@ -187,8 +201,8 @@ pub unsafe extern "C-unwind" fn gs_gini_combine(fcinfo: pg_sys::FunctionCallInfo
             None => pg_return_null(fcinfo),
         };
     };
-    update(fcinfo, "gini_combine", |state| {
-        with_state(other, |other| state.merge(other));
+    update(fcinfo, "gini_combine", |state: &mut GiniState| {
+        with_state(other, |other: &GiniState| state.merge(other));
     })
 }
 
@@ -196,7 +210,7 @@ pub unsafe extern "C-unwind" fn gs_gini_combine(fcinfo: pg_sys::FunctionCallInfo
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn gs_gini_final(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let g = with_state(arg(fcinfo, 0), GiniState::gini);
+    let g = with_state(arg(fcinfo, 0), |s: &GiniState| s.gini());
     float_result(fcinfo, g)
 }
 
@@ -207,7 +221,7 @@ pub unsafe extern "C-unwind" fn gs_gini_top_share(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     let fraction = f64::from_bits(arg(fcinfo, 1).value() as u64);
-    let share = with_state(arg(fcinfo, 0), |s| s.top_share(fraction));
+    let share = with_state(arg(fcinfo, 0), |s: &GiniState| s.top_share(fraction));
     match share {
         Ok(v) => float_result(fcinfo, v),
         Err(e) => fail(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e),
@@ -218,7 +232,7 @@ pub unsafe extern "C-unwind" fn gs_gini_top_share(
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn gs_gini_median(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let m = with_state(arg(fcinfo, 0), GiniState::median);
+    let m = with_state(arg(fcinfo, 0), |s: &GiniState| s.median());
     float_result(fcinfo, m)
 }
 
