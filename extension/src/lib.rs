@@ -6,6 +6,7 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod activity;
 mod economy;
 mod et;
 mod expanded;
