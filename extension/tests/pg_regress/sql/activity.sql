@@ -9,9 +9,9 @@ INSERT INTO guildstats.raw_member_events (guild_id, user_id, event_type, event_t
     (9, 10, 'join', '2026-03-01 08:00+00'), (9, 12, 'ban', '2026-03-02 08:00+00'),
     (9, 12, 'leave', '2026-03-02 08:00+00');
 INSERT INTO guildstats.raw_messages (guild_id, channel_id, user_id, message_id, sent_at, char_count, is_bot) VALUES
-    (9, 1, 10, 1, '2026-03-01 10:00+00', 10, false), (9, 1, 11, 2, '2026-03-01 23:30+00', 20, false),
-    (9, 2, 11, 3, '2026-03-03 10:00+00', 5, false), (9, 1, 99, 4, '2026-03-03 10:00+00', 50, true),
-    (9, 1, 10, 5, '2026-04-15 10:00+00', 1, false);
+    (9, 1, 10, 901, '2026-03-01 10:00+00', 10, false), (9, 1, 11, 902, '2026-03-01 23:30+00', 20, false),
+    (9, 2, 11, 903, '2026-03-03 10:00+00', 5, false), (9, 1, 99, 904, '2026-03-03 10:00+00', 50, true),
+    (9, 1, 10, 905, '2026-04-15 10:00+00', 1, false);
 SELECT * FROM guildstats.activity_daily(9, '2026-03-01', '2026-03-04');
 SELECT day, dau, wau, mau, churned_users FROM guildstats.activity_daily(9)
 WHERE day IN ('2026-04-01', '2026-04-02', '2026-04-15');
@@ -53,3 +53,8 @@ plain AS (SELECT c.day,
           FROM (SELECT g::date AS day FROM generate_series(date '2026-01-01', date '2026-04-20', '1 day') g) c)
 SELECT count(*) AS days, count(*) FILTER (WHERE p.dau = a.dau AND p.wau = a.wau AND p.mau = a.mau) AS equal
 FROM plain p JOIN guildstats.activity_daily(9, '2026-01-01', '2026-04-20') a USING (day);
+-- Leave the shared regression database as we found it.
+TRUNCATE guildstats.raw_channels, guildstats.raw_member_events, guildstats.raw_messages,
+         guildstats.raw_server_polls, guildstats.raw_server_players, guildstats.raw_heartbeats,
+         guildstats.raw_et_stats_files, guildstats.raw_point_transactions;
+DELETE FROM guildstats.settings WHERE guild_id = 9;

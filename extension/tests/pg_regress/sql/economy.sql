@@ -40,3 +40,6 @@ plain AS (SELECT day, sum(balance)::bigint AS circulation,
 SELECT bool_and(p.circulation = h.circulation AND abs(p.gini - h.gini) < 1e-12
                 AND p.median = h.median_balance) AS matches_plain_sql, count(*) AS days
 FROM plain p JOIN guildstats.economy_health(77, '2026-03-01', '2026-03-07') h USING (day);
+-- Leave the shared regression database as we found it.
+TRUNCATE guildstats.raw_point_transactions;
+DELETE FROM guildstats.settings WHERE guild_id = 77;

@@ -45,8 +45,8 @@ INSERT INTO guildstats.raw_member_events (guild_id, user_id, event_type, event_t
     (5, 100, 'join', '2026-03-01 09:00+00'), (5, 101, 'join', '2026-03-02 09:00+00'),
     (5, 102, 'join', '2026-03-02 10:00+00'), (5, 103, 'leave', '2026-03-02 10:00+00');
 INSERT INTO guildstats.raw_messages (guild_id, channel_id, user_id, message_id, sent_at) VALUES
-    (5, 1, 100, 1, '2026-03-08 23:30+00'), (5, 1, 101, 2, '2026-03-10 12:00+00'),
-    (5, 1, 103, 3, '2026-03-16 12:00+00');
+    (5, 1, 100, 501, '2026-03-08 23:30+00'), (5, 1, 101, 502, '2026-03-10 12:00+00'),
+    (5, 1, 103, 503, '2026-03-16 12:00+00');
 INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts) VALUES
     (5, 100, 7, '2026-03-17 20:00+00'), (5, 100, NULL, '2026-03-17 22:00+00');
 SELECT * FROM guildstats.retention(5, 'week');
@@ -93,3 +93,6 @@ FROM ret_activity;
 RESET max_parallel_workers_per_gather; RESET parallel_setup_cost; RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 DROP TABLE ret_triples, ret_activity, ret_ours;
+-- Leave the shared regression database as we found it.
+TRUNCATE guildstats.raw_member_events, guildstats.raw_messages, guildstats.raw_voice_events;
+DELETE FROM guildstats.settings WHERE guild_id = 5;
