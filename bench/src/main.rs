@@ -63,24 +63,31 @@ fn run(args: &Args) -> Result<(), String> {
         let rows = case
             .prepare(&mut client, args.scale, args.seed)
             .map_err(|e| format!("case {}: preparing data failed: {e}", case.name()))?;
-        let (extension_ms, extension_answer) =
-            time_query(&mut client, case.extension_sql(), args.runs)
-                .map_err(|e| format!("case {}: extension query failed: {e}", case.name()))?;
-        let (baseline_ms, baseline_answer) =
-            time_query(&mut client, case.baseline_sql(), args.runs)
-                .map_err(|e| format!("case {}: baseline query failed: {e}", case.name()))?;
-        if extension_answer != baseline_answer {
-            return Err(format!(
-                "case {}: the extension and the baseline disagree: {extension_answer} vs {baseline_answer}",
-                case.name()
-            ));
+        // Each case twice: serial, then with up to two parallel workers per query (the
+        // planner still decides whether a parallel plan pays off).
+        for workers in [0, 2] {
+            client
+                .batch_execute(&format!("SET max_parallel_workers_per_gather = {workers}"))
+                .map_err(|e| format!("cannot set parallel workers: {e}"))?;
+            let (extension_ms, extension_answer) =
+                time_query(&mut client, case.extension_sql(), args.runs)
+                    .map_err(|e| format!("case {}: extension query failed: {e}", case.name()))?;
+            let (baseline_ms, baseline_answer) =
+                time_query(&mut client, case.baseline_sql(), args.runs)
+                    .map_err(|e| format!("case {}: baseline query failed: {e}", case.name()))?;
+            if extension_answer != baseline_answer {
+                return Err(format!(
+                    "case {}: the extension and the baseline disagree: {extension_answer} vs {baseline_answer}",
+                    case.name()
+                ));
+            }
+            results.push(Measurement {
+                case: format!("{} (workers {workers})", case.name()),
+                rows,
+                extension_ms,
+                baseline_ms,
+            });
         }
-        results.push(Measurement {
-            case: case.name().to_string(),
-            rows,
-            extension_ms,
-            baseline_ms,
-        });
     }
     print!("{}", report::table(&results));
     if let Some(path) = &args.json {

@@ -3,6 +3,8 @@
 //! summarises the whole answer (so that the harness can check they agree).
 
 mod et_clean_name;
+mod gini;
+mod retention;
 
 use postgres::Client;
 
@@ -15,5 +17,9 @@ pub trait Case {
 }
 
 pub fn all() -> Vec<Box<dyn Case>> {
-    vec![Box::new(et_clean_name::EtCleanName)]
+    vec![
+        Box::new(et_clean_name::EtCleanName),
+        Box::new(gini::Gini),
+        Box::new(retention::Retention),
+    ]
 }
