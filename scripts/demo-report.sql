@@ -70,8 +70,8 @@ GROUP BY r.cohort_start, r.cohort_size
 ORDER BY r.cohort_start;
 
 \echo 'D1 / D7 / D30 / D90 retention (share of users active exactly N days after their first day)'
-SELECT d.day_offset AS n, d.eligible_users, d.retained, round(100 * d.rate, 1) AS pct,
-       round(100 * d.rate_or_later, 1) AS pct_n_or_later
+SELECT d.day_offset AS n, d.eligible_users, d.retained, round(100 * d.rate::numeric, 1) AS pct,
+       round(100 * d.rate_or_later::numeric, 1) AS pct_n_or_later
 FROM (SELECT DISTINCT guild_id FROM guildstats.raw_guilds) g
 CROSS JOIN LATERAL guildstats.retention_dn(g.guild_id) d
 ORDER BY d.day_offset;

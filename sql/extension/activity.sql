@@ -11,7 +11,7 @@ AS $$
     active AS (
         SELECT DISTINCT e.user_id, (e.activity_at AT TIME ZONE zone.tz)::date AS d
         FROM @extschema@.activity_events e, zone
-        WHERE e.guild_id = activity_daily.guild_id),
+        WHERE e.guild_id = activity_daily.guild_id AND e.kind <> 'member'),
     marked AS (
         SELECT user_id, d, lead(d) OVER (PARTITION BY user_id ORDER BY d) AS next_d,
                min(d) OVER (PARTITION BY user_id) AS first_d
@@ -49,7 +49,7 @@ AS $$
     ORDER BY r.day
 $$;
 COMMENT ON FUNCTION activity_daily(bigint, date, date) IS
-    'Per calendar day of a guild (its calendar time zone), from activity_events: dau, wau (7 days ending that day), mau (30 days), dau_mau (stickiness), new_users (first activity ever that day), returning_users (active that day, seen before), churned_users (last seen exactly 30 days earlier, not since). Days default to the first and last day with activity. Example: SELECT * FROM guildstats.activity_daily(1234, ''2026-03-01'', ''2026-03-31'');';
+    'Per calendar day of a guild (its calendar time zone), from activity_events (voice, messages, points; member joins and renames are not activity): dau, wau (7 days ending that day), mau (30 days), dau_mau (stickiness), new_users (first activity ever that day), returning_users (active that day, seen before), churned_users (last seen exactly 30 days earlier, not since). Days default to the first and last day with activity. Example: SELECT * FROM guildstats.activity_daily(1234, ''2026-03-01'', ''2026-03-31'');';
 
 CREATE FUNCTION engagement_segments(guild_id bigint, as_of date DEFAULT NULL)
 RETURNS TABLE (segment text, users bigint, description text)
@@ -59,7 +59,7 @@ AS $$
     active AS (
         SELECT DISTINCT e.user_id, (e.activity_at AT TIME ZONE zone.tz)::date AS d
         FROM @extschema@.activity_events e, zone
-        WHERE e.guild_id = engagement_segments.guild_id),
+        WHERE e.guild_id = engagement_segments.guild_id AND e.kind <> 'member'),
     ref AS (SELECT coalesce(engagement_segments.as_of, max(d)) AS as_of FROM active),
     per_user AS (
         SELECT a.user_id, min(a.d) AS first_d,
@@ -86,7 +86,7 @@ AS $$
     ORDER BY s.ord
 $$;
 COMMENT ON FUNCTION engagement_segments(bigint, date) IS
-    'Users of a guild by engagement as of a day (default: the last day with activity), from activity_events: new (first activity in the last 7 days), core (active on 12+ of the last 28 days), casual (1-11 days), fading (fewer than half the active days of the 28 days before, which had 4+). A user is in one segment (first match in that order); users inactive in both windows are in none.';
+    'Users of a guild by engagement as of a day (default: the last day with activity), from activity_events without member events: new (first activity in the last 7 days), core (active on 12+ of the last 28 days), casual (1-11 days), fading (fewer than half the active days of the 28 days before, which had 4+). A user is in one segment (first match in that order); users inactive in both windows are in none.';
 
 CREATE VIEW chat_activity_daily AS
 SELECT m.guild_id, (m.sent_at AT TIME ZONE z.tz)::date AS day, m.channel_id,

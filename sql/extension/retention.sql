@@ -16,7 +16,7 @@ UNION ALL
 SELECT guild_id, user_id, event_ts, 'member' FROM @extschema@.raw_member_events
 WHERE event_type IN ('join', 'update') AND NOT is_bot;
 COMMENT ON VIEW activity_events IS
-    'Every sign of life of a user, from the raw tables: voice joins and moves (kind voice), messages by non-bots (message), point transactions (points), member joins and profile updates of non-bots (member). Columns: guild_id, user_id, activity_at, kind. The default input of retention() and the activity metrics.';
+    'Every sign of life of a user, from the raw tables: voice joins and moves (kind voice), messages by non-bots (message), point transactions (points), member joins and profile updates of non-bots (member). Columns: guild_id, user_id, activity_at, kind. The input of retention() and the activity metrics, which leave out kind member by default (a join is not engagement, and Discord reports the original join date of members who joined before tracking began).';
 
 CREATE TYPE retention_state;
 
@@ -104,7 +104,8 @@ BEGIN
                                                retention.period) AS s
               FROM @extschema@.activity_events e
               WHERE e.guild_id = retention.guild_id
-                AND (retention.kinds IS NULL OR e.kind = ANY (retention.kinds))) a,
+                AND (CASE WHEN retention.kinds IS NULL THEN e.kind <> 'member'
+                          ELSE e.kind = ANY (retention.kinds) END)) a,
              @extschema@.retention_rows(a.s) r
         ORDER BY 1, 3;
     ELSIF retention.cohort_by = 'join' THEN
@@ -133,7 +134,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION retention(bigint, text, text, text[]) IS
-    'Retention cohort table of a guild for a heatmap (rows: cohort_start, cohort_size, period_offset, retained, rate, retained_or_later, rate_or_later). period: day, week or month in settings_for(guild_id).calendar_time_zone. cohort_by: first_activity (first row in activity_events) or join (first join in raw_member_events; activity then excludes member events). kinds: restrict activity to these activity_events kinds (voice, message, points, member). Example: SELECT * FROM guildstats.retention(1234, ''week'');';
+    'Retention cohort table of a guild for a heatmap (rows: cohort_start, cohort_size, period_offset, retained, rate, retained_or_later, rate_or_later). period: day, week or month in settings_for(guild_id).calendar_time_zone. cohort_by: first_activity (first activity in activity_events) or join (first join in raw_member_events). kinds: the activity_events kinds that count as activity (voice, message, points, member); default all but member, since a join date (Discord reports the original one, possibly years before tracking began) or a rename is not engagement. Example: SELECT * FROM guildstats.retention(1234, ''week'');';
 
 CREATE FUNCTION retention_dn(guild_id bigint, days integer[] DEFAULT '{1,7,30,90}', kinds text[] DEFAULT NULL)
 RETURNS TABLE (day_offset integer, eligible_users bigint, retained bigint, rate double precision,

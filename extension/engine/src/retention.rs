@@ -124,55 +124,36 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 730_425
 }
 
-/// What the state knows about one user.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct UserRecord {
-    /// Earliest explicit cohort period.
-    cohort: Option<i32>,
-    /// Periods with activity (unsorted, may repeat until `tidy`).
-    periods: Vec<i32>,
-    /// Length of `periods` after the last tidy.
-    tidy_len: usize,
-}
+/// Pairs buffered before they are sorted into the compact part (16 MiB; small in unit tests
+/// so that they cross it).
+const FLUSH_AT: usize = if cfg!(test) { 64 } else { 1 << 20 };
 
-impl UserRecord {
-    fn add_period(&mut self, p: i32) {
-        if self.periods.last() != Some(&p) {
-            self.periods.push(p);
-            if self.periods.len() >= 2 * self.tidy_len.max(16) {
-                self.tidy();
-            }
-        }
-    }
+/// A user's activity in one period.
+type Pair = (i64, i32);
 
-    fn tidy(&mut self) {
-        self.periods.sort_unstable();
-        self.periods.dedup();
-        self.tidy_len = self.periods.len();
-    }
-
-    fn cohort_period(&self) -> Option<i32> {
-        match (self.cohort, self.periods.iter().min()) {
-            (Some(c), _) => Some(c),
-            (None, Some(&first)) => Some(first),
-            (None, None) => None,
-        }
-    }
-}
-
-/// The multiset of users with their cohort and active periods.
+/// Users with their cohort and active periods.
+///
+/// Activity is kept as distinct `(user, period)` pairs: new pairs are appended to a buffer (a
+/// sequential write per row, no hash lookup, no pointer chasing), and every million rows the
+/// buffer is sorted, deduplicated and merged into the sorted compact part. Users have few
+/// distinct active periods, so the compact part stays small whatever the number of rows.
+/// Explicit cohort times, rarer, go to a map.
 #[derive(Debug, Clone, Default)]
 pub struct RetentionState {
     period: Option<Period>,
-    users: HashMap<i64, UserRecord>,
+    /// Earliest explicit cohort period per user.
+    cohorts: HashMap<i64, i32>,
+    /// Sorted, distinct.
+    pairs: Vec<Pair>,
+    /// Unsorted, may repeat.
+    buffer: Vec<Pair>,
 }
 
 impl PartialEq for RetentionState {
     fn eq(&self, other: &Self) -> bool {
-        let (mut a, mut b) = (self.clone(), other.clone());
-        a.tidy();
-        b.tidy();
-        a.period == b.period && a.users == b.users
+        self.period == other.period
+            && self.cohorts == other.cohorts
+            && self.sorted_pairs() == other.sorted_pairs()
     }
 }
 
@@ -196,6 +177,32 @@ impl RetentionRow {
     }
 }
 
+/// Merges two sorted, distinct runs into one.
+fn merge_sorted(a: &[Pair], b: &[Pair]) -> Vec<Pair> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
 impl RetentionState {
     pub fn new() -> Self {
         Self::default()
@@ -203,10 +210,6 @@ impl RetentionState {
 
     pub fn period(&self) -> Option<Period> {
         self.period
-    }
-
-    pub fn users(&self) -> usize {
-        self.users.len()
     }
 
     fn set_period(&mut self, period: Period) -> Result<(), String> {
@@ -230,19 +233,48 @@ impl RetentionState {
         activity_us: Option<i64>,
         period: Period,
     ) -> Result<(), String> {
-        self.set_period(period)?;
-        if cohort_us.is_none() && activity_us.is_none() {
-            return Ok(());
+        if self.period != Some(period) {
+            self.set_period(period)?;
         }
-        let record = self.users.entry(user).or_default();
         if let Some(c) = cohort_us {
             let c = period.index(c);
-            record.cohort = Some(record.cohort.map_or(c, |old| old.min(c)));
+            self.cohorts
+                .entry(user)
+                .and_modify(|old| *old = (*old).min(c))
+                .or_insert(c);
         }
         if let Some(a) = activity_us {
-            record.add_period(period.index(a));
+            let pair = (user, period.index(a));
+            if self.buffer.last() != Some(&pair) {
+                self.buffer.push(pair);
+                if self.buffer.len() >= FLUSH_AT {
+                    self.compact();
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Sorts the buffer into the compact part.
+    fn compact(&mut self) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        self.buffer.sort_unstable();
+        self.buffer.dedup();
+        self.pairs = merge_sorted(&self.pairs, &self.buffer);
+        self.buffer.clear();
+    }
+
+    /// All distinct pairs, sorted, without changing the state.
+    fn sorted_pairs(&self) -> std::borrow::Cow<'_, [Pair]> {
+        if self.buffer.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.pairs);
+        }
+        let mut buffer = self.buffer.clone();
+        buffer.sort_unstable();
+        buffer.dedup();
+        std::borrow::Cow::Owned(merge_sorted(&self.pairs, &buffer))
     }
 
     /// Adds everything `other` knows (union of users and periods).
@@ -250,22 +282,16 @@ impl RetentionState {
         if let Some(p) = other.period {
             self.set_period(p)?;
         }
-        for (&user, theirs) in &other.users {
-            let mine = self.users.entry(user).or_default();
-            if let Some(c) = theirs.cohort {
-                mine.cohort = Some(mine.cohort.map_or(c, |old| old.min(c)));
-            }
-            for &p in &theirs.periods {
-                mine.add_period(p);
-            }
+        for (&user, &c) in &other.cohorts {
+            self.cohorts
+                .entry(user)
+                .and_modify(|old| *old = (*old).min(c))
+                .or_insert(c);
         }
+        self.compact();
+        let theirs = other.sorted_pairs();
+        self.pairs = merge_sorted(&self.pairs, &theirs);
         Ok(())
-    }
-
-    fn tidy(&mut self) {
-        for record in self.users.values_mut() {
-            record.tidy();
-        }
     }
 
     /// The cohort table: every cohort, offsets from 0 to the last period with activity.
@@ -273,41 +299,55 @@ impl RetentionState {
         let Some(period) = self.period else {
             return Vec::new();
         };
-        let horizon = self
-            .users
-            .values()
-            .flat_map(|r| r.periods.iter().copied().chain(r.cohort))
+        let pairs = self.sorted_pairs();
+        let horizon = pairs
+            .iter()
+            .map(|p| p.1)
+            .chain(self.cohorts.values().copied())
             .max();
         let Some(horizon) = horizon else {
             return Vec::new();
         };
         // cohort -> (size, users active at offset k, users whose last offset is k)
         let mut cohorts: HashMap<i32, (u64, Vec<u64>, Vec<u64>)> = HashMap::new();
-        let mut offsets: Vec<i32> = Vec::new();
-        for record in self.users.values() {
-            let Some(cohort) = record.cohort_period() else {
-                continue;
-            };
+        let mut count_user = |cohort: i32, periods: &[Pair]| {
             let width = (i64::from(horizon) - i64::from(cohort) + 1).max(1) as usize;
             let entry = cohorts
                 .entry(cohort)
                 .or_insert_with(|| (0, vec![0; width], vec![0; width]));
             entry.0 += 1;
-            offsets.clear();
-            offsets.extend(
-                record
-                    .periods
-                    .iter()
-                    .map(|&p| p - cohort)
-                    .filter(|&k| k >= 0),
-            );
-            offsets.sort_unstable();
-            offsets.dedup();
-            for &k in &offsets {
-                entry.1[k as usize] += 1;
+            let mut last = None;
+            for &(_, p) in periods {
+                let k = i64::from(p) - i64::from(cohort);
+                if k >= 0 {
+                    entry.1[k as usize] += 1;
+                    last = Some(k as usize);
+                }
             }
-            if let Some(&last) = offsets.last() {
-                entry.2[last as usize] += 1;
+            if let Some(k) = last {
+                entry.2[k] += 1;
+            }
+        };
+        // Pairs are sorted by user, then period: each user is one run.
+        let mut start = 0;
+        while start < pairs.len() {
+            let user = pairs[start].0;
+            let mut end = start;
+            while end < pairs.len() && pairs[end].0 == user {
+                end += 1;
+            }
+            let run = &pairs[start..end];
+            let cohort = self.cohorts.get(&user).copied().unwrap_or(run[0].1);
+            count_user(cohort, run);
+            start = end;
+        }
+        // Users with a cohort and no activity at all.
+        for (&user, &cohort) in &self.cohorts {
+            let active = pairs
+                .binary_search_by(|p| p.0.cmp(&user).then(std::cmp::Ordering::Greater))
+                .unwrap_err();
+            if pairs.get(active).is_none_or(|p| p.0 != user) {
+                count_user(cohort, &[]);
             }
         }
         let mut keys: Vec<i32> = cohorts.keys().copied().collect();
@@ -315,8 +355,8 @@ impl RetentionState {
         let mut out = Vec::new();
         for cohort in keys {
             let (size, exact, last) = &cohorts[&cohort];
-            let mut or_later = 0u64;
             let mut suffix = vec![0u64; exact.len()];
+            let mut or_later = 0u64;
             for k in (0..exact.len()).rev() {
                 or_later += last[k];
                 suffix[k] = or_later;
@@ -334,34 +374,42 @@ impl RetentionState {
         out
     }
 
-    /// Versioned binary form: version 1, period code, user count, then per user: id, cohort
-    /// flag and value, period count and the sorted periods as gaps (all varints, signed ones
-    /// zigzag-encoded).
+    /// Versioned binary form: version 1, period code (255: none yet); the explicit cohorts
+    /// (count, then per user ascending: the user as a zigzag gap from the previous one and the
+    /// zigzag cohort period); the activity (count of users, then per user ascending: the user
+    /// gap, the number of periods and the periods as zigzag gaps). All varints.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![1u8, self.period.map_or(255, Period::code)];
-        let mut users: Vec<(&i64, &UserRecord)> = self.users.iter().collect();
-        users.sort_unstable_by_key(|(u, _)| **u);
-        put_varint(&mut out, users.len() as u64);
-        let mut periods = Vec::new();
-        for (&user, record) in users {
-            put_varint(&mut out, zigzag(user));
-            match record.cohort {
-                Some(c) => {
-                    out.push(1);
-                    put_varint(&mut out, zigzag(i64::from(c)));
-                }
-                None => out.push(0),
+        let mut cohorts: Vec<(i64, i32)> = self.cohorts.iter().map(|(&u, &c)| (u, c)).collect();
+        cohorts.sort_unstable();
+        put_varint(&mut out, cohorts.len() as u64);
+        let mut prev_user = None;
+        for (user, c) in cohorts {
+            put_user(&mut out, user, prev_user);
+            put_varint(&mut out, zigzag(i64::from(c)));
+            prev_user = Some(user);
+        }
+        let pairs = self.sorted_pairs();
+        let users =
+            pairs.windows(2).filter(|w| w[0].0 != w[1].0).count() + usize::from(!pairs.is_empty());
+        put_varint(&mut out, users as u64);
+        let mut prev_user = None;
+        let mut start = 0;
+        while start < pairs.len() {
+            let user = pairs[start].0;
+            let mut end = start;
+            while end < pairs.len() && pairs[end].0 == user {
+                end += 1;
             }
-            periods.clear();
-            periods.extend_from_slice(&record.periods);
-            periods.sort_unstable();
-            periods.dedup();
-            put_varint(&mut out, periods.len() as u64);
+            put_user(&mut out, user, prev_user);
+            put_varint(&mut out, (end - start) as u64);
             let mut prev = 0i64;
-            for &p in &periods {
+            for &(_, p) in &pairs[start..end] {
                 put_varint(&mut out, zigzag(i64::from(p) - prev));
                 prev = i64::from(p);
             }
+            prev_user = Some(user);
+            start = end;
         }
         out
     }
@@ -378,48 +426,54 @@ impl RetentionState {
         };
         let n = r.varint().map_err(|e| bad(&e))?;
         if n > bytes.len() as u64 {
+            return Err(bad("cohort count larger than the data"));
+        }
+        let mut cohorts = HashMap::with_capacity(n as usize);
+        let mut user = None;
+        for _ in 0..n {
+            let this = r.user(user).map_err(|e| bad(&e))?;
+            user = Some(this);
+            let user = this;
+            let c = to_i32(unzigzag(r.varint().map_err(|e| bad(&e))?))
+                .ok_or_else(|| bad("cohort out of range"))?;
+            cohorts.insert(user, c);
+        }
+        let n = r.varint().map_err(|e| bad(&e))?;
+        if n > bytes.len() as u64 {
             return Err(bad("user count larger than the data"));
         }
-        let mut users = HashMap::with_capacity(n as usize);
+        let mut pairs = Vec::new();
+        let mut user = None;
         for _ in 0..n {
-            let user = unzigzag(r.varint().map_err(|e| bad(&e))?);
-            let cohort = match r.byte().map_err(|e| bad(&e))? {
-                0 => None,
-                1 => Some(
-                    to_i32(unzigzag(r.varint().map_err(|e| bad(&e))?))
-                        .ok_or_else(|| bad("cohort out of range"))?,
-                ),
-                _ => return Err(bad("bad cohort flag")),
-            };
+            let this = r.user(user).map_err(|e| bad(&e))?;
+            user = Some(this);
+            let user = this;
             let count = r.varint().map_err(|e| bad(&e))?;
-            if count > bytes.len() as u64 {
-                return Err(bad("period count larger than the data"));
+            if count == 0 || count > bytes.len() as u64 {
+                return Err(bad("bad period count"));
             }
-            let mut periods = Vec::with_capacity(count as usize);
             let mut prev = 0i64;
-            for _ in 0..count {
-                prev += unzigzag(r.varint().map_err(|e| bad(&e))?);
-                periods.push(to_i32(prev).ok_or_else(|| bad("period out of range"))?);
-            }
-            let tidy_len = periods.len();
-            if users
-                .insert(
+            for j in 0..count {
+                let gap = unzigzag(r.varint().map_err(|e| bad(&e))?);
+                if j > 0 && gap <= 0 {
+                    return Err(bad("periods not ascending"));
+                }
+                prev += gap;
+                pairs.push((
                     user,
-                    UserRecord {
-                        cohort,
-                        periods,
-                        tidy_len,
-                    },
-                )
-                .is_some()
-            {
-                return Err(bad("duplicate user"));
+                    to_i32(prev).ok_or_else(|| bad("period out of range"))?,
+                ));
             }
         }
         if r.pos != bytes.len() {
             return Err(bad("trailing bytes"));
         }
-        Ok(RetentionState { period, users })
+        Ok(RetentionState {
+            period,
+            cohorts,
+            pairs,
+            buffer: Vec::new(),
+        })
     }
 }
 
@@ -443,6 +497,14 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// A user id: the first zigzag-encoded, the next ones as the (positive) gap from the previous.
+fn put_user(out: &mut Vec<u8>, user: i64, previous: Option<i64>) {
+    match previous {
+        None => put_varint(out, zigzag(user)),
+        Some(p) => put_varint(out, user.wrapping_sub(p) as u64),
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -453,6 +515,20 @@ impl Reader<'_> {
         let b = *self.bytes.get(self.pos).ok_or("truncated")?;
         self.pos += 1;
         Ok(b)
+    }
+
+    fn user(&mut self, previous: Option<i64>) -> Result<i64, String> {
+        let v = self.varint()?;
+        match previous {
+            None => Ok(unzigzag(v)),
+            Some(p) => {
+                let user = p.wrapping_add(v as i64);
+                if v == 0 || user <= p {
+                    return Err("users not ascending".into());
+                }
+                Ok(user)
+            }
+        }
     }
 
     fn varint(&mut self) -> Result<u64, String> {
@@ -612,5 +688,25 @@ mod tests {
         for cut in 0..whole.encode().len().min(200) {
             assert!(RetentionState::decode(&whole.encode()[..cut]).is_err());
         }
+    }
+
+    #[test]
+    fn extreme_user_ids_and_cohort_only_users_round_trip() {
+        let mut s = RetentionState::new();
+        for (u, d) in [(i64::MIN, 0), (-5, 1), (i64::MAX, 2), (0, 0), (i64::MAX, 5)] {
+            s.add(u, None, Some(day(d)), Period::Day).unwrap();
+        }
+        s.add(i64::MIN, Some(day(0)), None, Period::Day).unwrap();
+        s.add(7, Some(day(1)), None, Period::Day).unwrap();
+        let back = RetentionState::decode(&s.encode()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.rows(), s.rows());
+        let day1: Vec<u64> = s
+            .rows()
+            .iter()
+            .filter(|r| r.cohort_start_day == 1)
+            .map(|r| r.cohort_size)
+            .collect();
+        assert!(day1.iter().all(|&n| n == 2), "{day1:?}");
     }
 }
