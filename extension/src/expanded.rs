@@ -120,7 +120,16 @@ unsafe fn as_expanded<T: ExpandedState>(datum: pg_sys::Datum) -> Option<(*mut Ex
     if !rw && tag != pg_sys::vartag_external::VARTAG_EXPANDED_RO {
         return None;
     }
-    let eoh = pg_sys::DatumGetEOHP(datum);
+    // What DatumGetEOHP does, without a guarded FFI call per row: the external datum's payload
+    // (after the two header bytes) is the object's header pointer, possibly unaligned.
+    let eoh = std::ptr::read_unaligned(
+        ptr.cast::<u8>()
+            .add(2)
+            .cast::<*mut pg_sys::ExpandedObjectHeader>(),
+    );
+    if eoh.is_null() {
+        return None;
+    }
     if !std::ptr::eq((*eoh).eoh_methods, T::methods()) {
         return None;
     }
@@ -181,13 +190,17 @@ pub(crate) unsafe fn update<T: ExpandedState>(
     function: &str,
     update: impl FnOnce(&mut T),
 ) -> pg_sys::Datum {
-    let context = aggregate_context(fcinfo, function);
+    // Our read-write object is the executor's own state: update it in place (the common path,
+    // one per row, so it makes no call into PostgreSQL). Anything else becomes a new object in
+    // the aggregate's memory context.
     let obj = match pgrx::fcinfo::pg_getarg_datum(fcinfo, 0) {
-        None => create(context, T::default()),
+        None => create(aggregate_context(fcinfo, function), T::default()),
         Some(datum) => match as_expanded::<T>(datum) {
             Some((obj, true)) => obj,
-            Some((obj, false)) => create(context, (*(*obj).state).clone()),
-            None => create(context, decode_flat(datum)),
+            Some((obj, false)) => {
+                create(aggregate_context(fcinfo, function), (*(*obj).state).clone())
+            }
+            None => create(aggregate_context(fcinfo, function), decode_flat(datum)),
         },
     };
     if !(*obj).flat.is_null() {
