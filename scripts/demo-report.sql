@@ -132,3 +132,49 @@ SELECT e.name, e.entity_type, e.actual_start, e.actual_end - e.actual_start AS d
 FROM last_event e
 LEFT JOIN guildstats.event_attendance a ON a.event_id = e.event_id
 GROUP BY e.event_id, e.name, e.entity_type, e.actual_start, e.actual_end;
+
+\echo 'Retention heatmap: weekly cohorts by first activity, % active in exactly week N after (guild time zone)'
+SELECT r.cohort_start, r.cohort_size AS users,
+       max(round(100 * r.rate)) FILTER (WHERE r.period_offset = 0) AS w0,
+       max(round(100 * r.rate)) FILTER (WHERE r.period_offset = 1) AS w1,
+       max(round(100 * r.rate)) FILTER (WHERE r.period_offset = 2) AS w2,
+       max(round(100 * r.rate)) FILTER (WHERE r.period_offset = 3) AS w3,
+       max(round(100 * r.rate)) FILTER (WHERE r.period_offset = 4) AS w4,
+       max(round(100 * r.rate)) FILTER (WHERE r.period_offset = 6) AS w6,
+       max(round(100 * r.rate)) FILTER (WHERE r.period_offset = 8) AS w8,
+       max(round(100 * r.rate)) FILTER (WHERE r.period_offset = 12) AS w12,
+       max(round(100 * r.rate)) FILTER (WHERE r.period_offset = 16) AS w16
+FROM (SELECT DISTINCT guild_id FROM guildstats.raw_guilds) g
+CROSS JOIN LATERAL guildstats.retention(g.guild_id, 'week') r
+GROUP BY r.cohort_start, r.cohort_size
+ORDER BY r.cohort_start;
+
+\echo 'D1 / D7 / D30 / D90 retention (share of users active exactly N days after their first day)'
+SELECT d.day_offset AS n, d.eligible_users, d.retained, round(100 * d.rate::numeric, 1) AS pct,
+       round(100 * d.rate_or_later::numeric, 1) AS pct_n_or_later
+FROM (SELECT DISTINCT guild_id FROM guildstats.raw_guilds) g
+CROSS JOIN LATERAL guildstats.retention_dn(g.guild_id) d
+ORDER BY d.day_offset;
+
+\echo 'Points economy, last 7 days of data: circulation, flows, distribution of balances, alerts'
+SELECT e.day, e.circulation, e.earned, e.spent, e.net, e.users_with_points AS holders,
+       e.median_balance AS median, round(100 * e.top1_share::numeric, 1) AS top1_pct,
+       round(e.gini::numeric, 3) AS gini, round(100 * e.inflation::numeric, 2) AS inflation_pct, e.alerts
+FROM (SELECT DISTINCT guild_id FROM guildstats.raw_guilds) g
+CROSS JOIN LATERAL (SELECT * FROM guildstats.economy_health(g.guild_id) ORDER BY day DESC LIMIT 7) e
+ORDER BY e.day;
+
+\echo 'Daily, weekly and monthly active users, last 7 days of data (DAU/MAU = stickiness)'
+SELECT a.day, a.dau, a.wau, a.mau, round(100 * a.dau_mau::numeric, 1) AS dau_mau_pct,
+       a.new_users, a.returning_users, a.churned_users
+FROM (SELECT DISTINCT guild_id FROM guildstats.raw_guilds) g
+CROSS JOIN LATERAL (SELECT * FROM guildstats.activity_daily(g.guild_id) ORDER BY day DESC LIMIT 7) a
+ORDER BY a.day;
+
+\echo 'Engagement segments on the last day of data'
+SELECT s.segment, s.users, s.description
+FROM (SELECT DISTINCT guild_id FROM guildstats.raw_guilds) g
+CROSS JOIN LATERAL guildstats.engagement_segments(g.guild_id) s;
+
+\echo 'Health checks (guildstats.health(); the demo data is historical, so freshness and heartbeats look old)'
+SELECT check_name, severity, status, detail FROM guildstats.health();

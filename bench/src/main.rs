@@ -66,24 +66,41 @@ fn run(args: &Args) -> Result<(), String> {
         if rows == 0 {
             continue;
         }
-        let (extension_ms, extension_answer) =
-            time_runs(&mut client, case.as_ref(), args.runs, Side::Extension)
-                .map_err(|e| format!("case {}: extension failed: {e}", case.name()))?;
-        let (baseline_ms, baseline_answer) =
-            time_runs(&mut client, case.as_ref(), args.runs, Side::Baseline)
-                .map_err(|e| format!("case {}: baseline failed: {e}", case.name()))?;
-        if extension_answer != baseline_answer {
-            return Err(format!(
-                "case {}: the extension and the baseline disagree: {extension_answer} vs {baseline_answer}",
-                case.name()
-            ));
+        // Aggregates twice: serial, then with up to two parallel workers per query (the
+        // planner still decides whether a parallel plan pays off). Other cases once.
+        let worker_settings: &[Option<u32>] = if case.compares_parallel_plans() {
+            &[Some(0), Some(2)]
+        } else {
+            &[None]
+        };
+        for &workers in worker_settings {
+            if let Some(workers) = workers {
+                client
+                    .batch_execute(&format!("SET max_parallel_workers_per_gather = {workers}"))
+                    .map_err(|e| format!("cannot set parallel workers: {e}"))?;
+            }
+            let (extension_ms, extension_answer) =
+                time_runs(&mut client, case.as_ref(), args.runs, Side::Extension)
+                    .map_err(|e| format!("case {}: extension failed: {e}", case.name()))?;
+            let (baseline_ms, baseline_answer) =
+                time_runs(&mut client, case.as_ref(), args.runs, Side::Baseline)
+                    .map_err(|e| format!("case {}: baseline failed: {e}", case.name()))?;
+            if extension_answer != baseline_answer {
+                return Err(format!(
+                    "case {}: the extension and the baseline disagree: {extension_answer} vs {baseline_answer}",
+                    case.name()
+                ));
+            }
+            results.push(Measurement {
+                case: match workers {
+                    Some(workers) => format!("{} (workers {workers})", case.name()),
+                    None => case.name().to_string(),
+                },
+                rows,
+                extension_ms,
+                baseline_ms,
+            });
         }
-        results.push(Measurement {
-            case: case.name().to_string(),
-            rows,
-            extension_ms,
-            baseline_ms,
-        });
     }
     print!("{}", report::table(&results));
     if let Some(path) = &args.json {

@@ -6,7 +6,12 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod activity;
+mod economy;
 mod et;
+mod expanded;
+mod gini;
+mod retention;
 mod schema;
 mod voice;
 

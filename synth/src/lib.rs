@@ -19,6 +19,8 @@
 //! and the coordinates of what is drawn (member, day, server, ...). Rows are streamed to a
 //! [`Sink`] day by day, so a run of ten million voice events needs memory for one day only.
 
+pub mod activity;
+pub mod balances;
 mod community;
 mod config;
 pub mod copy;

@@ -6,6 +6,8 @@
 
 mod et_clean_name;
 mod et_import;
+mod gini;
+mod retention;
 mod voice_sessions;
 
 use postgres::Client;
@@ -32,6 +34,11 @@ pub trait Case {
     fn run_baseline(&self, client: &mut Client) -> Result<String, String> {
         query_answer(client, self.baseline_sql())
     }
+    /// Whether the case is measured twice, without and with parallel workers (aggregates,
+    /// whose plans can go parallel); other cases run once with the server's settings.
+    fn compares_parallel_plans(&self) -> bool {
+        false
+    }
 }
 
 /// The first column of the single row `sql` returns, as text.
@@ -48,5 +55,7 @@ pub fn all() -> Vec<Box<dyn Case>> {
         Box::new(voice_sessions::VoiceFullBuild),
         Box::new(voice_sessions::VoiceWriteFloor),
         Box::new(voice_sessions::VoiceIncremental),
+        Box::new(gini::Gini),
+        Box::new(retention::Retention),
     ]
 }

@@ -1,0 +1,58 @@
+//! `gini(balance)` over one balance per account against the best plain-SQL Gini we know:
+//! group equal balances, then one window pass over the distinct values
+//! (`Σ c·(before·v - prefix) / (n·S)`, exact in numeric). The textbook form
+//! (`row_number() OVER (ORDER BY balance)` over every row) sorts all rows and is slower still.
+
+use super::Case;
+use postgres::Client;
+use std::io::Write;
+
+pub struct Gini;
+
+impl Case for Gini {
+    fn compares_parallel_plans(&self) -> bool {
+        true
+    }
+
+    fn name(&self) -> &'static str {
+        "gini"
+    }
+
+    fn prepare(&self, client: &mut Client, scale: u64, seed: u64) -> Result<u64, String> {
+        client
+            .batch_execute(
+                "DROP TABLE IF EXISTS bench_gini;
+                 CREATE UNLOGGED TABLE bench_gini (user_id bigint NOT NULL, balance bigint NOT NULL);",
+            )
+            .map_err(|e| e.to_string())?;
+        let mut writer = client
+            .copy_in("COPY bench_gini (user_id, balance) FROM STDIN")
+            .map_err(|e| e.to_string())?;
+        let mut buf = Vec::with_capacity(1 << 16);
+        for (id, balance) in guildstats_synth::balances::balances(seed, scale as usize).enumerate()
+        {
+            writeln!(buf, "{id}\t{balance}").map_err(|e| e.to_string())?;
+            if buf.len() > 60_000 {
+                writer.write_all(&buf).map_err(|e| e.to_string())?;
+                buf.clear();
+            }
+        }
+        writer.write_all(&buf).map_err(|e| e.to_string())?;
+        writer.finish().map_err(|e| e.to_string())?;
+        client
+            .batch_execute("VACUUM ANALYZE bench_gini")
+            .map_err(|e| e.to_string())?;
+        Ok(scale)
+    }
+
+    fn extension_sql(&self) -> &'static str {
+        "SELECT round(guildstats.gini(balance)::numeric, 10)::text FROM bench_gini"
+    }
+
+    fn baseline_sql(&self) -> &'static str {
+        "WITH counted AS (SELECT balance AS v, count(*) AS c FROM bench_gini GROUP BY balance),
+              running AS (SELECT v, c, sum(c) OVER w - c AS before, sum(v * c) OVER w - v * c AS prefix
+                          FROM counted WINDOW w AS (ORDER BY v))
+         SELECT round(sum(c * (before * v - prefix)) / (sum(c) * sum(v * c)), 10)::text FROM running"
+    }
+}

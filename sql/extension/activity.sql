@@ -1,0 +1,224 @@
+-- Activity metrics over activity_events (daily active users and friends, engagement
+-- segments, chat per channel, moderation), game-server windows and data-quality checks.
+-- Calendar days are in settings_for(guild_id).calendar_time_zone.
+
+CREATE FUNCTION activity_daily(guild_id bigint, from_day date DEFAULT NULL, to_day date DEFAULT NULL)
+RETURNS TABLE (day date, dau bigint, wau bigint, mau bigint, dau_mau double precision,
+               new_users bigint, returning_users bigint, churned_users bigint)
+LANGUAGE sql STABLE
+AS $$
+    WITH zone AS (SELECT s.calendar_time_zone AS tz FROM @extschema@.settings_for(activity_daily.guild_id) s),
+    active AS (
+        SELECT DISTINCT e.user_id, (e.activity_at AT TIME ZONE zone.tz)::date AS d
+        FROM @extschema@.activity_events e, zone
+        WHERE e.guild_id = activity_daily.guild_id AND e.kind <> 'member'),
+    marked AS (
+        SELECT user_id, d, lead(d) OVER (PARTITION BY user_id ORDER BY d) AS next_d,
+               min(d) OVER (PARTITION BY user_id) AS first_d
+        FROM active),
+    bounds AS (
+        SELECT min(d) AS first_day, coalesce(activity_daily.from_day, min(d)) AS lo,
+               coalesce(activity_daily.to_day, max(d)) AS hi FROM active),
+    -- Each active day of a user opens an interval in which the user counts as active in the
+    -- window ending on that day: [d, min(d + width, next active day)). Counting them is a
+    -- running sum of +1 / -1 marks, linear in the number of user-days.
+    marks AS (
+        SELECT d AS day, 1 AS dau, 1 AS wau, 1 AS mau, (d = first_d)::int AS new_users, 0 AS churned
+        FROM marked
+        UNION ALL SELECT least(d + 7, coalesce(next_d, d + 7)), 0, -1, 0, 0, 0 FROM marked
+        UNION ALL SELECT least(d + 30, coalesce(next_d, d + 30)), 0, 0, -1, 0, 0 FROM marked
+        -- churned on d + 30: last seen on d and not in the 30 days after
+        UNION ALL SELECT d + 30, 0, 0, 0, 0, 1 FROM marked WHERE next_d IS NULL OR next_d > d + 30),
+    per_day AS (
+        SELECT day, sum(dau) AS dau, sum(wau) AS wau, sum(mau) AS mau, sum(new_users) AS new_users,
+               sum(churned) AS churned
+        FROM marks GROUP BY day),
+    running AS (
+        SELECT g::date AS day, coalesce(p.dau, 0) AS dau,
+               sum(coalesce(p.wau, 0)) OVER w AS wau, sum(coalesce(p.mau, 0)) OVER w AS mau,
+               coalesce(p.new_users, 0) AS new_users, coalesce(p.churned, 0) AS churned
+        FROM bounds b
+        CROSS JOIN generate_series(least(b.first_day, b.lo), b.hi, interval '1 day') g
+        LEFT JOIN per_day p ON p.day = g::date
+        WINDOW w AS (ORDER BY g))
+    SELECT r.day, r.dau::bigint, r.wau::bigint, r.mau::bigint,
+           r.dau::double precision / nullif(r.mau, 0),
+           r.new_users::bigint, (r.dau - r.new_users)::bigint, r.churned::bigint
+    FROM running r, bounds b
+    WHERE r.day >= b.lo
+    ORDER BY r.day
+$$;
+COMMENT ON FUNCTION activity_daily(bigint, date, date) IS
+    'Per calendar day of a guild (its calendar time zone), from activity_events (voice, messages, points; member joins and renames are not activity): dau, wau (7 days ending that day), mau (30 days), dau_mau (stickiness), new_users (first activity ever that day), returning_users (active that day, seen before), churned_users (last seen exactly 30 days earlier, not since). Days default to the first and last day with activity. Example: SELECT * FROM guildstats.activity_daily(1234, ''2026-03-01'', ''2026-03-31'');';
+
+CREATE FUNCTION engagement_segments(guild_id bigint, as_of date DEFAULT NULL)
+RETURNS TABLE (segment text, users bigint, description text)
+LANGUAGE sql STABLE
+AS $$
+    WITH zone AS (SELECT s.calendar_time_zone AS tz FROM @extschema@.settings_for(engagement_segments.guild_id) s),
+    active AS (
+        SELECT DISTINCT e.user_id, (e.activity_at AT TIME ZONE zone.tz)::date AS d
+        FROM @extschema@.activity_events e, zone
+        WHERE e.guild_id = engagement_segments.guild_id AND e.kind <> 'member'),
+    ref AS (SELECT coalesce(engagement_segments.as_of, max(d)) AS as_of FROM active),
+    per_user AS (
+        SELECT a.user_id, min(a.d) AS first_d,
+               count(*) FILTER (WHERE a.d > ref.as_of - 28) AS recent_days,
+               count(*) FILTER (WHERE a.d <= ref.as_of - 28 AND a.d > ref.as_of - 56) AS previous_days
+        FROM active a, ref WHERE a.d <= ref.as_of
+        GROUP BY a.user_id),
+    labelled AS (
+        SELECT CASE
+                   WHEN p.first_d > ref.as_of - 7 THEN 'new'
+                   WHEN p.previous_days >= 4 AND p.recent_days * 2 < p.previous_days THEN 'fading'
+                   WHEN p.recent_days >= 12 THEN 'core'
+                   WHEN p.recent_days >= 1 THEN 'casual'
+               END AS segment
+        FROM per_user p, ref)
+    SELECT s.segment, count(l.segment), s.description
+    FROM (VALUES (1, 'new', 'first activity in the last 7 days'),
+                 (2, 'core', 'active on 12 or more of the last 28 days'),
+                 (3, 'casual', 'active on 1 to 11 of the last 28 days'),
+                 (4, 'fading', 'active on fewer than half as many days as in the 28 days before (which had 4 or more)'))
+         AS s(ord, segment, description)
+    LEFT JOIN labelled l ON l.segment = s.segment
+    GROUP BY s.ord, s.segment, s.description
+    ORDER BY s.ord
+$$;
+COMMENT ON FUNCTION engagement_segments(bigint, date) IS
+    'Users of a guild by engagement as of a day (default: the last day with activity), from activity_events without member events: new (first activity in the last 7 days), core (active on 12+ of the last 28 days), casual (1-11 days), fading (fewer than half the active days of the 28 days before, which had 4+). A user is in one segment (first match in that order); users inactive in both windows are in none.';
+
+CREATE VIEW chat_activity_daily AS
+SELECT m.guild_id, (m.sent_at AT TIME ZONE z.tz)::date AS day, m.channel_id,
+       (SELECT c.name FROM @extschema@.raw_channels c WHERE c.channel_id = m.channel_id
+        ORDER BY c.observed_at DESC, c.ingest_id DESC LIMIT 1) AS channel_name,
+       count(*) AS messages, count(DISTINCT m.user_id) AS authors, sum(m.char_count) AS characters,
+       count(*) FILTER (WHERE m.attachment_count > 0) AS with_attachments,
+       count(*) FILTER (WHERE m.is_reply) AS replies
+FROM @extschema@.raw_messages m
+JOIN LATERAL (SELECT s.calendar_time_zone AS tz FROM @extschema@.settings_for(m.guild_id) s) z ON true
+WHERE NOT m.is_bot
+GROUP BY m.guild_id, 2, m.channel_id;
+COMMENT ON VIEW chat_activity_daily IS
+    'Chat per guild, calendar day (guild time zone) and channel, bots excluded: messages, distinct authors, characters, messages with attachments, replies, and the channel''s latest known name.';
+
+CREATE VIEW moderation_daily AS
+SELECT e.guild_id, (e.event_ts AT TIME ZONE z.tz)::date AS day,
+       count(*) FILTER (WHERE e.event_type = 'join') AS joins,
+       count(*) FILTER (WHERE e.event_type = 'leave') AS leaves,
+       count(*) FILTER (WHERE e.event_type = 'ban') AS bans,
+       count(*) FILTER (WHERE e.event_type = 'unban') AS unbans
+FROM @extschema@.raw_member_events e
+JOIN LATERAL (SELECT s.calendar_time_zone AS tz FROM @extschema@.settings_for(e.guild_id) s) z ON true
+GROUP BY e.guild_id, 2;
+COMMENT ON VIEW moderation_daily IS
+    'Membership and moderation per guild and calendar day (guild time zone): joins, leaves, bans, unbans from raw_member_events.';
+
+CREATE VIEW server_activity_5min AS
+WITH polls AS (
+    SELECT server, date_bin(interval '5 minutes', polled_at, timestamptz '2000-01-01 00:00+00') AS window_start,
+           count(*) AS polls, count(*) FILTER (WHERE ok) AS ok_polls,
+           max(player_count) FILTER (WHERE ok) AS max_players_seen,
+           avg(player_count) FILTER (WHERE ok) AS avg_players
+    FROM @extschema@.raw_server_polls GROUP BY 1, 2),
+players AS (
+    SELECT server, date_bin(interval '5 minutes', polled_at, timestamptz '2000-01-01 00:00+00') AS window_start,
+           count(DISTINCT name) AS distinct_players
+    FROM @extschema@.raw_server_players GROUP BY 1, 2)
+SELECT p.server, p.window_start, p.polls, p.ok_polls, p.max_players_seen, p.avg_players,
+       coalesce(pl.distinct_players, 0) AS distinct_players
+FROM polls p LEFT JOIN players pl USING (server, window_start);
+COMMENT ON VIEW server_activity_5min IS
+    'Game-server activity per server and 5-minute window (UTC-aligned): polls, successful polls, the most and average players reported, and distinct player names listed.';
+
+CREATE VIEW server_activity_hourly AS
+SELECT p.server, date_trunc('hour', p.polled_at) AS hour,
+       count(*) AS polls, count(*) FILTER (WHERE p.ok) AS ok_polls,
+       count(*) FILTER (WHERE p.ok)::double precision / count(*) AS uptime,
+       avg(p.player_count) FILTER (WHERE p.ok) AS avg_players,
+       max(p.player_count) FILTER (WHERE p.ok) AS max_players_seen,
+       max(p.max_players) FILTER (WHERE p.ok) AS slots,
+       avg(p.player_count::double precision / nullif(p.max_players, 0)) FILTER (WHERE p.ok) AS utilization
+FROM @extschema@.raw_server_polls p
+GROUP BY p.server, 2;
+COMMENT ON VIEW server_activity_hourly IS
+    'Game-server activity per server and hour (UTC): polls, successful polls, uptime (share of successful polls; a failed poll is a row), average and most players, slots, and utilization (players / slots, averaged over successful polls).';
+
+CREATE VIEW ingest_lag_hourly AS
+SELECT source_table, date_trunc('hour', event_at) AS hour, count(*) AS rows,
+       avg(received_at - event_at) AS avg_lag,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - event_at)) AS p95_lag_seconds,
+       max(received_at - event_at) AS max_lag
+FROM (SELECT 'raw_voice_events'::text AS source_table, event_ts AS event_at, received_at FROM @extschema@.raw_voice_events
+      UNION ALL SELECT 'raw_messages', sent_at, received_at FROM @extschema@.raw_messages
+      UNION ALL SELECT 'raw_member_events', event_ts, received_at FROM @extschema@.raw_member_events
+      UNION ALL SELECT 'raw_heartbeats', beat_at, received_at FROM @extschema@.raw_heartbeats
+      UNION ALL SELECT 'raw_server_polls', polled_at, received_at FROM @extschema@.raw_server_polls
+      UNION ALL SELECT 'raw_point_transactions', tx_ts, received_at FROM @extschema@.raw_point_transactions
+      UNION ALL SELECT 'raw_et_stats_files', fetched_at, received_at FROM @extschema@.raw_et_stats_files) s
+GROUP BY 1, 2;
+COMMENT ON VIEW ingest_lag_hourly IS
+    'Processing lag per raw table and hour of event time: how long after the event the database stored the row (received_at - event time): average, 95th percentile in seconds, maximum. Replayed history shows as large lag.';
+
+CREATE FUNCTION health()
+RETURNS TABLE (check_name text, severity text, status text, detail text)
+LANGUAGE sql STABLE
+AS $$
+    WITH latest AS (
+        SELECT 'raw_heartbeats' AS source_table, max(received_at) AS last_row FROM @extschema@.raw_heartbeats
+        UNION ALL SELECT 'raw_voice_events', max(received_at) FROM @extschema@.raw_voice_events
+        UNION ALL SELECT 'raw_messages', max(received_at) FROM @extschema@.raw_messages
+        UNION ALL SELECT 'raw_member_events', max(received_at) FROM @extschema@.raw_member_events
+        UNION ALL SELECT 'raw_server_polls', max(received_at) FROM @extschema@.raw_server_polls
+        UNION ALL SELECT 'raw_point_transactions', max(received_at) FROM @extschema@.raw_point_transactions
+        UNION ALL SELECT 'raw_et_stats_files', max(received_at) FROM @extschema@.raw_et_stats_files),
+    freshness AS (
+        SELECT 'freshness: ' || source_table AS check_name,
+               CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls') THEN 'critical' ELSE 'warning' END AS severity,
+               CASE WHEN last_row IS NULL THEN 'no data'
+                    WHEN now() - last_row > CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls')
+                                                 THEN interval '15 minutes' ELSE interval '1 day' END THEN 'stale'
+                    ELSE 'ok' END AS status,
+               coalesce('last row received ' || to_char(last_row AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC',
+                        'no rows yet') AS detail
+        FROM latest),
+    beats AS (
+        SELECT 'heartbeat: ' || source || coalesce(' guild ' || guild_id, '') AS check_name, 'critical' AS severity,
+               CASE WHEN now() - max(beat_at) > interval '5 minutes' THEN 'missing' ELSE 'ok' END AS status,
+               'last beat ' || to_char(max(beat_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' AS detail
+        FROM @extschema@.raw_heartbeats GROUP BY source, guild_id),
+    et AS (
+        SELECT 'et files: failed imports' AS check_name, 'warning' AS severity,
+               CASE WHEN count(*) FILTER (WHERE import_error IS NOT NULL) > 0 THEN 'failing' ELSE 'ok' END AS status,
+               count(*) FILTER (WHERE import_error IS NOT NULL) || ' of ' || count(*) || ' files have an import_error' AS detail
+        FROM @extschema@.raw_et_stats_files
+        UNION ALL
+        SELECT 'et files: not imported', 'warning',
+               CASE WHEN count(*) > 0 THEN 'pending' ELSE 'ok' END,
+               count(*) || ' files received over an hour ago are not imported yet'
+        FROM @extschema@.raw_et_stats_files
+        WHERE imported_at IS NULL AND import_error IS NULL AND received_at < now() - interval '1 hour'),
+    orphans AS (
+        SELECT 'activity without member row' AS check_name, 'info' AS severity,
+               CASE WHEN count(*) > 0 THEN 'found' ELSE 'ok' END AS status,
+               count(*) || ' users are active but have no raw_member_events row (joined before tracking began?)' AS detail
+        FROM (SELECT DISTINCT a.guild_id, a.user_id FROM @extschema@.activity_events a
+              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.raw_member_events m
+                                WHERE m.guild_id = a.guild_id AND m.user_id = a.user_id)) x),
+    polls AS (
+        SELECT 'game server: ' || server AS check_name, 'warning' AS severity,
+               CASE WHEN count(*) FILTER (WHERE NOT ok) * 2 > count(*) THEN 'down'
+                    WHEN count(*) FILTER (WHERE NOT ok) > 0 THEN 'degraded' ELSE 'ok' END AS status,
+               count(*) FILTER (WHERE NOT ok) || ' of ' || count(*) || ' polls failed in the last hour of data' AS detail
+        FROM @extschema@.raw_server_polls p
+        WHERE p.polled_at > (SELECT max(polled_at) FROM @extschema@.raw_server_polls q WHERE q.server = p.server) - interval '1 hour'
+        GROUP BY server)
+    SELECT * FROM freshness
+    UNION ALL SELECT * FROM beats
+    UNION ALL SELECT * FROM et
+    UNION ALL SELECT * FROM orphans
+    UNION ALL SELECT * FROM polls
+    ORDER BY 1
+$$;
+COMMENT ON FUNCTION health() IS
+    'Data-quality checks, one row each (check_name, severity, status, detail): freshness of every raw table (stale after 15 minutes for heartbeats and polls, a day for the rest), missing heartbeats per ingester and guild (none for 5 minutes), ET stats files that failed to import or wait unimported for over an hour, users active without any member row, and failed game-server polls in the last hour of data. status ok means nothing to do.';
