@@ -1,0 +1,58 @@
+//! Database and sink settings every ingester accepts, from flags or the environment.
+
+use crate::sink::SinkOptions;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(clap::Args, Clone)]
+pub struct SinkArgs {
+    /// libpq-style connection string or URL (falls back to DATABASE_URL). Better keep the
+    /// password out of it and use --password-file.
+    #[arg(long, env = "GUILDSTATS_DSN", hide_env_values = true)]
+    pub dsn: Option<String>,
+    /// File whose first line is the database password.
+    #[arg(long, env = "GUILDSTATS_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Local append-only spool; rows wait here until committed.
+    #[arg(
+        long,
+        env = "GUILDSTATS_SPOOL",
+        default_value = "guildstats-spool.jsonl"
+    )]
+    pub spool: PathBuf,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 500)]
+    pub batch_size: usize,
+    /// Longest a row waits for its batch, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_ms: u64,
+    /// Seconds between heartbeats.
+    #[arg(long, default_value_t = 30)]
+    pub heartbeat_secs: u64,
+}
+
+impl SinkArgs {
+    /// The sink options; the error never contains the DSN or the password.
+    pub fn options(&self) -> Result<SinkOptions, String> {
+        let dsn = match &self.dsn {
+            Some(dsn) => dsn.clone(),
+            None => std::env::var("DATABASE_URL").map_err(|_| {
+                "no database: set --dsn, GUILDSTATS_DSN or DATABASE_URL".to_string()
+            })?,
+        };
+        let mut options = SinkOptions::new(dsn, &self.spool);
+        if let Some(file) = &self.password_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
+            options.password = Some(text.lines().next().unwrap_or("").to_string());
+        }
+        options.max_batch = self.batch_size.max(1);
+        options.max_delay = Duration::from_millis(self.batch_ms);
+        options.queue = options.max_batch * 4;
+        Ok(options)
+    }
+
+    pub fn heartbeat_every(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_secs.max(1))
+    }
+}
