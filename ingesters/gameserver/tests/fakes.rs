@@ -5,7 +5,7 @@
 use guildstats_gameserver::poll::{poll_rows, snapshot, Snapshot};
 use guildstats_gameserver::servers::{Protocol, Server};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -40,7 +40,7 @@ impl Drop for Fixture {
     }
 }
 
-fn start(tool: &PathBuf, args: &[&str]) -> (Fixture, u16) {
+fn start(tool: &Path, args: &[&str]) -> (Fixture, u16) {
     let port = free_udp_port();
     let mut child = Command::new("python3")
         .arg(tool)
@@ -59,7 +59,7 @@ fn start(tool: &PathBuf, args: &[&str]) -> (Fixture, u16) {
     (Fixture(child), port)
 }
 
-async fn a2s(dir: &PathBuf, args: &[&str]) -> Snapshot {
+async fn a2s(dir: &Path, args: &[&str]) -> Snapshot {
     let (_f, port) = start(&dir.join("fake_srcds.py"), args);
     let server = Server {
         protocol: Protocol::A2s,
