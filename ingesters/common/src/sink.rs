@@ -349,12 +349,19 @@ impl Writer {
 
 type RowValues = serde_json::Map<String, serde_json::Value>;
 
-/// One transaction: one multi-row insert per (table, column set).
-async fn write_batch(client: &mut Client, batch: &[Row]) -> Result<(), tokio_postgres::Error> {
+/// Rows of one table with the same columns share one statement; the map's order makes the
+/// statement order of a batch deterministic.
+fn group_by_shape(batch: &[Row]) -> BTreeMap<(String, Vec<String>), Vec<&RowValues>> {
     let mut groups: BTreeMap<(String, Vec<String>), Vec<&RowValues>> = BTreeMap::new();
     for row in batch {
         groups.entry(row.shape()).or_default().push(&row.values);
     }
+    groups
+}
+
+/// One transaction: one multi-row insert per (table, column set).
+async fn write_batch(client: &mut Client, batch: &[Row]) -> Result<(), tokio_postgres::Error> {
+    let groups = group_by_shape(batch);
     let tx = client.transaction().await?;
     for ((table, columns), rows) in groups {
         let json = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".to_string());
@@ -362,4 +369,41 @@ async fn write_batch(client: &mut Client, batch: &[Row]) -> Result<(), tokio_pos
             .await?;
     }
     tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raw_tables::{RAW_HEARTBEATS, RAW_SERVER_POLLS};
+
+    #[test]
+    fn a_batch_becomes_one_statement_per_table_and_column_set() {
+        let hb = |g: i64| {
+            Row::new(&RAW_HEARTBEATS)
+                .set("source", "s")
+                .set("guild_id", g)
+        };
+        let batch = vec![
+            hb(1),
+            Row::new(&RAW_SERVER_POLLS)
+                .set("server", "a:1")
+                .set("ok", false),
+            hb(2),
+            Row::new(&RAW_HEARTBEATS).set("source", "s"),
+            hb(3),
+        ];
+        let groups = group_by_shape(&batch);
+        let sizes: Vec<(&str, usize, usize)> = groups
+            .iter()
+            .map(|((t, cols), rows)| (t.as_str(), cols.len(), rows.len()))
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![
+                ("raw_heartbeats", 2, 3),
+                ("raw_heartbeats", 1, 1),
+                ("raw_server_polls", 2, 1)
+            ]
+        );
+    }
 }
