@@ -95,7 +95,9 @@ BEGIN
 END $$;
 
 -- Gaps and islands: an island is a run of one user's events in one channel; it ends at the
--- next event (a move or a leave), or is open at the horizon (the latest heartbeat).
+-- next event (a move or a leave), or is open at the horizon (the latest heartbeat). In an open
+-- island, muted time counts up to the horizon, as for the island itself, even when a later
+-- flag change arrived after the last heartbeat.
 CREATE OR REPLACE FUNCTION bench_plain_sessionize() RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -104,14 +106,18 @@ BEGIN
     SELECT i.guild_id, i.user_id, i.channel_id, min(i.event_ts),
            CASE WHEN count(i.next_ts) = count(*) THEN max(i.next_ts) END,
            i.channel_id IS NOT DISTINCT FROM g.afk_channel_id,
-           coalesce(sum(extract(epoch FROM greatest(coalesce(i.next_ts, h.horizon), i.event_ts) - i.event_ts))
+           coalesce(sum(extract(epoch FROM
+                        greatest(CASE WHEN i.island_closed THEN i.next_ts
+                                      ELSE least(coalesce(i.next_ts, h.horizon), h.horizon) END,
+                                 i.event_ts) - i.event_ts))
                         FILTER (WHERE i.self_mute), 0)
-    FROM (SELECT c.*, count(*) FILTER (WHERE c.changes) OVER (PARTITION BY c.guild_id, c.user_id ORDER BY c.event_ts) AS island
-          FROM (SELECT e.guild_id, e.user_id, e.channel_id, e.event_ts, e.self_mute,
-                       e.channel_id IS DISTINCT FROM lag(e.channel_id) OVER w AS changes,
-                       lead(e.event_ts) OVER w AS next_ts
-                FROM guildstats.raw_voice_events e
-                WINDOW w AS (PARTITION BY e.guild_id, e.user_id ORDER BY e.event_ts)) c) i
+    FROM (SELECT d.*, bool_and(d.next_ts IS NOT NULL) OVER (PARTITION BY d.guild_id, d.user_id, d.island) AS island_closed
+          FROM (SELECT c.*, count(*) FILTER (WHERE c.changes) OVER (PARTITION BY c.guild_id, c.user_id ORDER BY c.event_ts) AS island
+                FROM (SELECT e.guild_id, e.user_id, e.channel_id, e.event_ts, e.self_mute,
+                             e.channel_id IS DISTINCT FROM lag(e.channel_id) OVER w AS changes,
+                             lead(e.event_ts) OVER w AS next_ts
+                      FROM guildstats.raw_voice_events e
+                      WINDOW w AS (PARTITION BY e.guild_id, e.user_id ORDER BY e.event_ts)) c) d) i
     JOIN (SELECT guild_id, max(beat_at) AS horizon FROM guildstats.raw_heartbeats
            WHERE source = 'discord' GROUP BY guild_id) h USING (guild_id)
     LEFT JOIN (SELECT DISTINCT ON (guild_id) guild_id, afk_channel_id FROM guildstats.raw_guilds
