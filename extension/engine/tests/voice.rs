@@ -637,3 +637,46 @@ fn sql_names() {
     let starts = [R::Join, R::Move, R::Snapshot].map(R::as_str);
     assert_eq!(starts, ["join", "move", "snapshot"]);
 }
+
+#[test]
+fn an_open_session_counts_flags_only_up_to_the_horizon() {
+    // Muted from the join; the unmute is already known but lies after the horizon (an event
+    // the bot saw after its last heartbeat). The open session counts up to the horizon, its
+    // muted time too.
+    let (got, _) = run_with(
+        &mut [flags(0, A, true, false), flags(150, A, false, false)],
+        &[],
+        &cfg(),
+        t(100),
+    );
+    assert_eq!(got, expect(USER, &[open(A, 0, R::Join).muted(100, 0)]));
+
+    // Two changes after the horizon: still the state at the horizon.
+    let (got, _) = run_with(
+        &mut [
+            flags(0, A, false, true),
+            flags(110, A, true, false),
+            flags(120, A, false, false),
+        ],
+        &[],
+        &cfg(),
+        t(100),
+    );
+    assert_eq!(got, expect(USER, &[open(A, 0, R::Join).muted(0, 100)]));
+
+    // A session that closes after the horizon keeps all of its muted time.
+    let (got, _) = run_with(
+        &mut [
+            flags(0, A, true, false),
+            flags(150, A, false, false),
+            leave(160),
+        ],
+        &[],
+        &cfg(),
+        t(100),
+    );
+    assert_eq!(
+        got,
+        expect(USER, &[closed(A, 0, 160, R::Join, E::Leave).muted(150, 0)])
+    );
+}

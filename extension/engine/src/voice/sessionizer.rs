@@ -121,6 +121,8 @@ pub(crate) fn walk<T: HasObservation>(
         user_id,
         config,
         cap: config.effective_cap(),
+        horizon,
+        horizon_totals: None,
         state: initial,
         last_entry_ts: None,
         out,
@@ -162,6 +164,11 @@ struct Walker<'a> {
     user_id: i64,
     config: &'a VoiceConfig,
     cap: i64,
+    horizon: i64,
+    /// Muted and deafened time of the open session (identified by its start) at the horizon,
+    /// recorded when a flag change after the horizon reached it: an open session counts only
+    /// up to the horizon, like its length, even when later flag changes are already known.
+    horizon_totals: Option<(i64, i64, i64)>,
     state: UserState,
     /// Time of the last snapshot entry applied: a guild snapshot mark at that time lists this
     /// user, so it is not an absence.
@@ -204,6 +211,10 @@ impl Walker<'_> {
             if open.channel == channel && !ignored {
                 // Same stint: a flag change is accounted, a duplicate changes nothing.
                 if open.flags != flags {
+                    if t > self.horizon && open.flags_since <= self.horizon {
+                        let (mute, deaf) = open.totals_at(self.horizon);
+                        self.horizon_totals = Some((open.since, mute, deaf));
+                    }
                     open.set_flags(t, flags);
                 }
                 return;
@@ -378,7 +389,10 @@ impl Walker<'_> {
             }
         }
         if let UserState::InChannel(open) = self.state {
-            let (mute, deaf) = open.totals_at(horizon.max(open.flags_since));
+            let (mute, deaf) = match self.horizon_totals {
+                Some((since, mute, deaf)) if since == open.since => (mute, deaf),
+                _ => open.totals_at(horizon.max(open.flags_since)),
+            };
             let length = horizon.saturating_sub(open.since).max(0);
             self.out.push(Session {
                 user_id: self.user_id,
