@@ -22,6 +22,12 @@ fn fixtures_dir(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// The test cluster and the real fixtures, or `None` (after skip_or_fail said why).
+fn cluster_and_fixtures(test: &str) -> Option<(Cluster, PathBuf)> {
+    let cluster = Cluster::from_env(test)?;
+    Some((cluster, fixtures_dir(test)?))
+}
+
 fn fixture_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("read fixtures")
@@ -124,10 +130,7 @@ fn player_values(
 
 #[test]
 fn all_real_files_import_with_hand_checked_values() {
-    let Some(cluster) = Cluster::from_env("et_import_all") else {
-        return;
-    };
-    let Some(dir) = fixtures_dir("et_import_all") else {
+    let Some((cluster, dir)) = cluster_and_fixtures("et_import_all") else {
         return;
     };
     let names = fixture_names(&dir);
@@ -283,10 +286,7 @@ fn all_real_files_import_with_hand_checked_values() {
 
 #[test]
 fn arrival_order_and_batches_do_not_change_the_result() {
-    let Some(cluster) = Cluster::from_env("et_import_order") else {
-        return;
-    };
-    let Some(dir) = fixtures_dir("et_import_order") else {
+    let Some((cluster, dir)) = cluster_and_fixtures("et_import_order") else {
         return;
     };
     let names = fixture_names(&dir);
@@ -331,10 +331,7 @@ fn arrival_order_and_batches_do_not_change_the_result() {
 
 #[test]
 fn a_late_round_one_pairs_and_its_round_two_is_recomputed() {
-    let Some(cluster) = Cluster::from_env("et_late_r1") else {
-        return;
-    };
-    let Some(dir) = fixtures_dir("et_late_r1") else {
+    let Some((cluster, dir)) = cluster_and_fixtures("et_late_r1") else {
         return;
     };
     let db = TestDb::create(&cluster, "et_late");
@@ -454,10 +451,7 @@ fn a_concurrent_import_is_told_another_one_is_running() {
 
 #[test]
 fn the_batch_fast_path_and_the_file_by_file_path_store_the_same_rows() {
-    let Some(cluster) = Cluster::from_env("et_fast_vs_slow") else {
-        return;
-    };
-    let Some(dir) = fixtures_dir("et_fast_vs_slow") else {
+    let Some((cluster, dir)) = cluster_and_fixtures("et_fast_vs_slow") else {
         return;
     };
     let names = fixture_names(&dir);

@@ -1,7 +1,7 @@
 //! Colour-code stripping of ET:Legacy player names: `et_clean_name(name)` against the regular
 //! expression a SQL user would write for the same rule.
 
-use super::Case;
+use super::{copy_rows, Case};
 use postgres::Client;
 use std::io::Write;
 
@@ -19,19 +19,14 @@ impl Case for EtCleanName {
                  CREATE UNLOGGED TABLE bench_et_names (id bigint PRIMARY KEY, name text NOT NULL);",
             )
             .map_err(|e| e.to_string())?;
-        let mut writer = client
-            .copy_in("COPY bench_et_names (id, name) FROM STDIN")
-            .map_err(|e| e.to_string())?;
-        for (id, name) in guildstats_synth::et_names::player_names(seed, scale as usize)
-            .iter()
-            .enumerate()
-        {
-            let line = format!("{id}\t{}\n", guildstats_synth::copy::escape_text(name));
-            writer
-                .write_all(line.as_bytes())
-                .map_err(|e| e.to_string())?;
-        }
-        writer.finish().map_err(|e| e.to_string())?;
+        copy_rows(
+            client,
+            "COPY bench_et_names (id, name) FROM STDIN",
+            guildstats_synth::et_names::player_names(seed, scale as usize)
+                .into_iter()
+                .enumerate(),
+            |buf, (id, name)| writeln!(buf, "{id}\t{}", guildstats_synth::copy::escape_text(&name)),
+        )?;
         client
             .batch_execute("ANALYZE bench_et_names")
             .map_err(|e| e.to_string())?;

@@ -3,7 +3,7 @@
 //! (`Σ c·(before·v - prefix) / (n·S)`, exact in numeric). The textbook form
 //! (`row_number() OVER (ORDER BY balance)` over every row) sorts all rows and is slower still.
 
-use super::Case;
+use super::{copy_rows, Case};
 use postgres::Client;
 use std::io::Write;
 
@@ -25,20 +25,12 @@ impl Case for Gini {
                  CREATE UNLOGGED TABLE bench_gini (user_id bigint NOT NULL, balance bigint NOT NULL);",
             )
             .map_err(|e| e.to_string())?;
-        let mut writer = client
-            .copy_in("COPY bench_gini (user_id, balance) FROM STDIN")
-            .map_err(|e| e.to_string())?;
-        let mut buf = Vec::with_capacity(1 << 16);
-        for (id, balance) in guildstats_synth::balances::balances(seed, scale as usize).enumerate()
-        {
-            writeln!(buf, "{id}\t{balance}").map_err(|e| e.to_string())?;
-            if buf.len() > 60_000 {
-                writer.write_all(&buf).map_err(|e| e.to_string())?;
-                buf.clear();
-            }
-        }
-        writer.write_all(&buf).map_err(|e| e.to_string())?;
-        writer.finish().map_err(|e| e.to_string())?;
+        copy_rows(
+            client,
+            "COPY bench_gini (user_id, balance) FROM STDIN",
+            guildstats_synth::balances::balances(seed, scale as usize).enumerate(),
+            |buf, (id, balance)| writeln!(buf, "{id}\t{balance}"),
+        )?;
         client
             .batch_execute("VACUUM ANALYZE bench_gini")
             .map_err(|e| e.to_string())?;

@@ -41,6 +41,33 @@ pub trait Case {
     }
 }
 
+/// Streams `rows` into `copy_sql` (a `COPY ... FROM STDIN` in text format) through one buffer:
+/// `write_row` appends one row's line, newline included. What every case's data load shares.
+pub fn copy_rows<I, F>(
+    client: &mut Client,
+    copy_sql: &str,
+    rows: I,
+    mut write_row: F,
+) -> Result<(), String>
+where
+    I: IntoIterator,
+    F: FnMut(&mut Vec<u8>, I::Item) -> std::io::Result<()>,
+{
+    use std::io::Write;
+    let mut writer = client.copy_in(copy_sql).map_err(|e| e.to_string())?;
+    let mut buf = Vec::with_capacity(1 << 16);
+    for row in rows {
+        write_row(&mut buf, row).map_err(|e| e.to_string())?;
+        if buf.len() > 60_000 {
+            writer.write_all(&buf).map_err(|e| e.to_string())?;
+            buf.clear();
+        }
+    }
+    writer.write_all(&buf).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// The first column of the single row `sql` returns, as text.
 pub fn query_answer(client: &mut Client, sql: &str) -> Result<String, String> {
     let row = client.query_one(sql, &[]).map_err(|e| e.to_string())?;

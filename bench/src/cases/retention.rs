@@ -3,7 +3,7 @@
 //! then exact counts and "that week or later" counts from each user's last offset, with a
 //! generated grid of offsets so empty cells appear too). Both read local timestamps.
 
-use super::Case;
+use super::{copy_rows, Case};
 use postgres::Client;
 use std::io::Write;
 
@@ -25,21 +25,17 @@ impl Case for Retention {
                  CREATE UNLOGGED TABLE bench_activity (user_id bigint NOT NULL, activity_at timestamp NOT NULL);",
             )
             .map_err(|e| e.to_string())?;
-        let mut writer = client
-            .copy_in("COPY bench_activity (user_id, activity_at) FROM STDIN")
-            .map_err(|e| e.to_string())?;
-        let mut buf = Vec::with_capacity(1 << 16);
-        for (user, at) in guildstats_synth::activity::activity(seed, scale as usize) {
-            write!(buf, "{user}\t").map_err(|e| e.to_string())?;
-            at.write_pg(&mut buf);
-            buf.push(b'\n');
-            if buf.len() > 60_000 {
-                writer.write_all(&buf).map_err(|e| e.to_string())?;
-                buf.clear();
-            }
-        }
-        writer.write_all(&buf).map_err(|e| e.to_string())?;
-        writer.finish().map_err(|e| e.to_string())?;
+        copy_rows(
+            client,
+            "COPY bench_activity (user_id, activity_at) FROM STDIN",
+            guildstats_synth::activity::activity(seed, scale as usize),
+            |buf, (user, at)| {
+                write!(buf, "{user}\t")?;
+                at.write_pg(buf);
+                buf.push(b'\n');
+                Ok(())
+            },
+        )?;
         client
             .batch_execute("VACUUM ANALYZE bench_activity")
             .map_err(|e| e.to_string())?;
