@@ -18,11 +18,11 @@ export DEBIAN_FRONTEND=noninteractive
 gs_say() { printf '\n== %s\n' "$*" >&2; }
 
 # Debian packages: PostgreSQL with headers (pgrx), pg_cron, libclang (bindgen), sudo (cargo pgrx
-# --runas), python3 + websockets for the Discord stand-in, openssh-server for the SFTP peer.
+# --runas), qstat (an independent game-server client the poller is checked against).
 gs_ensure_system_packages() {
     local pkgs=(
         "postgresql-$GS_PG_MAJOR" "postgresql-server-dev-$GS_PG_MAJOR" "postgresql-$GS_PG_MAJOR-cron"
-        libclang-dev clang pkg-config sudo ca-certificates
+        libclang-dev clang pkg-config sudo ca-certificates qstat
     )
     if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
         gs_say "installing Debian packages: ${pkgs[*]}"

@@ -5,6 +5,8 @@
 //! and `GUILDSTATS_TEST_PGPORT`. Without them a test skips with a message, except under CI
 //! (`CI=true`), where a missing cluster is a failure: CI must never pass by testing nothing.
 
+pub mod ingest;
+
 use postgres::{Client, NoTls};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -120,6 +122,40 @@ impl Drop for TestDb {
             self.name
         ));
     }
+}
+
+/// Roles belong to the whole cluster: two tests running roles.sql (or granting roles) at the
+/// same time can fail with "tuple concurrently updated", so they take turns here.
+static CLUSTER_ROLES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs sql/ops/roles.sql on the test database (twice: it must be re-runnable).
+pub fn apply_roles_script(cluster: &Cluster, db: &TestDb) {
+    let _turn = CLUSTER_ROLES.lock().unwrap_or_else(|e| e.into_inner());
+    let script = repo_root().join("sql/ops/roles.sql");
+    for _ in 0..2 {
+        run_ok(
+            cluster
+                .command("psql")
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.name, "-f"])
+                .arg(&script),
+        );
+    }
+}
+
+/// A LOGIN role (created once per cluster) that is a member of `group`.
+pub fn login_role(cluster: &Cluster, login: &str, group: &str) {
+    let _turn = CLUSTER_ROLES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut admin = cluster.connect("postgres", "postgres");
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{login}') THEN
+                 CREATE ROLE {login} LOGIN;
+               END IF;
+             END $$;
+             GRANT {group} TO {login};"
+        ))
+        .expect("login role");
 }
 
 /// The repository root (this crate lives in `tests/`).

@@ -1,46 +1,23 @@
 //! The ingest sink against the real cluster: rows arrive exactly once across a crash (sink
 //! dropped without flushing, spool replayed on the next start), and game-server polls land once.
 
-use guildstats_e2e::{repo_root, run_ok, skip_or_fail, Cluster, TestDb};
+use guildstats_e2e::ingest::{ingest_login, udp_peer};
+use guildstats_e2e::{Cluster, TestDb};
 use guildstats_gameserver::poll::poll_rows;
 use guildstats_gameserver::servers::{Protocol, Server};
 use guildstats_ingest::raw_tables::RAW_HEARTBEATS;
 use guildstats_ingest::{Row, Sink, SinkOptions};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// Roles are cluster-wide and concurrent grants can fail ("tuple concurrently updated"): the
-/// tests of this file take turns. The sink writes as a member of guildstats_ingest, so the test
-/// proves the ingest role's INSERT-only rights are enough.
-static CLUSTER_ROLES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn ingester_login(cluster: &Cluster, db: &TestDb, login: &str) {
-    let _turn = CLUSTER_ROLES.lock().unwrap_or_else(|e| e.into_inner());
-    run_ok(
-        cluster
-            .command("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.name, "-f"])
-            .arg(repo_root().join("sql/ops/roles.sql")),
-    );
-    let mut admin = cluster.connect("postgres", "postgres");
-    admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN
-               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{login}') THEN
-                 CREATE ROLE {login} LOGIN;
-               END IF;
-             END $$;
-             GRANT guildstats_ingest TO {login};"
-        ))
-        .expect("login role");
-}
 
 fn spool_path(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gs-e2e-spool-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    dir.join("spool.jsonl")
+    dir
+}
+
+fn pending(spool: &std::path::Path) -> u64 {
+    guildstats_ingest::spool::pending_rows(spool).expect("spool")
 }
 
 fn beat(i: i64) -> Row {
@@ -56,7 +33,7 @@ fn sink_rows_arrive_exactly_once_across_a_crash() {
         return;
     };
     let db = TestDb::create(&cluster, "sink_crash");
-    ingester_login(&cluster, &db, "e2e_sink_ingester");
+    ingest_login(&cluster, &db, "e2e_sink_ingester");
     let spool = spool_path("crash");
     let mut options = SinkOptions::new(db.cluster.dsn(&db.name, "e2e_sink_ingester"), &spool);
     options.max_batch = 50;
@@ -86,7 +63,7 @@ fn sink_rows_arrive_exactly_once_across_a_crash() {
         before < 120,
         "the crash must leave rows unwritten ({before})"
     );
-    assert!(std::fs::metadata(&spool).expect("spool").len() > 0);
+    assert!(pending(&spool) > 0);
 
     rt.block_on(async {
         let sink = Sink::start(options.clone()).expect("sink restart");
@@ -106,44 +83,55 @@ fn sink_rows_arrive_exactly_once_across_a_crash() {
         .expect("distinct")
         .get(0);
     assert_eq!(distinct, 150);
-    assert_eq!(std::fs::metadata(&spool).expect("spool").len(), 0);
+    assert_eq!(pending(&spool), 0);
 }
 
-struct Fixture(Child);
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn fixture(test: &str, tool: &str, args: &[&str]) -> Option<(Fixture, u16)> {
-    let path = std::env::var("GUILDSTATS_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("../shared"))
-        .join("tools")
-        .join(tool);
-    if !path.exists() {
-        skip_or_fail(test, &format!("{} is missing", path.display()));
-        return None;
-    }
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port")
-        .port();
-    let mut child = Command::new("python3")
-        .arg(&path)
-        .args(["--port", &port.to_string()])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().expect("stdout"))
-        .read_line(&mut line)
-        .expect("fixture output");
-    Some((Fixture(child), port))
+#[test]
+fn a_row_the_database_refuses_is_kept_beside_the_spool_and_the_batch_goes_on() {
+    let test = "a_row_the_database_refuses_is_kept_beside_the_spool_and_the_batch_goes_on";
+    let Some(cluster) = Cluster::from_env(test) else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "sink_rejected");
+    ingest_login(&cluster, &db, "e2e_sink_ingester");
+    let spool = spool_path("rejected");
+    let mut options = SinkOptions::new(db.cluster.dsn(&db.name, "e2e_sink_ingester"), &spool);
+    options.max_batch = 10;
+    let bad = Row::new(&RAW_HEARTBEATS)
+        .set("source", "e2e")
+        .set("guild_id", "not-a-snowflake")
+        .set("beat_at", "2026-01-01T00:00:00Z");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let sink = Sink::start(options).expect("sink");
+        let mut rows: Vec<Row> = (0..9).map(beat).collect();
+        rows.insert(4, bad.clone());
+        sink.handle().send_all(rows).await.expect("send");
+        sink.shutdown().await;
+    });
+    let stored: i64 = db
+        .connect()
+        .query_one(
+            "SELECT count(*) FROM guildstats.raw_heartbeats WHERE source = 'e2e'",
+            &[],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(stored, 9, "the nine good rows of the refused batch arrive");
+    let kept = std::fs::read_to_string(spool.join("rejected.jsonl")).expect("rejected rows");
+    let lines: Vec<serde_json::Value> = kept
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{kept}");
+    assert_eq!(lines[0]["table"], "raw_heartbeats");
+    assert_eq!(lines[0]["values"]["guild_id"], "not-a-snowflake");
+    let reason = lines[0]["error"].as_str().expect("reason");
+    assert!(
+        reason.starts_with("22P02") && reason.contains("not-a-snowflake"),
+        "the reason names the problem and the input: {reason}"
+    );
+    assert_eq!(pending(&spool), 0);
 }
 
 #[test]
@@ -152,18 +140,18 @@ fn game_server_polls_land_once() {
     let Some(cluster) = Cluster::from_env(test) else {
         return;
     };
-    let Some((_srcds, a2s_port)) = fixture(
+    let Some((_srcds, a2s_port)) = udp_peer(
         test,
         "fake_srcds.py",
         &["--players", "255", "--rules", "400"],
     ) else {
         return;
     };
-    let Some((_q3, q3_port)) = fixture(test, "fake_q3.py", &["--big"]) else {
+    let Some((_q3, q3_port)) = udp_peer(test, "fake_q3.py", &["--big"]) else {
         return;
     };
     let db = TestDb::create(&cluster, "gameserver_polls");
-    ingester_login(&cluster, &db, "e2e_sink_ingester");
+    ingest_login(&cluster, &db, "e2e_sink_ingester");
     let mut options = SinkOptions::new(
         db.cluster.dsn(&db.name, "e2e_sink_ingester"),
         spool_path("polls"),

@@ -1,40 +1,8 @@
 //! sql/ops/roles.sql: the ingest role can only INSERT into raw tables; the reader reads; the
 //! admin runs everything. Run twice to prove it is re-runnable.
 
-use guildstats_e2e::{db_message, repo_root, run_ok, sample_insert, Cluster, TestDb};
+use guildstats_e2e::{apply_roles_script, db_message, login_role, sample_insert, Cluster, TestDb};
 use guildstats_ingest::raw_tables;
-
-/// Roles belong to the whole cluster: two tests running roles.sql (or granting roles) at the
-/// same time can fail with "tuple concurrently updated". The tests of this file take turns.
-static CLUSTER_ROLES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn apply_roles_script(cluster: &Cluster, db: &TestDb) {
-    let _turn = CLUSTER_ROLES.lock().unwrap_or_else(|e| e.into_inner());
-    let script = repo_root().join("sql/ops/roles.sql");
-    for _ in 0..2 {
-        run_ok(
-            cluster
-                .command("psql")
-                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.name, "-f"])
-                .arg(&script),
-        );
-    }
-}
-
-fn ensure_login_role(cluster: &Cluster, login: &str, group: &str) {
-    let _turn = CLUSTER_ROLES.lock().unwrap_or_else(|e| e.into_inner());
-    let mut admin = cluster.connect("postgres", "postgres");
-    admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN
-               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{login}') THEN
-                 CREATE ROLE {login} LOGIN;
-               END IF;
-             END $$;
-             GRANT {group} TO {login};"
-        ))
-        .expect("login role");
-}
 
 #[test]
 fn ingest_role_can_only_insert_into_raw_tables() {
@@ -43,7 +11,7 @@ fn ingest_role_can_only_insert_into_raw_tables() {
     };
     let db = TestDb::create(&cluster, "roles_ingest");
     apply_roles_script(&cluster, &db);
-    ensure_login_role(&cluster, "e2e_ingester", "guildstats_ingest");
+    login_role(&cluster, "e2e_ingester", "guildstats_ingest");
     let mut ingester = db.connect_as("e2e_ingester");
 
     for table in raw_tables::ALL {
@@ -103,7 +71,7 @@ fn reader_reads_everything_and_writes_nothing() {
     };
     let db = TestDb::create(&cluster, "roles_reader");
     apply_roles_script(&cluster, &db);
-    ensure_login_role(&cluster, "e2e_reader", "guildstats_reader");
+    login_role(&cluster, "e2e_reader", "guildstats_reader");
     let mut owner = db.connect();
     owner
         .execute(&sample_insert(&raw_tables::RAW_MESSAGES), &[])
@@ -139,7 +107,7 @@ fn admin_changes_settings() {
     };
     let db = TestDb::create(&cluster, "roles_admin");
     apply_roles_script(&cluster, &db);
-    ensure_login_role(&cluster, "e2e_admin", "guildstats_admin");
+    login_role(&cluster, "e2e_admin", "guildstats_admin");
     let mut admin = db.connect_as("e2e_admin");
     admin
         .batch_execute(

@@ -13,13 +13,14 @@ pub struct SinkArgs {
     /// File whose first line is the database password.
     #[arg(long, env = "GUILDSTATS_PASSWORD_FILE")]
     pub password_file: Option<PathBuf>,
-    /// Local append-only spool; rows wait here until committed.
-    #[arg(
-        long,
-        env = "GUILDSTATS_SPOOL",
-        default_value = "guildstats-spool.jsonl"
-    )]
+    /// Local spool directory: rows are durable here before they are acknowledged, and wait here
+    /// while the database is away. One directory per running ingester.
+    #[arg(long, env = "GUILDSTATS_SPOOL", default_value = "guildstats-spool")]
     pub spool: PathBuf,
+    /// Spool size in MiB beyond which the ingester waits for the database instead of reading
+    /// more from its source.
+    #[arg(long, env = "GUILDSTATS_SPOOL_MAX_MB", default_value_t = 1024)]
+    pub spool_max_mb: u64,
     /// Rows per batch.
     #[arg(long, default_value_t = 500)]
     pub batch_size: usize,
@@ -48,7 +49,7 @@ impl SinkArgs {
         }
         options.max_batch = self.batch_size.max(1);
         options.max_delay = Duration::from_millis(self.batch_ms);
-        options.queue = options.max_batch * 4;
+        options.max_spool_bytes = self.spool_max_mb.max(1) << 20;
         Ok(options)
     }
 

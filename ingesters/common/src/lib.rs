@@ -5,10 +5,12 @@
 //! of the ingest role) agrees on the same names, and the sink that writes those rows durably.
 
 pub mod backoff;
+pub mod check;
 pub mod config;
 pub mod heartbeat;
 pub mod raw_tables;
 pub mod row;
+pub mod shutdown;
 pub mod sink;
 pub mod spool;
 pub mod time;

@@ -1,20 +1,24 @@
-//! The sink: accepts raw rows for any raw table, spools them durably, batches them and writes each
-//! batch in one transaction with idempotent multi-row inserts, reconnecting with backoff.
+//! The sink: accepts raw rows for any raw table, makes them durable in the spool, and writes them
+//! to the database in batches, each in one transaction of idempotent multi-row inserts,
+//! reconnecting with backoff.
 //!
-//! Flow: `SinkHandle::send` appends to the spool (fsync) and then queues the row on a bounded
-//! channel, which is the backpressure: while the database is away the writer stops draining the
-//! channel and senders wait instead of growing memory. The spool is truncated once every row it
-//! holds is committed, and replayed on start.
+//! Flow: `SinkHandle::send` encodes the rows and hands them to the spool thread, which appends
+//! whatever every producer handed it since its last write and fsyncs once for all of them (group
+//! commit; the fsync never blocks the async runtime). The acknowledgement comes after the fsync.
+//! The database writer reads rows back from the spool, so while the database is away rows pile
+//! up on disk, not in memory, and producers go on (up to `max_spool_bytes`, after which they
+//! wait). Committed segments are deleted; a restart reads again whatever was not committed.
 
 use crate::backoff::Backoff;
 use crate::row::{batch_insert_sql, Row};
-use crate::spool::Spool;
-use std::collections::{BTreeMap, VecDeque};
+use crate::spool::{self, Appender, Position, Reader, SpoolLock, Unreadable};
+use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_postgres::{Client, NoTls};
@@ -24,13 +28,16 @@ use tokio_postgres::{Client, NoTls};
 pub struct SinkOptions {
     pub dsn: String,
     pub password: Option<String>,
+    /// The spool directory (created if missing).
     pub spool_path: PathBuf,
     /// A batch is written when it holds this many rows...
     pub max_batch: usize,
     /// ...or when its oldest row has waited this long.
     pub max_delay: Duration,
-    /// Rows queued in memory before senders wait.
+    /// Hand-overs waiting for the spool thread before producers wait.
     pub queue: usize,
+    /// Spool size on disk beyond which producers wait for the database to catch up.
+    pub max_spool_bytes: u64,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
 }
@@ -43,24 +50,48 @@ impl SinkOptions {
             spool_path: spool_path.into(),
             max_batch: 500,
             max_delay: Duration::from_secs(1),
-            queue: 2000,
+            queue: 1024,
+            max_spool_bytes: 1 << 30,
             backoff_initial: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
         }
     }
 }
 
+enum Request {
+    Append {
+        lines: Vec<u8>,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    Stop,
+}
+
+/// What the spool thread has made durable so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Durable {
+    end: Position,
+    /// The spool thread has stopped: nothing will be added after `end`.
+    closed: bool,
+}
+
+/// State shared by producers and the writer for the spool size cap.
+struct Shared {
+    spool_bytes: AtomicU64,
+    freed: Notify,
+    max_spool_bytes: u64,
+}
+
 /// What every producer holds (cheap to clone).
 #[derive(Clone)]
 pub struct SinkHandle {
-    tx: mpsc::Sender<Row>,
-    spool: Arc<Mutex<Spool>>,
+    requests: mpsc::Sender<Request>,
+    shared: Arc<Shared>,
 }
 
 #[derive(Debug)]
 pub enum SendError {
     Invalid(String),
-    Spool(io::Error),
+    Spool(String),
     Closed,
 }
 
@@ -77,27 +108,46 @@ impl std::fmt::Display for SendError {
 impl std::error::Error for SendError {}
 
 impl SinkHandle {
-    /// Returns once the row is durable in the spool and queued for the database.
+    /// Returns once the row is durable in the spool.
     pub async fn send(&self, row: Row) -> Result<(), SendError> {
         self.send_all(vec![row]).await
     }
 
-    /// Several rows with one fsync.
+    /// Several rows, durable together.
     pub async fn send_all(&self, rows: Vec<Row>) -> Result<(), SendError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         for row in &rows {
             row.validate().map_err(SendError::Invalid)?;
         }
-        if self.tx.is_closed() {
-            return Err(SendError::Closed);
+        let lines = spool::encode(&rows).map_err(|e| SendError::Spool(e.to_string()))?;
+        self.wait_for_room().await;
+        let (done, acknowledged) = oneshot::channel();
+        self.requests
+            .send(Request::Append { lines, done })
+            .await
+            .map_err(|_| SendError::Closed)?;
+        match acknowledged.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(SendError::Spool(e)),
+            Err(_) => Err(SendError::Closed),
         }
-        {
-            let mut spool = self.spool.lock().unwrap_or_else(|p| p.into_inner());
-            spool.append(&rows).map_err(SendError::Spool)?;
+    }
+
+    async fn wait_for_room(&self) {
+        let mut warned = false;
+        while self.shared.spool_bytes.load(Ordering::Relaxed) > self.shared.max_spool_bytes {
+            if !warned {
+                tracing::warn!(
+                    max_bytes = self.shared.max_spool_bytes,
+                    "the spool is full; waiting for the database to catch up"
+                );
+                warned = true;
+            }
+            let freed = self.shared.freed.notified();
+            let _ = tokio::time::timeout(Duration::from_secs(1), freed).await;
         }
-        for row in rows {
-            self.tx.send(row).await.map_err(|_| SendError::Closed)?;
-        }
-        Ok(())
     }
 }
 
@@ -105,29 +155,58 @@ pub struct Sink {
     handle: SinkHandle,
     shutdown: watch::Sender<bool>,
     writer: JoinHandle<()>,
+    spool_thread: std::thread::JoinHandle<()>,
 }
 
 impl Sink {
-    /// Opens the spool, queues what a previous run left in it, and starts the writer.
+    /// Takes the spool, starts the spool thread and the database writer; the writer first sends
+    /// what an earlier run left uncommitted.
     pub fn start(options: SinkOptions) -> io::Result<Sink> {
-        let (spool, replay) = Spool::open(&options.spool_path)?;
-        if !replay.is_empty() {
-            tracing::info!(rows = replay.len(), "replaying the spool");
+        let dir = options.spool_path.clone();
+        let lock = Arc::new(SpoolLock::acquire(&dir)?);
+        let reader = Reader::open(&dir)?;
+        let appender = Appender::open(&dir)?;
+        let on_disk = reader.disk_bytes()?;
+        if reader.position() < appender.position() {
+            tracing::info!(
+                spool = %dir.display(),
+                bytes = on_disk,
+                "sending what the spool holds from an earlier run"
+            );
         }
-        let spool = Arc::new(Mutex::new(spool));
-        let (tx, rx) = mpsc::channel(options.queue.max(1));
+        let shared = Arc::new(Shared {
+            spool_bytes: AtomicU64::new(on_disk),
+            freed: Notify::new(),
+            max_spool_bytes: options.max_spool_bytes,
+        });
+        let (durable_tx, durable_rx) = watch::channel(Durable {
+            end: appender.position(),
+            closed: false,
+        });
+        let (requests, requests_rx) = mpsc::channel(options.queue.max(1));
+        let spool_thread = {
+            let (shared, lock) = (shared.clone(), lock.clone());
+            std::thread::Builder::new()
+                .name("guildstats-spool".into())
+                .spawn(move || {
+                    run_spool_thread(appender, requests_rx, durable_tx, &shared);
+                    drop(lock);
+                })?
+        };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let writer = Writer {
             options,
-            spool: spool.clone(),
+            reader,
             client: None,
-            rejected_path: None,
+            shared: shared.clone(),
+            _lock: lock,
         };
-        let writer = tokio::spawn(writer.run(rx, replay.into(), shutdown_rx));
+        let writer = tokio::spawn(writer.run(durable_rx, shutdown_rx));
         Ok(Sink {
-            handle: SinkHandle { tx, spool },
+            handle: SinkHandle { requests, shared },
             shutdown,
             writer,
+            spool_thread,
         })
     }
 
@@ -135,13 +214,15 @@ impl Sink {
         self.handle.clone()
     }
 
+    /// Turns true when a graceful shutdown begins (for companions such as the heartbeat).
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
     }
 
-    /// Graceful stop: the writer drains the queue and writes it. Rows it cannot write (database
-    /// still away) stay in the spool for the next start.
+    /// Graceful stop: the spool takes no more rows, and the writer sends everything it holds.
+    /// Rows it cannot write (database still away) stay in the spool for the next start.
     pub async fn shutdown(self) {
+        self.stop_spool_thread().await;
         let _ = self.shutdown.send(true);
         let _ = self.writer.await;
     }
@@ -150,74 +231,167 @@ impl Sink {
     pub async fn abort(self) {
         self.writer.abort();
         let _ = self.writer.await;
+        let _ = self.handle.requests.send(Request::Stop).await;
+        let _ = tokio::task::spawn_blocking(move || self.spool_thread.join()).await;
     }
+
+    async fn stop_spool_thread(&self) {
+        let _ = self.handle.requests.send(Request::Stop).await;
+        while !self.spool_thread.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// The spool thread: appends everything handed over since its last write with one fsync, then
+/// acknowledges each producer and tells the writer how far the durable end has moved.
+fn run_spool_thread(
+    mut appender: Appender,
+    mut requests: mpsc::Receiver<Request>,
+    durable: watch::Sender<Durable>,
+    shared: &Shared,
+) {
+    const MAX_WRITE: usize = 8 << 20;
+    while let Some(first) = requests.blocking_recv() {
+        let mut lines = Vec::new();
+        let mut waiting = Vec::new();
+        let mut stop = false;
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Append { lines: more, done } => {
+                    lines.extend_from_slice(&more);
+                    waiting.push(done);
+                }
+                Request::Stop => stop = true,
+            }
+            if lines.len() < MAX_WRITE {
+                next = requests.try_recv().ok();
+            }
+        }
+        if !lines.is_empty() {
+            let result = appender.append(&lines).map_err(|e| e.to_string());
+            if result.is_ok() {
+                shared
+                    .spool_bytes
+                    .fetch_add(lines.len() as u64, Ordering::Relaxed);
+                durable.send_modify(|d| d.end = appender.position());
+            } else if let Err(e) = &result {
+                tracing::error!(error = %e, "cannot write the spool");
+            }
+            for done in waiting {
+                let _ = done.send(result.clone());
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    durable.send_modify(|d| d.closed = true);
 }
 
 struct Writer {
     options: SinkOptions,
-    spool: Arc<Mutex<Spool>>,
+    reader: Reader,
     client: Option<Client>,
-    rejected_path: Option<PathBuf>,
+    shared: Arc<Shared>,
+    _lock: Arc<SpoolLock>,
 }
 
 impl Writer {
     async fn run(
         mut self,
-        mut rx: mpsc::Receiver<Row>,
-        mut backlog: VecDeque<Row>,
+        mut durable: watch::Receiver<Durable>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let max = self.options.max_batch.max(1);
         let mut batch: Vec<Row> = Vec::new();
+        let mut batch_end = self.reader.position();
         let mut deadline: Option<Instant> = None;
         let mut stopping = false;
+        let mut spool_thread_gone = false;
         loop {
-            while batch.len() < max {
-                match backlog.pop_front() {
-                    Some(row) => batch.push(row),
-                    None => break,
-                }
-            }
-            if stopping {
-                while let Ok(row) = rx.try_recv() {
-                    batch.push(row);
-                }
-                for chunk in batch.chunks(max) {
-                    if !self.flush(chunk, true).await {
-                        tracing::warn!("database unreachable at shutdown; rows stay in the spool");
-                        return;
+            let known = *durable.borrow_and_update();
+            if batch.len() < max && self.reader.position() < known.end {
+                match self.read(known.end, max - batch.len()) {
+                    Ok((rows, end)) => {
+                        if batch.is_empty() && !rows.is_empty() {
+                            deadline = Some(Instant::now() + self.options.max_delay);
+                        }
+                        batch.extend(rows);
+                        batch_end = end;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the spool; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
                     }
                 }
-                return;
             }
+            let caught_up = self.reader.position() >= known.end;
             let due = deadline.is_some_and(|d| Instant::now() >= d);
-            if batch.len() >= max || (due && !batch.is_empty()) {
-                self.flush(&batch, false).await;
+            if batch.len() >= max || (!batch.is_empty() && (due || stopping)) {
+                if !self.flush(&batch, stopping).await {
+                    tracing::warn!("database unreachable at shutdown; rows stay in the spool");
+                    return;
+                }
+                self.committed(batch_end);
                 batch.clear();
                 deadline = None;
                 continue;
             }
-            if !batch.is_empty() && deadline.is_none() {
-                deadline = Some(Instant::now() + self.options.max_delay);
+            if stopping && caught_up {
+                // Lines skipped since the last batch (torn or corrupt) need not be read again.
+                self.committed(batch_end);
+                return;
             }
-            let sleep_until =
-                deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let far = Instant::now() + Duration::from_secs(3600);
             tokio::select! {
-                row = rx.recv() => match row {
-                    Some(row) => {
-                        batch.push(row);
-                        if deadline.is_none() {
-                            deadline = Some(Instant::now() + self.options.max_delay);
-                        }
+                changed = durable.changed(), if !spool_thread_gone => {
+                    if changed.is_err() {
+                        spool_thread_gone = true;
                     }
-                    None => stopping = true,
-                },
-                _ = tokio::time::sleep_until(sleep_until) => {}
-                changed = shutdown.changed() => {
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or(far)) => {}
+                changed = shutdown.changed(), if !stopping => {
                     if changed.is_err() || *shutdown.borrow() {
                         stopping = true;
                     }
                 }
+            }
+        }
+    }
+
+    /// The next rows from the spool; lines that are not rows are set aside, never retried.
+    fn read(&mut self, durable: Position, max: usize) -> io::Result<(Vec<Row>, Position)> {
+        let mut unreadable = Unreadable::default();
+        let read = self.reader.read(durable, max, &mut unreadable)?;
+        if unreadable.torn_tails > 0 {
+            tracing::warn!(
+                count = unreadable.torn_tails,
+                "skipping the torn last line of a spool segment (written during a crash, never acknowledged)"
+            );
+        }
+        if !unreadable.corrupt.is_empty() {
+            tracing::error!(
+                count = unreadable.corrupt.len(),
+                "spool lines that are not rows; kept in rejected.jsonl"
+            );
+            self.reader.reject(&unreadable.corrupt)?;
+        }
+        Ok(read)
+    }
+
+    fn committed(&mut self, at: Position) {
+        match self.reader.committed(at) {
+            Ok(freed) => {
+                if freed > 0 {
+                    self.shared.spool_bytes.fetch_sub(freed, Ordering::Relaxed);
+                    self.shared.freed.notify_waiters();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record progress in the spool (rows will be replayed)")
             }
         }
     }
@@ -246,7 +420,6 @@ impl Writer {
             };
             match write_batch(client, batch).await {
                 Ok(()) => {
-                    self.committed(batch.len());
                     tracing::debug!(rows = batch.len(), "batch committed");
                     return true;
                 }
@@ -281,45 +454,15 @@ impl Writer {
                     return false;
                 }
                 tracing::error!(error = %e, table = %row.table, "row rejected by the database");
-                rejected.push(row.clone());
+                rejected.push(rejected_line(row, &e));
             }
         }
-        self.reject(&rejected);
-        self.committed(batch.len());
+        // Rejected rows are kept beside the spool for an operator, never silently dropped.
+        if let Err(e) = self.reader.reject(&rejected) {
+            tracing::error!(error = %e, "cannot keep rejected rows");
+            return false;
+        }
         true
-    }
-
-    /// Rejected rows are kept next to the spool for an operator, never silently dropped.
-    fn reject(&mut self, rows: &[Row]) {
-        if rows.is_empty() {
-            return;
-        }
-        let path = self
-            .rejected_path
-            .get_or_insert_with(|| self.options.spool_path.with_extension("rejected"))
-            .clone();
-        let result = (|| -> io::Result<()> {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
-            for row in rows {
-                serde_json::to_writer(&mut f, row).map_err(io::Error::other)?;
-                f.write_all(b"\n")?;
-            }
-            f.sync_data()
-        })();
-        if let Err(e) = result {
-            tracing::error!(error = %e, path = %path.display(), "cannot keep rejected rows");
-        }
-    }
-
-    fn committed(&self, n: usize) {
-        let mut spool = self.spool.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = spool.committed(n as u64) {
-            tracing::warn!(error = %e, "cannot truncate the spool (rows will be replayed)");
-        }
     }
 
     async fn connected(&mut self) -> Result<&mut Client, tokio_postgres::Error> {
@@ -327,24 +470,38 @@ impl Writer {
             self.client = None;
         }
         if self.client.is_none() {
-            let mut config: tokio_postgres::Config = self.options.dsn.parse()?;
-            if let Some(password) = &self.options.password {
-                config.password(password);
-            }
-            let (client, connection) = config.connect(NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(error = %e, "database connection ended");
-                }
-            });
+            self.client = Some(connect(&self.options).await?);
             tracing::info!("connected to the database");
-            self.client = Some(client);
         }
         match self.client.as_mut() {
             Some(client) => Ok(client),
             None => unreachable!("set just above"),
         }
     }
+}
+
+/// A connection with the sink's settings; the connection task runs until the client is dropped.
+pub(crate) async fn connect(options: &SinkOptions) -> Result<Client, tokio_postgres::Error> {
+    let mut config: tokio_postgres::Config = options.dsn.parse()?;
+    if let Some(password) = &options.password {
+        config.password(password);
+    }
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "database connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// A refused row with the database's reason beside it, as one JSON line.
+fn rejected_line(row: &Row, error: &tokio_postgres::Error) -> String {
+    let reason = match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => error.to_string(),
+    };
+    serde_json::json!({ "table": row.table, "values": row.values, "error": reason }).to_string()
 }
 
 type RowValues = serde_json::Map<String, serde_json::Value>;

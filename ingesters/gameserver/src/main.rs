@@ -4,7 +4,8 @@ use clap::Parser;
 use guildstats_gameserver::{poll, servers};
 use guildstats_ingest::config::SinkArgs;
 use guildstats_ingest::heartbeat::spawn_heartbeat;
-use guildstats_ingest::Sink;
+use guildstats_ingest::raw_tables::{RAW_HEARTBEATS, RAW_SERVER_PLAYERS, RAW_SERVER_POLLS};
+use guildstats_ingest::{check, shutdown, Sink};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,6 +30,10 @@ struct Args {
     /// Poll every server once, flush and exit.
     #[arg(long)]
     once: bool,
+    /// Check the database, the spool and every server once, print what would run, and exit
+    /// (nothing is written).
+    #[arg(long)]
+    check: bool,
     #[command(flatten)]
     sink: SinkArgs,
 }
@@ -62,6 +67,9 @@ async fn run(args: Args) -> Result<(), String> {
     if list.is_empty() {
         return Err("no servers: use --server or --servers-file".into());
     }
+    if args.check {
+        return check(&args, &list).await;
+    }
     let sink =
         Sink::start(args.sink.options()?).map_err(|e| format!("cannot open the spool: {e}"))?;
     let beat = spawn_heartbeat(
@@ -78,7 +86,7 @@ async fn run(args: Args) -> Result<(), String> {
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = tokio::signal::ctrl_c() => break,
+            _ = shutdown::requested() => break,
         }
         // Every server concurrently; each poll is bounded by the timeout.
         let mut set = tokio::task::JoinSet::new();
@@ -88,15 +96,24 @@ async fn run(args: Args) -> Result<(), String> {
                 if let Err(e) = &result {
                     tracing::warn!(server = %server, error = %e, "poll failed");
                 }
-                rows
+                let polled_at = rows
+                    .first()
+                    .and_then(|r| r.values.get("polled_at"))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                (server, polled_at, rows)
             });
         }
         while let Some(done) = set.join_next().await {
-            if let Ok(rows) = done {
+            if let Ok((server, polled_at, rows)) = done {
                 sink.handle()
                     .send_all(rows)
                     .await
                     .map_err(|e| format!("cannot queue rows: {e}"))?;
+                // Logged once the rows are durable in the spool: from here on they reach the
+                // database exactly once, whatever happens to this process or the database.
+                tracing::info!(server = %server, %polled_at, "poll stored");
             }
         }
         if args.once {
@@ -105,5 +122,39 @@ async fn run(args: Args) -> Result<(), String> {
     }
     sink.shutdown().await;
     let _ = beat.await;
+    Ok(())
+}
+
+/// `--check`: every line of what the poller would do, or the first thing that stops it.
+async fn check(args: &Args, list: &[servers::Server]) -> Result<(), String> {
+    let options = args.sink.options()?;
+    let tables = [&RAW_SERVER_POLLS, &RAW_SERVER_PLAYERS, &RAW_HEARTBEATS];
+    for line in check::database(&options, &tables).await? {
+        println!("{line}");
+    }
+    println!("{}", check::spool(&options)?);
+    let timeout = Duration::from_millis(args.timeout_ms.max(1));
+    let mut failed = 0;
+    for server in list {
+        match poll::snapshot(server, timeout).await {
+            Ok(s) => println!(
+                "server {server}: answers: {:?} on {}, {}/{} players",
+                s.server_name, s.map, s.player_count, s.max_players
+            ),
+            Err(e) => {
+                failed += 1;
+                println!(
+                    "server {server}: no answer: {e} (still polled: failed polls are rows too)"
+                );
+            }
+        }
+    }
+    println!(
+        "would poll {} servers every {} s (timeout {} ms), {} answering now",
+        list.len(),
+        args.interval_secs.max(1),
+        args.timeout_ms.max(1),
+        list.len() - failed
+    );
     Ok(())
 }
