@@ -27,7 +27,6 @@ CREATE TABLE raw_voice_events (
     received_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT raw_voice_events_fact_key UNIQUE (guild_id, user_id, event_ts)
 );
-CREATE INDEX raw_voice_events_user_time_idx ON raw_voice_events (guild_id, user_id, event_ts);
 CREATE INDEX raw_voice_events_time_idx ON raw_voice_events (guild_id, event_ts);
 
 COMMENT ON TABLE raw_voice_events IS

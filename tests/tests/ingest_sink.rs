@@ -2,7 +2,7 @@
 //! dropped without flushing, spool replayed on the next start), and game-server polls land once.
 
 use guildstats_e2e::ingest::{ingest_login, udp_peer};
-use guildstats_e2e::{Cluster, TestDb};
+use guildstats_e2e::{apply_roles_script, login_role, Cluster, TestDb};
 use guildstats_gameserver::poll::poll_rows;
 use guildstats_gameserver::servers::{Protocol, Server};
 use guildstats_ingest::raw_tables::RAW_HEARTBEATS;
@@ -131,6 +131,61 @@ fn a_row_the_database_refuses_is_kept_beside_the_spool_and_the_batch_goes_on() {
         reason.starts_with("22P02") && reason.contains("not-a-snowflake"),
         "the reason names the problem and the input: {reason}"
     );
+    assert_eq!(pending(&spool), 0);
+}
+
+#[test]
+fn rows_wait_in_the_spool_while_the_login_lacks_rights_and_arrive_once_granted() {
+    let test = "rows_wait_in_the_spool_while_the_login_lacks_rights_and_arrive_once_granted";
+    let Some(cluster) = Cluster::from_env(test) else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "sink_no_grant");
+    apply_roles_script(&cluster, &db);
+    // A login that is not (yet) a member of guildstats_ingest: a setup mistake, not bad rows.
+    login_role(&cluster, "e2e_sink_ungranted", "pg_read_all_stats");
+    let spool = spool_path("ungranted");
+    let mut options = SinkOptions::new(db.cluster.dsn(&db.name, "e2e_sink_ungranted"), &spool);
+    options.max_delay = Duration::from_millis(50);
+    options.backoff_initial = Duration::from_millis(100);
+    options.backoff_max = Duration::from_millis(300);
+    let count = || -> i64 {
+        db.connect()
+            .query_one(
+                "SELECT count(*) FROM guildstats.raw_heartbeats WHERE source = 'e2e'",
+                &[],
+            )
+            .expect("count")
+            .get(0)
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // The runtime's worker threads run the sink between the block_on calls.
+    let sink = rt.block_on(async {
+        let sink = Sink::start(options).expect("sink");
+        sink.handle()
+            .send_all((0..20).map(beat).collect())
+            .await
+            .expect("send");
+        sink
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(count(), 0);
+    assert!(
+        !spool.join("rejected.jsonl").exists(),
+        "a missing GRANT must not divert rows"
+    );
+    db.connect()
+        .batch_execute("GRANT guildstats_ingest TO e2e_sink_ungranted")
+        .expect("grant");
+    let waited = std::time::Instant::now();
+    while count() < 20 && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    rt.block_on(sink.shutdown());
+    db.connect()
+        .batch_execute("REVOKE guildstats_ingest FROM e2e_sink_ungranted")
+        .expect("revoke");
+    assert_eq!(count(), 20);
     assert_eq!(pending(&spool), 0);
 }
 

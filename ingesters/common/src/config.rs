@@ -21,8 +21,9 @@ pub struct SinkArgs {
     /// more from its source.
     #[arg(long, env = "GUILDSTATS_SPOOL_MAX_MB", default_value_t = 1024)]
     pub spool_max_mb: u64,
-    /// Rows per batch.
-    #[arg(long, default_value_t = 500)]
+    /// Most rows per database transaction. Larger batches amortise the round trips of a
+    /// transaction; a batch never waits longer than --batch-ms to fill.
+    #[arg(long, default_value_t = 5000)]
     pub batch_size: usize,
     /// Longest a row waits for its batch, in milliseconds.
     #[arg(long, default_value_t = 1000)]

@@ -10,9 +10,9 @@
 //! wait). Committed segments are deleted; a restart reads again whatever was not committed.
 
 use crate::backoff::Backoff;
-use crate::row::{batch_insert_sql, Row};
+use crate::row::{as_input_text, batch_insert_sql, Row};
 use crate::spool::{self, Appender, Position, Reader, SpoolLock, Unreadable};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,7 +48,7 @@ impl SinkOptions {
             dsn: dsn.into(),
             password: None,
             spool_path: spool_path.into(),
-            max_batch: 500,
+            max_batch: 5000,
             max_delay: Duration::from_secs(1),
             queue: 1024,
             max_spool_bytes: 1 << 30,
@@ -293,7 +293,7 @@ fn run_spool_thread(
 struct Writer {
     options: SinkOptions,
     reader: Reader,
-    client: Option<Client>,
+    client: Option<Connection>,
     shared: Arc<Shared>,
     _lock: Arc<SpoolLock>,
 }
@@ -423,18 +423,24 @@ impl Writer {
                     tracing::debug!(rows = batch.len(), "batch committed");
                     return true;
                 }
-                Err(e) if e.code().is_some() && !client.is_closed() => {
-                    // The database refused the data itself (not the connection): retrying the
-                    // same batch would loop forever, so find the guilty rows one by one.
-                    tracing::error!(error = %e, "batch refused; writing its rows one by one");
+                Err(e) if is_row_problem(&e) && !client.client.is_closed() => {
+                    // The database refused the data itself: retrying the same batch would loop
+                    // forever, so find the guilty rows one by one.
+                    tracing::error!(error = %describe(&e), "batch refused; writing its rows one by one");
                     if self.write_singly(batch).await {
                         return true;
                     }
                 }
                 Err(e) => {
+                    // The connection, or the setup (a missing GRANT, the extension not yet
+                    // installed): not the rows' fault, so they wait in the spool until it is fixed.
                     self.client = None;
                     let delay = backoff.next_delay();
-                    tracing::warn!(error = %e, ?delay, "database write failed; reconnecting");
+                    if e.code().is_some() {
+                        tracing::error!(error = %describe(&e), ?delay, "the database refused the batch; retrying");
+                    } else {
+                        tracing::warn!(error = %e, ?delay, "database write failed; reconnecting");
+                    }
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -449,7 +455,7 @@ impl Writer {
         let mut rejected = Vec::new();
         for row in batch {
             if let Err(e) = write_batch(client, std::slice::from_ref(row)).await {
-                if e.code().is_none() || client.is_closed() {
+                if !is_row_problem(&e) || client.client.is_closed() {
                     self.client = None;
                     return false;
                 }
@@ -465,12 +471,15 @@ impl Writer {
         true
     }
 
-    async fn connected(&mut self) -> Result<&mut Client, tokio_postgres::Error> {
-        if self.client.as_ref().is_some_and(|c| c.is_closed()) {
+    async fn connected(&mut self) -> Result<&mut Connection, tokio_postgres::Error> {
+        if self.client.as_ref().is_some_and(|c| c.client.is_closed()) {
             self.client = None;
         }
         if self.client.is_none() {
-            self.client = Some(connect(&self.options).await?);
+            self.client = Some(Connection {
+                client: connect(&self.options).await?,
+                column_types: HashMap::new(),
+            });
             tracing::info!("connected to the database");
         }
         match self.client.as_mut() {
@@ -495,13 +504,26 @@ pub(crate) async fn connect(options: &SinkOptions) -> Result<Client, tokio_postg
     Ok(client)
 }
 
-/// A refused row with the database's reason beside it, as one JSON line.
-fn rejected_line(row: &Row, error: &tokio_postgres::Error) -> String {
-    let reason = match error.as_db_error() {
+/// Errors that are the row's own fault (SQLSTATE classes 22, data exception, and 23, integrity
+/// constraint violation): such a row is set aside. Every other error is retried.
+fn is_row_problem(error: &tokio_postgres::Error) -> bool {
+    error
+        .code()
+        .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"))
+}
+
+/// PostgreSQL's own message, which the error's display text leaves out.
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => error.to_string(),
-    };
-    serde_json::json!({ "table": row.table, "values": row.values, "error": reason }).to_string()
+    }
+}
+
+/// A refused row with the database's reason beside it, as one JSON line.
+fn rejected_line(row: &Row, error: &tokio_postgres::Error) -> String {
+    serde_json::json!({ "table": row.table, "values": row.values, "error": describe(error) })
+        .to_string()
 }
 
 type RowValues = serde_json::Map<String, serde_json::Value>;
@@ -516,14 +538,96 @@ fn group_by_shape(batch: &[Row]) -> BTreeMap<(String, Vec<String>), Vec<&RowValu
     groups
 }
 
-/// One transaction: one multi-row insert per (table, column set).
-async fn write_batch(client: &mut Client, batch: &[Row]) -> Result<(), tokio_postgres::Error> {
+/// A database connection and what it has learnt of the raw tables' column types.
+struct Connection {
+    client: Client,
+    column_types: HashMap<String, HashMap<String, String>>,
+}
+
+impl Connection {
+    /// Each column with its SQL type. A column the table does not have is given `text`, so that
+    /// the INSERT fails with PostgreSQL's own "column does not exist" and the row is rejected.
+    async fn typed(
+        &mut self,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Vec<(String, String)>, tokio_postgres::Error> {
+        if !self.column_types.contains_key(table) {
+            let rows = self
+                .client
+                .query(
+                    "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
+                       FROM pg_attribute a
+                      WHERE a.attrelid = to_regclass('guildstats.' || $1)
+                        AND a.attnum > 0 AND NOT a.attisdropped",
+                    &[&table],
+                )
+                .await?;
+            let types = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            self.column_types.insert(table.to_string(), types);
+        }
+        let types = &self.column_types[table];
+        Ok(columns
+            .iter()
+            .map(|c| {
+                let t = types.get(c).cloned().unwrap_or_else(|| "text".to_string());
+                (c.clone(), t)
+            })
+            .collect())
+    }
+}
+
+/// One transaction per batch. First try: COPY, the cheapest way into a table, one per (table,
+/// column set). A COPY is all or nothing, so when the batch holds a row the table already has (a
+/// replay, a reconnect snapshot) or a row it refuses, the batch is written again with idempotent
+/// `INSERT ... ON CONFLICT DO NOTHING` statements, which skip the repeats and name a bad row.
+async fn write_batch(conn: &mut Connection, batch: &[Row]) -> Result<(), tokio_postgres::Error> {
+    match copy_batch(conn, batch).await {
+        Err(e) if is_row_problem(&e) && !conn.client.is_closed() => insert_batch(conn, batch).await,
+        other => other,
+    }
+}
+
+async fn copy_batch(conn: &mut Connection, batch: &[Row]) -> Result<(), tokio_postgres::Error> {
+    use futures_util::SinkExt;
     let groups = group_by_shape(batch);
-    let tx = client.transaction().await?;
+    let tx = conn.client.transaction().await?;
     for ((table, columns), rows) in groups {
-        let json = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".to_string());
-        tx.execute(&batch_insert_sql(&table, &columns), &[&json])
-            .await?;
+        let mut lines = Vec::with_capacity(rows.len() * 96);
+        for values in rows {
+            crate::row::copy_line(&mut lines, values, &columns);
+        }
+        let sink = tx.copy_in(&crate::row::copy_sql(&table, &columns)).await?;
+        futures_util::pin_mut!(sink);
+        sink.send(bytes::Bytes::from(lines)).await?;
+        sink.finish().await?;
+    }
+    tx.commit().await
+}
+
+/// One multi-row insert per (table, column set), each column one text array.
+async fn insert_batch(conn: &mut Connection, batch: &[Row]) -> Result<(), tokio_postgres::Error> {
+    let groups = group_by_shape(batch);
+    let mut statements = Vec::with_capacity(groups.len());
+    for ((table, columns), rows) in groups {
+        let typed = conn.typed(&table, &columns).await?;
+        let arrays: Vec<Vec<Option<String>>> = columns
+            .iter()
+            .map(|c| {
+                rows.iter()
+                    .map(|r| r.get(c).and_then(as_input_text))
+                    .collect()
+            })
+            .collect();
+        statements.push((batch_insert_sql(&table, &typed), arrays));
+    }
+    let tx = conn.client.transaction().await?;
+    for (sql, arrays) in &statements {
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = arrays
+            .iter()
+            .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        tx.execute(sql.as_str(), &params).await?;
     }
     tx.commit().await
 }
