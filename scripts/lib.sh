@@ -23,6 +23,8 @@ gs_ensure_system_packages() {
     local pkgs=(
         "postgresql-$GS_PG_MAJOR" "postgresql-server-dev-$GS_PG_MAJOR" "postgresql-$GS_PG_MAJOR-cron"
         libclang-dev clang pkg-config sudo ca-certificates
+        # guildstats-sftp: ssh2 builds its bundled libssh2 against OpenSSL; its tests run sshd.
+        libssl-dev openssh-server
     )
     if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
         gs_say "installing Debian packages: ${pkgs[*]}"
