@@ -17,7 +17,9 @@ pub const PASSPHRASE_ENV: &str = "GUILDSTATS_SFTP_KEY_PASSPHRASE";
 #[derive(Parser)]
 #[command(
     version,
-    about = "Pulls ET:Legacy stats files over SFTP into guildstats (read-only on the server)"
+    about = "Pulls ET:Legacy stats files over SFTP into guildstats (read-only on the server)",
+    // A flag given twice takes the last value, so a wrapper script's defaults can be overridden.
+    args_override_self = true
 )]
 pub struct Args {
     /// SSH server of the game server.
