@@ -2,7 +2,9 @@
 //! (one per test, on its own loopback port, each test in its own remote directory) and the
 //! guildstats-sftp binary as a process, so that tests can stop it, kill -9 it and read its log.
 
-use crate::{repo_root, run_ok, skip_or_fail};
+use crate::et::{cluster_and_fixtures, fingerprint, insert_files};
+use crate::{repo_root, run_ok, skip_or_fail, Cluster, TestDb};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -319,4 +321,122 @@ pub fn wait_until(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// How long a test waits for something that should take seconds.
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// One test's world: the cluster with a fresh database and an ingest login, the real ET files,
+/// an sshd with an empty remote directory, and a work directory for the spool and logs.
+pub struct Setup {
+    pub cluster: Cluster,
+    pub fixtures: PathBuf,
+    pub server: SshServer,
+    pub db: TestDb,
+    /// The puller's database login: a member of guildstats_ingest, nothing more.
+    pub dsn: String,
+    /// Spool and logs of this test.
+    pub work: PathBuf,
+}
+
+pub fn setup(test: &str) -> Option<Setup> {
+    let (cluster, fixtures) = cluster_and_fixtures(test)?;
+    let server = SshServer::start(test)?;
+    let db = TestDb::create(&cluster, test);
+    let dsn = db.ingest_login("e2e_sftp_ingester");
+    let work = std::env::temp_dir().join(format!("gs-e2e-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("work dir");
+    Some(Setup {
+        cluster,
+        fixtures,
+        server,
+        db,
+        dsn,
+        work,
+    })
+}
+
+impl Setup {
+    /// Quick polls so that tests do not wait for the production defaults.
+    pub fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut args = self.server.puller_args();
+        for a in [
+            "--poll-ms",
+            "300",
+            "--settle-ms",
+            "300",
+            "--batch-ms",
+            "100",
+            "--heartbeat-secs",
+            "1",
+            "--spool",
+        ] {
+            args.push(a.into());
+        }
+        args.push(self.work.join("spool.jsonl").display().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    pub fn spawn(&self, log: &str, extra: &[&str]) -> Puller {
+        Puller::spawn(&self.args(extra), &self.dsn, &self.work.join(log))
+    }
+
+    pub fn drop_fixtures(&self, names: &[String]) {
+        for name in names {
+            let content = std::fs::read(self.fixtures.join(name)).expect("fixture");
+            self.server.drop_file(name, &content);
+        }
+    }
+
+    /// Every stored file name with how many rows it has.
+    pub fn stored(&self) -> BTreeMap<String, i64> {
+        self.db
+            .connect()
+            .query(
+                "SELECT file_name, count(*) FROM guildstats.raw_et_stats_files GROUP BY 1",
+                &[],
+            )
+            .expect("stored files")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    }
+
+    pub fn wait_for_files(&self, n: usize, puller: &Puller) {
+        wait_until(
+            &format!("{n} files in raw_et_stats_files"),
+            PATIENCE,
+            || self.stored().len() >= n,
+            || format!("stored {:?}\n{}", self.stored().len(), puller.log_text()),
+        );
+    }
+
+    /// The rounds, players, weapons, matches and sessions are those the same files give when
+    /// inserted directly, in a database of their own.
+    pub fn assert_like_a_direct_import(&self, dir: &Path, names: &[String]) {
+        let direct = TestDb::create(&self.cluster, "sftp_direct");
+        let mut client = direct.connect();
+        insert_files(&mut client, dir, names);
+        assert_eq!(
+            fingerprint(&mut self.db.connect()),
+            fingerprint(&mut client)
+        );
+    }
+
+    pub fn assert_each_stored_once(&self, names: &[String]) {
+        let stored = self.stored();
+        let want: BTreeMap<String, i64> = names.iter().map(|n| (n.clone(), 1)).collect();
+        assert_eq!(stored, want);
+    }
+}
+
+/// How often each name occurs.
+pub fn count_each(names: &[String]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for n in names {
+        *counts.entry(n.clone()).or_insert(0) += 1;
+    }
+    counts
 }
