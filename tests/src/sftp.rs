@@ -244,8 +244,13 @@ impl Puller {
     /// Starts the binary with `args`; the database comes from `dsn` (environment, as an
     /// operator would pass it).
     pub fn spawn(args: &[String], dsn: &str, log: &Path) -> Puller {
+        Puller::spawn_binary(&sftp_binary(), args, dsn, log)
+    }
+
+    /// The same with a given build of the binary (the benchmark runs the release one).
+    pub fn spawn_binary(binary: &Path, args: &[String], dsn: &str, log: &Path) -> Puller {
         let stderr = File::create(log).expect("log file");
-        let child = Command::new(sftp_binary())
+        let child = Command::new(binary)
             .args(args)
             .env("GUILDSTATS_DSN", dsn)
             .env("RUST_LOG", "info")
@@ -257,6 +262,10 @@ impl Puller {
             child,
             log: log.to_path_buf(),
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn log_text(&self) -> String {
