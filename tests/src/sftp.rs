@@ -57,6 +57,17 @@ pub fn free_port() -> u16 {
     panic!("no free port in 2300-2399");
 }
 
+/// The passphrase of the `client_protected` key.
+pub const KEY_PASSPHRASE: &str = "correct horse e2e";
+
+/// (file suffix, type, bits, passphrase); sftp-server.sh authorizes every `client_*.pub`.
+const CLIENT_KEYS: [(&str, &str, Option<&str>, &str); 4] = [
+    ("ed25519", "ed25519", None, ""),
+    ("rsa", "rsa", Some("3072"), ""),
+    ("ecdsa", "ecdsa", Some("256"), ""),
+    ("protected", "ed25519", None, KEY_PASSPHRASE),
+];
+
 /// One shared set of client keys: every start of sftp-server.sh writes its state dir's client
 /// keys into the account's authorized_keys, so servers running side by side must share them.
 fn client_keys() -> PathBuf {
@@ -64,15 +75,11 @@ fn client_keys() -> PathBuf {
     KEYS.get_or_init(|| {
         let dir = std::env::temp_dir().join("guildstats-e2e-sftp-keys");
         std::fs::create_dir_all(&dir).expect("keys dir");
-        for (kind, bits) in [
-            ("ed25519", None),
-            ("rsa", Some("3072")),
-            ("ecdsa", Some("256")),
-        ] {
-            let key = dir.join(format!("client_{kind}"));
+        for (name, kind, bits, passphrase) in CLIENT_KEYS {
+            let key = dir.join(format!("client_{name}"));
             if !key.exists() {
                 let mut cmd = Command::new("ssh-keygen");
-                cmd.args(["-q", "-t", kind, "-N", "", "-C", "test", "-f"])
+                cmd.args(["-q", "-t", kind, "-N", passphrase, "-C", "test", "-f"])
                     .arg(&key);
                 if let Some(bits) = bits {
                     cmd.args(["-b", bits]);
@@ -106,7 +113,7 @@ impl SshServer {
         let _ = std::fs::remove_dir_all(&state);
         std::fs::create_dir_all(&state).expect("sshd state dir");
         let keys = client_keys();
-        for kind in ["ed25519", "rsa", "ecdsa"] {
+        for (kind, ..) in CLIENT_KEYS {
             for suffix in ["", ".pub"] {
                 let name = format!("client_{kind}{suffix}");
                 std::fs::copy(keys.join(&name), state.join(&name)).expect("copy client key");
@@ -165,6 +172,11 @@ impl SshServer {
 
     pub fn client_key(&self) -> PathBuf {
         self.state.join("client_ed25519")
+    }
+
+    /// `client_ed25519`, `client_rsa`, `client_ecdsa` or `client_protected`.
+    pub fn client_key_named(&self, name: &str) -> PathBuf {
+        self.state.join(format!("client_{name}"))
     }
 
     /// `ssh-ed25519 SHA256:...` of the server's host key, as ssh-keygen computes it.
@@ -249,11 +261,22 @@ impl Puller {
 
     /// The same with a given build of the binary (the benchmark runs the release one).
     pub fn spawn_binary(binary: &Path, args: &[String], dsn: &str, log: &Path) -> Puller {
+        Puller::spawn_with_env(binary, args, dsn, log, &[])
+    }
+
+    pub fn spawn_with_env(
+        binary: &Path,
+        args: &[String],
+        dsn: &str,
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> Puller {
         let stderr = File::create(log).expect("log file");
         let child = Command::new(binary)
             .args(args)
-            .env("GUILDSTATS_DSN", dsn)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .env("GUILDSTATS_DSN", dsn)
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()

@@ -7,7 +7,9 @@
 
 use guildstats_e2e::et::fixture_names;
 use guildstats_e2e::run_ok;
-use guildstats_e2e::sftp::{count_each, fetched, setup, wait_until, PATIENCE};
+use guildstats_e2e::sftp::{
+    count_each, fetched, setup, sftp_binary, wait_until, Puller, KEY_PASSPHRASE, PATIENCE,
+};
 use std::process::Command;
 use std::time::Duration;
 
@@ -335,4 +337,76 @@ fn backfill_imports_a_local_directory_once_and_the_puller_skips_it() {
     let all: Vec<String> = old.iter().chain(&new).cloned().collect();
     s.assert_each_stored_once(&all);
     s.assert_like_a_direct_import(&s.fixtures, &all);
+}
+
+#[test]
+fn every_key_type_and_a_passphrase_from_the_environment_or_a_file_never_logged() {
+    let Some(s) = setup("sftp_keys") else {
+        return;
+    };
+    let names = fixture_names(&s.fixtures);
+    s.drop_fixtures(&names[..4]);
+    let check = |log: &str, key: &str, env: &[(&str, &str)], extra: &[&str]| {
+        let key = s.server.client_key_named(key).display().to_string();
+        let mut args = s.args(&["--key", &key, "--check"]);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let mut p = Puller::spawn_with_env(&sftp_binary(), &args, &s.dsn, &s.work.join(log), env);
+        let status = p.wait_exit(PATIENCE).expect("--check ends");
+        (status.success(), p.log_text())
+    };
+    // --check prints its report to stdout, which these runs drop: the exit status tells.
+    for key in ["ed25519", "rsa", "ecdsa"] {
+        let (ok, log) = check(&format!("{key}.log"), key, &[], &[]);
+        assert!(ok, "{key}: {log}");
+    }
+    let (ok, log) = check(
+        "env.log",
+        "protected",
+        &[
+            ("GUILDSTATS_SFTP_KEY_PASSPHRASE", KEY_PASSPHRASE),
+            ("RUST_LOG", "trace"),
+        ],
+        &[],
+    );
+    assert!(ok, "{log}");
+    assert!(!log.contains(KEY_PASSPHRASE), "{log}");
+    let file = s.work.join("passphrase");
+    std::fs::write(&file, format!("{KEY_PASSPHRASE}\n")).expect("write");
+    let file_arg = file.display().to_string();
+    let (ok, log) = check(
+        "file.log",
+        "protected",
+        &[],
+        &["--key-passphrase-file", &file_arg],
+    );
+    assert!(ok, "{log}");
+
+    // Without the passphrase the key cannot be used: the puller names the key and stops.
+    let key = s.server.client_key_named("protected").display().to_string();
+    let mut p = s.spawn("refused.log", &["--key", &key]);
+    let status = p.wait_exit(PATIENCE).expect("the puller gives up");
+    let log = p.log_text();
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("cannot use the private key")
+            && log.contains("passphrase")
+            && log.contains(&key),
+        "{log}"
+    );
+    assert!(s.stored().is_empty());
+
+    // With it, the puller pulls, and debug logging shows no secret.
+    let mut p = Puller::spawn_with_env(
+        &sftp_binary(),
+        &s.args(&["--key", &key]),
+        &s.dsn,
+        &s.work.join("pull.log"),
+        &[
+            ("GUILDSTATS_SFTP_KEY_PASSPHRASE", KEY_PASSPHRASE),
+            ("RUST_LOG", "debug"),
+        ],
+    );
+    s.wait_for_files(4, &p);
+    assert!(p.terminate().success());
+    assert!(!p.log_text().contains(KEY_PASSPHRASE));
 }

@@ -94,13 +94,21 @@ impl Remote {
         .map_err(RemoteError::Fatal)?;
         let passphrase = config.passphrase.as_ref().map(Secret::expose);
         if let Err(e) = session.userauth_pubkey_file(&config.user, None, &config.key, passphrase) {
-            let message = format!(
-                "{}@{}:{} refused the key {}: {e}",
-                config.user,
-                config.host,
-                config.port,
-                config.key.display()
-            );
+            let message = if e.code() == ErrorCode::Session(LIBSSH2_ERROR_FILE) {
+                format!(
+                    "cannot use the private key {} (a wrong or missing passphrase, or not a \
+                     private key): {e}",
+                    config.key.display()
+                )
+            } else {
+                format!(
+                    "{}@{}:{} refused the key {}: {e}",
+                    config.user,
+                    config.host,
+                    config.port,
+                    config.key.display()
+                )
+            };
             // A refused or unreadable key will not get better by retrying; a dropped
             // connection during authentication will.
             return Err(if is_connection_error(&e) {
@@ -159,6 +167,9 @@ impl Remote {
         let _ = self.session.disconnect(None, "bye", None);
     }
 }
+
+/// libssh2 could not read or decrypt the private key file.
+const LIBSSH2_ERROR_FILE: i32 = -16;
 
 fn is_connection_error(e: &ssh2::Error) -> bool {
     // LIBSSH2_ERROR_SOCKET_SEND/-RECV/-DISCONNECT/-TIMEOUT and a few others.
