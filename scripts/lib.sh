@@ -22,7 +22,11 @@ gs_say() { printf '\n== %s\n' "$*" >&2; }
 gs_ensure_system_packages() {
     local pkgs=(
         "postgresql-$GS_PG_MAJOR" "postgresql-server-dev-$GS_PG_MAJOR" "postgresql-$GS_PG_MAJOR-cron"
-        libclang-dev clang pkg-config sudo ca-certificates qstat
+        libclang-dev clang pkg-config sudo ca-certificates
+        # The poller's tests compare it with qstat, an independent game-server client.
+        qstat
+        # guildstats-sftp: ssh2 builds its bundled libssh2 against OpenSSL; its tests run sshd.
+        libssl-dev openssh-server
     )
     if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
         gs_say "installing Debian packages: ${pkgs[*]}"

@@ -6,8 +6,11 @@
 --   psql -d yourdb -v ON_ERROR_STOP=1 -f sql/ops/roles.sql
 --
 -- Three group roles (NOLOGIN); give them to login roles with GRANT:
---   guildstats_ingest  the ingesters: INSERT into the raw tables, nothing else. Not even SELECT:
---                      `INSERT ... ON CONFLICT DO NOTHING` needs no read access.
+--   guildstats_ingest  the ingesters: INSERT into the raw tables. Not even SELECT:
+--                      `INSERT ... ON CONFLICT DO NOTHING` needs no read access. One exception:
+--                      the SFTP puller reads raw_et_stats_files (file_name, source), the names
+--                      it has already stored, so that a restart resumes instead of downloading
+--                      every file again; the files' contents stay unreadable.
 --   guildstats_reader  BI tools (Superset, Metabase, Grafana) and analysts: read everything.
 --   guildstats_admin   operators: read and write every guildstats table, run the builders,
 --                      change settings.
@@ -27,7 +30,7 @@ BEGIN
 END
 $roles$;
 
-COMMENT ON ROLE guildstats_ingest IS 'guildstats ingesters: INSERT into guildstats.raw_* only.';
+COMMENT ON ROLE guildstats_ingest IS 'guildstats ingesters: INSERT into guildstats.raw_* only (and the names of the stored ET stats files, for the SFTP puller).';
 COMMENT ON ROLE guildstats_reader IS 'guildstats readers (BI tools, analysts): SELECT on everything in schema guildstats.';
 COMMENT ON ROLE guildstats_admin IS 'guildstats operators: all guildstats tables, builders and settings.';
 
@@ -51,6 +54,8 @@ BEGIN
     END LOOP;
 END
 $ingest$;
+-- Column-level, so the puller learns which files it has without reading any of their contents.
+GRANT SELECT (file_name, source) ON guildstats.raw_et_stats_files TO guildstats_ingest;
 
 -- Reader: every table and view, and the functions (read-only ones work; builders fail for
 -- lack of write rights, with a permission error that says so).

@@ -1,18 +1,11 @@
-//! What the ingester tests share: an INSERT-only login, the game-server peers, the real ingester
-//! binaries run as processes (so that a kill -9 is a real one), and stopping the cluster.
+//! What the ingester tests share: the game-server peers and the real ingester binaries run as
+//! processes (so that a kill -9 is a real one).
 
-use crate::{apply_roles_script, login_role, repo_root, run_ok, skip_or_fail, Cluster, TestDb};
+use crate::{repo_root, run_ok, skip_or_fail};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Makes `login` a LOGIN role with only the guildstats_ingest rights, so that every ingester test
-/// also proves INSERT on the raw tables is all an ingester needs.
-pub fn ingest_login(cluster: &Cluster, db: &TestDb, login: &str) {
-    apply_roles_script(cluster, db);
-    login_role(cluster, login, "guildstats_ingest");
-}
 
 /// A child process killed when the test ends, passed or not.
 pub struct Peer(pub Child);
@@ -51,36 +44,6 @@ pub fn udp_peer(test: &str, tool: &str, args: &[&str]) -> Option<(Peer, u16)> {
         .read_line(&mut line)
         .expect("fixture output");
     Some((Peer(child), port))
-}
-
-/// Stops (`pg_ctl stop -m fast`) or starts the test cluster. Only for tests alone in their file:
-/// every other test of the file would fail meanwhile. `None` (after saying why) when this
-/// cluster is not ours to stop.
-pub fn cluster_data_dir(test: &str, cluster: &Cluster) -> Option<PathBuf> {
-    let data = PathBuf::from(&cluster.host).join("data");
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n");
-    if !data.join("postmaster.pid").exists() || !matches!(root, Ok(true)) {
-        // Not a peer that is missing: this cluster is simply not ours to stop.
-        eprintln!("SKIP {test}: needs root and the cluster's data dir");
-        return None;
-    }
-    Some(data)
-}
-
-pub fn pg_ctl(cluster: &Cluster, data: &Path, action: &str) {
-    let mut cmd = Command::new("runuser");
-    cmd.args(["-u", "postgres", "--"])
-        .arg(cluster.bin_dir.join("pg_ctl"))
-        .arg("-D")
-        .arg(data)
-        .args(["-m", "fast", "-w", action]);
-    if action == "start" {
-        cmd.arg("-l").arg(data.join("../postgres.log"));
-    }
-    run_ok(&mut cmd);
 }
 
 /// An ingester binary of this workspace, built by `scripts/test` before the end-to-end tests

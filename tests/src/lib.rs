@@ -5,7 +5,9 @@
 //! and `GUILDSTATS_TEST_PGPORT`. Without them a test skips with a message, except under CI
 //! (`CI=true`), where a missing cluster is a failure: CI must never pass by testing nothing.
 
+pub mod et;
 pub mod ingest;
+pub mod sftp;
 
 use postgres::{Client, NoTls};
 use std::path::{Path, PathBuf};
@@ -55,6 +57,36 @@ impl Cluster {
     pub fn connect(&self, database: &str, user: &str) -> Client {
         Client::connect(&self.dsn(database, user), NoTls)
             .unwrap_or_else(|e| panic!("cannot connect to {database} as {user}: {e}"))
+    }
+
+    /// The cluster's data directory, when this process may stop and start it (root, and the
+    /// cluster scripts/test made); `None` after saying why a test skips.
+    pub fn stoppable_data_dir(&self, test: &str) -> Option<PathBuf> {
+        let data = PathBuf::from(&self.host).join("data");
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n");
+        if data.join("postmaster.pid").exists() && matches!(root, Ok(true)) {
+            return Some(data);
+        }
+        // Not a peer that is missing: this cluster is simply not ours to stop.
+        eprintln!("SKIP {test}: needs root and the cluster's data dir");
+        None
+    }
+
+    /// `pg_ctl stop` or `pg_ctl start` on the data directory from `stoppable_data_dir`.
+    pub fn pg_ctl(&self, data: &Path, action: &str) {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"])
+            .arg(self.bin_dir.join("pg_ctl"))
+            .arg("-D")
+            .arg(data)
+            .args(["-m", "fast", "-w", action]);
+        if action == "start" {
+            cmd.arg("-l").arg(data.join("../postgres.log"));
+        }
+        run_ok(&mut cmd);
     }
 
     /// A PostgreSQL client program (psql, pg_dump, ...) aimed at this cluster.
@@ -107,6 +139,15 @@ impl TestDb {
 
     pub fn connect(&self) -> Client {
         self.cluster.connect(&self.name, "postgres")
+    }
+
+    /// Applies sql/ops/roles.sql and makes `login` a member of guildstats_ingest, so that an
+    /// ingester runs with exactly the rights operators give it (and every ingester test proves
+    /// INSERT on the raw tables is enough). Returns its DSN.
+    pub fn ingest_login(&self, login: &str) -> String {
+        apply_roles_script(&self.cluster, self);
+        login_role(&self.cluster, login, "guildstats_ingest");
+        self.cluster.dsn(&self.name, login)
     }
 
     pub fn connect_as(&self, user: &str) -> Client {

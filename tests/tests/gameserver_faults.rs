@@ -4,9 +4,7 @@
 //! its spool) must be in the database exactly once, with all its player rows. Alone in its file
 //! because one test stops the cluster; the two take turns.
 
-use guildstats_e2e::ingest::{
-    cluster_data_dir, ingest_login, ingester_binary, logged_values, pg_ctl, udp_peer, Ingester,
-};
+use guildstats_e2e::ingest::{ingester_binary, logged_values, udp_peer, Ingester};
 use guildstats_e2e::{Cluster, TestDb};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -88,14 +86,14 @@ fn poller_survives_a_30_second_database_outage() {
     let Some(cluster) = Cluster::from_env(test) else {
         return;
     };
-    let Some(data) = cluster_data_dir(test, &cluster) else {
+    let Some(data) = cluster.stoppable_data_dir(test) else {
         return;
     };
     let Some((_srcds, port)) = udp_peer(test, "fake_srcds.py", &["--players", "40"]) else {
         return;
     };
     let db = TestDb::create(&cluster, "poller_outage");
-    ingest_login(&cluster, &db, "e2e_poller");
+    db.ingest_login("e2e_poller");
     let dir = scratch(test);
     let args = poller_args(
         &db,
@@ -111,11 +109,11 @@ fn poller_survives_a_30_second_database_outage() {
     );
     poller.wait_for_lines("poll stored", 3, Duration::from_secs(30));
 
-    pg_ctl(&cluster, &data, "stop");
+    cluster.pg_ctl(&data, "stop");
     let before_outage = poller.log_text().matches("poll stored").count();
     std::thread::sleep(Duration::from_secs(30));
     let during_outage = poller.log_text().matches("poll stored").count() - before_outage;
-    pg_ctl(&cluster, &data, "start");
+    cluster.pg_ctl(&data, "start");
     // Polling went on while the database was away: the spool, not memory, holds the rows.
     assert!(
         during_outage >= 20,
@@ -142,7 +140,7 @@ fn poller_killed_mid_batch_loses_and_doubles_nothing() {
         return;
     };
     let db = TestDb::create(&cluster, "poller_kill9");
-    ingest_login(&cluster, &db, "e2e_poller");
+    db.ingest_login("e2e_poller");
     let dir = scratch(test);
     let binary = ingester_binary("guildstats-gameserver");
     // Batches of 7 rows, written every few seconds at most: a poll's 41 rows span several

@@ -2,7 +2,6 @@
 //! are being sent; every row must arrive exactly once after it comes back. Alone in its file
 //! because stopping the cluster would break any test running beside it.
 
-use guildstats_e2e::ingest::{cluster_data_dir, ingest_login, pg_ctl};
 use guildstats_e2e::{Cluster, TestDb};
 use guildstats_ingest::raw_tables::RAW_HEARTBEATS;
 use guildstats_ingest::{Row, Sink, SinkOptions};
@@ -13,15 +12,15 @@ fn rows_survive_a_database_outage_exactly_once() {
     let Some(cluster) = Cluster::from_env("rows_survive_a_database_outage_exactly_once") else {
         return;
     };
-    let Some(data) = cluster_data_dir("rows_survive_a_database_outage_exactly_once", &cluster)
+    let Some(data) = cluster.stoppable_data_dir("rows_survive_a_database_outage_exactly_once")
     else {
         return;
     };
     let db = TestDb::create(&cluster, "sink_outage");
-    ingest_login(&cluster, &db, "e2e_outage_ingester");
+    let dsn = db.ingest_login("e2e_outage_ingester");
     let spool = std::env::temp_dir().join(format!("gs-e2e-outage-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&spool);
-    let mut options = SinkOptions::new(db.cluster.dsn(&db.name, "e2e_outage_ingester"), &spool);
+    let mut options = SinkOptions::new(dsn, &spool);
     options.max_batch = 5;
     options.max_delay = Duration::from_millis(50);
     options.backoff_initial = Duration::from_millis(100);
@@ -44,9 +43,9 @@ fn rows_survive_a_database_outage_exactly_once() {
         let (c, d) = (cluster.clone(), data.clone());
         let outage = tokio::task::spawn_blocking(move || {
             std::thread::sleep(Duration::from_millis(500));
-            pg_ctl(&c, &d, "stop");
+            c.pg_ctl(&d, "stop");
             std::thread::sleep(Duration::from_secs(3));
-            pg_ctl(&c, &d, "start");
+            c.pg_ctl(&d, "start");
         });
         let (sent, restarted) = tokio::join!(sender, outage);
         sent.expect("sender");

@@ -1,7 +1,7 @@
 //! The ingest sink against the real cluster: rows arrive exactly once across a crash (sink
 //! dropped without flushing, spool replayed on the next start), and game-server polls land once.
 
-use guildstats_e2e::ingest::{ingest_login, udp_peer};
+use guildstats_e2e::ingest::udp_peer;
 use guildstats_e2e::{apply_roles_script, login_role, Cluster, TestDb};
 use guildstats_gameserver::poll::poll_rows;
 use guildstats_gameserver::servers::{Protocol, Server};
@@ -33,7 +33,7 @@ fn sink_rows_arrive_exactly_once_across_a_crash() {
         return;
     };
     let db = TestDb::create(&cluster, "sink_crash");
-    ingest_login(&cluster, &db, "e2e_sink_ingester");
+    db.ingest_login("e2e_sink_ingester");
     let spool = spool_path("crash");
     let mut options = SinkOptions::new(db.cluster.dsn(&db.name, "e2e_sink_ingester"), &spool);
     options.max_batch = 50;
@@ -93,7 +93,7 @@ fn a_row_the_database_refuses_is_kept_beside_the_spool_and_the_batch_goes_on() {
         return;
     };
     let db = TestDb::create(&cluster, "sink_rejected");
-    ingest_login(&cluster, &db, "e2e_sink_ingester");
+    db.ingest_login("e2e_sink_ingester");
     let spool = spool_path("rejected");
     let mut options = SinkOptions::new(db.cluster.dsn(&db.name, "e2e_sink_ingester"), &spool);
     options.max_batch = 10;
@@ -206,7 +206,7 @@ fn game_server_polls_land_once() {
         return;
     };
     let db = TestDb::create(&cluster, "gameserver_polls");
-    ingest_login(&cluster, &db, "e2e_sink_ingester");
+    db.ingest_login("e2e_sink_ingester");
     let mut options = SinkOptions::new(
         db.cluster.dsn(&db.name, "e2e_sink_ingester"),
         spool_path("polls"),

@@ -128,10 +128,12 @@ pub fn copy_line(out: &mut Vec<u8>, values: &Map<String, Value>, columns: &[Stri
 
 /// Bytes for a `bytea` column, in PostgreSQL's hex input format.
 pub fn bytea_text(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(2 + bytes.len() * 2);
     out.push_str("\\x");
-    for b in bytes {
-        out.push_str(&format!("{b:02x}"));
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
     }
     out
 }

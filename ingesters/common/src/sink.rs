@@ -426,7 +426,7 @@ impl Writer {
                 Err(e) if is_row_problem(&e) && !client.client.is_closed() => {
                     // The database refused the data itself: retrying the same batch would loop
                     // forever, so find the guilty rows one by one.
-                    tracing::error!(error = %describe(&e), "batch refused; writing its rows one by one");
+                    tracing::error!(error = %error_text(&e), "batch refused; writing its rows one by one");
                     if self.write_singly(batch).await {
                         return true;
                     }
@@ -437,7 +437,7 @@ impl Writer {
                     self.client = None;
                     let delay = backoff.next_delay();
                     if e.code().is_some() {
-                        tracing::error!(error = %describe(&e), ?delay, "the database refused the batch; retrying");
+                        tracing::error!(error = %error_text(&e), ?delay, "the database refused the batch; retrying");
                     } else {
                         tracing::warn!(error = %e, ?delay, "database write failed; reconnecting");
                     }
@@ -490,7 +490,7 @@ impl Writer {
 }
 
 /// A connection with the sink's settings; the connection task runs until the client is dropped.
-pub(crate) async fn connect(options: &SinkOptions) -> Result<Client, tokio_postgres::Error> {
+pub async fn connect(options: &SinkOptions) -> Result<Client, tokio_postgres::Error> {
     let mut config: tokio_postgres::Config = options.dsn.parse()?;
     if let Some(password) = &options.password {
         config.password(password);
@@ -513,7 +513,7 @@ fn is_row_problem(error: &tokio_postgres::Error) -> bool {
 }
 
 /// PostgreSQL's own message, which the error's display text leaves out.
-fn describe(error: &tokio_postgres::Error) -> String {
+pub fn error_text(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => error.to_string(),
@@ -522,7 +522,7 @@ fn describe(error: &tokio_postgres::Error) -> String {
 
 /// A refused row with the database's reason beside it, as one JSON line.
 fn rejected_line(row: &Row, error: &tokio_postgres::Error) -> String {
-    serde_json::json!({ "table": row.table, "values": row.values, "error": describe(error) })
+    serde_json::json!({ "table": row.table, "values": row.values, "error": error_text(error) })
         .to_string()
 }
 
