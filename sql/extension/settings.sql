@@ -54,6 +54,28 @@ COMMENT ON COLUMN settings.updated_at IS 'When the row was last written by whoev
 
 SELECT pg_catalog.pg_extension_config_dump('settings', '');
 
+-- The game servers the poller polls, kept in the database so that an admin adds one with an
+-- INSERT instead of editing the poller's configuration; it rereads the table every cycle.
+CREATE TABLE game_servers (
+    address    text        PRIMARY KEY,
+    protocol   text        NOT NULL,
+    enabled    boolean     NOT NULL DEFAULT true,
+    label      text,
+    added_at   timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT game_servers_address_is_host_port CHECK (address ~ '^[^[:space:]:]+:[0-9]{1,5}$'),
+    CONSTRAINT game_servers_protocol_known CHECK (protocol IN ('a2s', 'q3'))
+);
+
+COMMENT ON TABLE game_servers IS
+    'Game servers for the poller (guildstats-gameserver --servers-table), besides any in its own configuration. It rereads the enabled rows every poll cycle.';
+COMMENT ON COLUMN game_servers.address IS 'host:port of the query port, as raw_server_polls.server records it.';
+COMMENT ON COLUMN game_servers.protocol IS 'a2s (Source engine A2S queries) or q3 (Quake 3 getstatus, as ET:Legacy speaks it).';
+COMMENT ON COLUMN game_servers.enabled IS 'false pauses polling without losing the row.';
+COMMENT ON COLUMN game_servers.label IS 'A name for people; the poller does not use it.';
+COMMENT ON COLUMN game_servers.added_at IS 'When the row was added.';
+
+SELECT pg_catalog.pg_extension_config_dump('game_servers', '');
+
 CREATE FUNCTION settings_for(guild_id bigint)
 RETURNS TABLE (
     afk_channel_id       bigint,

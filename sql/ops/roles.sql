@@ -10,7 +10,8 @@
 --                      `INSERT ... ON CONFLICT DO NOTHING` needs no read access. One exception:
 --                      the SFTP puller reads raw_et_stats_files (file_name, source), the names
 --                      it has already stored, so that a restart resumes instead of downloading
---                      every file again; the files' contents stay unreadable.
+--                      every file again; the files' contents stay unreadable. And the poller
+--                      reads game_servers, the servers an admin listed for it.
 --   guildstats_reader  BI tools (Superset, Metabase, Grafana) and analysts: read everything.
 --   guildstats_admin   operators: read and write every guildstats table, run the builders,
 --                      change settings.
@@ -56,6 +57,8 @@ END
 $ingest$;
 -- Column-level, so the puller learns which files it has without reading any of their contents.
 GRANT SELECT (file_name, source) ON guildstats.raw_et_stats_files TO guildstats_ingest;
+-- The game-server poller reads the servers an admin listed in the database.
+GRANT SELECT ON guildstats.game_servers TO guildstats_ingest;
 
 -- Reader: every table and view, and the functions (read-only ones work; builders fail for
 -- lack of write rights, with a permission error that says so).

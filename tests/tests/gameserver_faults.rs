@@ -176,3 +176,85 @@ fn poller_killed_mid_batch_loses_and_doubles_nothing() {
     let acknowledged = logged_values(&second.log_text(), "poll stored", "polled_at");
     assert_exactly_once(&db, port, &acknowledged);
 }
+
+#[test]
+fn poller_follows_the_game_servers_table() {
+    let test = "poller_follows_the_game_servers_table";
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(cluster) = Cluster::from_env(test) else {
+        return;
+    };
+    let Some((_srcds, a2s_port)) = udp_peer(test, "fake_srcds.py", &[]) else {
+        return;
+    };
+    let Some((_q3, q3_port)) = udp_peer(test, "fake_q3.py", &[]) else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "poller_table");
+    let dsn = db.ingest_login("e2e_poller");
+    let a2s = format!("127.0.0.1:{a2s_port}");
+    let q3 = format!("127.0.0.1:{q3_port}");
+    let mut admin = db.connect();
+    admin
+        .execute(
+            "INSERT INTO guildstats.game_servers (address, protocol, label) VALUES ($1, 'a2s', 'fixture')",
+            &[&a2s],
+        )
+        .expect("add a server");
+    let dir = scratch(test);
+    let args: Vec<String> = [
+        "--servers-table",
+        "--interval-secs",
+        "1",
+        "--timeout-ms",
+        "800",
+        "--batch-ms",
+        "100",
+        "--dsn",
+        &dsn,
+        "--spool",
+        &dir.join("spool").display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut poller = Ingester::start(
+        &ingester_binary("guildstats-gameserver"),
+        &args,
+        &dir.join("log"),
+    );
+    poller.wait_for_lines(&format!("server=a2s {a2s}"), 2, Duration::from_secs(30));
+    // An admin pauses one server and adds another: the next cycles follow.
+    admin
+        .batch_execute(&format!(
+            "UPDATE guildstats.game_servers SET enabled = false WHERE address = '{a2s}';
+             INSERT INTO guildstats.game_servers (address, protocol) VALUES ('{q3}', 'q3');"
+        ))
+        .expect("change the list");
+    poller.wait_for_lines(&format!("server=q3 {q3}"), 3, Duration::from_secs(30));
+    poller.terminate();
+    let log = poller.log_text();
+    let a2s_polls = logged_values(&log, &format!("server=a2s {a2s}"), "polled_at");
+    let a2s_stored: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM guildstats.raw_server_polls WHERE server = $1",
+            &[&a2s],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(a2s_stored, a2s_polls.len() as i64);
+    // Once q3 was being polled, the paused server was not polled again.
+    let last_a2s: Option<String> = a2s_polls.last().cloned();
+    let first_q3 = logged_values(&log, &format!("server=q3 {q3}"), "polled_at")
+        .first()
+        .cloned();
+    assert!(last_a2s < first_q3, "{log}");
+    let q3_ok: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM guildstats.raw_server_polls WHERE server = $1 AND ok",
+            &[&q3],
+        )
+        .expect("count")
+        .get(0);
+    assert!(q3_ok >= 3);
+}

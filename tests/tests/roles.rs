@@ -61,9 +61,18 @@ fn ingest_role_can_only_insert_into_raw_tables() {
             );
         }
     }
+    // The poller reads the servers an admin listed; it cannot change the list.
+    ingester
+        .query(
+            "SELECT address, protocol FROM guildstats.game_servers WHERE enabled",
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("ingest role reads game_servers: {}", db_message(&e)));
     for forbidden in [
         "SELECT * FROM guildstats.settings",
         "INSERT INTO guildstats.settings (guild_id, session_cap) VALUES (1, '1 hour')",
+        "INSERT INTO guildstats.game_servers (address, protocol) VALUES ('x:1', 'q3')",
+        "DELETE FROM guildstats.game_servers",
         "SELECT * FROM guildstats.settings_for(1)",
         "SELECT guildstats.et_clean_name('^1x')",
         "SELECT * FROM guildstats.effective_settings",

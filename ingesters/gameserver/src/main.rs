@@ -21,6 +21,9 @@ struct Args {
     /// File listing servers, one `protocol host:port` per line (# comments).
     #[arg(long, env = "GUILDSTATS_SERVERS_FILE")]
     servers_file: Option<PathBuf>,
+    /// Also poll the enabled rows of guildstats.game_servers, reread every cycle.
+    #[arg(long, env = "GUILDSTATS_SERVERS_TABLE")]
+    servers_table: bool,
     /// Seconds between polls.
     #[arg(long, env = "GUILDSTATS_POLL_INTERVAL", default_value_t = 60)]
     interval_secs: u64,
@@ -64,8 +67,8 @@ async fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         list.extend(servers::parse_list(&text)?);
     }
-    if list.is_empty() {
-        return Err("no servers: use --server or --servers-file".into());
+    if list.is_empty() && !args.servers_table {
+        return Err("no servers: use --server, --servers-file or --servers-table".into());
     }
     if args.check {
         return check(&args, &list).await;
@@ -82,7 +85,14 @@ async fn run(args: Args) -> Result<(), String> {
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     let mut ticker = tokio::time::interval(Duration::from_secs(args.interval_secs.max(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    tracing::info!(servers = list.len(), "polling");
+    tracing::info!(
+        configured = list.len(),
+        table = args.servers_table,
+        "polling"
+    );
+    let options = args.sink.options()?;
+    // The table's list as last read: while the database is away, polling goes on with it.
+    let mut listed: Vec<servers::Server> = Vec::new();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -90,7 +100,23 @@ async fn run(args: Args) -> Result<(), String> {
         }
         // Every server concurrently; each poll is bounded by the timeout.
         let mut set = tokio::task::JoinSet::new();
-        for server in list.clone() {
+        if args.servers_table {
+            // Bounded, so that an unreachable database never delays the polls themselves.
+            let read = tokio::time::timeout(Duration::from_secs(2), servers::from_table(&options));
+            match read
+                .await
+                .unwrap_or_else(|_| Err("the database did not answer in 2 s".into()))
+            {
+                Ok(now) => {
+                    if now != listed {
+                        tracing::info!(servers = now.len(), "game_servers changed");
+                    }
+                    listed = now;
+                }
+                Err(e) => tracing::warn!(error = %e, "polling the servers last read"),
+            }
+        }
+        for server in servers::merge(&list, &listed) {
             set.spawn(async move {
                 let (rows, result) = poll::poll_rows(&server, timeout).await;
                 if let Err(e) = &result {
@@ -126,16 +152,24 @@ async fn run(args: Args) -> Result<(), String> {
 }
 
 /// `--check`: every line of what the poller would do, or the first thing that stops it.
-async fn check(args: &Args, list: &[servers::Server]) -> Result<(), String> {
+async fn check(args: &Args, configured: &[servers::Server]) -> Result<(), String> {
     let options = args.sink.options()?;
     let tables = [&RAW_SERVER_POLLS, &RAW_SERVER_PLAYERS, &RAW_HEARTBEATS];
     for line in check::database(&options, &tables).await? {
         println!("{line}");
     }
     println!("{}", check::spool(&options)?);
+    let listed = if args.servers_table {
+        let listed = servers::from_table(&options).await?;
+        println!("game_servers: {} enabled servers", listed.len());
+        listed
+    } else {
+        Vec::new()
+    };
+    let list = servers::merge(configured, &listed);
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     let mut failed = 0;
-    for server in list {
+    for server in &list {
         match poll::snapshot(server, timeout).await {
             Ok(s) => println!(
                 "server {server}: answers: {:?} on {}, {}/{} players",

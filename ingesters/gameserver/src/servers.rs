@@ -1,4 +1,5 @@
-//! Which servers to poll: `protocol host:port` entries from flags or a simple list file.
+//! Which servers to poll: `protocol host:port` entries from flags or a simple list file, and the
+//! enabled rows of `guildstats.game_servers`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -68,6 +69,38 @@ pub fn parse_list(text: &str) -> Result<Vec<Server>, String> {
         .collect()
 }
 
+/// The enabled servers an admin listed in `guildstats.game_servers`.
+pub async fn from_table(options: &guildstats_ingest::SinkOptions) -> Result<Vec<Server>, String> {
+    use guildstats_ingest::sink::{connect, error_text};
+    let client = connect(options)
+        .await
+        .map_err(|e| format!("cannot read game_servers: {}", error_text(&e)))?;
+    let rows = client
+        .query(
+            "SELECT protocol, address FROM guildstats.game_servers WHERE enabled ORDER BY address",
+            &[],
+        )
+        .await
+        .map_err(|e| format!("cannot read game_servers: {}", error_text(&e)))?;
+    rows.iter()
+        .map(|r| {
+            let (protocol, address): (String, String) = (r.get(0), r.get(1));
+            format!("{protocol} {address}").parse()
+        })
+        .collect()
+}
+
+/// The servers of both sources, each address once (the configuration's entry wins).
+pub fn merge(configured: &[Server], listed: &[Server]) -> Vec<Server> {
+    let mut all = configured.to_vec();
+    for server in listed {
+        if !all.iter().any(|s| s.address == server.address) {
+            all.push(server.clone());
+        }
+    }
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +116,14 @@ mod tests {
         assert_eq!(list[2].protocol, Protocol::A2s);
         assert!(parse_list("gopher x:1").is_err());
         assert!(parse_list("a2s nohost").is_err());
+    }
+
+    #[test]
+    fn merging_keeps_each_address_once() {
+        let configured = parse_list("a2s a:1\nq3 b:2").unwrap();
+        let listed = parse_list("q3 a:1\nq3 c:3").unwrap();
+        let all = merge(&configured, &listed);
+        let shown: Vec<String> = all.iter().map(Server::to_string).collect();
+        assert_eq!(shown, ["a2s a:1", "q3 b:2", "q3 c:3"]);
     }
 }
