@@ -4,7 +4,8 @@
 use crate::{repo_root, run_ok, skip_or_fail};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A child process killed when the test ends, passed or not.
@@ -46,31 +47,36 @@ pub fn udp_peer(test: &str, tool: &str, args: &[&str]) -> Option<(Peer, u16)> {
     Some((Peer(child), port))
 }
 
-/// An ingester binary of this workspace, built by `scripts/test` before the end-to-end tests
-/// (`cargo build --bins`). Looked up beside this test executable, so any target dir works.
-pub fn ingester_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let binary = profile_dir.join(name);
-    assert!(
-        binary.exists(),
-        "{} is not built: run `cargo build --bins` first (scripts/test does)",
-        binary.display()
-    );
-    binary
+/// An ingester binary of this workspace, built once per test process (cargo builds only what
+/// changed), so a test never runs a stale binary.
+pub fn ingester_binary(package: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|p| p == package) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        run_ok(
+            Command::new(cargo)
+                .current_dir(repo_root())
+                .args(["build", "-q", "--locked", "-p", package, "--bin", package]),
+        );
+        built.push(package.to_string());
+    }
+    std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target"))
+        .join("debug")
+        .join(package)
 }
 
-/// A running ingester whose log goes to a file the test reads.
+/// A running ingester process whose output goes to a log file the test reads.
 pub struct Ingester {
-    child: Option<Child>,
+    child: Child,
     pub log: PathBuf,
 }
 
 impl Ingester {
-    pub fn start(binary: &Path, args: &[String], log: &Path) -> Ingester {
+    /// Starts `binary` with `args` and extra environment `env`, logging at info level.
+    pub fn start(binary: &Path, args: &[String], log: &Path, env: &[(&str, &str)]) -> Ingester {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -81,14 +87,19 @@ impl Ingester {
             .args(args)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(out)
             .stderr(err)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         Ingester {
-            child: Some(child),
+            child,
             log: log.to_path_buf(),
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The log so far, without terminal colour codes.
@@ -109,31 +120,36 @@ impl Ingester {
         }
     }
 
-    /// SIGKILL: no flush, no goodbye.
-    pub fn kill_9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("kill -9");
-            let _ = child.wait();
-        }
+    /// SIGTERM, as systemd and docker stop it, and the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.wait_exit(Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("the ingester ignored SIGTERM:\n{}", self.log_text()))
     }
 
-    /// SIGTERM, then waits for a clean exit.
-    pub fn terminate(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
-            let status = child.wait().expect("wait");
-            assert!(
-                status.success(),
-                "the ingester exited with {status}:\n{}",
-                self.log_text()
-            );
+    /// SIGKILL: a crash, no cleanup at all.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
+        None
     }
 }
 
 impl Drop for Ingester {
     fn drop(&mut self) {
-        self.kill_9();
+        self.kill9();
     }
 }
 

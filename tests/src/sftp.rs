@@ -3,11 +3,11 @@
 //! guildstats-sftp binary as a process, so that tests can stop it, kill -9 it and read its log.
 
 use crate::et::{cluster_and_fixtures, fingerprint, insert_files};
+use crate::ingest::{ingester_binary, Ingester};
 use crate::{repo_root, run_ok, skip_or_fail, Cluster, TestDb};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -224,36 +224,16 @@ impl Drop for SshServer {
     }
 }
 
-/// The guildstats-sftp binary, built once per test process (cargo builds only what changed).
+/// The guildstats-sftp binary, built once per test process.
 pub fn sftp_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        run_ok(Command::new(cargo).current_dir(repo_root()).args([
-            "build",
-            "-q",
-            "--locked",
-            "-p",
-            "guildstats-sftp",
-            "--bin",
-            "guildstats-sftp",
-        ]));
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo_root().join("target"));
-        target.join("debug/guildstats-sftp")
-    })
-    .clone()
+    ingester_binary("guildstats-sftp")
 }
 
-/// A guildstats-sftp process whose log (stderr) goes to a file.
-pub struct Puller {
-    child: Child,
-    pub log: PathBuf,
-}
+/// A guildstats-sftp process.
+pub type Puller = Ingester;
 
-impl Puller {
-    /// Starts the binary with `args`; the database comes from `dsn` (environment, as an
+impl Ingester {
+    /// Starts the puller with `args`; the database comes from `dsn` (environment, as an
     /// operator would pass it).
     pub fn spawn(args: &[String], dsn: &str, log: &Path) -> Puller {
         Puller::spawn_binary(&sftp_binary(), args, dsn, log)
@@ -271,61 +251,9 @@ impl Puller {
         log: &Path,
         env: &[(&str, &str)],
     ) -> Puller {
-        let stderr = File::create(log).expect("log file");
-        let child = Command::new(binary)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .env("GUILDSTATS_DSN", dsn)
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("start guildstats-sftp");
-        Puller {
-            child,
-            log: log.to_path_buf(),
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, as systemd stops it, and the exit status.
-    pub fn terminate(&mut self) -> ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.wait_exit(Duration::from_secs(60))
-            .unwrap_or_else(|| panic!("guildstats-sftp ignored SIGTERM:\n{}", self.log_text()))
-    }
-
-    /// SIGKILL: a crash, no cleanup at all.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let until = Instant::now() + timeout;
-        while Instant::now() < until {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Puller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut all = env.to_vec();
+        all.push(("GUILDSTATS_DSN", dsn));
+        Ingester::start(binary, args, log, &all)
     }
 }
 

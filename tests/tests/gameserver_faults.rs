@@ -106,6 +106,7 @@ fn poller_survives_a_30_second_database_outage() {
         &ingester_binary("guildstats-gameserver"),
         &args,
         &dir.join("log"),
+        &[],
     );
     poller.wait_for_lines("poll stored", 3, Duration::from_secs(30));
 
@@ -121,7 +122,7 @@ fn poller_survives_a_30_second_database_outage() {
     );
     let settled = poller.log_text().matches("poll stored").count() + 3;
     poller.wait_for_lines("poll stored", settled, Duration::from_secs(60));
-    poller.terminate();
+    assert!(poller.terminate().success(), "{}", poller.log_text());
 
     let acknowledged = logged_values(&poller.log_text(), "poll stored", "polled_at");
     assert_exactly_once(&db, port, &acknowledged);
@@ -143,18 +144,18 @@ fn poller_killed_mid_batch_loses_and_doubles_nothing() {
     db.ingest_login("e2e_poller");
     let dir = scratch(test);
     let binary = ingester_binary("guildstats-gameserver");
-    // Batches of 7 rows, written every few seconds at most: a poll's 41 rows span several
-    // batches, and the kill lands while rows are durable in the spool but not yet written.
+    // A batch waits up to 10 s to fill 1000 rows: the kill lands while the polls' rows are durable
+    // in the spool (acknowledged) but their batch is not yet written.
     let args = poller_args(
         &db,
         "e2e_poller",
         port,
         &dir.join("spool"),
-        &["--batch-size", "7", "--batch-ms", "3000"],
+        &["--batch-size", "1000", "--batch-ms", "10000"],
     );
-    let mut first = Ingester::start(&binary, &args, &dir.join("log"));
+    let mut first = Ingester::start(&binary, &args, &dir.join("log"), &[]);
     first.wait_for_lines("poll stored", 4, Duration::from_secs(30));
-    first.kill_9();
+    first.kill9();
     let acknowledged = logged_values(&first.log_text(), "poll stored", "polled_at");
     let written: i64 = db
         .connect()
@@ -169,10 +170,10 @@ fn poller_killed_mid_batch_loses_and_doubles_nothing() {
         "the kill must leave acknowledged rows unwritten ({written} player rows written)"
     );
 
-    let mut second = Ingester::start(&binary, &args, &dir.join("log"));
+    let mut second = Ingester::start(&binary, &args, &dir.join("log"), &[]);
     let lines = second.log_text().matches("poll stored").count() + 3;
     second.wait_for_lines("poll stored", lines, Duration::from_secs(30));
-    second.terminate();
+    assert!(second.terminate().success(), "{}", second.log_text());
     let acknowledged = logged_values(&second.log_text(), "poll stored", "polled_at");
     assert_exactly_once(&db, port, &acknowledged);
 }
@@ -222,6 +223,7 @@ fn poller_follows_the_game_servers_table() {
         &ingester_binary("guildstats-gameserver"),
         &args,
         &dir.join("log"),
+        &[],
     );
     poller.wait_for_lines(&format!("server=a2s {a2s}"), 2, Duration::from_secs(30));
     // An admin pauses one server and adds another: the next cycles follow.
@@ -232,7 +234,7 @@ fn poller_follows_the_game_servers_table() {
         ))
         .expect("change the list");
     poller.wait_for_lines(&format!("server=q3 {q3}"), 3, Duration::from_secs(30));
-    poller.terminate();
+    assert!(poller.terminate().success(), "{}", poller.log_text());
     let log = poller.log_text();
     let a2s_polls = logged_values(&log, &format!("server=a2s {a2s}"), "polled_at");
     let a2s_stored: i64 = admin
