@@ -62,7 +62,7 @@ COMMENT ON COLUMN et_rounds.restart_kind IS 'cancelled (replayed with the same p
 COMMENT ON COLUMN et_rounds.imported_at IS 'When the round was imported.';
 
 CREATE TABLE et_player_rounds (
-    round_id                  bigint   NOT NULL REFERENCES et_rounds ON DELETE CASCADE,
+    round_id                  bigint   NOT NULL,
     guid                      text     NOT NULL,
     name                      text     NOT NULL,
     clean_name                text     NOT NULL,
@@ -179,8 +179,7 @@ CREATE TABLE et_weapon_rounds (
     kills         integer  NOT NULL,
     deaths        integer  NOT NULL,
     headshots     integer  NOT NULL,
-    PRIMARY KEY (round_id, guid, weapon_index),
-    FOREIGN KEY (round_id, guid) REFERENCES et_player_rounds ON DELETE CASCADE
+    PRIMARY KEY (round_id, guid, weapon_index)
 );
 
 COMMENT ON TABLE et_weapon_rounds IS 'One weapon of one player in one ET:Legacy round, with this round''s values (differenced in a paired round 2).';
@@ -235,6 +234,52 @@ COMMENT ON COLUMN et_sessions.ended_at IS 'Save time of the last round.';
 COMMENT ON COLUMN et_sessions.rounds IS 'Rounds in the session.';
 COMMENT ON COLUMN et_sessions.maps IS 'Maps in the order first played.';
 COMMENT ON COLUMN et_sessions.players IS 'Distinct players (by GUID, bots excluded).';
+
+-- A round's players and weapons go with it. Only the importer writes these tables, a round
+-- before its players and a player before its weapons, in one transaction, so the references
+-- hold by construction. Foreign keys would check them again one row at a time (an index probe
+-- and a row lock per weapon row: more than half of an import's time), so there are none;
+-- deletes and truncations cascade here, one set-based statement per table.
+CREATE FUNCTION _et_cascade_delete()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    -- A trigger cannot TRUNCATE a table that the statement firing it truncated too (TRUNCATE
+    -- of several tables at once); DELETE of what is left works either way.
+    IF TG_OP = 'TRUNCATE' THEN
+        IF TG_TABLE_NAME = 'et_rounds' THEN
+            DELETE FROM @extschema@.et_player_rounds;
+        END IF;
+        DELETE FROM @extschema@.et_weapon_rounds;
+    ELSIF TG_TABLE_NAME = 'et_rounds' THEN
+        DELETE FROM @extschema@.et_player_rounds p USING gone g WHERE p.round_id = g.round_id;
+    ELSE
+        DELETE FROM @extschema@.et_weapon_rounds w USING gone g
+        WHERE w.round_id = g.round_id AND w.guid = g.guid;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION _et_cascade_delete() IS
+    'Internal trigger function: deleting or truncating ET:Legacy rounds removes their players, and deleting players removes their weapons (what ON DELETE CASCADE would do, set-based).';
+
+CREATE TRIGGER et_rounds_cascade_delete
+AFTER DELETE ON et_rounds REFERENCING OLD TABLE AS gone
+FOR EACH STATEMENT EXECUTE FUNCTION _et_cascade_delete();
+CREATE TRIGGER et_rounds_cascade_truncate
+AFTER TRUNCATE ON et_rounds
+FOR EACH STATEMENT EXECUTE FUNCTION _et_cascade_delete();
+CREATE TRIGGER et_player_rounds_cascade_delete
+AFTER DELETE ON et_player_rounds REFERENCING OLD TABLE AS gone
+FOR EACH STATEMENT EXECUTE FUNCTION _et_cascade_delete();
+CREATE TRIGGER et_player_rounds_cascade_truncate
+AFTER TRUNCATE ON et_player_rounds
+FOR EACH STATEMENT EXECUTE FUNCTION _et_cascade_delete();
+COMMENT ON TRIGGER et_rounds_cascade_delete ON et_rounds IS 'Deleted rounds take their players (and so their weapons) with them.';
+COMMENT ON TRIGGER et_rounds_cascade_truncate ON et_rounds IS 'Truncating the rounds truncates players and weapons.';
+COMMENT ON TRIGGER et_player_rounds_cascade_delete ON et_player_rounds IS 'Deleted players take their weapons with them.';
+COMMENT ON TRIGGER et_player_rounds_cascade_truncate ON et_player_rounds IS 'Truncating the players truncates the weapons.';
 
 DO $mark$
 DECLARE
