@@ -469,6 +469,61 @@ fn a_late_round_one_pairs_and_its_round_two_is_recomputed() {
 }
 
 #[test]
+fn a_deleted_or_truncated_round_takes_its_players_and_weapons() {
+    let Some((cluster, dir)) = cluster_and_fixtures("et_cascade") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "et_cascade");
+    let mut client = db.connect();
+    let names = [
+        "2025-09-24-233255-te_escape2-round-1.txt".to_string(),
+        "2025-09-24-233657-te_escape2-round-2.txt".to_string(),
+    ];
+    insert_files(&mut client, &dir, &names);
+    // Players and weapons of one round (or of all rounds, for NULL).
+    let counts = |client: &mut Client, round_id: Option<i64>| -> (i64, i64) {
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM guildstats.et_player_rounds
+                         WHERE round_id = $1 OR $1 IS NULL),
+                        (SELECT count(*) FROM guildstats.et_weapon_rounds
+                         WHERE round_id = $1 OR $1 IS NULL)",
+                &[&round_id],
+            )
+            .expect("counts");
+        (row.get(0), row.get(1))
+    };
+    let round_id: i64 = client
+        .query_one(
+            "SELECT round_id FROM guildstats.et_rounds WHERE file_name = $1",
+            &[&names[1]],
+        )
+        .expect("round")
+        .get(0);
+    let (round_players, round_weapons) = counts(&mut client, Some(round_id));
+    let (players, weapons) = counts(&mut client, None);
+    assert!(round_players > 0 && round_weapons > 0 && players > round_players);
+
+    client
+        .execute(
+            "DELETE FROM guildstats.et_rounds WHERE round_id = $1",
+            &[&round_id],
+        )
+        .expect("delete");
+    assert_eq!(counts(&mut client, Some(round_id)), (0, 0));
+    assert_eq!(
+        counts(&mut client, None),
+        (players - round_players, weapons - round_weapons),
+        "the other round's players and weapons stay"
+    );
+
+    client
+        .batch_execute("TRUNCATE guildstats.et_rounds")
+        .expect("truncate");
+    assert_eq!(counts(&mut client, None), (0, 0));
+}
+
+#[test]
 fn a_bad_file_keeps_its_raw_row_with_the_reason_and_the_batch_goes_on() {
     let Some(cluster) = Cluster::from_env("et_bad_file") else {
         return;
