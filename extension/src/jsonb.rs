@@ -42,7 +42,8 @@ impl<'a> JsonbValue<'a> {
         Self::Int(i64::try_from(value).unwrap_or(i64::MAX))
     }
 
-    /// The same value as a `serde_json::Value` (for callers that want JSON text).
+    /// The same value as a `serde_json::Value`, whose text is what `jsonb_in` is compared with.
+    #[cfg(any(test, feature = "pg_test"))]
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value;
         match self {
@@ -65,6 +66,22 @@ impl<'a> JsonbValue<'a> {
 /// A complete jsonb datum (varlena header included), ready to hand to PostgreSQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonbBytes(Vec<u8>);
+
+pgrx::impl_sql_translatable!(JsonbBytes, "jsonb");
+
+// SAFETY: the datum handed back is a complete jsonb varlena in the function's memory context.
+unsafe impl pgrx::callconv::BoxRet for JsonbBytes {
+    unsafe fn box_into<'fcx>(
+        self,
+        fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
+    ) -> pgrx::datum::Datum<'fcx> {
+        match self.into_datum() {
+            // SAFETY: a valid jsonb datum is what the function's SQL signature promises.
+            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
+            None => fcinfo.return_null(),
+        }
+    }
+}
 
 // jsonb.h
 const JB_FSCALAR: u32 = 0x1000_0000;
@@ -409,27 +426,39 @@ fn numeric_from_text(text: &[u8], decimal: &mut Vec<u8>, out: &mut Vec<u8>) -> R
     Ok(())
 }
 
+/// The bytes `jsonb_in` makes of `text`, varlena header included.
+#[cfg(any(test, feature = "pg_test"))]
+fn jsonb_in(text: &str) -> Vec<u8> {
+    let cstring = std::ffi::CString::new(text).expect("no NUL");
+    // SAFETY: jsonb_in returns a freshly palloc'd, untoasted varlena.
+    unsafe {
+        let datum = pgrx::direct_function_call_as_datum(
+            pg_sys::jsonb_in,
+            &[Some(pg_sys::Datum::from(cstring.as_ptr()))],
+        )
+        .expect("jsonb_in returned NULL");
+        let ptr = datum.cast_mut_ptr::<pg_sys::varlena>();
+        std::slice::from_raw_parts(ptr.cast::<u8>(), pgrx::varlena::varsize_any(ptr)).to_vec()
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+impl JsonbBytes {
+    /// Whether these are the very bytes `jsonb_in` makes of this value's own text.
+    pub fn is_what_jsonb_in_makes(&self) -> bool {
+        let text =
+            pgrx::Spi::get_one_with_args::<String>("SELECT $1::text", &[self.clone().into()])
+                .expect("SPI")
+                .expect("text");
+        jsonb_in(&text) == self.0
+    }
+}
+
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
-    use super::{JsonbBytes, JsonbValue};
-    use pgrx::pg_sys;
+    use super::{jsonb_in, JsonbBytes, JsonbValue};
     use pgrx::prelude::*;
-
-    /// The bytes `jsonb_in` makes of `text`, varlena header included.
-    fn jsonb_in(text: &str) -> Vec<u8> {
-        let cstring = std::ffi::CString::new(text).expect("no NUL");
-        // SAFETY: jsonb_in returns a freshly palloc'd, untoasted varlena.
-        unsafe {
-            let datum = pgrx::direct_function_call_as_datum(
-                pg_sys::jsonb_in,
-                &[Some(pg_sys::Datum::from(cstring.as_ptr()))],
-            )
-            .expect("jsonb_in returned NULL");
-            let ptr = datum.cast_mut_ptr::<pg_sys::varlena>();
-            std::slice::from_raw_parts(ptr.cast::<u8>(), pgrx::varlena::varsize_any(ptr)).to_vec()
-        }
-    }
 
     fn assert_same_as_jsonb_in(value: &JsonbValue) {
         let text = serde_json::to_string(&value.to_json()).expect("serialize");

@@ -10,7 +10,7 @@
 use super::columns::{PlayerColumns, RoundColumns, RoundFacts, WeaponColumns};
 use super::json;
 use guildstats_engine::et::{
-    self as engine, pair_rounds, parse_file_name, DiffStatus, ParsedRound, Player, RoundDescriptor,
+    self as engine, pair_rounds, parse_file_name, ParsedRound, Player, RoundDescriptor,
     ROUND_MATCH_WINDOW,
 };
 use pgrx::datum::DatumWithOid;
@@ -127,10 +127,15 @@ fn known_round1s(parsed: &[(PendingFile, ParsedRound)]) -> Vec<KnownRound1> {
             .select(
                 "SELECT DISTINCT r.round_id, r.raw_ingest_id, r.file_name
                  FROM unnest($1::text[], $2::text[]::timestamp[]) AS q(map, saved_at)
-                 JOIN guildstats.et_rounds r
-                   ON r.map = q.map AND r.round_number = 1
-                  AND r.saved_at < q.saved_at
-                  AND r.saved_at >= q.saved_at - make_interval(secs => $3)",
+                 CROSS JOIN LATERAL (
+                     -- OFFSET 0 keeps this a range scan of the save-time index per round 2;
+                     -- joined flat, the planner hashes every round 1 of the map instead.
+                     SELECT r.round_id, r.raw_ingest_id, r.file_name
+                     FROM guildstats.et_rounds r
+                     WHERE r.saved_at < q.saved_at
+                       AND r.saved_at >= q.saved_at - make_interval(secs => $3)
+                       AND r.map = q.map AND r.round_number = 1
+                     OFFSET 0) r",
                 None,
                 &[
                     DatumWithOid::from(maps),
@@ -240,17 +245,12 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
                     known[r1 - parsed.len()].round_id
                 });
                 for p in engine::round2_differential(round1, round).players {
-                    let status = match p.status {
-                        DiffStatus::Differenced => "differenced",
-                        DiffStatus::R2Only => "round2_only",
-                        DiffStatus::Reset => "reset",
-                    };
                     push_player(
                         &mut players,
                         &mut weapons,
                         ids[i],
                         &p.round2_only,
-                        status,
+                        json::values_basis(p.status),
                         &p.cumulative,
                     );
                 }

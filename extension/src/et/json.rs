@@ -1,72 +1,100 @@
-//! Parsed rounds as jsonb. The keys are the column names of `et_player_rounds` and
-//! `et_weapon_rounds`, so that SQL can store a document with `jsonb_to_recordset`.
+//! Parsed rounds as jsonb, written in PostgreSQL's binary form (`crate::jsonb`). The keys are
+//! the column names of `et_player_rounds` and `et_weapon_rounds`, so that SQL can store a
+//! document with `jsonb_to_recordset`.
 
 use crate::jsonb::{JsonbBytes, JsonbValue};
 use guildstats_engine::et::{DiffStatus, ParsedRound, Player, Round2Result, Team};
-use serde_json::{json, Value};
 
-fn team_code(team: Option<Team>) -> Value {
-    team.map_or(Value::Null, |t| json!(t.code()))
+use JsonbValue as J;
+
+fn team_code(team: Option<Team>) -> JsonbValue<'static> {
+    team.map_or(J::Null, |t| J::Int(i64::from(t.code())))
+}
+
+fn seconds(value: Option<u32>) -> JsonbValue<'static> {
+    J::opt_int(value.map(i64::from))
+}
+
+/// What `values_basis` says of a round-2 player's values.
+pub fn values_basis(status: DiffStatus) -> &'static str {
+    match status {
+        DiffStatus::Differenced => "differenced",
+        DiffStatus::R2Only => "round2_only",
+        DiffStatus::Reset => "reset",
+    }
 }
 
 /// The whole file: name facts, header and players (with the file's own values).
-pub fn round(round: &ParsedRound) -> Value {
+pub fn round(round: &ParsedRound) -> Result<JsonbBytes, String> {
     let header = &round.header;
-    let saved = round.file.saved_at;
-    json!({
-        "file_name": round.file_name,
-        "saved_at": format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            saved.year, saved.month, saved.day, saved.hour, saved.minute, saved.second
+    let saved_at = round.file.saved_at.to_string();
+    JsonbBytes::encode(&J::Object(vec![
+        ("file_name", J::Str(&round.file_name)),
+        ("saved_at", J::Str(&saved_at)),
+        ("map", J::Str(&round.file.map)),
+        ("round_number", J::Int(i64::from(round.file.round))),
+        (
+            "lua_fields",
+            J::opt_int(round.version.map(|v| v.field_count() as i64)),
         ),
-        "map": round.file.map,
-        "round_number": round.file.round,
-        "lua_fields": round.version.map(|v| v.field_count()),
-        "header": {
-            "server_name": header.server_name,
-            "server_name_raw": header.server_name_raw,
-            "map": header.map,
-            "config": header.config,
-            "round": header.round,
-            "defender_team": team_code(header.defender),
-            "winner_team": team_code(header.winner),
-            "time_limit_raw": header.time_limit_raw,
-            "time_used_raw": header.time_used_raw,
-            "time_limit_seconds": header.time_limit_seconds,
-            "time_used_seconds": header.time_used_seconds,
-            "playtime_raw": header.playtime_raw,
-        },
-        "players": round.players.iter().map(|p| player(p, "raw")).collect::<Vec<_>>(),
-    })
+        (
+            "header",
+            J::Object(vec![
+                ("server_name", J::Str(&header.server_name)),
+                ("server_name_raw", J::Str(&header.server_name_raw)),
+                ("map", J::Str(&header.map)),
+                ("config", J::Str(&header.config)),
+                ("round", J::Int(header.round)),
+                ("defender_team", team_code(header.defender)),
+                ("winner_team", team_code(header.winner)),
+                ("time_limit_raw", J::Str(&header.time_limit_raw)),
+                ("time_used_raw", J::Str(&header.time_used_raw)),
+                ("time_limit_seconds", seconds(header.time_limit_seconds)),
+                ("time_used_seconds", seconds(header.time_used_seconds)),
+                ("playtime_raw", J::opt_int(header.playtime_raw)),
+            ]),
+        ),
+        (
+            "players",
+            J::Array(round.players.iter().map(|p| player(p, "raw")).collect()),
+        ),
+    ]))
 }
 
 /// A round 2 after the differential: `players` hold this round's values, `file_players` the
 /// file's cumulative ones, in the same order.
-pub fn round2_players(result: &Round2Result) -> Value {
-    let status = |s: DiffStatus| match s {
-        DiffStatus::Differenced => "differenced",
-        DiffStatus::R2Only => "round2_only",
-        DiffStatus::Reset => "reset",
-    };
-    json!({
-        "players": result
-            .players
-            .iter()
-            .map(|p| player(&p.round2_only, status(p.status)))
-            .collect::<Vec<_>>(),
-        "file_players": result
-            .players
-            .iter()
-            .map(|p| player(&p.cumulative, "raw"))
-            .collect::<Vec<_>>(),
-        "round1_only_guids": result.r1_only_guids,
-    })
+pub fn round2_players(result: &Round2Result) -> Result<JsonbBytes, String> {
+    JsonbBytes::encode(&J::Object(vec![
+        (
+            "players",
+            J::Array(
+                result
+                    .players
+                    .iter()
+                    .map(|p| player(&p.round2_only, values_basis(p.status)))
+                    .collect(),
+            ),
+        ),
+        (
+            "file_players",
+            J::Array(
+                result
+                    .players
+                    .iter()
+                    .map(|p| player(&p.cumulative, "raw"))
+                    .collect(),
+            ),
+        ),
+        (
+            "round1_only_guids",
+            J::Array(result.r1_only_guids.iter().map(|g| J::Str(g)).collect()),
+        ),
+    ]))
 }
 
 /// One player: identity, totals over weapons, derived rates, every extended field by name
 /// (null where this Lua version does not write it) and the weapons.
-pub fn player(p: &Player, values: &str) -> Value {
-    use JsonbValue as J;
+fn player<'a>(p: &'a Player, values: &'a str) -> JsonbValue<'a> {
     let weapons = p
         .weapons
         .iter()
@@ -84,7 +112,7 @@ pub fn player(p: &Player, values: &str) -> Value {
         .collect();
     let mut fields = player_fields(p, values);
     fields.push(("weapons", J::Array(weapons)));
-    J::Object(fields).to_json()
+    J::Object(fields)
 }
 
 /// A player's `file_stats`: what [`player`] gives for the file's values, without weapons,
@@ -95,7 +123,6 @@ pub fn file_stats(p: &Player) -> Result<JsonbBytes, String> {
 
 /// Every field of a player but the weapons, by name.
 fn player_fields<'a>(p: &'a Player, values: &'a str) -> Vec<(&'static str, JsonbValue<'a>)> {
-    use JsonbValue as J;
     let e = &p.extended;
     let int = J::opt_int;
     let float = J::opt_float;
