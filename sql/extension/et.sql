@@ -247,7 +247,7 @@ COMMENT ON COLUMN et_sessions.players IS 'Distinct players (by GUID, bots exclud
 -- A round's players and weapons go with it. Only the importer writes these tables, a round
 -- before its players and a player before its weapons, in one transaction, so the references
 -- hold by construction. Foreign keys would check them again one row at a time (an index probe
--- and a row lock per weapon row: more than half of an import's time), so there are none;
+-- and a row lock per weapon row: about a third of an import's time), so there are none;
 -- deletes and truncations cascade here, one set-based statement per table.
 CREATE FUNCTION _et_cascade_delete()
 RETURNS trigger
