@@ -11,6 +11,7 @@ mod economy;
 mod et;
 mod expanded;
 mod gini;
+mod jsonb;
 mod retention;
 mod schema;
 mod voice;

@@ -1,6 +1,7 @@
 //! import_et_rounds() on the real ET:Legacy files: every file imports, the measured facts of
-//! the format hold, hand-worked values come out, arrival order does not matter, a late round 1
-//! still pairs, a bad file keeps its raw row with the reason, and nothing imports twice.
+//! the format hold, hand-worked values come out, arrival order does not matter, one file per
+//! statement relinks only the session it joins, a late round 1 still pairs, a bad file keeps
+//! its raw row with the reason, and nothing imports twice.
 //!
 //! The expected numbers below were worked out by hand from the files' player lines (weapon
 //! sums and extended fields), independently of the parser.
@@ -252,6 +253,101 @@ fn arrival_order_and_batches_do_not_change_the_result() {
 }
 
 #[test]
+fn one_file_per_statement_relinks_only_the_session_it_joins() {
+    let Some((cluster, dir)) = cluster_and_fixtures("et_one_by_one") else {
+        return;
+    };
+    let mut names = fixture_names(&dir);
+    // Held back for the session-gap change at the end.
+    let last = names.pop().expect("fixtures");
+    let disable_trigger =
+        "ALTER TABLE guildstats.raw_et_stats_files DISABLE TRIGGER raw_et_stats_files_import";
+
+    let batch_db = TestDb::create(&cluster, "et_one_batch");
+    let mut batch = batch_db.connect();
+    batch
+        .batch_execute(disable_trigger)
+        .expect("disable trigger");
+    insert_files(&mut batch, &dir, &names);
+    import(&mut batch);
+
+    // What the SFTP puller does: one file per statement, each imported on its own, in an
+    // order unrelated to time (a stride through the sorted names).
+    let one_db = TestDb::create(&cluster, "et_one_by_one");
+    let mut one = one_db.connect();
+    one.batch_execute(disable_trigger).expect("disable trigger");
+    let stride = 97;
+    assert_eq!(gcd(stride, names.len()), 1, "the stride visits every file");
+    let mut largest = 0;
+    for k in 0..names.len() {
+        let name = &names[k * stride % names.len()];
+        insert_files(&mut one, &dir, std::slice::from_ref(name));
+        let row = one
+            .query_one(
+                "SELECT rounds_imported, rounds_linked FROM guildstats.import_et_rounds()",
+                &[],
+            )
+            .unwrap_or_else(|e| panic!("import {name}: {}", db_message(&e)));
+        let (imported, linked): (i32, i32) = (row.get(0), row.get(1));
+        // The default gap (60 minutes) is also the linking reach, so the rounds an import can
+        // affect are exactly the session the new round belongs to now.
+        let session: i32 = one
+            .query_one(
+                "SELECT coalesce(max(s.rounds), 0) FROM guildstats.et_rounds r
+                 JOIN guildstats.et_sessions s ON s.et_session_id = r.et_session_id
+                 WHERE r.file_name = $1",
+                &[name],
+            )
+            .expect("session size")
+            .get(0);
+        let expected = if imported == 0 { 0 } else { session };
+        assert_eq!(linked, expected, "rounds linked when importing {name}");
+        largest = largest.max(linked);
+    }
+    assert!(
+        largest < names.len() as i32 / 4,
+        "no import relinked the history ({largest} rounds at most)"
+    );
+    assert_eq!(fingerprint(&mut batch), fingerprint(&mut one));
+
+    // A new session gap regroups every session at the next import that brings a round.
+    one.batch_execute(
+        "INSERT INTO guildstats.settings (guild_id, et_session_gap) VALUES (NULL, '3 hours')",
+    )
+    .expect("setting");
+    insert_files(&mut one, &dir, std::slice::from_ref(&last));
+    let linked: i32 = one
+        .query_one(
+            "SELECT rounds_linked FROM guildstats.import_et_rounds()",
+            &[],
+        )
+        .expect("import")
+        .get(0);
+    let row = one
+        .query_one(
+            "SELECT (SELECT count(*)::integer FROM guildstats.et_rounds),
+                    (SELECT count(*)::integer FROM guildstats.et_sessions),
+                    (SELECT count(*)::integer FROM (
+                         SELECT saved_at - lag(saved_at) OVER (ORDER BY saved_at) AS gap
+                         FROM guildstats.et_rounds) g
+                     WHERE gap IS NULL OR gap > interval '3 hours')",
+            &[],
+        )
+        .expect("sessions");
+    let (rounds, sessions, gaps): (i32, i32, i32) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(linked, rounds, "every round relinked");
+    assert_eq!(sessions, gaps, "sessions split only at gaps over 3 hours");
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+#[test]
 fn a_late_round_one_pairs_and_its_round_two_is_recomputed() {
     let Some((cluster, dir)) = cluster_and_fixtures("et_late_r1") else {
         return;
@@ -292,6 +388,61 @@ fn a_late_round_one_pairs_and_its_round_two_is_recomputed() {
         (orphan, partner, match_id.as_deref()),
         (false, r1, Some("2025-09-24-233255"))
     );
+}
+
+#[test]
+fn a_deleted_or_truncated_round_takes_its_players_and_weapons() {
+    let Some((cluster, dir)) = cluster_and_fixtures("et_cascade") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "et_cascade");
+    let mut client = db.connect();
+    let names = [
+        "2025-09-24-233255-te_escape2-round-1.txt".to_string(),
+        "2025-09-24-233657-te_escape2-round-2.txt".to_string(),
+    ];
+    insert_files(&mut client, &dir, &names);
+    // Players and weapons of one round (or of all rounds, for NULL).
+    let counts = |client: &mut Client, round_id: Option<i64>| -> (i64, i64) {
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM guildstats.et_player_rounds
+                         WHERE round_id = $1 OR $1 IS NULL),
+                        (SELECT count(*) FROM guildstats.et_weapon_rounds
+                         WHERE round_id = $1 OR $1 IS NULL)",
+                &[&round_id],
+            )
+            .expect("counts");
+        (row.get(0), row.get(1))
+    };
+    let round_id: i64 = client
+        .query_one(
+            "SELECT round_id FROM guildstats.et_rounds WHERE file_name = $1",
+            &[&names[1]],
+        )
+        .expect("round")
+        .get(0);
+    let (round_players, round_weapons) = counts(&mut client, Some(round_id));
+    let (players, weapons) = counts(&mut client, None);
+    assert!(round_players > 0 && round_weapons > 0 && players > round_players);
+
+    client
+        .execute(
+            "DELETE FROM guildstats.et_rounds WHERE round_id = $1",
+            &[&round_id],
+        )
+        .expect("delete");
+    assert_eq!(counts(&mut client, Some(round_id)), (0, 0));
+    assert_eq!(
+        counts(&mut client, None),
+        (players - round_players, weapons - round_weapons),
+        "the other round's players and weapons stay"
+    );
+
+    client
+        .batch_execute("TRUNCATE guildstats.et_rounds")
+        .expect("truncate");
+    assert_eq!(counts(&mut client, None), (0, 0));
 }
 
 #[test]

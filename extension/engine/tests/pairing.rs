@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use common::parse_fixture;
 use guildstats_engine::et::{
-    detect_restarts, group_sessions, pair_rounds, stopwatch_result, LocalDateTime, MapOutcome,
-    RestartKind, RestartMark, RoundDescriptor, Team, SESSION_GAP,
+    detect_restarts, group_sessions, linking_reach, pair_rounds, stopwatch_result, LocalDateTime,
+    MapOutcome, RestartKind, RestartMark, RoundDescriptor, Team, SESSION_GAP,
 };
+use proptest::prelude::*;
 
 /// A round saved at `stamp` ("YYYY-MM-DD HH:MM:SS") with the given roster.
 fn round(stamp: &str, map: &str, number: u8, roster: &[&str]) -> RoundDescriptor {
@@ -251,4 +252,119 @@ fn restarts_and_substitutions() {
     );
     // Different sessions never restart each other: with a 1-minute gap every round is alone.
     assert!(detect_restarts(&rounds, Duration::from_secs(60)).is_empty());
+}
+
+/// Everything linking decides, described by file names: pairs, orphans, sessions, restarts.
+type Links = (
+    Vec<(String, String)>,
+    Vec<String>,
+    Vec<Vec<String>>,
+    Vec<(String, String, RestartKind)>,
+);
+
+fn links(rounds: &[RoundDescriptor], gap: Duration) -> Links {
+    let pairing = pair_rounds(rounds);
+    let mut orphans = names(rounds, &pairing.orphan_r2);
+    orphans.sort();
+    let mut sessions: Vec<Vec<String>> = group_sessions(rounds, gap)
+        .iter()
+        .map(|s| names(rounds, &s.rounds))
+        .collect();
+    sessions.sort();
+    let mut restarts: Vec<_> = detect_restarts(rounds, gap)
+        .iter()
+        .map(|m| {
+            (
+                rounds[m.earlier].file_name.clone(),
+                rounds[m.later].file_name.clone(),
+                m.kind,
+            )
+        })
+        .collect();
+    restarts.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    (pair_names(rounds), orphans, sessions, restarts)
+}
+
+/// A round `seconds` after 2025-10-01 00:00:00, with a name unique to its index.
+fn round_at(index: usize, seconds: u32, map: u8, number: u8, roster: u8) -> RoundDescriptor {
+    let saved_at = LocalDateTime::new(
+        2025,
+        10,
+        1 + (seconds / 86_400) as u8,
+        (seconds / 3600 % 24) as u8,
+        (seconds / 60 % 60) as u8,
+        (seconds % 60) as u8,
+    )
+    .unwrap();
+    let map = ["supply", "radar", "frost"][usize::from(map)];
+    let roster: Vec<String> = ["A", "B", "C"]
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| roster & (1 << bit) != 0)
+        .map(|(_, guid)| guid.to_string())
+        .collect();
+    RoundDescriptor {
+        file_name: format!("{}-{map}-round-{number}-{index}.txt", saved_at.file_stamp()),
+        saved_at,
+        map: map.to_string(),
+        round: number,
+        roster,
+        attackers: Vec::new(),
+        defender: Some(Team::Axis),
+        winner: Some(Team::Allies),
+        time_limit_seconds: Some(600),
+        time_used_seconds: Some(300),
+    }
+}
+
+proptest! {
+    /// Cutting the rounds wherever neighbours are further apart than `linking_reach` and
+    /// linking each piece alone gives what linking all of them gives: an import may relink only
+    /// the rounds near the new ones.
+    #[test]
+    fn rounds_further_apart_than_the_reach_link_independently(
+        steps in prop::collection::vec(
+            // Gaps of a few minutes (same map or session) up to a few hours, with many near
+            // the pairing window, the session gap and the restart window.
+            (prop_oneof![0u32..1200, 2400u32..6000, 6000u32..14000], 0u8..3, 1u8..3, 0u8..8),
+            0..60,
+        ),
+        gap_minutes in prop_oneof![Just(10u64), Just(30), Just(60), Just(90)],
+    ) {
+        let gap = Duration::from_secs(gap_minutes * 60);
+        let mut seconds = 0;
+        let rounds: Vec<RoundDescriptor> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, &(step, map, number, roster))| {
+                seconds += step;
+                round_at(i, seconds, map, number, roster)
+            })
+            .collect();
+        // The rounds were made in time order; cut where neighbours are further apart.
+        let reach = linking_reach(gap).as_secs() as i64;
+        let mut pieces: Vec<Vec<RoundDescriptor>> = Vec::new();
+        for (i, round) in rounds.iter().enumerate() {
+            let apart = i == 0
+                || round.saved_at.seconds_since_epoch() - rounds[i - 1].saved_at.seconds_since_epoch()
+                    > reach;
+            if apart {
+                pieces.push(Vec::new());
+            }
+            pieces.last_mut().unwrap().push(round.clone());
+        }
+        let mut by_piece: Links = Default::default();
+        for piece in &pieces {
+            let (pairs, orphans, sessions, restarts) = links(piece, gap);
+            by_piece.0.extend(pairs);
+            by_piece.1.extend(orphans);
+            by_piece.2.extend(sessions);
+            by_piece.3.extend(restarts);
+        }
+        by_piece.0.sort();
+        by_piece.1.sort();
+        by_piece.2.sort();
+        by_piece.3.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        prop_assert_eq!(by_piece, links(&rounds, gap));
+    }
 }

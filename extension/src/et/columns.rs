@@ -1,11 +1,12 @@
-//! Players and weapons as typed columns, for the batch import: one array per column, stored
-//! with `INSERT ... SELECT FROM unnest(...)`. Cheaper than jsonb, whose numbers are numerics
-//! that must be parsed, printed and parsed again on the way into integer columns.
+//! Rounds, players and weapons as typed columns, for the batch import: one array per column,
+//! stored with `INSERT ... SELECT unnest($1), unnest($2), ...`. Cheaper than jsonb, whose
+//! numbers are numerics that must be parsed, printed and parsed again on the way into integer
+//! columns. The unnests stand in the select list, where they advance in step and stream;
+//! `FROM unnest($1, $2, ...)` would first copy every array into a tuplestore.
 
-use guildstats_engine::et::Player;
+use crate::jsonb::JsonbBytes;
+use guildstats_engine::et::{ParsedRound, Player, Team};
 use pgrx::datum::DatumWithOid;
-use pgrx::JsonB;
-use serde_json::Value;
 
 fn int(value: Option<i64>) -> Option<i32> {
     value.and_then(|v| i32::try_from(v).ok())
@@ -13,6 +14,113 @@ fn int(value: Option<i64>) -> Option<i32> {
 
 fn count(value: u64) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// What the import knows of a round besides the parsed file.
+pub struct RoundFacts<'a> {
+    pub round_id: i64,
+    pub raw_ingest_id: i64,
+    pub sha256: &'a [u8],
+    pub source: &'a str,
+    /// The round 1 its stored player values were differenced against.
+    pub players_basis: Option<i64>,
+}
+
+/// The columns of `et_rounds` that an import fills.
+#[derive(Default)]
+pub struct RoundColumns {
+    round_id: Vec<i64>,
+    raw_ingest_id: Vec<i64>,
+    sha256: Vec<Vec<u8>>,
+    file_name: Vec<String>,
+    source: Vec<String>,
+    saved_at: Vec<String>,
+    map: Vec<String>,
+    round_number: Vec<i16>,
+    server_name: Vec<String>,
+    server_name_raw: Vec<String>,
+    config: Vec<String>,
+    defender_team: Vec<Option<i16>>,
+    winner_team: Vec<Option<i16>>,
+    time_limit_seconds: Vec<Option<i32>>,
+    time_used_seconds: Vec<Option<i32>>,
+    lua_fields: Vec<Option<i16>>,
+    player_count: Vec<i32>,
+    players_basis: Vec<Option<i64>>,
+}
+
+fn team(team: Option<Team>) -> Option<i16> {
+    team.map(|t| i16::from(t.code()))
+}
+
+fn seconds(value: Option<u32>) -> Option<i32> {
+    value.and_then(|v| i32::try_from(v).ok())
+}
+
+impl RoundColumns {
+    pub fn push(&mut self, facts: RoundFacts, round: &ParsedRound) {
+        let header = &round.header;
+        self.round_id.push(facts.round_id);
+        self.raw_ingest_id.push(facts.raw_ingest_id);
+        self.sha256.push(facts.sha256.to_vec());
+        self.file_name.push(round.file_name.clone());
+        self.source.push(facts.source.to_string());
+        self.saved_at.push(round.file.saved_at.to_string());
+        self.map.push(round.file.map.clone());
+        self.round_number.push(i16::from(round.file.round));
+        self.server_name.push(header.server_name.clone());
+        self.server_name_raw.push(header.server_name_raw.clone());
+        self.config.push(header.config.clone());
+        self.defender_team.push(team(header.defender));
+        self.winner_team.push(team(header.winner));
+        self.time_limit_seconds
+            .push(seconds(header.time_limit_seconds));
+        self.time_used_seconds
+            .push(seconds(header.time_used_seconds));
+        self.lua_fields.push(
+            round
+                .version
+                .and_then(|v| i16::try_from(v.field_count()).ok()),
+        );
+        self.player_count
+            .push(i32::try_from(round.players.len()).unwrap_or(i32::MAX));
+        self.players_basis.push(facts.players_basis);
+    }
+
+    pub fn insert(self) -> (&'static str, Vec<DatumWithOid<'static>>) {
+        (
+            "INSERT INTO guildstats.et_rounds (
+                 round_id, raw_ingest_id, sha256, file_name, source, saved_at, map, round_number,
+                 server_name, server_name_raw, config, defender_team, winner_team,
+                 time_limit_seconds, time_used_seconds, lua_fields, player_count, players_basis)
+             SELECT unnest($1::bigint[]), unnest($2::bigint[]), unnest($3::bytea[]),
+                    unnest($4::text[]), unnest($5::text[]), unnest($6::text[]::timestamp[]),
+                    unnest($7::text[]), unnest($8::smallint[]), unnest($9::text[]),
+                    unnest($10::text[]), unnest($11::text[]), unnest($12::smallint[]),
+                    unnest($13::smallint[]), unnest($14::integer[]), unnest($15::integer[]),
+                    unnest($16::smallint[]), unnest($17::integer[]), unnest($18::bigint[])",
+            vec![
+                self.round_id.into(),
+                self.raw_ingest_id.into(),
+                self.sha256.into(),
+                self.file_name.into(),
+                self.source.into(),
+                self.saved_at.into(),
+                self.map.into(),
+                self.round_number.into(),
+                self.server_name.into(),
+                self.server_name_raw.into(),
+                self.config.into(),
+                self.defender_team.into(),
+                self.winner_team.into(),
+                self.time_limit_seconds.into(),
+                self.time_used_seconds.into(),
+                self.lua_fields.into(),
+                self.player_count.into(),
+                self.players_basis.into(),
+            ],
+        )
+    }
 }
 
 /// The columns of `et_player_rounds`, in table order.
@@ -37,7 +145,7 @@ pub struct PlayerColumns {
     accuracy: Vec<Option<f64>>,
     kd: Vec<Option<f64>>,
     efficiency: Vec<Option<f64>>,
-    file_stats: Vec<JsonB>,
+    file_stats: Vec<JsonbBytes>,
 }
 
 /// The nullable integer columns, in table order (`time_played_percent`, a real, stands between
@@ -80,7 +188,7 @@ fn integer_fields(p: &Player) -> [Option<i32>; 31] {
 }
 
 impl PlayerColumns {
-    pub fn push(&mut self, round_id: i64, p: &Player, values_basis: &str, file_stats: Value) {
+    pub fn push(&mut self, round_id: i64, p: &Player, values_basis: &str, file_stats: JsonbBytes) {
         self.round_id.push(round_id);
         self.guid.push(p.guid.clone());
         self.name.push(p.name_raw.clone());
@@ -105,14 +213,14 @@ impl PlayerColumns {
         self.accuracy.push(p.accuracy());
         self.kd.push(Some(p.kd()));
         self.efficiency.push(p.efficiency());
-        self.file_stats.push(JsonB(file_stats));
+        self.file_stats.push(file_stats);
     }
 
     pub fn len(&self) -> usize {
         self.round_id.len()
     }
 
-    /// The statement and its arguments. The order of the unnest arguments is the table's.
+    /// The statement and its arguments. The order of the unnests is the table's.
     pub fn insert(self) -> (&'static str, Vec<DatumWithOid<'static>>) {
         let mut args: Vec<DatumWithOid<'static>> = vec![
             self.round_id.into(),
@@ -182,16 +290,23 @@ impl PlayerColumns {
 }
 
 const PLAYER_INSERT: &str = "INSERT INTO guildstats.et_player_rounds
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::boolean[],
-        $6::smallint[], $7::text[], $8::integer[], $9::integer[], $10::integer[], $11::integer[],
-        $12::integer[], $13::integer[], $14::integer[], $15::integer[], $16::integer[],
-        $17::integer[], $18::integer[], $19::integer[], $20::integer[], $21::integer[],
-        $22::real[], $23::integer[], $24::integer[], $25::integer[], $26::integer[],
-        $27::integer[], $28::integer[], $29::integer[], $30::integer[], $31::integer[],
-        $32::integer[], $33::integer[], $34::integer[], $35::integer[], $36::integer[],
-        $37::integer[], $38::integer[], $39::integer[], $40::integer[], $41::integer[],
-        $42::integer[], $43::integer[], $44::integer[], $45::real[], $46::double precision[],
-        $47::double precision[], $48::double precision[], $49::double precision[], $50::jsonb[])";
+    SELECT unnest($1::bigint[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
+        unnest($5::boolean[]), unnest($6::smallint[]), unnest($7::text[]),
+        unnest($8::integer[]), unnest($9::integer[]), unnest($10::integer[]),
+        unnest($11::integer[]), unnest($12::integer[]), unnest($13::integer[]),
+        unnest($14::integer[]), unnest($15::integer[]), unnest($16::integer[]),
+        unnest($17::integer[]), unnest($18::integer[]), unnest($19::integer[]),
+        unnest($20::integer[]), unnest($21::integer[]), unnest($22::real[]),
+        unnest($23::integer[]), unnest($24::integer[]), unnest($25::integer[]),
+        unnest($26::integer[]), unnest($27::integer[]), unnest($28::integer[]),
+        unnest($29::integer[]), unnest($30::integer[]), unnest($31::integer[]),
+        unnest($32::integer[]), unnest($33::integer[]), unnest($34::integer[]),
+        unnest($35::integer[]), unnest($36::integer[]), unnest($37::integer[]),
+        unnest($38::integer[]), unnest($39::integer[]), unnest($40::integer[]),
+        unnest($41::integer[]), unnest($42::integer[]), unnest($43::integer[]),
+        unnest($44::integer[]), unnest($45::real[]), unnest($46::double precision[]),
+        unnest($47::double precision[]), unnest($48::double precision[]),
+        unnest($49::double precision[]), unnest($50::jsonb[])";
 
 /// The columns of `et_weapon_rounds`, in table order.
 #[derive(Default)]
@@ -225,8 +340,9 @@ impl WeaponColumns {
     pub fn insert(self) -> (&'static str, Vec<DatumWithOid<'static>>) {
         (
             "INSERT INTO guildstats.et_weapon_rounds
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::text[],
-                 $5::integer[], $6::integer[], $7::integer[], $8::integer[], $9::integer[])",
+             SELECT unnest($1::bigint[]), unnest($2::text[]), unnest($3::smallint[]),
+                    unnest($4::text[]), unnest($5::integer[]), unnest($6::integer[]),
+                    unnest($7::integer[]), unnest($8::integer[]), unnest($9::integer[])",
             vec![
                 self.round_id.into(),
                 self.guid.into(),

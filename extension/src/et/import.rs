@@ -7,14 +7,14 @@
 //! Anything unexpected raises an error, and `import_et_rounds()` then falls back to importing
 //! the batch one file at a time in subtransactions: the fast path may fail, never half-write.
 
-use super::columns::{PlayerColumns, WeaponColumns};
+use super::columns::{PlayerColumns, RoundColumns, RoundFacts, WeaponColumns};
 use super::json;
 use guildstats_engine::et::{
-    self as engine, pair_rounds, parse_file_name, DiffStatus, ParsedRound, Player, RoundDescriptor,
+    self as engine, pair_rounds, parse_file_name, ParsedRound, Player, RoundDescriptor,
+    ROUND_MATCH_WINDOW,
 };
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::{datum::DatumWithOid, JsonB};
-use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
 struct PendingFile {
@@ -110,25 +110,38 @@ fn duplicate_guid(round: &ParsedRound) -> Option<&str> {
         .map(|p| p.guid.as_str())
 }
 
-/// Imported round 1s of the maps this batch's round 2s are on, within the pairing window.
+/// Imported round 1s that a round 2 of this batch may pair with: same map, at most the pairing
+/// window before it (so that the work does not grow with the history).
 fn known_round1s(parsed: &[(PendingFile, ParsedRound)]) -> Vec<KnownRound1> {
-    let maps: Vec<String> = parsed
+    let (maps, times): (Vec<String>, Vec<String>) = parsed
         .iter()
         .filter(|(_, r)| r.round() == 2)
-        .map(|(_, r)| r.file.map.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+        .map(|(_, r)| (r.file.map.clone(), r.file.saved_at.to_string()))
+        .unzip();
     if maps.is_empty() {
         return Vec::new();
     }
+    let window = i64::try_from(ROUND_MATCH_WINDOW.as_secs()).unwrap_or(i64::MAX);
     Spi::connect(|client| {
         let rows = client
             .select(
-                "SELECT round_id, raw_ingest_id, file_name FROM guildstats.et_rounds
-                 WHERE round_number = 1 AND map = ANY ($1)",
+                "SELECT DISTINCT r.round_id, r.raw_ingest_id, r.file_name
+                 FROM unnest($1::text[], $2::text[]::timestamp[]) AS q(map, saved_at)
+                 CROSS JOIN LATERAL (
+                     -- OFFSET 0 keeps this a range scan of the save-time index per round 2;
+                     -- joined flat, the planner hashes every round 1 of the map instead.
+                     SELECT r.round_id, r.raw_ingest_id, r.file_name
+                     FROM guildstats.et_rounds r
+                     WHERE r.saved_at < q.saved_at
+                       AND r.saved_at >= q.saved_at - make_interval(secs => $3)
+                       AND r.map = q.map AND r.round_number = 1
+                     OFFSET 0) r",
                 None,
-                &[DatumWithOid::from(maps)],
+                &[
+                    DatumWithOid::from(maps),
+                    DatumWithOid::from(times),
+                    DatumWithOid::from(window as f64),
+                ],
             )
             .unwrap_or_else(|e| spi_error("reading imported round 1s", e));
         rows.map(|row| KnownRound1 {
@@ -206,7 +219,7 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
     }
     let mut earlier_round1s: HashMap<usize, ParsedRound> = HashMap::new();
 
-    let mut rounds = Vec::with_capacity(parsed.len());
+    let mut rounds = RoundColumns::default();
     let mut players = PlayerColumns::default();
     let mut weapons = WeaponColumns::default();
     for (i, (file, round)) in parsed.iter().enumerate() {
@@ -232,17 +245,12 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
                     known[r1 - parsed.len()].round_id
                 });
                 for p in engine::round2_differential(round1, round).players {
-                    let status = match p.status {
-                        DiffStatus::Differenced => "differenced",
-                        DiffStatus::R2Only => "round2_only",
-                        DiffStatus::Reset => "reset",
-                    };
                     push_player(
                         &mut players,
                         &mut weapons,
                         ids[i],
                         &p.round2_only,
-                        status,
+                        json::values_basis(p.status),
                         &p.cumulative,
                     );
                 }
@@ -253,40 +261,22 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
                 push_player(&mut players, &mut weapons, ids[i], p, "raw", p);
             }
         }
-        let mut row = json::round(round);
-        if let Some(object) = row.as_object_mut() {
-            object.remove("players");
-            object.insert("round_id".into(), json!(ids[i]));
-            object.insert("raw_ingest_id".into(), json!(file.ingest_id));
-            object.insert("source".into(), json!(file.source));
-            object.insert("sha256".into(), json!(hex(&file.sha256)));
-            object.insert("player_count".into(), json!(round.players.len()));
-            object.insert("players_basis".into(), json!(basis));
-        }
-        rounds.push(row);
+        rounds.push(
+            RoundFacts {
+                round_id: ids[i],
+                raw_ingest_id: file.ingest_id,
+                sha256: &file.sha256,
+                source: &file.source,
+                players_basis: basis,
+            },
+            round,
+        );
     }
 
     Spi::connect_mut(|client| {
+        let (sql, args) = rounds.insert();
         client
-            .update(
-                "INSERT INTO guildstats.et_rounds (
-                     round_id, raw_ingest_id, sha256, file_name, source, saved_at, map, round_number,
-                     server_name, server_name_raw, config, defender_team, winner_team,
-                     time_limit_seconds, time_used_seconds, lua_fields, player_count, players_basis)
-                 SELECT (r ->> 'round_id')::bigint, (r ->> 'raw_ingest_id')::bigint,
-                        decode(r ->> 'sha256', 'hex'), r ->> 'file_name', r ->> 'source',
-                        (r ->> 'saved_at')::timestamp, r ->> 'map', (r ->> 'round_number')::smallint,
-                        r #>> '{header,server_name}', r #>> '{header,server_name_raw}',
-                        r #>> '{header,config}', (r #>> '{header,defender_team}')::smallint,
-                        (r #>> '{header,winner_team}')::smallint,
-                        (r #>> '{header,time_limit_seconds}')::integer,
-                        (r #>> '{header,time_used_seconds}')::integer,
-                        (r ->> 'lua_fields')::smallint, (r ->> 'player_count')::integer,
-                        (r ->> 'players_basis')::bigint
-                 FROM jsonb_array_elements($1) AS r",
-                None,
-                &[DatumWithOid::from(JsonB(Value::Array(rounds)))],
-            )
+            .update(sql, None, &args)
             .unwrap_or_else(|e| spi_error("storing rounds", e));
         if players.len() > 0 {
             let (sql, args) = players.insert();
@@ -319,10 +309,12 @@ fn push_player(
     values_basis: &str,
     file_values: &Player,
 ) {
-    let mut file_stats = json::player(file_values, "raw");
-    if let Some(object) = file_stats.as_object_mut() {
-        object.remove("weapons");
-    }
+    let file_stats = json::file_stats(file_values).unwrap_or_else(|error| {
+        super::raise(
+            PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+            format!("player {}: {error}", file_values.guid),
+        )
+    });
     players.push(round_id, this_round, values_basis, file_stats);
     weapons.push_all(round_id, this_round);
 }
@@ -344,10 +336,6 @@ fn record_failures(failures: &[(i64, String)]) {
             )
             .unwrap_or_else(|e| spi_error("recording parse errors", e));
     });
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 extension_sql!(

@@ -91,6 +91,14 @@ pub(crate) fn _et_link_rounds(
     TableIterator::new(link(&ids, &descriptors, gap))
 }
 
+/// `_et_linking_reach(session_gap_seconds)`: how far apart rounds must be to be linked
+/// separately (see `guildstats_engine::et::linking_reach`), in seconds.
+#[pg_extern(immutable, parallel_safe, strict)]
+pub(crate) fn _et_linking_reach(session_gap_seconds: f64) -> f64 {
+    let gap = Duration::from_secs_f64(session_gap_seconds.max(0.0));
+    engine::linking_reach(gap).as_secs_f64()
+}
+
 fn sorted(mut guids: Vec<String>) -> Vec<String> {
     guids.sort_unstable();
     guids.dedup();
@@ -154,7 +162,9 @@ extension_sql!(
     r#"
 COMMENT ON FUNCTION _et_link_rounds(jsonb, double precision) IS
     'Internal: pairs ET:Legacy rounds into matches, groups them into sessions and marks restarts, from a jsonb list of round facts; used by import_et_rounds().';
+COMMENT ON FUNCTION _et_linking_reach(double precision) IS
+    'Internal: how far apart (in seconds) two ET:Legacy rounds must be for linking to treat them separately, for a session gap in seconds: the largest of the gap, the round-pairing window and the restart window.';
 "#,
     name = "et_link_comment",
-    requires = [_et_link_rounds]
+    requires = [_et_link_rounds, _et_linking_reach]
 );

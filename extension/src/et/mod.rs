@@ -8,9 +8,9 @@ mod import;
 mod json;
 pub(crate) mod link;
 
+use crate::jsonb::JsonbBytes;
 use guildstats_engine::et::{self as engine, color::strip_color_codes};
 use pgrx::prelude::*;
-use pgrx::JsonB;
 
 /// Raises a PostgreSQL error: the statement fails with this SQLSTATE and message.
 pub(crate) fn raise(code: PgSqlErrorCode, message: String) -> ! {
@@ -26,11 +26,22 @@ fn et_clean_name(name: &str) -> String {
 /// `et_parse_round(file_name, content)`: the parsed file as one jsonb document, writing nothing.
 /// A file that cannot be parsed raises an error naming the file, the line and the problem.
 #[pg_extern(immutable, parallel_safe, strict)]
-pub(crate) fn et_parse_round(file_name: &str, content: &[u8]) -> JsonB {
+pub(crate) fn et_parse_round(file_name: &str, content: &[u8]) -> JsonbBytes {
     match engine::parse_round(file_name, content) {
-        Ok(round) => JsonB(json::round(&round)),
+        Ok(round) => encoded(file_name, json::round(&round)),
         Err(error) => raise(PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, error.to_string()),
     }
+}
+
+/// The jsonb, or an error naming the file (a player name holding a NUL character, which jsonb
+/// cannot store).
+fn encoded(file_name: &str, jsonb: Result<JsonbBytes, String>) -> JsonbBytes {
+    jsonb.unwrap_or_else(|error| {
+        raise(
+            PgSqlErrorCode::ERRCODE_UNTRANSLATABLE_CHARACTER,
+            format!("{file_name}: {error}"),
+        )
+    })
 }
 
 /// `_et_round2_players(r1 name, r1 content, r2 name, r2 content)`: the round-2 players with this
@@ -41,7 +52,7 @@ pub(crate) fn _et_round2_players(
     r1_content: &[u8],
     r2_file_name: &str,
     r2_content: &[u8],
-) -> JsonB {
+) -> JsonbBytes {
     let parse = |name: &str, content: &[u8]| {
         engine::parse_round(name, content).unwrap_or_else(|error| {
             raise(PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, error.to_string())
@@ -49,7 +60,10 @@ pub(crate) fn _et_round2_players(
     };
     let r1 = parse(r1_file_name, r1_content);
     let r2 = parse(r2_file_name, r2_content);
-    JsonB(json::round2_players(&engine::round2_differential(&r1, &r2)))
+    encoded(
+        r2_file_name,
+        json::round2_players(&engine::round2_differential(&r1, &r2)),
+    )
 }
 
 extension_sql!(
@@ -87,6 +101,32 @@ mod tests {
         )
         .expect("SPI");
         assert_eq!(players, Some(0));
+    }
+
+    const ROUND1: &str = "^1Demo ^7Server\\supply\\legacy3\\1\\1\\2\\10:00\\7:30
+AAAA0001\\^1Fox\\0\\2\\16 30 100 5 3 2 \t1200\t900\t0\t0\t2\t0\t0\t0\t90.0\t40\t3\t1\t1\t0\t1\t0\t0\t0\t0\t0\t100\t0.0\t7.5\t0.0\t10.0\t0.8\t1.7\t2\t30\t1\t0\t0\t0\t0\t0\t0\t0\t0
+BBBB0002\\^4O^7wl\\0\\1\\32 20 80 3 5 1 \t800\t1100\t0\t0\t1\t0\t0\t0\t85.0\t30\t2\t1\t1\t0\t1\t0\t0\t0\t0\t0\t80\t0.0\t7.5\t0.0\t10.0\t1.2\t0.6\t2\t30\t1\t0\t0\t0\t0\t0\t0\t0\t0
+";
+    const ROUND2: &str = "^1Demo ^7Server\\supply\\legacy3\\2\\1\\1\\7:30\\7:30
+AAAA0001\\^1Fox\\1\\1\\16 55 180 9 6 4 \t2100\t1700\t0\t0\t3\t0\t0\t0\t88.0\t35\t2\t1\t1\t0\t1\t0\t0\t0\t0\t0\t180\t0.0\t15.0\t0.0\t10.0\t1.8\t1.5\t2\t30\t1\t0\t0\t0\t0\t0\t0\t0\t0
+BBBB0002\\^4O^7wl\\1\\2\\32 45 170 7 9 2 \t1700\t2000\t0\t0\t2\t0\t0\t0\t80.0\t25\t2\t1\t1\t0\t1\t0\t0\t0\t0\t0\t170\t0.0\t15.0\t0.0\t10.0\t2.5\t0.8\t2\t30\t1\t0\t0\t0\t0\t0\t0\t0\t0
+";
+
+    #[pg_test]
+    fn parsed_rounds_are_the_jsonb_that_jsonb_in_makes_of_their_text() {
+        let r1_name = "2026-03-06-210500-supply-round-1.txt";
+        let r2_name = "2026-03-06-211400-supply-round-2.txt";
+        let r1 = super::et_parse_round(r1_name, ROUND1.as_bytes());
+        assert!(r1.is_what_jsonb_in_makes());
+        assert!(super::et_parse_round(r2_name, ROUND2.as_bytes()).is_what_jsonb_in_makes());
+        let r2 = super::_et_round2_players(r1_name, ROUND1.as_bytes(), r2_name, ROUND2.as_bytes());
+        assert!(r2.is_what_jsonb_in_makes());
+        let dpm = Spi::get_one_with_args::<String>(
+            "SELECT ($1 #>> '{players,0,dpm}') || ' ' || ($1 #>> '{players,0,kills}')",
+            &[r1.into()],
+        )
+        .expect("SPI");
+        assert_eq!(dpm.as_deref(), Some("160.0 5"));
     }
 
     #[pg_test(error = "not-a-stats-file.txt: bad file name: expected '-round-<N>' before .txt")]

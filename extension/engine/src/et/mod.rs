@@ -25,9 +25,9 @@ pub use extended::{ExtendedStats, LuaVersion};
 pub use file_name::{parse_file_name, FileNameInfo, LocalDateTime};
 pub use header::{Header, Team};
 pub use pairing::{
-    detect_restarts, group_sessions, pair_rounds, stopwatch_result, MapOutcome, Pairing,
-    RestartKind, RestartMark, RoundDescriptor, RoundPair, Session, StopwatchResult, RESTART_WINDOW,
-    ROUND_MATCH_WINDOW, SESSION_GAP,
+    detect_restarts, group_sessions, linking_reach, pair_rounds, stopwatch_result, MapOutcome,
+    Pairing, RestartKind, RestartMark, RoundDescriptor, RoundPair, Session, StopwatchResult,
+    RESTART_WINDOW, ROUND_MATCH_WINDOW, SESSION_GAP,
 };
 pub use player::{bot_guid, Player, OMNIBOT_GUID};
 pub use round::{parse_round, ParsedRound};

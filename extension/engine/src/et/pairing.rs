@@ -4,7 +4,7 @@
 //! rounds by their index in the input slice, and do not depend on the input order: rounds are
 //! first sorted by (save time, map, round, file name).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use super::file_name::LocalDateTime;
@@ -17,6 +17,16 @@ pub const ROUND_MATCH_WINDOW: Duration = Duration::from_secs(45 * 60);
 pub const SESSION_GAP: Duration = Duration::from_secs(60 * 60);
 /// A round replayed less than this long after the same map and round is a restart.
 pub const RESTART_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// How far apart two rounds must be for linking to treat them separately. No R2 pairs with an
+/// R1 further back than [`ROUND_MATCH_WINDOW`], no session spans a longer gap than
+/// `session_gap`, and a restart is a replay within [`RESTART_WINDOW`] in the same session. So
+/// wherever two rounds neighbouring in time are further apart than this, the rounds on either
+/// side can be linked on their own: pairing, sessions and restarts come out as for all rounds
+/// at once. That is what lets an import relink only the rounds near the new ones.
+pub fn linking_reach(session_gap: Duration) -> Duration {
+    session_gap.max(ROUND_MATCH_WINDOW).max(RESTART_WINDOW)
+}
 
 /// What pairing, results and sessions need to know about one round.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,10 +171,11 @@ pub fn pair_rounds(rounds: &[RoundDescriptor]) -> Pairing {
             None => pairing.orphan_r2.push(r2),
         }
     }
+    let completed: HashSet<usize> = pairing.pairs.iter().map(|p| p.r1).collect();
     pairing.r1_without_r2 = order
         .iter()
         .copied()
-        .filter(|&i| rounds[i].round == 1 && !pairing.has_r2(i))
+        .filter(|&i| rounds[i].round == 1 && !completed.contains(&i))
         .collect();
     pairing
 }
@@ -290,6 +301,8 @@ pub struct RestartMark {
 /// restarted, though a whole new R1 was played in between.
 pub fn detect_restarts(rounds: &[RoundDescriptor], session_gap: Duration) -> Vec<RestartMark> {
     let pairing = pair_rounds(rounds);
+    let completed: HashSet<usize> = pairing.pairs.iter().map(|p| p.r1).collect();
+    let round1_of: HashMap<usize, usize> = pairing.pairs.iter().map(|p| (p.r2, p.r1)).collect();
     let session_of: HashMap<usize, usize> = group_sessions(rounds, session_gap)
         .iter()
         .enumerate()
@@ -313,10 +326,10 @@ pub fn detect_restarts(rounds: &[RoundDescriptor], session_gap: Duration) -> Vec
         let Some(later) = later else { continue };
         let belongs_elsewhere = match e.round {
             // An R1 that an R2 completed is a finished map, not an aborted one.
-            1 => pairing.has_r2(earlier),
+            1 => completed.contains(&earlier),
             // An R2 replay continues the same R1. If the two R2s have different R1s (or only
             // one has an R1), another R1 was played between them: a different map instance.
-            _ => pairing.r1_of(earlier) != pairing.r1_of(later),
+            _ => round1_of.get(&earlier) != round1_of.get(&later),
         };
         if belongs_elsewhere {
             continue;
