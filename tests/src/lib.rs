@@ -160,6 +160,7 @@ pub fn sample_values(table: &str) -> &'static str {
         "raw_scheduled_events" => {
             "1, 5000, '2026-03-01 19:00:00+00', 'Game night', 100, 'scheduled'"
         }
+        "raw_scheduled_event_users" => "1, 5000, 10, 'add', '2026-03-01 19:30:00+00'",
         "raw_server_polls" => "'127.0.0.1:27015', '2026-03-01 20:00:00+00', true",
         "raw_server_players" => "'127.0.0.1:27015', '2026-03-01 20:00:00+00', 0, 'Player', 12, 300.5",
         "raw_et_stats_files" => {
