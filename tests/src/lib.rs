@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod discord;
+
 /// Where the test cluster listens.
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -64,6 +66,62 @@ impl Cluster {
             .env("PGUSER", "postgres");
         command
     }
+}
+
+impl Cluster {
+    /// `pg_ctl stop` or `start` on this cluster, as the postgres user. Only for the tests that
+    /// take the database away on purpose; see [`Cluster::stoppable_data_dir`].
+    pub fn pg_ctl(&self, data: &Path, action: &str) {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"])
+            .arg(self.bin_dir.join("pg_ctl"))
+            .arg("-D")
+            .arg(data)
+            .args(["-m", "fast", "-w", action]);
+        if action == "start" {
+            cmd.arg("-l").arg(data.join("../postgres.log"));
+        }
+        run_ok(&mut cmd);
+    }
+
+    /// The data directory when this process may stop and start the cluster (root, and the
+    /// cluster scripts/test started); `None` otherwise.
+    pub fn stoppable_data_dir(&self) -> Option<PathBuf> {
+        let data = PathBuf::from(&self.host).join("data");
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n");
+        (root && data.join("postmaster.pid").exists()).then_some(data)
+    }
+}
+
+/// Roles are cluster-wide and concurrent grants can fail ("tuple concurrently updated"): the
+/// tests of one file take turns.
+static CLUSTER_ROLES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Applies sql/ops/roles.sql to the test database and makes `login` a member of
+/// guildstats_ingest, so that an ingester writing as `login` proves the ingest role's INSERT-only
+/// rights are enough.
+pub fn ingester_login(cluster: &Cluster, db: &TestDb, login: &str) {
+    let _turn = CLUSTER_ROLES.lock().unwrap_or_else(|e| e.into_inner());
+    run_ok(
+        cluster
+            .command("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.name, "-f"])
+            .arg(repo_root().join("sql/ops/roles.sql")),
+    );
+    let mut admin = cluster.connect("postgres", "postgres");
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{login}') THEN
+                 CREATE ROLE {login} LOGIN;
+               END IF;
+             END $$;
+             GRANT guildstats_ingest TO {login};"
+        ))
+        .expect("login role");
 }
 
 /// Outside CI a test whose peers are missing says so and passes; under CI it fails.

@@ -1,7 +1,7 @@
 //! The ingest sink against the real cluster: rows arrive exactly once across a crash (sink
 //! dropped without flushing, spool replayed on the next start), and game-server polls land once.
 
-use guildstats_e2e::{repo_root, run_ok, skip_or_fail, Cluster, TestDb};
+use guildstats_e2e::{ingester_login, repo_root, skip_or_fail, Cluster, TestDb};
 use guildstats_gameserver::poll::poll_rows;
 use guildstats_gameserver::servers::{Protocol, Server};
 use guildstats_ingest::raw_tables::RAW_HEARTBEATS;
@@ -10,32 +10,6 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// Roles are cluster-wide and concurrent grants can fail ("tuple concurrently updated"): the
-/// tests of this file take turns. The sink writes as a member of guildstats_ingest, so the test
-/// proves the ingest role's INSERT-only rights are enough.
-static CLUSTER_ROLES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn ingester_login(cluster: &Cluster, db: &TestDb, login: &str) {
-    let _turn = CLUSTER_ROLES.lock().unwrap_or_else(|e| e.into_inner());
-    run_ok(
-        cluster
-            .command("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.name, "-f"])
-            .arg(repo_root().join("sql/ops/roles.sql")),
-    );
-    let mut admin = cluster.connect("postgres", "postgres");
-    admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN
-               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{login}') THEN
-                 CREATE ROLE {login} LOGIN;
-               END IF;
-             END $$;
-             GRANT guildstats_ingest TO {login};"
-        ))
-        .expect("login role");
-}
 
 fn spool_path(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gs-e2e-spool-{}-{name}", std::process::id()));
