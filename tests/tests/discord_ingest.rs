@@ -651,3 +651,58 @@ fn discord_rows_arrive_exactly_once_across_a_kill_mid_batch() {
         Some("snapshot")
     );
 }
+
+#[test]
+fn discord_check_reports_what_works_and_never_the_token() {
+    const TEST: &str = "discord_check_reports_what_works_and_never_the_token";
+    let Some(cluster) = Cluster::from_env(TEST) else {
+        return;
+    };
+    let (Some(tool), Some(bin)) = (mock_tool(TEST), ingester_binary(TEST)) else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "discord_check");
+    ingester_login(&cluster, &db, LOGIN);
+    let dir = scratch_dir("check");
+    let empty = scenario(guild(vec![], vec![], vec![], vec![]), vec![]);
+    let mock = MockDiscord::start(&tool, &dir, "mock", &empty);
+    let token = "check.token.must-not-leak";
+    let check = |dsn: &str| {
+        let mut args = ingester_args(&mock, dsn, &dir.join("spool.jsonl"));
+        args.extend(["--check", "--opt-out", "46,47"].map(String::from));
+        let output = std::process::Command::new(&bin)
+            .args(&args)
+            .env("GUILDSTATS_DISCORD_TOKEN", token)
+            .output()
+            .expect("run --check");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            !stdout.contains(token) && !stderr.contains(token),
+            "{stdout}{stderr}"
+        );
+        (output.status.success(), stdout)
+    };
+    let (ok, report) = check(&cluster.dsn(&db.name, LOGIN));
+    assert!(ok, "{report}");
+    for line in [
+        "database: ok (connected as e2e_discord_ingester",
+        "discord: ok (token accepted; gateway ws://127.0.0.1:",
+        "opt-out: 2 users never recorded",
+        "GUILD_VOICE_STATES",
+        "raw_scheduled_event_users",
+    ] {
+        assert!(report.contains(line), "{line:?} missing from:\n{report}");
+    }
+    assert!(!report.contains("MESSAGE_CONTENT"), "{report}");
+    assert!(
+        !mock.log_text().contains("IDENTIFY"),
+        "--check must not connect to the gateway"
+    );
+
+    let (ok, report) = check(&cluster.dsn("no_such_database", LOGIN));
+    assert!(!ok, "{report}");
+    assert!(report.contains("database: FAILED"), "{report}");
+    assert!(report.contains("no_such_database"), "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

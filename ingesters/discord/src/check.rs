@@ -2,7 +2,7 @@
 //! privilege on every table it writes), the token against Discord's REST API, the opt-out list.
 //! Prints a report on stdout; never prints a secret.
 
-use crate::config::{intents, Args};
+use crate::config::{intent_names, Args};
 use crate::opt_out::OptOutList;
 use guildstats_ingest::raw_tables::{self, RawTable};
 use serenity::http::Http;
@@ -26,7 +26,7 @@ pub async fn run(args: &Args, opt_out: &OptOutList, http: &Http) -> Result<(), S
     let mut report = String::new();
     let mut failed = Vec::new();
     let _ = writeln!(report, "guildstats-discord --check");
-    let _ = writeln!(report, "intents: {:?}", intents());
+    let _ = writeln!(report, "intents: {}", intent_names());
     let guilds = if args.guilds.is_empty() {
         "every guild the bot is in".to_string()
     } else {
@@ -80,7 +80,7 @@ pub async fn run(args: &Args, opt_out: &OptOutList, http: &Http) -> Result<(), S
             );
         }
         Err(e) => {
-            let _ = writeln!(report, "discord: FAILED: {e}");
+            let _ = writeln!(report, "discord: FAILED: {}", with_causes(&e));
             failed.push("discord");
         }
     }
@@ -104,7 +104,7 @@ async fn database(args: &Args, tables: &[&str]) -> Result<String, String> {
     let (client, connection) = config
         .connect(tokio_postgres::NoTls)
         .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
+        .map_err(|e| format!("cannot connect: {}", with_causes(&e)))?;
     tokio::spawn(connection);
     let qualified: Vec<String> = tables.iter().map(|t| format!("guildstats.{t}")).collect();
     let row = client
@@ -116,7 +116,7 @@ async fn database(args: &Args, tables: &[&str]) -> Result<String, String> {
             &[&qualified],
         )
         .await
-        .map_err(|e| format!("cannot query: {e}"))?;
+        .map_err(|e| format!("cannot query: {}", with_causes(&e)))?;
     let user: String = row.get(0);
     let missing: Vec<String> = row.get(1);
     if missing.is_empty() {
@@ -129,4 +129,22 @@ async fn database(args: &Args, tables: &[&str]) -> Result<String, String> {
             missing.join(", ")
         ))
     }
+}
+
+/// An error with what caused it: the top-level messages of both clients ("db error", "error
+/// sending request") say too little to act on.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    let mut last = text.clone();
+    while let Some(e) = cause {
+        let message = e.to_string();
+        if message != last {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        last = message;
+        cause = e.source();
+    }
+    text
 }

@@ -17,6 +17,12 @@ pub fn intents() -> GatewayIntents {
         | GatewayIntents::GUILD_MODERATION
 }
 
+/// The intents by name, for logs and `--check`.
+pub fn intent_names() -> String {
+    let names: Vec<&str> = intents().iter_names().map(|(name, _)| name).collect();
+    names.join(", ")
+}
+
 #[derive(Parser)]
 #[command(
     version,

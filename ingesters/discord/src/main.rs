@@ -1,7 +1,7 @@
 //! guildstats-discord: the Discord bot ingester.
 
 use clap::Parser;
-use guildstats_discord::config::{intents, Args, Token};
+use guildstats_discord::config::{intent_names, intents, Args, Token};
 use guildstats_discord::handler::Handler;
 use guildstats_discord::heartbeats::Heartbeats;
 use guildstats_discord::opt_out::OptOutList;
@@ -99,7 +99,7 @@ async fn run(args: Args) -> Result<(), String> {
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
-    tracing::info!(intents = ?intents(), "starting");
+    tracing::info!(intents = %intent_names(), "starting");
     let outcome = tokio::select! {
         _ = tokio::signal::ctrl_c() => Ok(()),
         _ = terminate.recv() => Ok(()),
