@@ -7,7 +7,7 @@ use crate::clock::ReceiptClock;
 use crate::heartbeats::Heartbeats;
 use crate::opt_out::OptOutList;
 use crate::rows::{self, guild, members, messages, scheduled, voice};
-use guildstats_ingest::sink::SinkHandle;
+use guildstats_ingest::sink::{SendError, SinkHandle};
 use guildstats_ingest::Row;
 use serenity::async_trait;
 use serenity::gateway::{ConnectionStage, ShardStageUpdateEvent};
@@ -65,6 +65,12 @@ impl Handler {
                     tracing::debug!(event, row = %key, "spooled");
                 }
             }
+            // A row the sink refuses is a mapping bug: say so and go on with the next event.
+            Err(e @ SendError::Invalid(_)) => {
+                tracing::error!(event, error = %e, "rows not recorded");
+            }
+            // No spool (disk full, sink gone): events would be lost from here on, so stop and let
+            // the supervisor restart the bot; the reconnect snapshot then covers the gap.
             Err(e) => {
                 tracing::error!(event, error = %e, "rows not recorded");
                 let _ = self.fatal.send(format!("cannot record {event} rows: {e}"));
