@@ -465,6 +465,7 @@ fn discord_events_become_raw_rows_and_voice_sessions() {
         muted_ok,
         "self-muted time runs from the flag change to the leave"
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// User 42 walks through channel 10001, 10002, ... (each move unique, so a doubled row shows)
@@ -650,6 +651,7 @@ fn discord_rows_arrive_exactly_once_across_a_kill_mid_batch() {
         sessions.last().expect("sessions").1.as_deref(),
         Some("snapshot")
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
