@@ -60,9 +60,27 @@ gs_ensure_cargo_pgrx() {
     fi
 }
 
+# PyPI websockets for ../shared/tools/mock_discord.py, installed for the python3 the tests run
+# (the first on PATH, e.g. a pyenv one). The mock uses the asyncio server API of websockets 14+,
+# newer than Debian's python3-websockets.
+gs_ensure_python_tools() {
+    local check='import sys, websockets; sys.exit(int(websockets.__version__.split(".")[0]) < 14)'
+    python3 -c "$check" 2>/dev/null && return 0
+    gs_say "installing the PyPI package websockets for $(command -v python3)"
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends python3-pip
+    fi
+    # A Debian python3 refuses pip installs into its own tree without this flag (PEP 668).
+    python3 -m pip install --quiet --disable-pip-version-check 'websockets>=14' 2>/dev/null ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'websockets>=14'
+    python3 -c "$check"
+}
+
 gs_ensure_all() {
     gs_ensure_system_packages
     gs_ensure_cargo_pgrx
+    gs_ensure_python_tools
 }
 
 # Builds the extension and installs it into the system PostgreSQL (needs root).

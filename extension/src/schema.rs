@@ -64,7 +64,7 @@ extension_sql_file!(
 mod tests {
     use pgrx::prelude::*;
 
-    const RAW_TABLES: [&str; 12] = [
+    const RAW_TABLES: [&str; 13] = [
         "raw_voice_events",
         "raw_voice_snapshots",
         "raw_heartbeats",
@@ -73,6 +73,7 @@ mod tests {
         "raw_guilds",
         "raw_channels",
         "raw_scheduled_events",
+        "raw_scheduled_event_users",
         "raw_server_polls",
         "raw_server_players",
         "raw_et_stats_files",

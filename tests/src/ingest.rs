@@ -129,6 +129,13 @@ impl Ingester {
             .unwrap_or_else(|| panic!("the ingester ignored SIGTERM:\n{}", self.log_text()))
     }
 
+    /// Fails the test with the log when the process has exited on its own.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("the ingester exited ({status}); log:\n{}", self.log_text());
+        }
+    }
+
     /// SIGKILL: a crash, no cleanup at all.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod discord;
+
 /// Where the test cluster listens.
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -237,6 +239,7 @@ pub fn sample_values(table: &str) -> &'static str {
         "raw_scheduled_events" => {
             "1, 5000, '2026-03-01 19:00:00+00', 'Game night', 100, 'scheduled'"
         }
+        "raw_scheduled_event_users" => "1, 5000, 10, 'add', '2026-03-01 19:30:00+00'",
         "raw_server_polls" => "'127.0.0.1:27015', '2026-03-01 20:00:00+00', true",
         "raw_server_players" => "'127.0.0.1:27015', '2026-03-01 20:00:00+00', 0, 'Player', 12, 300.5",
         "raw_et_stats_files" => {

@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod check;
 pub mod config;
 pub mod heartbeat;
+pub mod logging;
 pub mod raw_tables;
 pub mod row;
 pub mod shutdown;

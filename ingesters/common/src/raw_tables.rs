@@ -82,6 +82,10 @@ pub const RAW_SCHEDULED_EVENTS: RawTable = RawTable {
         "status",
     ],
 };
+pub const RAW_SCHEDULED_EVENT_USERS: RawTable = RawTable {
+    name: "raw_scheduled_event_users",
+    contract_columns: &["guild_id", "event_id", "user_id", "action", "observed_at"],
+};
 pub const RAW_SERVER_POLLS: RawTable = RawTable {
     name: "raw_server_polls",
     contract_columns: &["server", "polled_at", "ok"],
@@ -107,7 +111,7 @@ pub const RAW_POINT_TRANSACTIONS: RawTable = RawTable {
 };
 
 /// Every raw table, in the order of the design document.
-pub const ALL: [RawTable; 12] = [
+pub const ALL: [RawTable; 13] = [
     RAW_VOICE_EVENTS,
     RAW_VOICE_SNAPSHOTS,
     RAW_HEARTBEATS,
@@ -116,6 +120,7 @@ pub const ALL: [RawTable; 12] = [
     RAW_GUILDS,
     RAW_CHANNELS,
     RAW_SCHEDULED_EVENTS,
+    RAW_SCHEDULED_EVENT_USERS,
     RAW_SERVER_POLLS,
     RAW_SERVER_PLAYERS,
     RAW_ET_STATS_FILES,

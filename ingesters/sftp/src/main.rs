@@ -9,18 +9,11 @@ use guildstats_sftp::cli::Args;
 use guildstats_sftp::pull::Puller;
 use guildstats_sftp::stop::Stop;
 use guildstats_sftp::{check, ledger};
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    guildstats_ingest::logging::init();
     let args = Args::parse();
     if args.check {
         return if check::run(&args).await {

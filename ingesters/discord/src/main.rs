@@ -1,0 +1,117 @@
+//! guildstats-discord: the Discord bot ingester.
+
+use clap::Parser;
+use guildstats_discord::config::{intent_names, intents, Args, Token};
+use guildstats_discord::handler::Handler;
+use guildstats_discord::heartbeats::Heartbeats;
+use guildstats_discord::opt_out::OptOutList;
+use guildstats_ingest::Sink;
+use serenity::client::ClientBuilder;
+use serenity::http::{Http, HttpBuilder};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+fn main() -> std::process::ExitCode {
+    guildstats_ingest::logging::init();
+    let args = Args::parse();
+    // One thread: serenity starts a task per event, and on one thread they start in arrival
+    // order, so receipt times follow the gateway's order. It is also the smallest footprint.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn http(token: &Token, proxy: Option<&str>) -> Http {
+    let builder = HttpBuilder::new(token.expose());
+    match proxy {
+        Some(url) => builder.proxy(url).ratelimiter_disabled(true).build(),
+        None => builder.build(),
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let token = args.token()?;
+    let opt_out = Arc::new(OptOutList::load(
+        args.opt_out.clone(),
+        args.opt_out_file.clone(),
+    )?);
+    let http = http(&token, args.api_proxy.as_deref());
+    if args.check {
+        return guildstats_discord::check::run(&args, &opt_out, &http).await;
+    }
+
+    let sink =
+        Sink::start(args.sink.options()?).map_err(|e| format!("cannot open the spool: {e}"))?;
+    let (fatal, mut fatal_rx) = mpsc::unbounded_channel();
+    let handler = Arc::new(Handler::new(
+        sink.handle(),
+        opt_out.clone(),
+        args.guilds.iter().copied(),
+        Heartbeats::new(sink.handle(), args.sink.heartbeat_every()),
+        fatal,
+    ));
+    let mut client = ClientBuilder::new_with_http(http, intents())
+        .event_handler_arc(handler.clone())
+        .await
+        .map_err(|e| format!("cannot build the Discord client: {e}"))?;
+    let shards = client.shard_manager.clone();
+    let mut gateway = tokio::spawn(async move { client.start().await });
+
+    let reload_every = Duration::from_secs(args.opt_out_reload_secs.max(1));
+    let reloader = opt_out.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(reload_every);
+        loop {
+            ticker.tick().await;
+            match reloader.reload_if_changed() {
+                Ok(true) => {
+                    tracing::info!(users = reloader.current().len(), "opt-out list reloaded")
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!("{e}; the previous opt-out list stays in force"),
+            }
+        }
+    });
+
+    tracing::info!(intents = %intent_names(), "starting");
+    let outcome = tokio::select! {
+        _ = guildstats_ingest::shutdown::requested() => Ok(()),
+        Some(why) = fatal_rx.recv() => Err(why),
+        ended = &mut gateway => match ended {
+            Ok(Ok(())) => Err("the gateway connection ended".to_string()),
+            Ok(Err(e)) => Err(format!("the gateway connection failed: {e}")),
+            Err(e) => Err(format!("the gateway task failed: {e}")),
+        },
+    };
+    tracing::info!("stopping: flushing what is spooled");
+    shards.shutdown_all().await;
+    handler.beats.disconnected();
+    // While the database is away the writer keeps retrying its batch; every row is in the spool
+    // already, so waiting longer would only delay the restart that replays it.
+    if tokio::time::timeout(SHUTDOWN_GRACE, sink.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "database unreachable at shutdown; the spool keeps the rows for the next start"
+        );
+    }
+    outcome
+}
