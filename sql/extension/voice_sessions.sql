@@ -139,21 +139,10 @@ BEGIN
     -- at their first observation: their first event or, for one a snapshot listed first, their
     -- first session (a listing that opened none left them out of voice, as if unseen).
     --
-    -- Guild-wide marks (heartbeats, snapshots) matter to a user only while they are in a
-    -- channel, so the walk needs them from the user's first entry after the restart, not from
-    -- the restart: a user back after months away needs the marks since their return, not the
-    -- months. marks_from is the earliest such entry: an entering event, an old session (a
-    -- snapshot listing that opened one), or the touched instant itself. Every lookup here is
-    -- an index probe per user; none reads the guild's history.
-    SELECT array_agg(a.user_id ORDER BY a.user_id), array_agg(a.restart ORDER BY a.user_id),
-           min(least(a.touched_at, a.next_entry, a.next_session))
-      INTO restart_users, restart_at, marks_from
-      FROM (SELECT t.user_id, t.touched_at, r.restart,
-                   (SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e
-                     WHERE e.guild_id = g AND e.user_id = t.user_id AND e.event_ts >= r.restart
-                       AND e.channel_id IS NOT NULL) AS next_entry,
-                   (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
-                     WHERE v.guild_id = g AND v.user_id = t.user_id AND v.started_at >= r.restart) AS next_session
+    -- One index probe per user (two for a user who never left); none reads the history.
+    SELECT array_agg(a.user_id ORDER BY a.user_id), array_agg(a.restart ORDER BY a.user_id)
+      INTO restart_users, restart_at
+      FROM (SELECT t.user_id, r.restart
               FROM (SELECT x.user_id, min(x.at) AS touched_at
                       FROM unnest(users, dirty_from) AS x(user_id, at)
                      GROUP BY x.user_id) t
@@ -182,6 +171,15 @@ BEGIN
         RETURNING v.*
     )
     SELECT coalesce(array_agg(d), '{}') INTO old FROM removed d;
+
+    -- Guild-wide marks (heartbeats, snapshots) matter to a user only while they are in a
+    -- channel, so the walk needs them from the user's first entry after the restart, not from
+    -- the restart: a user back after months away needs the marks since their return, not the
+    -- months. That entry is an event entering a channel (_voice_sessionize finds the first
+    -- among the events it reads), an old session (a snapshot listing that opened one: the
+    -- sessions just removed are those from the restarts on), or comes at the touched instant.
+    marks_from := least((SELECT min(x.at) FROM unnest(dirty_from) AS x(at)),
+                        (SELECT min(o.started_at) FROM unnest(old) o));
 
     users_rebuilt := coalesce(cardinality(restart_users), 0);
 
@@ -239,6 +237,7 @@ DECLARE
     event_guilds     bigint[];
     snapshot_guilds  bigint[];
     beat_guilds      bigint[];
+    caller_jit       text;
 BEGIN
     events_read := 0; snapshots_read := 0; heartbeats_read := 0; guilds_built := 0;
     users_rebuilt := 0; sessions_opened := 0; sessions_closed := 0; sessions_updated := 0;
@@ -253,6 +252,13 @@ BEGIN
         PERFORM @extschema@._reset_progress('build_voice_sessions');
         DELETE FROM @extschema@.voice_build_guilds;
         TRUNCATE @extschema@.voice_sessions;
+    END IF;
+    -- An incremental build is thousands of index probes that the planner costs as if they read
+    -- every row they might: JIT-compiling them took longer than running them. (A full build
+    -- scans, where JIT may pay.) Restored below, for the rest of the caller's transaction.
+    caller_jit := pg_catalog.current_setting('jit');
+    IF NOT build_voice_sessions.full THEN
+        PERFORM pg_catalog.set_config('jit', 'off', true);
     END IF;
     event_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_events');
     snapshot_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_snapshots');
@@ -374,6 +380,7 @@ BEGIN
                settings_fingerprint = EXCLUDED.settings_fingerprint, built_at = EXCLUDED.built_at;
     END LOOP;
 
+    PERFORM pg_catalog.set_config('jit', caller_jit, true);
     elapsed := clock_timestamp() - started;
     status := CASE WHEN build_voice_sessions.full THEN 'ok: full rebuild' ELSE 'ok' END;
     RETURN NEXT;
