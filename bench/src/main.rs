@@ -8,6 +8,7 @@
 mod cases;
 mod report;
 
+use cases::Side;
 use clap::Parser;
 use postgres::{Client, NoTls};
 use report::Measurement;
@@ -110,12 +111,6 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-#[derive(Clone, Copy)]
-enum Side {
-    Extension,
-    Baseline,
-}
-
 /// Runs one side of a case `runs` times (each after the case's untimed reset) and returns the
 /// median time in milliseconds with the answer.
 fn time_runs(
@@ -134,6 +129,9 @@ fn time_runs(
             Side::Baseline => case.run_baseline(client)?,
         };
         times.push(started.elapsed().as_secs_f64() * 1000.0);
+        if let Some(summary) = case.answer_after(client, side)? {
+            answer = summary;
+        }
     }
     times.sort_by(f64::total_cmp);
     Ok((times[times.len() / 2], answer))

@@ -73,7 +73,11 @@ impl Restarts {
 
 /// Internal: sessionizes one guild. With `users` NULL, the whole guild from the start (a full
 /// build); otherwise each listed user from their `restart_at` on (the caller has deleted their
-/// sessions from that instant).
+/// sessions from that instant). The guild's snapshots and heartbeats are read from the earlier
+/// of `marks_from` and the first of the listed users' events that enters a channel (without
+/// `marks_from`, from the earliest restart): the caller passes the earliest instant at which a
+/// listed user may be in a channel other than through those events. Guild-wide marks only act
+/// on users in a channel, so earlier ones change nothing.
 #[pg_extern(volatile, parallel_unsafe, name = "_voice_sessionize")]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub(crate) fn voice_sessionize(
@@ -85,6 +89,7 @@ pub(crate) fn voice_sessionize(
     outage_after: Interval,
     users: default!(Option<Vec<Option<i64>>>, "NULL"),
     restart_at: default!(Option<Vec<Option<TimestampWithTimeZone>>>, "NULL"),
+    marks_from: default!(Option<TimestampWithTimeZone>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -137,7 +142,7 @@ pub(crate) fn voice_sessionize(
         return TableIterator::new(Vec::new());
     }
     let sessions = Spi::connect(|client| -> SpiResult<Vec<Session>> {
-        let input = read_guild(client, guild_id, restarts.as_ref())?;
+        let input = read_guild(client, guild_id, restarts.as_ref(), marks_from)?;
         let found = outages(&input.beats, config.outage_after_us, horizon);
         let timeline = GuildTimeline::new(&found, input.snapshots.iter().map(|s| s.taken_at));
         let mut observations: Vec<UserObservation> =
@@ -178,26 +183,28 @@ struct GuildInput {
 
 /// Reads what the walk needs, each table as one row of arrays (far cheaper than a row per
 /// observation through SPI). Incremental builds read each user's events from their restart
-/// on, and the guild's snapshots and heartbeats from the earliest restart on (heartbeats from
-/// the last one before it, so that an outage spanning the restart is seen whole).
+/// on, and the guild's snapshots and heartbeats from the earlier of `marks_from` and the first
+/// of those events that enters a channel (without `marks_from`, from the earliest restart);
+/// heartbeats from the last one before that, so that an outage spanning it is seen whole.
 fn read_guild(
     client: &pgrx::spi::SpiClient<'_>,
     guild_id: i64,
     restarts: Option<&Restarts>,
+    marks_from: Option<TimestampWithTimeZone>,
 ) -> SpiResult<GuildInput> {
-    let from = restarts
-        .and_then(Restarts::earliest)
-        .map(from_unix_us)
-        .unwrap_or_else(TimestampWithTimeZone::negative_infinity);
-
     let events_sql_all = "SELECT array_agg(user_id), array_agg(event_ts), array_agg(channel_id),
                                  array_agg(self_mute), array_agg(self_deaf)
                           FROM @extschema@.raw_voice_events WHERE guild_id = $1";
+    // One index range per user (OFFSET 0 keeps the planner from turning the lateral into a
+    // join that could scan the guild's whole history).
     let events_sql_users = "SELECT array_agg(e.user_id), array_agg(e.event_ts), array_agg(e.channel_id),
                                    array_agg(e.self_mute), array_agg(e.self_deaf)
                             FROM unnest($2::bigint[], $3::timestamptz[]) AS r(user_id, restart_at)
-                            JOIN @extschema@.raw_voice_events e
-                              ON e.guild_id = $1 AND e.user_id = r.user_id AND e.event_ts >= r.restart_at";
+                            CROSS JOIN LATERAL (
+                                SELECT x.user_id, x.event_ts, x.channel_id, x.self_mute, x.self_deaf
+                                FROM @extschema@.raw_voice_events x
+                                WHERE x.guild_id = $1 AND x.user_id = r.user_id AND x.event_ts >= r.restart_at
+                                OFFSET 0) e";
     let table = match restarts {
         None => client.select(&schema_qualified(events_sql_all), None, &[guild_id.into()])?,
         Some(r) => {
@@ -229,6 +236,24 @@ fn read_guild(
             self_deaf: deafs.get(i).copied().flatten().unwrap_or(false),
         });
     }
+    let from = match (restarts, marks_from) {
+        (None, _) => TimestampWithTimeZone::negative_infinity(),
+        (Some(r), None) => r
+            .earliest()
+            .map(from_unix_us)
+            .unwrap_or_else(TimestampWithTimeZone::negative_infinity),
+        (Some(_), Some(marks_from)) => {
+            let first_entry = events
+                .iter()
+                .filter(|e| e.channel_id.is_some())
+                .map(|e| e.ts)
+                .min();
+            match first_entry {
+                Some(t) if t < to_unix_us(marks_from) => from_unix_us(t),
+                _ => marks_from,
+            }
+        }
+    };
 
     // Snapshot times (an empty list is still a snapshot; something else than a list is not a
     // snapshot at all), then every listed state.
@@ -315,8 +340,8 @@ fn schema_qualified(sql: &str) -> String {
 
 extension_sql!(
     r#"
-COMMENT ON FUNCTION _voice_sessionize(bigint, timestamptz, bigint, bigint[], interval, interval, bigint[], timestamptz[]) IS
-    'Internal to build_voice_sessions(): the voice sessions of one guild computed from the raw tables by the Rust sessionizer (whole guild when users is NULL, else each listed user from their restart_at on). Writes nothing.';
+COMMENT ON FUNCTION _voice_sessionize(bigint, timestamptz, bigint, bigint[], interval, interval, bigint[], timestamptz[], timestamptz) IS
+    'Internal to build_voice_sessions(): the voice sessions of one guild computed from the raw tables by the Rust sessionizer (whole guild when users is NULL, else each listed user from their restart_at on, with the guild''s snapshots and heartbeats from the earlier of marks_from and the first of those users'' events that enters a channel). Writes nothing.';
 "#,
     name = "voice_sessionize_comment",
     requires = [voice_sessionize]

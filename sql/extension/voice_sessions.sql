@@ -112,6 +112,7 @@ DECLARE
     old     @extschema@.voice_sessions[];
     restart_users bigint[];
     restart_at    timestamptz[];
+    marks_from    timestamptz;
 BEGIN
     SELECT * INTO s FROM @extschema@.settings_for(g);
     IF users IS NULL THEN
@@ -134,37 +135,51 @@ BEGIN
     -- new rows touch: after a leave the user is out of voice whatever came before, so the
     -- walk can restart there from an empty state. Their sessions from that leave on are
     -- replaced. (Restarting at the touched instant itself would not do: the user may be in a
-    -- session there, even one an outage made the old walk drop.)
+    -- session there, even one an outage made the old walk drop.) A user who never left starts
+    -- at their first observation: their first event or, for one a snapshot listed first, their
+    -- first session (a listing that opened none left them out of voice, as if unseen).
+    --
+    -- One index probe per user (two for a user who never left); none reads the history.
     SELECT array_agg(a.user_id ORDER BY a.user_id), array_agg(a.restart ORDER BY a.user_id)
       INTO restart_users, restart_at
-      FROM (SELECT t.user_id,
-                   coalesce((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e
-                              WHERE e.guild_id = g AND e.user_id = t.user_id
-                                AND e.channel_id IS NULL AND e.event_ts < t.touched_at),
-                            -- Never left before: from their first observation (an event, or a
-                            -- snapshot listing them), before which they were nowhere.
-                            least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e
-                                    WHERE e.guild_id = g AND e.user_id = t.user_id),
-                                  f.first_listed),
-                            '-infinity') AS restart
+      FROM (SELECT t.user_id, r.restart
               FROM (SELECT x.user_id, min(x.at) AS touched_at
                       FROM unnest(users, dirty_from) AS x(user_id, at)
                      GROUP BY x.user_id) t
-              LEFT JOIN (SELECT v.user_id, min(x.taken_at) AS first_listed
-                           FROM @extschema@.raw_voice_snapshots x
-                           CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
-                          WHERE x.guild_id = g
-                          GROUP BY 1) f ON f.user_id = t.user_id) a;
+              CROSS JOIN LATERAL (
+                  SELECT coalesce((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e
+                                    WHERE e.guild_id = g AND e.user_id = t.user_id
+                                      AND e.channel_id IS NULL AND e.event_ts < t.touched_at),
+                                  least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e
+                                          WHERE e.guild_id = g AND e.user_id = t.user_id),
+                                        (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
+                                          WHERE v.guild_id = g AND v.user_id = t.user_id),
+                                        t.touched_at)) AS restart) r) a;
     restart_users := coalesce(restart_users, '{}');
     restart_at := coalesce(restart_at, '{}');
 
+    -- By row address, each user's sessions found through the primary key: a join the planner
+    -- may turn into a scan of the whole table would cost the history.
     WITH removed AS (
         DELETE FROM @extschema@.voice_sessions v
-        USING unnest(restart_users, restart_at) AS r(user_id, restart)
-        WHERE v.guild_id = g AND v.user_id = r.user_id AND v.started_at >= r.restart
+        WHERE v.ctid = ANY (ARRAY(
+            SELECT d.ctid
+              FROM unnest(restart_users, restart_at) AS r(user_id, restart)
+              CROSS JOIN LATERAL (SELECT o.ctid FROM @extschema@.voice_sessions o
+                                   WHERE o.guild_id = g AND o.user_id = r.user_id AND o.started_at >= r.restart
+                                  OFFSET 0) d))
         RETURNING v.*
     )
     SELECT coalesce(array_agg(d), '{}') INTO old FROM removed d;
+
+    -- Guild-wide marks (heartbeats, snapshots) matter to a user only while they are in a
+    -- channel, so the walk needs them from the user's first entry after the restart, not from
+    -- the restart: a user back after months away needs the marks since their return, not the
+    -- months. That entry is an event entering a channel (_voice_sessionize finds the first
+    -- among the events it reads), an old session (a snapshot listing that opened one: the
+    -- sessions just removed are those from the restarts on), or comes at the touched instant.
+    marks_from := least((SELECT min(x.at) FROM unnest(dirty_from) AS x(at)),
+                        (SELECT min(o.started_at) FROM unnest(old) o));
 
     users_rebuilt := coalesce(cardinality(restart_users), 0);
 
@@ -174,7 +189,7 @@ BEGIN
         SELECT g, n.user_id, n.channel_id, n.started_at, n.ended_at, n.end_reason,
                n.is_afk, n.start_reason, n.capped, n.self_mute_seconds, n.self_deaf_seconds
         FROM @extschema@._voice_sessionize(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
-                                           s.session_cap, s.outage_after, restart_users, restart_at) n
+                                           s.session_cap, s.outage_after, restart_users, restart_at, marks_from) n
         RETURNING *
     ), compared AS (
         SELECT f.started_at AS new_start, f.ended_at AS new_end, o.started_at AS old_start, o.ended_at AS old_end,
@@ -222,6 +237,7 @@ DECLARE
     event_guilds     bigint[];
     snapshot_guilds  bigint[];
     beat_guilds      bigint[];
+    caller_jit       text;
 BEGIN
     events_read := 0; snapshots_read := 0; heartbeats_read := 0; guilds_built := 0;
     users_rebuilt := 0; sessions_opened := 0; sessions_closed := 0; sessions_updated := 0;
@@ -236,6 +252,13 @@ BEGIN
         PERFORM @extschema@._reset_progress('build_voice_sessions');
         DELETE FROM @extschema@.voice_build_guilds;
         TRUNCATE @extschema@.voice_sessions;
+    END IF;
+    -- An incremental build is thousands of index probes that the planner costs as if they read
+    -- every row they might: JIT-compiling them took longer than running them. (A full build
+    -- scans, where JIT may pay.) Restored below, for the rest of the caller's transaction.
+    caller_jit := pg_catalog.current_setting('jit');
+    IF NOT build_voice_sessions.full THEN
+        PERFORM pg_catalog.set_config('jit', 'off', true);
     END IF;
     event_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_events');
     snapshot_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_snapshots');
@@ -357,6 +380,7 @@ BEGIN
                settings_fingerprint = EXCLUDED.settings_fingerprint, built_at = EXCLUDED.built_at;
     END LOOP;
 
+    PERFORM pg_catalog.set_config('jit', caller_jit, true);
     elapsed := clock_timestamp() - started;
     status := CASE WHEN build_voice_sessions.full THEN 'ok: full rebuild' ELSE 'ok' END;
     RETURN NEXT;

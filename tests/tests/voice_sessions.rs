@@ -431,3 +431,118 @@ fn rows_of_a_writer_in_flight_are_not_skipped() {
         .get(0);
     assert_eq!(pending, "{}");
 }
+
+/// An incremental build reads what arrived and the state of the users it touches, not the
+/// history: on a history of weeks, the last few hours of events arrive, and the rows the build
+/// reads from each big table (counted by PostgreSQL for its transaction) stay a small fraction
+/// of the table. Times are not measured; rows read do not depend on the machine.
+#[test]
+fn an_incremental_build_reads_a_small_part_of_the_history() {
+    let Some(cluster) = Cluster::from_env("voice_bounded") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "voice_bounded");
+    let mut client = db.connect();
+    let community = Community::new(
+        CommunityConfig::tiny()
+            .with_seed(16)
+            .with_members(600)
+            .with_days(28),
+    )
+    .expect("valid config");
+    pg::load(&mut client, &community, &VOICE_TABLES).expect("load");
+    // The last two hours arrive after the history was built, with the heartbeats since.
+    client
+        .batch_execute(
+            "CREATE TABLE held_events AS SELECT * FROM guildstats.raw_voice_events
+              WHERE event_ts > (SELECT max(event_ts) - interval '2 hours' FROM guildstats.raw_voice_events);
+             CREATE TABLE held_beats AS SELECT * FROM guildstats.raw_heartbeats
+              WHERE beat_at > (SELECT min(event_ts) FROM held_events);
+             DELETE FROM guildstats.raw_voice_events WHERE ingest_id IN (SELECT ingest_id FROM held_events);
+             DELETE FROM guildstats.raw_heartbeats WHERE ingest_id IN (SELECT ingest_id FROM held_beats);
+             -- Among them, the member who has been away longest comes back for ten minutes.
+             CREATE TABLE returning_member AS
+             SELECT e.guild_id, e.user_id, max(e.event_ts) AS last_seen,
+                    (SELECT max(event_ts) - interval '30 minutes' FROM held_events) AS back_at
+             FROM guildstats.raw_voice_events e GROUP BY 1, 2
+             HAVING (array_agg(e.channel_id ORDER BY e.event_ts DESC))[1] IS NULL
+             ORDER BY max(e.event_ts) LIMIT 1;
+             INSERT INTO held_events (guild_id, user_id, channel_id, event_ts, self_mute, self_deaf)
+             SELECT r.guild_id, r.user_id, c.channel_id, r.back_at + d.after, false, false
+             FROM returning_member r
+             CROSS JOIN (SELECT channel_id FROM guildstats.raw_voice_events
+                         WHERE channel_id IS NOT NULL ORDER BY event_ts LIMIT 1) c
+             CROSS JOIN (VALUES (interval '0'), (interval '10 minutes')) d(after);
+             UPDATE held_events h SET channel_id = NULL FROM returning_member r
+             WHERE h.user_id = r.user_id AND h.event_ts = r.back_at + interval '10 minutes';",
+        )
+        .expect("hold back the last hours");
+    let away_days: f64 = client
+        .query_one(
+            "SELECT (extract(epoch FROM back_at - last_seen) / 86400)::float8 FROM returning_member",
+            &[],
+        )
+        .expect("the returning member")
+        .get(0);
+    assert!(
+        away_days > 14.0,
+        "the returning member was away only {away_days} days"
+    );
+    assert_eq!(build(&mut client), "ok");
+    client
+        .batch_execute(
+            "ANALYZE guildstats.raw_voice_events, guildstats.raw_heartbeats, guildstats.raw_voice_snapshots,
+                     guildstats.voice_sessions;
+             INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts, self_mute, self_deaf)
+             SELECT guild_id, user_id, channel_id, event_ts, self_mute, self_deaf FROM held_events ORDER BY event_ts;
+             INSERT INTO guildstats.raw_heartbeats (source, guild_id, beat_at)
+             SELECT source, guild_id, beat_at FROM held_beats ORDER BY beat_at;",
+        )
+        .expect("the last hours arrive");
+
+    // A fresh session: a backend's table counters keep what earlier transactions read until
+    // they are flushed, and pg_stat_xact_user_tables would show them too.
+    let mut builder = db.connect();
+    let mut tx = builder.transaction().expect("begin");
+    let events_read: i64 = tx
+        .query_one(
+            "SELECT events_read FROM guildstats.build_voice_sessions()",
+            &[],
+        )
+        .expect("incremental build")
+        .get(0);
+    let read: Vec<(String, i64, i64)> = tx
+        .query(
+            "SELECT s.relname::text, s.seq_tup_read + coalesce(s.idx_tup_fetch, 0), c.reltuples::bigint
+             FROM pg_stat_xact_user_tables s JOIN pg_class c ON c.oid = s.relid
+             WHERE s.schemaname = 'guildstats'
+               AND s.relname IN ('raw_voice_events', 'raw_heartbeats', 'voice_sessions')
+             ORDER BY 1",
+            &[],
+        )
+        .expect("rows read in this transaction")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    tx.commit().expect("commit");
+
+    assert!(events_read > 50, "only {events_read} events arrived");
+    assert_eq!(read.len(), 3, "{read:?}");
+    for (table, rows_read, rows) in &read {
+        assert!(
+            *rows > 20 * events_read,
+            "{table}: a history of {rows} rows is too small for this test ({events_read} new events)"
+        );
+        // What arrived is about 1 % of the events; everything read must stay within 10 % of
+        // each table (a scan of the history reads all of it).
+        assert!(
+            rows_read * 10 < *rows,
+            "{table}: the build read {rows_read} of {rows} rows for {events_read} new events"
+        );
+    }
+    let diff = differences_from_full_rebuild(&mut client);
+    assert!(
+        diff.is_empty(),
+        "incremental sessions differ from a full rebuild: {diff:#?}"
+    );
+}

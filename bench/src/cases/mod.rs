@@ -12,6 +12,13 @@ mod voice_sessions;
 
 use postgres::Client;
 
+/// Which computation of a case runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Side {
+    Extension,
+    Baseline,
+}
+
 pub trait Case {
     fn name(&self) -> &'static str;
     /// Creates the case's tables from the shared generator; returns the number of input rows.
@@ -33,6 +40,12 @@ pub trait Case {
     }
     fn run_baseline(&self, client: &mut Client) -> Result<String, String> {
         query_answer(client, self.baseline_sql())
+    }
+    /// Runs after every timed run, untimed: a case whose timed query leaves its result in a
+    /// table summarises it here (so that a summary costing more than the work being measured
+    /// does not hide it), and undoes what `reset` began. `None`: the timed query's answer.
+    fn answer_after(&self, _client: &mut Client, _side: Side) -> Result<Option<String>, String> {
+        Ok(None)
     }
     /// Whether the case is measured twice, without and with parallel workers (aggregates,
     /// whose plans can go parallel); other cases run once with the server's settings.

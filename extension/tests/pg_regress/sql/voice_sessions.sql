@@ -3,6 +3,22 @@ SET timezone = 'UTC'; SET datestyle = 'ISO, YMD'; SET intervalstyle = 'postgres'
 -- Earlier tests leave raw rows behind: build them first, so the counts below are ours alone.
 SELECT count(*) AS builders FROM guildstats.build_all();
 
+-- Rebuilds every session from scratch and counts the rows that differ from what the
+-- incremental builds had made.
+CREATE FUNCTION pg_temp.differences_from_full_rebuild() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE differences bigint;
+BEGIN
+    CREATE TEMP TABLE incremental AS SELECT * FROM guildstats.voice_sessions;
+    PERFORM guildstats.rebuild_voice_sessions();
+    SELECT count(*) INTO differences FROM (
+        (SELECT * FROM incremental EXCEPT SELECT * FROM guildstats.voice_sessions)
+        UNION ALL
+        (SELECT * FROM guildstats.voice_sessions EXCEPT SELECT * FROM incremental)) d;
+    DROP TABLE incremental;
+    RETURN differences;
+END $$;
+
 -- Guild 101: join, flag change, move, leave; AFK channel 900; ignored channel 777; an open session.
 INSERT INTO guildstats.settings (guild_id, afk_channel_id, ignored_channel_ids) VALUES (101, 900, '{777}');
 INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts, self_mute, self_deaf) VALUES
@@ -37,12 +53,7 @@ SELECT events_read, users_rebuilt, sessions_opened, sessions_updated, sessions_r
 FROM guildstats.build_voice_sessions();
 SELECT user_id, channel_id, started_at, ended_at, start_reason, end_reason, self_mute_seconds
 FROM guildstats.voice_sessions WHERE guild_id = 101 AND user_id = 10 ORDER BY started_at;
-CREATE TEMP TABLE incremental AS SELECT * FROM guildstats.voice_sessions;
-SELECT status FROM guildstats.rebuild_voice_sessions();
-SELECT count(*) AS differences FROM (
-    (SELECT * FROM incremental EXCEPT SELECT * FROM guildstats.voice_sessions)
-    UNION ALL
-    (SELECT * FROM guildstats.voice_sessions EXCEPT SELECT * FROM incremental)) d;
+SELECT pg_temp.differences_from_full_rebuild();
 
 -- Guild 102: a bot outage. Heartbeats every minute 20:00-20:30, silence, then 21:00-21:10.
 -- User 20 was in voice when the bot went away: the session ends at the last beat (20:30);
@@ -98,6 +109,25 @@ SELECT * FROM guildstats._snapshot_states('[{"user_id": "60", "channel_id": 600,
 SELECT snapshots_read, status FROM guildstats.build_voice_sessions();
 SELECT user_id, channel_id, started_at, ended_at, start_reason, end_reason, self_mute_seconds
 FROM guildstats.voice_sessions WHERE guild_id = 106;
+
+-- Guild 107: an incremental build reads the guild's snapshots from a user's first entry after
+-- their last leave, not from the leave. User 70 left at 10:30; a snapshot at 12:00 put them in
+-- channel 701 and an empty one at 12:30 took them out. Their mute at 12:15 arrives late: the
+-- walk from 10:30 must still see the 12:00 snapshot (12:00-12:30, muted for 900 s), and the
+-- result equals a full rebuild.
+INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts) VALUES
+    (107, 70, 700, '2026-03-01 10:00'), (107, 70, NULL, '2026-03-01 10:30'),
+    (107, 71, 700, '2026-03-01 14:00'), (107, 71, NULL, '2026-03-01 14:10');
+INSERT INTO guildstats.raw_voice_snapshots (guild_id, taken_at, voice_states) VALUES
+    (107, '2026-03-01 12:00', '[{"user_id": 70, "channel_id": 701}]'),
+    (107, '2026-03-01 12:30', '[]');
+SELECT status FROM guildstats.build_voice_sessions();
+INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts, self_mute)
+VALUES (107, 70, 701, '2026-03-01 12:15', true);
+SELECT events_read, users_rebuilt, status FROM guildstats.build_voice_sessions();
+SELECT user_id, channel_id, started_at, ended_at, start_reason, end_reason, self_mute_seconds
+FROM guildstats.voice_sessions WHERE guild_id = 107 ORDER BY user_id, started_at;
+SELECT pg_temp.differences_from_full_rebuild();
 
 -- Progress is recorded per raw table, in the same transaction as the work.
 SELECT builder, source_table, processed_through > 0 AS has_progress, pending_ids
