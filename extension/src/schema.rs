@@ -54,6 +54,11 @@ extension_sql_file!(
     requires = ["members", "events"]
 );
 extension_sql_file!(
+    "../../sql/extension/privacy.sql",
+    name = "privacy",
+    requires = ["et_reports", "members", "voice_sessions", "events", "rollups"]
+);
+extension_sql_file!(
     "../../sql/extension/build_all.sql",
     name = "build_all",
     requires = ["et", "members", "voice_sessions", "events", "rollups"]
