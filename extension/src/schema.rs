@@ -56,7 +56,13 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/extension/privacy.sql",
     name = "privacy",
-    requires = ["et_reports", "members", "voice_sessions", "events", "rollups"]
+    requires = [
+        "et_reports",
+        "members",
+        "voice_sessions",
+        "events",
+        "rollups"
+    ]
 );
 extension_sql_file!(
     "../../sql/extension/build_all.sql",
