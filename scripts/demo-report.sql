@@ -12,7 +12,8 @@ WHERE n.nspname = 'guildstats' AND c.relkind = 'r' AND c.relname LIKE 'raw\_%'
 ORDER BY c.relname;
 
 \echo 'Settings in force per guild (built-in defaults unless overridden in guildstats.settings)'
-SELECT guild_id, afk_channel_id, session_cap, event_grace, calendar_time_zone, et_session_gap
+SELECT guild_id, afk_channel_id, session_cap, event_grace, calendar_time_zone, et_session_gap,
+       et_min_rounds, outage_after
 FROM guildstats.effective_settings
 ORDER BY guild_id;
 
