@@ -1,8 +1,10 @@
 -- erase_member(): a member of guild 1 (user 42) is forgotten everywhere; the other member of
 -- guild 1 (user 43) and the same user id in guild 2 are untouched. Hand-built rows, then every
 -- builder, then the erasure.
-CREATE EXTENSION IF NOT EXISTS guildstats;
-SET client_min_messages = warning;
+-- All in one transaction, rolled back at the end: the suites share one database.
+SET timezone = 'UTC'; SET datestyle = 'ISO, YMD'; SET intervalstyle = 'postgres';
+BEGIN;
+SET LOCAL client_min_messages = warning;
 
 INSERT INTO guildstats.raw_guilds (guild_id, observed_at, name, afk_channel_id)
 VALUES (1, '2026-03-01 18:00+00', 'One', 999), (2, '2026-03-01 18:00+00', 'Two', 999);
@@ -76,3 +78,4 @@ SELECT sum(rows_changed) AS changed_again FROM guildstats.erase_member(1, 42);
 
 -- Both arguments are required.
 SELECT * FROM guildstats.erase_member(NULL, 42);
+ROLLBACK;
