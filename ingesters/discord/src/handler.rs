@@ -266,18 +266,12 @@ impl EventHandler for Handler {
         _ctx: Context,
         s: GuildScheduledEventUserAddEvent,
     ) {
-        let at = self.clock.stamp();
-        if self.wanted(Some(s.guild_id)) {
-            let rows = scheduled::interest_rows(
-                s.guild_id,
-                s.scheduled_event_id,
-                s.user_id,
-                scheduled::Interest::Add,
-                &at,
-                &self.opt_out.current(),
-            );
-            self.write("scheduled_event_user_add", rows).await;
-        }
+        self.interest_changed(
+            "scheduled_event_user_add",
+            (s.guild_id, s.scheduled_event_id, s.user_id),
+            scheduled::Interest::Add,
+        )
+        .await;
     }
 
     async fn guild_scheduled_event_user_remove(
@@ -285,18 +279,12 @@ impl EventHandler for Handler {
         _ctx: Context,
         s: GuildScheduledEventUserRemoveEvent,
     ) {
-        let at = self.clock.stamp();
-        if self.wanted(Some(s.guild_id)) {
-            let rows = scheduled::interest_rows(
-                s.guild_id,
-                s.scheduled_event_id,
-                s.user_id,
-                scheduled::Interest::Remove,
-                &at,
-                &self.opt_out.current(),
-            );
-            self.write("scheduled_event_user_remove", rows).await;
-        }
+        self.interest_changed(
+            "scheduled_event_user_remove",
+            (s.guild_id, s.scheduled_event_id, s.user_id),
+            scheduled::Interest::Remove,
+        )
+        .await;
     }
 }
 
@@ -324,6 +312,27 @@ impl Handler {
             let rows =
                 members::member_change_rows(guild_id, user, change, at, &self.opt_out.current());
             self.write(change.as_str(), rows).await;
+        }
+    }
+
+    /// A user added to or removed from a scheduled event's interested list.
+    async fn interest_changed(
+        &self,
+        what: &'static str,
+        (guild_id, event_id, user_id): (GuildId, ScheduledEventId, UserId),
+        interest: scheduled::Interest,
+    ) {
+        let at = self.clock.stamp();
+        if self.wanted(Some(guild_id)) {
+            let rows = scheduled::interest_rows(
+                guild_id,
+                event_id,
+                user_id,
+                interest,
+                &at,
+                &self.opt_out.current(),
+            );
+            self.write(what, rows).await;
         }
     }
 
