@@ -118,6 +118,11 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn create(cluster: &Cluster, test: &str) -> TestDb {
+        TestDb::create_version(cluster, test, None)
+    }
+
+    /// A test database with the extension at `version` (`None`: the default version).
+    pub fn create_version(cluster: &Cluster, test: &str, version: Option<&str>) -> TestDb {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "e2e_{}_{}_{}",
@@ -133,9 +138,13 @@ impl TestDb {
             cluster: cluster.clone(),
             name,
         };
-        db.connect()
-            .batch_execute("CREATE EXTENSION guildstats")
-            .expect("CREATE EXTENSION guildstats");
+        let create = match version {
+            Some(v) => format!("CREATE EXTENSION guildstats VERSION '{v}'"),
+            None => "CREATE EXTENSION guildstats".to_string(),
+        };
+        if let Err(e) = db.connect().batch_execute(&create) {
+            panic!("{create}: {}", db_message(&e));
+        }
         db
     }
 
