@@ -546,13 +546,17 @@ fn a_downgrade_is_refused_with_a_clear_message() {
             .expect_err("a downgrade must be refused");
         let db_err = err.as_db_error().expect("a server error");
         assert_eq!(db_err.code().code(), "0A000", "{}", db_message(&err));
-        assert_eq!(
-            db_err.message(),
-            format!("guildstats cannot be downgraded from {current} to {release}")
+        // From a later version the first refusing step names its own target, not `release`.
+        assert!(
+            db_err.message().starts_with(&format!(
+                "guildstats cannot be downgraded from {current} to "
+            )),
+            "{}",
+            db_err.message()
         );
         let hint = db_err.hint().unwrap_or_default();
         assert!(
-            hint.contains("pg_dump") && hint.contains(&format!("{release} packages")),
+            hint.contains("pg_dump") && hint.contains(" packages "),
             "the hint says how to go back: {hint}"
         );
         assert_eq!(extversion(&mut client), current);
