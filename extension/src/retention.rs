@@ -1,5 +1,5 @@
 //! `retention_agg(user_id, cohort_at, activity_at, period)` -> `retention_state`,
-//! `rollup(retention_state)`, `retention_rows(state)`, and the guild-level `retention(...)` /
+//! `rollup(retention_state)`, `retention_rows(state, max_offset)`, and the guild-level `retention(...)` /
 //! `retention_dn(...)` functions of `sql/extension/retention.sql`.
 //!
 //! The maths is `guildstats_engine::retention`. Like `gini_state`, the state is a concrete
@@ -8,7 +8,7 @@
 
 use crate::error::raise;
 use crate::expanded::{flat_datum, methods_for, update, with_state, ExpandedState};
-use guildstats_engine::retention::{Period, RetentionState, DEFAULT_MAX_OFFSET};
+use guildstats_engine::retention::{Period, RetentionState, RowsError, DEFAULT_MAX_OFFSET};
 use pgrx::datum::Date;
 use pgrx::fcinfo::{pg_getarg_datum, pg_return_null};
 use pgrx::pg_sys;
@@ -204,12 +204,11 @@ fn cohort_rows(state: &[u8], max_offset: i32) -> TableIterator<'static, CohortRo
     let state = RetentionState::decode(state)
         .unwrap_or_else(|e| raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, e));
     let rows = state.rows(max_offset).unwrap_or_else(|e| {
-        let code = if e.contains("max_offset") {
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
-        } else {
-            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED
+        let code = match e {
+            RowsError::MaxOffset(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            RowsError::TooManyRows(_) => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         };
-        raise(code, e)
+        raise(code, e.to_string())
     });
     TableIterator::new(rows.map(|r| {
         (

@@ -197,6 +197,31 @@ pub const DEFAULT_MAX_OFFSET: i32 = 365;
 /// that fills memory or the disk.
 pub const MAX_ROWS: u64 = 10_000_000;
 
+/// Why a cohort table is not produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowsError {
+    /// `max_offset` outside `0..=MAX_OFFSET_CEILING`.
+    MaxOffset(i32),
+    /// The table would have this many rows, more than `MAX_ROWS`.
+    TooManyRows(u64),
+}
+
+impl fmt::Display for RowsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowsError::MaxOffset(m) => write!(
+                f,
+                "retention: max_offset must be between 0 and {MAX_OFFSET_CEILING}, got {m}"
+            ),
+            RowsError::TooManyRows(n) => write!(
+                f,
+                "retention: the cohort table would have {n} rows, more than the limit of \
+                 {MAX_ROWS}; lower max_offset or narrow the input"
+            ),
+        }
+    }
+}
+
 /// The rows of a cohort table, cohort by cohort, offset by offset, computed as they are read.
 #[derive(Debug, Default)]
 pub struct RetentionRows {
@@ -390,11 +415,9 @@ impl RetentionState {
     /// the state, and at most `max_offset`. Refuses (before computing anything large) a
     /// `max_offset` outside `0..=MAX_OFFSET_CEILING` and a table of more than `MAX_ROWS` rows.
     /// Memory is linear in the state; the rows are produced one by one.
-    pub fn rows(&self, max_offset: i32) -> Result<RetentionRows, String> {
+    pub fn rows(&self, max_offset: i32) -> Result<RetentionRows, RowsError> {
         if !(0..=MAX_OFFSET_CEILING).contains(&max_offset) {
-            return Err(format!(
-                "retention: max_offset must be between 0 and {MAX_OFFSET_CEILING}, got {max_offset}"
-            ));
+            return Err(RowsError::MaxOffset(max_offset));
         }
         let empty = RetentionRows::default();
         let Some(period) = self.period else {
@@ -469,10 +492,7 @@ impl RetentionState {
             }
         }
         if total_rows > MAX_ROWS {
-            return Err(format!(
-                "retention: the cohort table would have {total_rows} rows, more than the limit of {MAX_ROWS}; \
-                 lower max_offset or narrow the input"
-            ));
+            return Err(RowsError::TooManyRows(total_rows));
         }
         Ok(RetentionRows {
             period: Some(period),
@@ -905,13 +925,13 @@ mod tests {
     #[test]
     fn max_offset_out_of_range_and_huge_tables_are_errors() {
         let s = RetentionState::new();
-        assert!(s.rows(-1).unwrap_err().contains("max_offset"));
-        assert!(s
-            .rows(MAX_OFFSET_CEILING + 1)
-            .unwrap_err()
-            .contains("max_offset"));
+        assert_eq!(s.rows(-1).unwrap_err(), RowsError::MaxOffset(-1));
+        assert_eq!(
+            s.rows(MAX_OFFSET_CEILING + 1).unwrap_err(),
+            RowsError::MaxOffset(MAX_OFFSET_CEILING + 1)
+        );
         assert_eq!(s.rows(0).unwrap().count(), 0);
-        // 400 users, each its own day cohort 100 years apart, and one active at the very end:
+        // 400 users, each its own day cohort 300 days apart, and one active at the very end:
         // 400 cohorts of 36,526 offsets is more than MAX_ROWS.
         let mut s = RetentionState::new();
         for u in 0..400i64 {
@@ -924,8 +944,10 @@ mod tests {
             .unwrap();
         }
         s.add(0, None, Some(MAX_TIMESTAMP_US), Period::Day).unwrap();
-        let err = s.rows(MAX_OFFSET_CEILING).unwrap_err();
-        assert!(err.contains("more than the limit"), "{err}");
+        assert_eq!(
+            s.rows(MAX_OFFSET_CEILING).unwrap_err(),
+            RowsError::TooManyRows(400 * 36_526)
+        );
         assert_eq!(s.rows(10).unwrap().count(), 400 * 11);
     }
 
