@@ -212,13 +212,20 @@ AS $$
                count(*) FILTER (WHERE NOT ok) || ' of ' || count(*) || ' polls failed in the last hour of data' AS detail
         FROM @extschema@.raw_server_polls p
         WHERE p.polled_at > (SELECT max(polled_at) FROM @extschema@.raw_server_polls q WHERE q.server = p.server) - interval '1 hour'
-        GROUP BY server)
+        GROUP BY server),
+    quarantined AS (
+        SELECT 'quarantined rows' AS check_name, 'warning' AS severity,
+               CASE WHEN sum(n) > 0 THEN 'found' ELSE 'ok' END AS status,
+               coalesce(sum(n), 0) || ' raw rows are in quarantine (dated too far ahead of their arrival, or set aside by an upgrade)'
+               || coalesce(' (' || string_agg(source_table || ': ' || n, ', ' ORDER BY source_table) || ')', '') AS detail
+        FROM (SELECT q.source_table, count(*) AS n FROM @extschema@.quarantine q GROUP BY q.source_table) per_table)
     SELECT * FROM freshness
     UNION ALL SELECT * FROM beats
     UNION ALL SELECT * FROM et
     UNION ALL SELECT * FROM orphans
     UNION ALL SELECT * FROM polls
+    UNION ALL SELECT * FROM quarantined
     ORDER BY 1
 $$;
 COMMENT ON FUNCTION health() IS
-    'Data-quality checks, one row each (check_name, severity, status, detail): freshness of every raw table (stale after 15 minutes for heartbeats and polls, a day for the rest), missing heartbeats per ingester and guild (none for 5 minutes), ET stats files that failed to import or wait unimported for over an hour, users active without any member row, and failed game-server polls in the last hour of data. status ok means nothing to do.';
+    'Data-quality checks, one row each (check_name, severity, status, detail): freshness of every raw table (stale after 15 minutes for heartbeats and polls, a day for the rest), missing heartbeats per ingester and guild (none for 5 minutes), ET stats files that failed to import or wait unimported for over an hour, users active without any member row, failed game-server polls in the last hour of data, and raw rows set aside in quarantine (dated too far ahead of their arrival). status ok means nothing to do.';
