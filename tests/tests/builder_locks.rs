@@ -100,6 +100,23 @@ fn erase_member_gives_up_on_a_held_build_with_a_clear_error() {
         .expect("build_all")
         .get(0);
     assert_eq!(skipped, "skipped: another build_members() is running");
+    // health() names the holder.
+    let builder_pid: i32 = builder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .expect("pid")
+        .get(0);
+    let (status, detail): (String, String) = other
+        .query_one(
+            "SELECT status, detail FROM guildstats.health() WHERE check_name = 'builder locks'",
+            &[],
+        )
+        .map(|r| (r.get(0), r.get(1)))
+        .expect("health");
+    assert_eq!(status, "busy", "{detail}");
+    assert!(
+        detail.starts_with(&format!("held by pid {builder_pid} since ")),
+        "{detail}"
+    );
 
     other
         .batch_execute("SET lock_timeout = '300ms'")
@@ -117,6 +134,14 @@ fn erase_member_gives_up_on_a_held_build_with_a_clear_error() {
     );
     // Nothing was erased, and once the build commits the erasure goes through.
     builder.batch_execute("COMMIT").expect("commit the build");
+    let status: String = other
+        .query_one(
+            "SELECT status FROM guildstats.health() WHERE check_name = 'builder locks'",
+            &[],
+        )
+        .expect("health")
+        .get(0);
+    assert_eq!(status, "ok");
     let erased: i64 = other
         .query_one(
             "SELECT sum(rows_changed)::bigint FROM guildstats.erase_member(guild_id => 1, user_id => 10)",
