@@ -619,7 +619,7 @@ DECLARE
     gap interval;
 BEGIN
     -- pg_cron never overlaps itself, but a person may call this at the same time.
-    IF NOT pg_try_advisory_xact_lock(hashtext('guildstats.import_et_rounds')) THEN
+    IF NOT @extschema@._try_builder_lock('import_et_rounds') THEN
         RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, clock_timestamp() - started,
             'skipped: another import_et_rounds() is running; its results will be there when it commits'::text;
         RETURN;

@@ -30,7 +30,7 @@ pub async fn database(options: &SinkOptions, tables: &[&RawTable]) -> Result<Vec
         let qualified = format!("guildstats.{}", table.name);
         let allowed: bool = client
             .query_one(
-                "SELECT has_table_privilege($1::text, 'INSERT')",
+                "SELECT has_any_column_privilege($1::text, 'INSERT')",
                 &[&qualified],
             )
             .await

@@ -111,7 +111,7 @@ async fn database(args: &Args, tables: &[&str]) -> Result<String, String> {
         .query_one(
             "SELECT current_user::text,
                     coalesce(array_agg(t) FILTER (WHERE to_regclass(t) IS NULL
-                                                  OR NOT has_table_privilege(t, 'INSERT')), '{}')
+                                                  OR NOT has_any_column_privilege(t, 'INSERT')), '{}')
              FROM unnest($1::text[]) AS t",
             &[&qualified],
         )

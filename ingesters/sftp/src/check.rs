@@ -39,7 +39,7 @@ pub async fn run(args: &Args) -> bool {
             Ok(client) => {
                 let can_insert = client
                     .query_one(
-                        "SELECT has_table_privilege('guildstats.raw_et_stats_files', 'INSERT')",
+                        "SELECT has_any_column_privilege('guildstats.raw_et_stats_files', 'INSERT')",
                         &[],
                     )
                     .await
