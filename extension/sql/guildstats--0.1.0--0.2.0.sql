@@ -91,3 +91,47 @@ COMMENT ON FUNCTION _et_import_file(bigint) IS
 
 COMMENT ON FUNCTION _et_import_file(bigint) IS
     'Internal: imports one raw ET:Legacy file and records its warnings in import_warning (raises on a malformed file).';
+
+-- Files imported by 0.1.0 are held to the 0.2.0 rules too, so that an upgraded database holds
+-- what a fresh import of the same files gives: a file with a number outside its range (once
+-- stored as NULL) loses its round and gets its error; a repaired one gets its warning; a byte
+-- order mark leaves the server name. If any round went, every round is relinked by the next
+-- import_et_rounds() (build_all() runs it within a minute), so that no pairing, match or
+-- session names it for long: linking here would create its work table as an extension member.
+DO $revalidate$
+DECLARE
+    f record;
+    doc jsonb;
+    dropped integer := 0;
+BEGIN
+    FOR f IN SELECT r.ingest_id, r.file_name, r.content
+             FROM raw_et_stats_files r WHERE r.imported_at IS NOT NULL
+             ORDER BY r.ingest_id
+    LOOP
+        BEGIN
+            doc := et_parse_round(f.file_name, f.content);
+            IF jsonb_array_length(doc -> 'warnings') > 0 THEN
+                UPDATE raw_et_stats_files
+                SET import_warning = array_to_string(ARRAY(
+                        SELECT jsonb_array_elements_text(doc -> 'warnings')), E'\n')
+                WHERE ingest_id = f.ingest_id;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            DELETE FROM et_rounds WHERE raw_ingest_id = f.ingest_id;
+            UPDATE raw_et_stats_files SET imported_at = NULL, import_error = SQLERRM
+            WHERE ingest_id = f.ingest_id;
+            dropped := dropped + 1;
+        END;
+    END LOOP;
+    UPDATE et_rounds
+    SET server_name = substr(server_name, 2), server_name_raw = substr(server_name_raw, 2)
+    WHERE starts_with(server_name_raw, U&'\FEFF');
+    IF dropped > 0 THEN
+        -- Rounds without a session are what the next import links; with no link state left it
+        -- relinks every round from scratch (as after a change of et_session_gap).
+        UPDATE et_rounds SET et_session_id = NULL;
+        DELETE FROM et_link_state;
+        RAISE WARNING 'guildstats: % imported ET:Legacy file(s) break the 0.2.0 range rules; their rounds were removed, import_error says why, and the next import_et_rounds() relinks every round', dropped;
+    END IF;
+END
+$revalidate$;
