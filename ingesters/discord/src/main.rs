@@ -47,6 +47,8 @@ fn http(token: &Token, proxy: Option<&str>) -> Http {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    // Before anything slow: a TERM from here on is never lost.
+    guildstats_ingest::shutdown::listen();
     let token = args.token()?;
     let opt_out = Arc::new(OptOutList::load(
         args.opt_out.clone(),

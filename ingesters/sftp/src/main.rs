@@ -32,6 +32,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    // Before anything slow: a TERM from here on is never lost.
+    guildstats_ingest::shutdown::listen();
     let options = args.sink.options()?;
     // Settings errors first, before anything is started.
     let pull_settings = match &args.backfill {
