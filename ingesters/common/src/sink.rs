@@ -380,13 +380,20 @@ impl Writer {
                 "skipping the torn last line of a spool segment (written during a crash, never acknowledged)"
             );
         }
-        if !unreadable.corrupt.is_empty() {
+        for corrupt in &unreadable.corrupt {
             tracing::error!(
-                count = unreadable.corrupt.len(),
-                "spool lines that are not rows; kept in rejected.jsonl"
+                segment = %corrupt.file_name(),
+                offset = corrupt.offset,
+                reason = %corrupt.reason,
+                "damaged spool record set aside in rejected.jsonl, not replayed"
             );
-            self.reader.reject(&unreadable.corrupt)?;
         }
+        let set_aside: Vec<String> = unreadable
+            .corrupt
+            .iter()
+            .map(|c| c.rejected_line())
+            .collect();
+        self.reader.reject(&set_aside)?;
         Ok(read)
     }
 
