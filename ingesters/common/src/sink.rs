@@ -24,6 +24,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_postgres::Client;
 
+/// How long a stop waits for the last rows to reach the database.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// How the sink connects and batches. No `Debug`: the password must never reach a log.
 #[derive(Clone)]
 pub struct SinkOptions {
@@ -233,6 +236,20 @@ impl Sink {
         self.stop_spool_thread().await;
         let _ = self.shutdown.send(true);
         let _ = self.writer.await;
+    }
+
+    /// `shutdown`, but for at most `grace`: while the database is away (or a connection attempt
+    /// hangs) the rows are safe in the spool already, and a stop must not wait on them. Returns
+    /// false when the grace ran out.
+    pub async fn shutdown_within(self, grace: Duration) -> bool {
+        let done = tokio::time::timeout(grace, self.shutdown()).await.is_ok();
+        if !done {
+            tracing::warn!(
+                ?grace,
+                "database unreachable at shutdown; the spool keeps the rows for the next start"
+            );
+        }
+        done
     }
 
     /// A crash stand-in for tests: stop at once, without flushing.

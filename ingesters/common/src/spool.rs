@@ -366,7 +366,6 @@ impl Reader {
 
 /// Reads whole lines from `offset` (not past `end`) into `rows`, at most `max`; returns the bytes
 /// consumed, which end at a newline.
-#[allow(clippy::too_many_arguments)]
 fn read_lines(
     file: &File,
     segment: u64,

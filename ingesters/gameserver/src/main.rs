@@ -141,7 +141,8 @@ async fn run(args: Args) -> Result<(), String> {
             break;
         }
     }
-    sink.shutdown().await;
+    sink.shutdown_within(guildstats_ingest::sink::SHUTDOWN_GRACE)
+        .await;
     let _ = beat.await;
     outcome
 }

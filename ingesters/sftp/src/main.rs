@@ -114,7 +114,8 @@ async fn run(args: Args) -> Result<(), String> {
     .await;
     watcher.abort();
     // Writes what is queued; whatever the database does not take stays in the spool.
-    sink.shutdown().await;
+    sink.shutdown_within(guildstats_ingest::sink::SHUTDOWN_GRACE)
+        .await;
     let _ = beat.await;
     result
 }
