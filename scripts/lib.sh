@@ -27,6 +27,8 @@ gs_ensure_system_packages() {
         qstat
         # guildstats-sftp: ssh2 builds its bundled libssh2 against OpenSSL; its tests run sshd.
         libssl-dev openssh-server
+        # The ingesters' TLS test makes a throwaway CA with the openssl command.
+        openssl
     )
     if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
         gs_say "installing Debian packages: ${pkgs[*]}"
@@ -85,11 +87,49 @@ gs_ensure_all() {
 
 # Builds the extension and installs it into the system PostgreSQL (needs root).
 #   gs_install_extension release|debug
+# Every child the test and bench scripts start has a time limit, so that a hang fails the run
+# instead of blocking CI.
+#   gs_bounded SECONDS COMMAND [ARGS...]: runs COMMAND, killed (and failing) after SECONDS.
+gs_bounded() {
+    local limit=$1 status=0
+    shift
+    timeout --kill-after=30 "$limit" "$@" || status=$?
+    if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+        echo "timed out after ${limit}s and killed: $*" >&2
+    fi
+    return "$status"
+}
+
+# Whether PID is a live process (a child that has exited but was not waited for is not).
+gs_alive() {
+    local state
+    state=$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) && [ "$state" != Z ]
+}
+
+# gs_stop_bounded SECONDS PID...: SIGTERM to the background children PID..., then at most SECONDS
+# for them to exit. One still running is killed and named, and the call fails.
+gs_stop_bounded() {
+    local limit=$1 pid hung=0 deadline
+    shift
+    deadline=$((SECONDS + limit))
+    kill -TERM "$@" 2>/dev/null || true
+    for pid in "$@"; do
+        while gs_alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+        if gs_alive "$pid"; then
+            echo "process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)) ignored SIGTERM for ${limit}s; killed" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+            hung=1
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    return "$hung"
+}
+
 gs_install_extension() {
     local profile=${1:-release} flags=()
     [ "$profile" = release ] && flags=(--release)
     gs_say "building and installing the guildstats extension ($profile)"
-    (cd "$GS_ROOT/extension" && cargo pgrx install --pg-config "$GS_PG_CONFIG" "${flags[@]}" >/dev/null)
+    (cd "$GS_ROOT/extension" && gs_bounded 3600 cargo pgrx install --pg-config "$GS_PG_CONFIG" "${flags[@]}" >/dev/null)
     # pgrx installs only the current version's script and the upgrade scripts; the install
     # scripts of past releases go beside them, so that `CREATE EXTENSION guildstats VERSION
     # '0.1.0'` works (the upgrade test starts from it, and so can a user restoring an old setup).
@@ -107,7 +147,7 @@ gs_cluster_start() {
     mkdir -p "$dir"
     chown postgres:postgres "$dir"
     chmod 755 "$dir"
-    runuser -u postgres -- "$GS_PG_BIN/initdb" -D "$dir/data" --locale=C.UTF-8 -E UTF8 -A trust -U postgres >/dev/null
+    gs_bounded 300 runuser -u postgres -- "$GS_PG_BIN/initdb" -D "$dir/data" --locale=C.UTF-8 -E UTF8 -A trust -U postgres >/dev/null
     cat >>"$dir/data/postgresql.conf" <<CONF
 port = $port
 listen_addresses = ''
@@ -117,13 +157,13 @@ cron.database_name = '$cron_db'
 fsync = off
 max_parallel_workers_per_gather = 2
 CONF
-    runuser -u postgres -- "$GS_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w start >/dev/null
+    gs_bounded 300 runuser -u postgres -- "$GS_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 120 start >/dev/null
 }
 
 gs_cluster_stop() {
     local dir=$1
     if [ -f "$dir/data/postmaster.pid" ]; then
-        runuser -u postgres -- "$GS_PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+        gs_bounded 300 runuser -u postgres -- "$GS_PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 120 stop >/dev/null 2>&1 || true
     fi
 }
 
@@ -131,7 +171,7 @@ gs_cluster_stop() {
 gs_psql() {
     local dir=$1 port=$2 db=$3
     shift 3
-    "$GS_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d "$db" "$@"
+    gs_bounded 1800 "$GS_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d "$db" "$@"
 }
 
 gs_dsn() { printf 'host=%s port=%s user=postgres dbname=%s' "$1" "$2" "$3"; }

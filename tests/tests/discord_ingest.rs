@@ -8,7 +8,7 @@ use guildstats_e2e::discord::{
     scheduled_event, scratch_dir, spooled_rows, user, voice, wait_for, Ingester, MockDiscord,
     GUILD,
 };
-use guildstats_e2e::{Cluster, TestDb};
+use guildstats_e2e::{Bounded, Cluster, TestDb};
 use guildstats_ingest::raw_tables;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -675,7 +675,7 @@ fn discord_check_reports_what_works_and_never_the_token() {
         let output = std::process::Command::new(&bin)
             .args(&args)
             .env("GUILDSTATS_DISCORD_TOKEN", token)
-            .output()
+            .bounded_output()
             .expect("run --check");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();

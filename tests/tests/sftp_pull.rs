@@ -6,10 +6,10 @@
 //! with a clear message; a backfill of a local directory imports it once.
 
 use guildstats_e2e::et::{fixture_names, import_pending};
-use guildstats_e2e::run_ok;
 use guildstats_e2e::sftp::{
     count_each, fetched, setup, sftp_binary, wait_until, Puller, KEY_PASSPHRASE, PATIENCE,
 };
+use guildstats_e2e::{run_ok, Bounded};
 use std::process::Command;
 use std::time::Duration;
 
@@ -187,7 +187,7 @@ fn host_key_problems_are_refused_with_a_clear_error() {
     let check = Command::new(guildstats_e2e::sftp::sftp_binary())
         .args(s.args(&["--known-hosts", &wrong_arg, "--check"]))
         .env("GUILDSTATS_DSN", &s.dsn)
-        .output()
+        .bounded_output()
         .expect("check");
     let out = String::from_utf8_lossy(&check.stdout);
     assert!(!check.status.success(), "{out}");
@@ -223,7 +223,7 @@ fn host_key_problems_are_refused_with_a_clear_error() {
     let check = Command::new(guildstats_e2e::sftp::sftp_binary())
         .args(s.args(&["--known-hosts", &empty_arg, "--check"]))
         .env("GUILDSTATS_DSN", &s.dsn)
-        .output()
+        .bounded_output()
         .expect("check");
     let out = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "{out}");

@@ -63,8 +63,9 @@ pub async fn run(args: &Args, opt_out: &OptOutList, http: &Http) -> Result<(), S
     );
 
     match database(args, &names).await {
-        Ok(line) => {
+        Ok((line, tls)) => {
             let _ = writeln!(report, "database: ok ({line})");
+            let _ = writeln!(report, "database: {tls}");
         }
         Err(e) => {
             let _ = writeln!(report, "database: FAILED: {e}");
@@ -92,20 +93,12 @@ pub async fn run(args: &Args, opt_out: &OptOutList, http: &Http) -> Result<(), S
     }
 }
 
-async fn database(args: &Args, tables: &[&str]) -> Result<String, String> {
+async fn database(args: &Args, tables: &[&str]) -> Result<(String, String), String> {
     let options = args.sink.options()?;
-    let mut config: tokio_postgres::Config = options
-        .dsn
-        .parse()
-        .map_err(|e| format!("the DSN does not parse: {e}"))?;
-    if let Some(password) = &options.password {
-        config.password(password);
-    }
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
+    let client = guildstats_ingest::sink::connect(&options)
         .await
-        .map_err(|e| format!("cannot connect: {}", with_causes(&e)))?;
-    tokio::spawn(connection);
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let tls = guildstats_ingest::check::tls(&client, &options).await?;
     let qualified: Vec<String> = tables.iter().map(|t| format!("guildstats.{t}")).collect();
     let row = client
         .query_one(
@@ -120,8 +113,9 @@ async fn database(args: &Args, tables: &[&str]) -> Result<String, String> {
     let user: String = row.get(0);
     let missing: Vec<String> = row.get(1);
     if missing.is_empty() {
-        Ok(format!(
-            "connected as {user}; may INSERT into every table above"
+        Ok((
+            format!("connected as {user}; may INSERT into every table above"),
+            tls,
         ))
     } else {
         Err(format!(

@@ -5,14 +5,13 @@ use guildstats_discord::config::{intent_names, intents, Args, Token};
 use guildstats_discord::handler::Handler;
 use guildstats_discord::heartbeats::Heartbeats;
 use guildstats_discord::opt_out::OptOutList;
+use guildstats_ingest::sink::SHUTDOWN_GRACE;
 use guildstats_ingest::Sink;
 use serenity::client::ClientBuilder;
 use serenity::http::{Http, HttpBuilder};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn main() -> std::process::ExitCode {
     guildstats_ingest::logging::init();
@@ -47,6 +46,8 @@ fn http(token: &Token, proxy: Option<&str>) -> Http {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    // Before anything slow: a TERM from here on is never lost.
+    guildstats_ingest::shutdown::listen();
     let token = args.token()?;
     let opt_out = Arc::new(OptOutList::load(
         args.opt_out.clone(),
@@ -105,13 +106,6 @@ async fn run(args: Args) -> Result<(), String> {
     handler.beats.disconnected();
     // While the database is away the writer keeps retrying its batch; every row is in the spool
     // already, so waiting longer would only delay the restart that replays it.
-    if tokio::time::timeout(SHUTDOWN_GRACE, sink.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "database unreachable at shutdown; the spool keeps the rows for the next start"
-        );
-    }
+    sink.shutdown_within(SHUTDOWN_GRACE).await;
     outcome
 }
