@@ -82,7 +82,7 @@ COMMENT ON COLUMN raw_voice_snapshots.ingest_id IS 'Arrival order, assigned by t
 COMMENT ON COLUMN raw_voice_snapshots.guild_id IS 'Discord guild snowflake.';
 COMMENT ON COLUMN raw_voice_snapshots.taken_at IS 'When the snapshot was taken. Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
 COMMENT ON COLUMN raw_voice_snapshots.voice_states IS
-    'JSON array of objects {"user_id": bigint, "channel_id": bigint, "self_mute": bool, "self_deaf": bool}; user and channel ids may be numbers or strings of digits.';
+    'JSON array of objects {"user_id": bigint, "channel_id": bigint, "self_mute": bool, "self_deaf": bool}; user and channel ids may be sent as numbers or strings of digits and are stored as numbers (trigger raw_voice_snapshots_canonical). A document that is not an array is not a snapshot: kept as sent, ignored by the builders.';
 COMMENT ON COLUMN raw_voice_snapshots.source IS 'Which ingester wrote the row.';
 COMMENT ON COLUMN raw_voice_snapshots.received_at IS 'When the database stored the row.';
 

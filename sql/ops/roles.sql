@@ -12,12 +12,15 @@
 --                      it has already stored, so that a restart resumes instead of downloading
 --                      every file again; the files' contents stay unreadable. And the poller
 --                      reads game_servers, the servers an admin listed for it.
---   guildstats_reader  BI tools (Superset, Metabase, Grafana) and analysts: read everything.
+--   guildstats_reader  BI tools (Superset, Metabase, Grafana) and analysts: read everything
+--                      of the guilds guildstats.reader_guilds binds the login to (NULL: every
+--                      guild); an unbound login sees no guild's rows (row-level security).
 --   guildstats_admin   operators: read and write every guildstats table, run the builders,
 --                      change settings.
 -- Example:
 --   CREATE ROLE discord_bot LOGIN PASSWORD '...' IN ROLE guildstats_ingest;
 --   CREATE ROLE superset LOGIN PASSWORD '...' IN ROLE guildstats_reader;
+--   INSERT INTO guildstats.reader_guilds (role_name, guild_id) VALUES ('superset', NULL);
 
 DO $roles$
 DECLARE
@@ -71,6 +74,10 @@ $ingest$;
 GRANT SELECT (file_name, source) ON guildstats.raw_et_stats_files TO guildstats_ingest;
 -- The game-server poller reads the servers an admin listed in the database.
 GRANT SELECT ON guildstats.game_servers TO guildstats_ingest;
+-- The Discord bot reads the opt-out list, so that opted-out members are not even sent (the
+-- database drops their rows anyway). Reading it goes through the per-guild isolation policy,
+-- whose subquery reads reader_guilds (an ingester sees no binding of its own there).
+GRANT SELECT ON guildstats.opt_out, guildstats.reader_guilds TO guildstats_ingest;
 
 -- Reader: every table and view, and the functions (read-only ones work; builders fail for
 -- lack of write rights, with a permission error that says so).

@@ -511,6 +511,7 @@ impl Writer {
             self.client = Some(Connection {
                 client: connect(&self.options).await?,
                 column_types: HashMap::new(),
+                row_security: HashMap::new(),
             });
             tracing::info!("connected to the database");
         }
@@ -602,9 +603,32 @@ fn group_by_shape(batch: &[Row]) -> BTreeMap<(String, Vec<String>), Vec<&RowValu
 struct Connection {
     client: Client,
     column_types: HashMap<String, HashMap<String, String>>,
+    row_security: HashMap<String, bool>,
 }
 
 impl Connection {
+    /// Row-level security applies to this login on one of the batch's tables (asked once per
+    /// table and connection).
+    async fn row_security_applies(&mut self, batch: &[Row]) -> Result<bool, tokio_postgres::Error> {
+        for row in batch {
+            if !self.row_security.contains_key(&row.table) {
+                let active: bool = self
+                    .client
+                    .query_one(
+                        "SELECT coalesce(row_security_active(to_regclass('guildstats.' || $1)), false)",
+                        &[&row.table],
+                    )
+                    .await?
+                    .get(0);
+                self.row_security.insert(row.table.clone(), active);
+            }
+            if self.row_security[&row.table] {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Each column with its SQL type. A column the table does not have is given `text`, so that
     /// the INSERT fails with PostgreSQL's own "column does not exist" and the row is rejected.
     async fn typed(
@@ -641,7 +665,14 @@ impl Connection {
 /// column set). A COPY is all or nothing, so when the batch holds a row the table already has (a
 /// replay, a reconnect snapshot) or a row it refuses, the batch is written again with idempotent
 /// `INSERT ... ON CONFLICT DO NOTHING` statements, which skip the repeats and name a bad row.
+///
+/// PostgreSQL refuses COPY into a table whose row-level security applies to the writer (the
+/// per-guild isolation of readers covers the raw tables with a guild_id), so a batch that
+/// touches such a table goes straight to the INSERT statements.
 async fn write_batch(conn: &mut Connection, batch: &[Row]) -> Result<(), tokio_postgres::Error> {
+    if conn.row_security_applies(batch).await? {
+        return insert_batch(conn, batch).await;
+    }
     match copy_batch(conn, batch).await {
         Err(e) if is_row_problem(&e) && !conn.client.is_closed() => insert_batch(conn, batch).await,
         other => other,

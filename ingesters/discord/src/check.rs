@@ -35,7 +35,7 @@ pub async fn run(args: &Args, opt_out: &OptOutList, http: &Http) -> Result<(), S
     let _ = writeln!(report, "guilds: {guilds}");
     let _ = writeln!(
         report,
-        "opt-out: {} users never recorded ({} from flags{})",
+        "opt-out: {} users never recorded in any guild ({} from flags{})",
         opt_out.current().len(),
         args.opt_out.len(),
         opt_out
@@ -47,6 +47,26 @@ pub async fn run(args: &Args, opt_out: &OptOutList, http: &Http) -> Result<(), S
             ))
             .unwrap_or_default()
     );
+    match args.sink.options() {
+        Ok(options) => match opt_out.refresh_from_database(&options).await {
+            Ok(_) => {
+                let _ = writeln!(
+                    report,
+                    "opt-out table: ok ({} members from guildstats.opt_out, re-read every {} s)",
+                    opt_out.current().members_len(),
+                    args.opt_out_reload_secs
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(report, "opt-out table: FAILED: {e}");
+                failed.push("opt-out table");
+            }
+        },
+        Err(e) => {
+            let _ = writeln!(report, "opt-out table: FAILED: {e}");
+            failed.push("opt-out table");
+        }
+    }
     let names: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
     let _ = writeln!(report, "writes: {}", names.join(", "));
     let _ = writeln!(

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+const OPT_OUT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn main() -> std::process::ExitCode {
     guildstats_ingest::logging::init();
     let args = Args::parse();
@@ -77,16 +79,32 @@ async fn run(args: Args) -> Result<(), String> {
 
     let reload_every = Duration::from_secs(args.opt_out_reload_secs.max(1));
     let reloader = opt_out.clone();
+    let db_options = args.sink.options()?;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(reload_every);
         loop {
+            // The first tick is immediate: the database's list is read at start.
             ticker.tick().await;
             match reloader.reload_if_changed() {
                 Ok(true) => {
-                    tracing::info!(users = reloader.current().len(), "opt-out list reloaded")
+                    tracing::info!(entries = reloader.current().len(), "opt-out file reloaded")
                 }
                 Ok(false) => {}
                 Err(e) => tracing::warn!("{e}; the previous opt-out list stays in force"),
+            }
+            // Bounded: an unreachable database must not stall the reloads of the file.
+            match tokio::time::timeout(OPT_OUT_READ_TIMEOUT, reloader.refresh_from_database(&db_options)).await {
+                Ok(Ok(true)) => tracing::info!(
+                    members = reloader.current().members_len(),
+                    "opt-out list read from guildstats.opt_out"
+                ),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(
+                    "{e}; the previous opt-out list stays in force (the database drops opted-out members' rows anyway)"
+                ),
+                Err(_) => tracing::warn!(
+                    "reading guildstats.opt_out timed out; the previous opt-out list stays in force"
+                ),
             }
         }
     });
