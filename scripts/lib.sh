@@ -108,6 +108,10 @@ listen_addresses = ''
 unix_socket_directories = '$dir'
 shared_preload_libraries = 'pg_cron'
 cron.database_name = '$cron_db'
+# No TCP here, so pg_cron must run its jobs in background workers rather than over libpq;
+# each running job takes a worker, so leave room beyond the parallel-query workers.
+cron.use_background_workers = on
+max_worker_processes = 32
 fsync = off
 max_parallel_workers_per_gather = 2
 CONF
