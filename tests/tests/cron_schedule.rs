@@ -83,20 +83,17 @@ fn cron_script_is_idempotent_and_the_scheduled_build_succeeds() {
         .collect()
     };
 
+    let job_count = || -> i64 {
+        cluster
+            .connect(&cron_db, "postgres")
+            .query_one("SELECT count(*) FROM cron.job", &[])
+            .expect("count cron.job")
+            .get(0)
+    };
     assert_eq!(last_line(&run_cron_script(&db)), db.name);
-    let first = jobs("after the first run");
-    let total_first: i64 = cluster
-        .connect(&cron_db, "postgres")
-        .query_one("SELECT count(*) FROM cron.job", &[])
-        .unwrap()
-        .get(0);
+    let (first, total_first) = (jobs("after the first run"), job_count());
     assert_eq!(last_line(&run_cron_script(&db)), db.name);
-    let second = jobs("after the second run");
-    let total_second: i64 = cluster
-        .connect(&cron_db, "postgres")
-        .query_one("SELECT count(*) FROM cron.job", &[])
-        .unwrap()
-        .get(0);
+    let (second, total_second) = (jobs("after the second run"), job_count());
 
     assert_eq!(first.len(), 2, "two named jobs: {first:?}");
     assert_eq!(first, second, "a second run changes nothing");
