@@ -24,7 +24,7 @@
 --   SELECT cron.unschedule('guildstats-build-all:yourdb');
 
 SELECT current_database() AS gs_database,
-       current_setting('cron.database_name', true) AS gs_cron_database
+       coalesce(current_setting('cron.database_name', true), '') AS gs_cron_database
 \gset
 
 SELECT :'gs_cron_database' <> '' AS gs_has_cron \gset

@@ -146,3 +146,38 @@ fn cron_script_is_idempotent_and_the_scheduled_build_succeeds() {
         .get(0);
     assert_eq!(members, 1, "build_members ran in {}", db.name);
 }
+
+#[test]
+fn cron_script_refuses_a_database_without_guildstats() {
+    let Some(cluster) = Cluster::from_env("cron_without_extension") else {
+        return;
+    };
+    let name = format!("e2e_cron_without_extension_{}", std::process::id());
+    let mut admin = cluster.connect("postgres", "postgres");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create database");
+    let output = cluster
+        .command("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &name, "-f"])
+        .arg(repo_root().join("sql/ops/cron.sql"))
+        .output()
+        .expect("run psql");
+    let jobs: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM cron.job WHERE jobname = $1",
+            &[&format!("guildstats-build-all:{name}")],
+        )
+        .expect("cron.job")
+        .get(0);
+    admin
+        .batch_execute(&format!("DROP DATABASE {name}"))
+        .expect("drop database");
+    let said = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{said}");
+    assert!(
+        said.contains("guildstats is not installed in this database"),
+        "{said}"
+    );
+    assert_eq!(jobs, 0, "nothing scheduled");
+}
