@@ -70,6 +70,13 @@ extension_sql_file!(
     requires = ["et", "members", "voice_sessions", "events", "rollups"]
 );
 
+extension_sql_file!(
+    "../../sql/extension/mart.sql",
+    name = "mart",
+    // The BI views read every part of the schema.
+    requires = ["activity", "economy", "et_reports", "rollups", "build_all"]
+);
+
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {

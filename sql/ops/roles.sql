@@ -12,7 +12,8 @@
 --                      it has already stored, so that a restart resumes instead of downloading
 --                      every file again; the files' contents stay unreadable. And the poller
 --                      reads game_servers, the servers an admin listed for it.
---   guildstats_reader  BI tools (Superset, Metabase, Grafana) and analysts: read everything.
+--   guildstats_reader  BI tools (Superset, Metabase, Grafana) and analysts: read everything,
+--                      the BI views of schema guildstats_mart included.
 --   guildstats_admin   operators: read and write every guildstats table, run the builders,
 --                      change settings.
 -- Example:
@@ -32,7 +33,7 @@ END
 $roles$;
 
 COMMENT ON ROLE guildstats_ingest IS 'guildstats ingesters: INSERT into guildstats.raw_* only (and the names of the stored ET stats files, for the SFTP puller).';
-COMMENT ON ROLE guildstats_reader IS 'guildstats readers (BI tools, analysts): SELECT on everything in schema guildstats.';
+COMMENT ON ROLE guildstats_reader IS 'guildstats readers (BI tools, analysts): SELECT on everything in schemas guildstats and guildstats_mart (the BI views).';
 COMMENT ON ROLE guildstats_admin IS 'guildstats operators: all guildstats tables, builders and settings.';
 
 -- Functions are executable by PUBLIC by default. The builders change tables and must stay
@@ -65,6 +66,10 @@ GRANT SELECT ON guildstats.game_servers TO guildstats_ingest;
 GRANT USAGE ON SCHEMA guildstats TO guildstats_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA guildstats TO guildstats_reader;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA guildstats TO guildstats_reader;
+-- The BI mart: what dashboards read. Only the reader (and so the admin) sees it.
+REVOKE ALL ON SCHEMA guildstats_mart FROM PUBLIC;
+GRANT USAGE ON SCHEMA guildstats_mart TO guildstats_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA guildstats_mart TO guildstats_reader;
 
 -- Admin: everything in the schema.
 GRANT USAGE ON SCHEMA guildstats TO guildstats_admin;
