@@ -4,6 +4,9 @@
 -- superusers (the builders run as one of these), see everything. Tables without a guild_id (game
 -- servers, ET:Legacy rounds, build bookkeeping) are community-wide and not filtered.
 --
+-- The BI views of guildstats_mart run with the caller's rights too, so a reader bound to one
+-- guild sees only that guild through every dashboard.
+--
 -- Enforced by row-level security, so that it holds for every client (Superset, psql, a
 -- notebook): views run with the caller's rights (security_invoker), and the reader-callable
 -- functions are SECURITY INVOKER, so they read through the same policies.
@@ -79,7 +82,7 @@ COMMENT ON FUNCTION isolate_by_guild(regclass) IS
 
 SELECT count(@extschema@.isolate_by_guild(c.oid))
   FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
- WHERE s.nspname = '@extschema@'
+ WHERE (s.nspname = '@extschema@' OR (s.nspname = 'guildstats_mart' AND c.relkind = 'v'))
    AND (c.relkind = 'v'
         OR (c.relkind IN ('r', 'p') AND c.relname <> 'reader_guilds'
             AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'guild_id' AND NOT a.attisdropped)));
