@@ -9,11 +9,15 @@
 //! SQL aggregate runs in parallel and re-aggregates.
 //!
 //! Output, per cohort and period offset `k` (0 = the cohort period itself), up to the last
-//! period with any activity in the input:
+//! period with any activity in the input and at most `max_offset`:
 //!
 //! - `retained`: users of the cohort active in exactly period `k` after their cohort period;
-//! - `retained_or_later`: users active in period `k` or any later one;
+//! - `retained_or_later`: users active in period `k` or any later one (past `max_offset` too);
 //! - rates: both divided by the cohort size.
+//!
+//! Nothing from outside can make that unbounded: one outlier timestamp, centuries away, adds at
+//! most `max_offset` rows per cohort; `max_offset` has a ceiling, the table a row limit checked
+//! before its cells are allocated, and decoding refuses periods no timestamp can fall in.
 
 use std::collections::HashMap;
 use std::fmt;
