@@ -90,6 +90,12 @@ gs_install_extension() {
     [ "$profile" = release ] && flags=(--release)
     gs_say "building and installing the guildstats extension ($profile)"
     (cd "$GS_ROOT/extension" && cargo pgrx install --pg-config "$GS_PG_CONFIG" "${flags[@]}" >/dev/null)
+    # pgrx installs only the current version's script and the upgrade scripts; the install
+    # scripts of past releases go beside them, so that `CREATE EXTENSION guildstats VERSION
+    # '0.1.0'` works (the upgrade test starts from it, and so can a user restoring an old setup).
+    local share
+    share="$("$GS_PG_CONFIG" --sharedir)/extension"
+    install -m 644 "$GS_ROOT"/extension/releases/guildstats--*.sql "$share/"
 }
 
 # A throwaway cluster owned by the postgres user, listening only on a Unix socket in DIR.
