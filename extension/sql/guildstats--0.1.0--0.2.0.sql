@@ -1419,6 +1419,8 @@ END
 $$;
 COMMENT ON FUNCTION _et_import_file(bigint) IS
     'Internal: imports one raw ET:Legacy file and records its warnings in import_warning (raises on a malformed file).';
+COMMENT ON FUNCTION et_parse_round(text, bytea) IS
+    'Parses one ET:Legacy stats file (c0rnp0rn format, Lua versions with 33, 36, 37 or 38 extended fields) without writing anything: a jsonb document with the file name facts, the header, every player with weapons and named extended fields (absent fields are null, never 0), and warnings (bytes that were not UTF-8, replaced by U+FFFD). Raises an error naming the file, line and problem when the file is malformed, and also the player, field and value when a number lies outside its documented range (counts 0 to 2147483647, team 1 to 3, header round 1 or 2 and the file name''s, defender and winner 1 or 2). Example: SELECT guildstats.et_parse_round(file_name, content) -> ''header'' FROM guildstats.raw_et_stats_files;';
 
 COMMENT ON FUNCTION _et_import_file(bigint) IS
     'Internal: imports one raw ET:Legacy file and records its warnings in import_warning (raises on a malformed file).';

@@ -68,7 +68,7 @@ extension_sql!(
 COMMENT ON FUNCTION et_clean_name(text) IS
     'The ET:Legacy name without colour codes: every ^ followed by another character than ^ is dropped with that character. Example: SELECT guildstats.et_clean_name(''^1Red^7Fox'') returns RedFox.';
 COMMENT ON FUNCTION et_parse_round(text, bytea) IS
-    'Parses one ET:Legacy stats file (c0rnp0rn format, Lua versions with 33, 36, 37 or 38 extended fields) without writing anything: a jsonb document with the file name facts, the header and every player with weapons and named extended fields (absent fields are null, never 0). Raises an error naming the file, line and problem when the file is malformed. Example: SELECT guildstats.et_parse_round(file_name, content) -> ''header'' FROM guildstats.raw_et_stats_files;';
+    'Parses one ET:Legacy stats file (c0rnp0rn format, Lua versions with 33, 36, 37 or 38 extended fields) without writing anything: a jsonb document with the file name facts, the header, every player with weapons and named extended fields (absent fields are null, never 0), and warnings (bytes that were not UTF-8, replaced by U+FFFD). Raises an error naming the file, line and problem when the file is malformed, and also the player, field and value when a number lies outside its documented range (counts 0 to 2147483647, team 1 to 3, header round 1 or 2 and the file name''s, defender and winner 1 or 2). Example: SELECT guildstats.et_parse_round(file_name, content) -> ''header'' FROM guildstats.raw_et_stats_files;';
 COMMENT ON FUNCTION _et_round2_players(text, bytea, text, bytea) IS
     'Internal: the round-2 differential of a paired round 1 and round 2, as jsonb (players with this round''s values, and the file''s cumulative values).';
 "#,
