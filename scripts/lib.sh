@@ -110,6 +110,28 @@ gs_ensure_superset() {
     touch "$GS_SUPERSET_VENV/.complete"
 }
 
+# The dashboards against a database loaded like the demo's (database guildstats_bi in the
+# given cluster): Superset imports the bundle twice, serves every chart's data and renders every
+# dashboard in chromium (screenshots in target/bi-screenshots; copy them to docs/images when
+# the dashboards change), and every Grafana panel query runs.
+#   gs_test_dashboards DIR PORT SYNTH_BINARY
+gs_test_dashboards() {
+    local dir=$1 port=$2 synth=$3 db=guildstats_bi login=guildstats_bi_test shots
+    gs_ensure_superset
+    gs_load_demo "$dir" "$port" "$db" "$synth" 42 >/dev/null
+    gs_psql "$dir" "$port" "$db" -c "DO \$\$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$login') THEN
+            CREATE ROLE $login LOGIN IN ROLE guildstats_reader;
+        END IF; END \$\$"
+    shots=$GS_ROOT/target/bi-screenshots
+    mkdir -p "$shots"
+    "$GS_SUPERSET_VENV/bin/python" "$GS_ROOT/bi/superset/test_superset.py" \
+        --pg-host "$dir" --pg-port "$port" --db "$db" --login "$login" --screenshots "$shots"
+    # The Grafana checker needs only psycopg2 and PyYAML, which the Superset venv has.
+    "$GS_SUPERSET_VENV/bin/python" "$GS_ROOT/bi/grafana/check_grafana.py" \
+        --dsn "host=$dir port=$port dbname=$db user=$login"
+}
+
 # Builds the extension and installs it into the system PostgreSQL (needs root).
 #   gs_install_extension release|debug
 gs_install_extension() {
