@@ -77,6 +77,14 @@ extension_sql_file!(
     requires = ["activity", "economy", "et_reports", "rollups", "build_all"]
 );
 
+// Last of all (finalize): it puts every table with a guild_id and every view, whichever file
+// made them, under per-guild isolation.
+extension_sql_file!(
+    "../../sql/extension/isolation.sql",
+    name = "isolation",
+    finalize
+);
+
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {

@@ -36,6 +36,17 @@ pub fn load(
     community: &Community,
     tables: &[Table],
 ) -> Result<Vec<TableLoad>, Error> {
+    load_where(client, community, tables, |_| true)
+}
+
+/// [`load`], keeping only the rows `keep` accepts: e.g. a community's history up to some
+/// instant, and later the rest, as it would reach a database that runs all along.
+pub fn load_where(
+    client: &mut Client,
+    community: &Community,
+    tables: &[Table],
+    keep: impl Fn(&Row<'_>) -> bool,
+) -> Result<Vec<TableLoad>, Error> {
     let mut out = Vec::with_capacity(tables.len());
     for &table in tables {
         let sql = StagingSql::for_table(table);
@@ -46,6 +57,7 @@ pub fn load(
                 table,
                 out: BufWriter::with_capacity(1 << 16, tx.copy_in(&sql.copy)?),
                 line: Vec::with_capacity(256),
+                keep: &keep,
             };
             community.generate(&mut sink)?;
             let CopySink { out, .. } = sink;
@@ -63,19 +75,23 @@ pub fn load(
     Ok(out)
 }
 
-/// Streams the rows of one table as COPY text into `out`.
-struct CopySink<W: Write> {
+/// Streams the rows of one table that `keep` accepts as COPY text into `out`.
+struct CopySink<'k, W: Write, K: Fn(&Row<'_>) -> bool> {
     table: Table,
     out: W,
     line: Vec<u8>,
+    keep: &'k K,
 }
 
-impl<W: Write> Sink for CopySink<W> {
+impl<W: Write, K: Fn(&Row<'_>) -> bool> Sink for CopySink<'_, W, K> {
     fn wants(&self, table: Table) -> bool {
         table == self.table
     }
 
     fn row(&mut self, row: Row<'_>) -> io::Result<()> {
+        if !(self.keep)(&row) {
+            return Ok(());
+        }
         self.line.clear();
         write_row(&mut self.line, row);
         self.out.write_all(&self.line)

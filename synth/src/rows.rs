@@ -339,4 +339,22 @@ impl Row<'_> {
             Row::ServerPlayer(_) => Table::ServerPlayers,
         }
     }
+
+    /// When the fact happened: the time a loader can split a community's history on (what had
+    /// arrived by some instant, and what came after).
+    pub fn time(&self) -> Ts {
+        match self {
+            Row::Guild(r) => r.observed_at,
+            Row::Channel(r) => r.observed_at,
+            Row::MemberEvent(r) => r.event_ts,
+            Row::ScheduledEvent(r) => r.observed_at,
+            Row::VoiceEvent(r) => r.event_ts,
+            Row::VoiceSnapshot(r) => r.taken_at,
+            Row::Heartbeat(r) => r.beat_at,
+            Row::Message(r) => r.sent_at,
+            Row::PointTransaction(r) => r.tx_ts,
+            Row::ServerPoll(r) => r.polled_at,
+            Row::ServerPlayer(r) => r.polled_at,
+        }
+    }
 }
