@@ -15,6 +15,12 @@ use guildstats_synth::{pg, Community, CommunityConfig, Row, Table, Ts};
 use postgres::Client;
 use std::path::{Path, PathBuf};
 
+/// Tables whose rows an upgrade script rewrites on purpose, with the reason (e.g. a builder's
+/// output changed meaning, so the script resets its progress and the next build recomputes).
+/// Their rows are not compared across the upgrade; the comparison with a fresh build after more
+/// data still is. Raw tables and settings hold what users gave and can never be listed.
+const CHANGED_BY_UPGRADE: &[(&str, &str)] = &[];
+
 /// Versions whose install script is kept in extension/releases/, oldest first.
 fn releases() -> Vec<String> {
     let dir = repo_root().join("extension/releases");
@@ -377,6 +383,10 @@ fn upgrade_from(cluster: &Cluster, release: &str) -> Vec<String> {
 
     // (5) every row is still there: the columns the table had before, row for row.
     for ((table, columns), before) in tables.iter().zip(&before) {
+        let name = table.rsplit('.').next().unwrap_or(table);
+        if CHANGED_BY_UPGRADE.iter().any(|(t, _)| *t == name) {
+            continue;
+        }
         match fingerprint(&mut old, table, columns) {
             Ok(after) if after == *before => {}
             Ok(after) => failures.push(format!(
@@ -422,6 +432,12 @@ fn upgrade_from(cluster: &Cluster, release: &str) -> Vec<String> {
 
 #[test]
 fn upgrades_keep_every_row_and_end_with_the_fresh_schema() {
+    for (table, _) in CHANGED_BY_UPGRADE {
+        assert!(
+            !table.starts_with("raw_") && *table != "settings",
+            "{table} holds users' data: an upgrade must keep its rows"
+        );
+    }
     let Some(cluster) = Cluster::from_env("upgrade") else {
         return;
     };
