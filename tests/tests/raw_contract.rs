@@ -1,8 +1,9 @@
 //! One definition of the raw contract: the raw tables of sql/extension/raw_tables.sql, as
 //! installed. The other descriptions of them, the ingesters' catalogue
 //! (ingesters/common/src/raw_tables.rs) and the synthetic generator's tables (synth/src/rows.rs),
-//! are held to it here column by column, so that a contract change is one edit (plus its upgrade
-//! script) or a failing test.
+//! are held to it here column by column, and so are the ingest role's INSERT rights
+//! (sql/ops/roles.sql), so that a contract change is one edit (plus its upgrade script) or a
+//! failing test.
 //!
 //! Types have one definition already: the ingesters cast each value to the column's type read
 //! from the catalog (ingesters/common/src/sink.rs), and the generator stages its COPY in a table
@@ -10,7 +11,7 @@
 //! (synthetic_load.rs, the ingester tests). What can drift is which columns exist, which are
 //! required, and which ones each side writes: that is what this file checks.
 
-use guildstats_e2e::{Cluster, TestDb};
+use guildstats_e2e::{apply_roles_script, Cluster, TestDb};
 use guildstats_ingest::raw_tables;
 use guildstats_synth::Table;
 use std::collections::{BTreeMap, BTreeSet};
@@ -174,6 +175,33 @@ fn the_ingesters_catalogue_and_the_generator_match_the_installed_raw_tables() {
                     ));
                 }
             }
+        }
+    }
+    // The ingest role may write everything the ingesters and the generator write, whether
+    // sql/ops/roles.sql grants INSERT on whole tables or column by column.
+    apply_roles_script(&cluster, &db);
+    let mut client = db.connect();
+    let written = raw_tables::ALL
+        .iter()
+        .flat_map(|t| t.contract_columns.iter().map(move |c| (t.name, *c)))
+        .chain(
+            Table::ALL
+                .iter()
+                .flat_map(|t| t.columns().iter().map(move |c| (t.name(), *c))),
+        )
+        .collect::<BTreeSet<_>>();
+    for (table, column) in written {
+        let granted: Option<bool> = client
+            .query_one(
+                "SELECT has_column_privilege('guildstats_ingest', to_regclass('guildstats.' || $1), $2, 'INSERT')",
+                &[&table, &column],
+            )
+            .map(|r| r.get(0))
+            .unwrap_or(None);
+        if granted != Some(true) {
+            problems.push(format!(
+                "sql/ops/roles.sql: guildstats_ingest may not INSERT {table}.{column}, which ingesters write"
+            ));
         }
     }
     for (name, _) in NOT_SYNTHESISED {
