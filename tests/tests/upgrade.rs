@@ -7,8 +7,8 @@
 //! (extension/sql/guildstats--X--Y.sql). Every schema change must be written into that script;
 //! when one is missing or wrong, the failure shows the difference between the two schemas.
 //!
-//! Alone: `cargo test -p guildstats-e2e --test upgrade` with the cluster variables of
-//! DEVELOPERS.md; the normalised schemas are left in the temp dir for a closer look.
+//! Alone: `scripts/test-upgrade` (DEVELOPERS.md, "Schema changes ship their upgrade script").
+//! When the schemas differ, both normalised schemas are left in the temp dir for a closer look.
 
 use guildstats_e2e::{db_message, et, repo_root, run_ok, Cluster, TestDb};
 use guildstats_synth::{pg, Community, CommunityConfig, Row, Table, Ts};
