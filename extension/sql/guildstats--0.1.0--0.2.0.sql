@@ -5,3 +5,2240 @@
 -- an upgraded database has exactly the schema of a fresh install and keeps its rows.
 \echo Use "ALTER EXTENSION guildstats UPDATE TO '0.2.0'" to load this file. \quit
 
+
+-- ---------------------------------------------------------------------------------------------
+-- Retention bounded (issue 10): retention_rows(), retention() and the internal _retention_rows()
+-- take max_offset; retention_dn() asks only for the offsets it reports. 0.1.0's
+-- _retention_rows(bytea) is gone from the schema; its C symbol stays in the library.
+DROP FUNCTION retention_rows(retention_state);
+DROP FUNCTION _retention_rows(bytea);
+DROP FUNCTION retention(bigint, text, text, text[]);
+CREATE FUNCTION _retention_rows(state bytea, max_offset integer)
+RETURNS TABLE (cohort_start date, cohort_size bigint, period_offset integer, retained bigint,
+               rate double precision, retained_or_later bigint, rate_or_later double precision)
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_retention_rows_bounded_wrapper';
+CREATE FUNCTION retention_rows(state retention_state, max_offset integer DEFAULT 365)
+RETURNS TABLE (cohort_start date, cohort_size bigint, period_offset integer, retained bigint,
+               rate double precision, retained_or_later bigint, rate_or_later double precision)
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT * FROM @extschema@._retention_rows(state::bytea, max_offset) $$;
+COMMENT ON FUNCTION retention_rows(retention_state, integer) IS
+    'The cohort table of a retention state: one row per cohort and period offset (0 = the cohort period) up to the last period with any activity in the state, and at most max_offset (default 365; 0 to 36525, else an error). retained: users active in exactly that period; retained_or_later: active in that period or any later one (also later than max_offset); rates are shares of cohort_size. A table of more than 10,000,000 rows is an error, raised before any row. Example: SELECT r.* FROM (SELECT guildstats.retention_agg(1, NULL, now()::timestamp, ''day'') s) a, guildstats.retention_rows(a.s, 30) r;';
+COMMENT ON FUNCTION _retention_rows(bytea, integer) IS
+    'Internal: retention_rows() over the state''s binary form, which it checks.';
+
+CREATE FUNCTION retention(guild_id bigint, period text DEFAULT 'week',
+                          cohort_by text DEFAULT 'first_activity', kinds text[] DEFAULT NULL,
+                          max_offset integer DEFAULT 365)
+RETURNS TABLE (cohort_start date, cohort_size bigint, period_offset integer, retained bigint,
+               rate double precision, retained_or_later bigint, rate_or_later double precision)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    tz text := (SELECT s.calendar_time_zone FROM @extschema@.settings_for(retention.guild_id) s);
+BEGIN
+    IF retention.cohort_by = 'first_activity' THEN
+        RETURN QUERY
+        SELECT r.*
+        FROM (SELECT @extschema@.retention_agg(e.user_id, NULL::timestamp, e.activity_at AT TIME ZONE tz,
+                                               retention.period) AS s
+              FROM @extschema@.activity_events e
+              WHERE e.guild_id = retention.guild_id
+                AND (CASE WHEN retention.kinds IS NULL THEN e.kind <> 'member'
+                          ELSE e.kind = ANY (retention.kinds) END)) a,
+             @extschema@.retention_rows(a.s, retention.max_offset) r
+        ORDER BY 1, 3;
+    ELSIF retention.cohort_by = 'join' THEN
+        RETURN QUERY
+        WITH joined AS (
+            SELECT m.user_id, min(m.event_ts) AS joined_at
+            FROM @extschema@.raw_member_events m
+            WHERE m.guild_id = retention.guild_id AND m.event_type = 'join'
+            GROUP BY m.user_id)
+        SELECT r.*
+        FROM (SELECT @extschema@.retention_agg(x.user_id, x.cohort_at, x.activity_at, retention.period) AS s
+              FROM (SELECT j.user_id, j.joined_at AT TIME ZONE tz AS cohort_at, NULL::timestamp AS activity_at
+                    FROM joined j
+                    UNION ALL
+                    SELECT e.user_id, NULL, e.activity_at AT TIME ZONE tz
+                    FROM @extschema@.activity_events e JOIN joined j USING (user_id)
+                    WHERE e.guild_id = retention.guild_id
+                      AND (CASE WHEN retention.kinds IS NULL THEN e.kind <> 'member'
+                                ELSE e.kind = ANY (retention.kinds) END)) x) a,
+             @extschema@.retention_rows(a.s, retention.max_offset) r
+        ORDER BY 1, 3;
+    ELSE
+        RAISE EXCEPTION 'retention: cohort_by must be first_activity or join, got %', retention.cohort_by
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION retention(bigint, text, text, text[], integer) IS
+    'Retention cohort table of a guild for a heatmap (rows: cohort_start, cohort_size, period_offset, retained, rate, retained_or_later, rate_or_later). period: day, week or month in settings_for(guild_id).calendar_time_zone. cohort_by: first_activity (first activity in activity_events) or join (first join in raw_member_events). kinds: the activity_events kinds that count as activity (voice, message, points, member); default all but member, since a join date (Discord reports the original one, possibly years before tracking began) or a rename is not engagement. max_offset: the last period offset shown (default 365; at most 36525), so that one outlier timestamp, years away, cannot turn the table into millions of rows. Example: SELECT * FROM guildstats.retention(1234, ''week'');';
+
+CREATE OR REPLACE FUNCTION retention_dn(guild_id bigint, days integer[] DEFAULT '{1,7,30,90}', kinds text[] DEFAULT NULL)
+RETURNS TABLE (day_offset integer, eligible_users bigint, retained bigint, rate double precision,
+               retained_or_later bigint, rate_or_later double precision)
+LANGUAGE sql STABLE
+AS $$
+    SELECT d.n,
+           coalesce(sum(r.cohort_size), 0)::bigint,
+           coalesce(sum(r.retained), 0)::bigint,
+           sum(r.retained)::double precision / nullif(sum(r.cohort_size), 0),
+           coalesce(sum(r.retained_or_later), 0)::bigint,
+           sum(r.retained_or_later)::double precision / nullif(sum(r.cohort_size), 0)
+    FROM unnest(retention_dn.days) AS d(n)
+    LEFT JOIN @extschema@.retention(retention_dn.guild_id, 'day', 'first_activity', retention_dn.kinds,
+                                    (SELECT greatest(max(n), 0) FROM unnest(retention_dn.days) AS n)) r
+           ON r.period_offset = d.n
+    GROUP BY d.n
+    ORDER BY d.n
+$$;
+COMMENT ON FUNCTION retention_dn(bigint, integer[], text[]) IS
+    'Classic D1/D7/D30/D90 retention of a guild (days configurable): of the users whose first activity was at least N days before the last activity in the data (eligible_users), the share active exactly N calendar days after their first day (rate), and N days or later (rate_or_later). Days past 36525 are an error. Example: SELECT * FROM guildstats.retention_dn(1234);';
+-- ---------------------------------------------------------------------------------------------
+-- Timestamps at the door, quarantine, builder locks (issue 10, items 3 to 7)
+-- ---------------------------------------------------------------------------------------------
+-- Raw timestamps must be finite and within [2000-01-01, 2100-01-01) UTC (a CHECK per column), and
+-- rows dated further ahead of their arrival than future_tolerance_for(guild_id) go to quarantine
+-- (a trigger per raw table). 0.1.0 rows that break either rule are moved to quarantine first, so
+-- that adding the constraints cannot fail and no row is lost. The builders lock rows of
+-- builder_locks instead of advisory locks any login could take.
+-- The plausible range of a raw timestamp, for the quarantine trigger and the upgrade (the
+-- CHECKs below spell the same bounds out).
+CREATE FUNCTION _is_plausible_time(ts timestamptz) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ts >= timestamptz '2000-01-01 00:00:00+00' AND ts < timestamptz '2100-01-01 00:00:00+00';
+COMMENT ON FUNCTION _is_plausible_time(timestamptz) IS
+    'Internal: true when a raw timestamp is finite and within [2000-01-01, 2100-01-01) UTC (NULL stays NULL). The CHECK <table>_<column>_plausible on every contract timestamp of the raw tables holds the same bounds.';
+
+CREATE TABLE quarantine (
+    quarantine_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source_table    text        NOT NULL,
+    guild_id        bigint,
+    user_id         bigint,
+    row_data        jsonb       NOT NULL,
+    row_hash        bytea       NOT NULL,
+    reason          text        NOT NULL,
+    quarantined_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT quarantine_row_key UNIQUE (source_table, row_hash)
+);
+
+COMMENT ON TABLE quarantine IS
+    'Raw rows set aside instead of stored: their own time lay further ahead of their arrival than future_tolerance_for(guild_id) (a skewed clock, a bad client). The builders never see them; health() counts them. To keep one, correct its time and INSERT row_data into source_table again. Timestamps outside [2000-01-01, 2100-01-01) never get this far: the raw tables refuse them (SQLSTATE 23514).';
+COMMENT ON COLUMN quarantine.quarantine_id IS 'Order in which rows were set aside.';
+COMMENT ON COLUMN quarantine.source_table IS 'The raw table the row was inserted into, e.g. raw_voice_events.';
+COMMENT ON COLUMN quarantine.guild_id IS 'The row''s guild_id, if its table has one.';
+COMMENT ON COLUMN quarantine.user_id IS 'The row''s user_id, if its table has one.';
+COMMENT ON COLUMN quarantine.row_data IS 'The row as inserted, as a JSON object of its columns (timestamps in UTC; without ingest_id, received_at and the columns the database computes).';
+COMMENT ON COLUMN quarantine.row_hash IS 'SHA-256 of row_data as text: a replayed row is set aside once.';
+COMMENT ON COLUMN quarantine.reason IS 'Why the row was set aside, naming the column, its value and the tolerance in force.';
+COMMENT ON COLUMN quarantine.quarantined_at IS 'When the row arrived (it would have been its received_at).';
+
+SELECT pg_catalog.pg_extension_config_dump('quarantine', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('quarantine', 'quarantine_id')::regclass, '');
+
+CREATE FUNCTION _quarantine_future_row()
+-- ==== privacy: erasure in every form, export_member, opt_out, per-guild isolation (issue 10: 8, 14, 15, 16)
+
+-- raw_tables.sql: the snapshot column's comment tells the canonical form.
+COMMENT ON COLUMN raw_voice_snapshots.voice_states IS
+    'JSON array of objects {"user_id": bigint, "channel_id": bigint, "self_mute": bool, "self_deaf": bool}; user and channel ids may be sent as numbers or strings of digits and are stored as numbers (trigger raw_voice_snapshots_canonical). A document that is not an array is not a snapshot: kept as sent, ignored by the builders.';
+
+-- sql/extension/privacy.sql, whole: every object in it is new except erase_member (replaced).
+-- Erasure: a member who asks to be forgotten is removed from every table that names them, raw
+-- and derived, in one transaction. The builders' locks are taken first (waiting, not trying), so
+-- no build in flight can write the member back from rows it read before the erasure.
+--
+-- Snapshots are rewritten without the member's entry rather than deleted: the other people in
+-- voice at that moment are still true. A scheduled event the member created keeps existing
+-- without its creator. ET:Legacy rounds are the game server's public record under a nickname and
+-- are kept; the member's links to their GUIDs (et_guid_links) go with the other tables.
+
+-- Snowflakes in JSON documents. The ingesters may send a user id as a number or as a string of
+-- digits; "04242" and 4242 are the same member. Everything that looks for a member in a document
+-- compares through _snowflake(), and snapshots are stored in one canonical form (numbers), so
+-- that erasure, export and opt-out cannot miss an entry because of how it was spelled.
+CREATE FUNCTION _snowflake(value jsonb)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$
+    SELECT CASE
+        WHEN jsonb_typeof(value) = 'string' AND (value #>> '{}') ~ '^0*[0-9]{1,19}$'
+             AND (value #>> '{}')::numeric <= 9223372036854775807
+            THEN (value #>> '{}')::numeric::bigint
+        WHEN jsonb_typeof(value) = 'number' AND (value #>> '{}')::numeric BETWEEN 0 AND 9223372036854775807
+             AND (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric)
+            THEN (value #>> '{}')::numeric::bigint
+    END
+$$;
+COMMENT ON FUNCTION _snowflake(jsonb) IS
+    'Internal: the Discord id a JSON value holds (a whole number, or a string of digits with any leading zeros, within bigint); NULL for anything else.';
+
+CREATE FUNCTION _mentions_id(document jsonb, id bigint)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM jsonb_path_query(document, 'strict $.**') v
+         WHERE jsonb_typeof(v) IN ('number', 'string') AND @extschema@._snowflake(v) = id)
+$$;
+COMMENT ON FUNCTION _mentions_id(jsonb, bigint) IS
+    'Internal: the JSON document holds the id anywhere, at any depth, as a number or a string of digits.';
+
+-- The canonical voice_states: the same array with every user_id and channel_id that is a
+-- snowflake written as a JSON number. Entries the builders cannot read stay as they came (they
+-- are skipped at build time and still found by erasure). A document that is not an array is not
+-- a snapshot (the builders ignore it); it is kept as sent, and erase_member() blanks it to JSON
+-- null when it mentions the member anywhere.
+CREATE FUNCTION _canonical_voice_states(voice_states jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$
+    SELECT CASE jsonb_typeof(voice_states)
+        WHEN 'array' THEN (
+            SELECT coalesce(jsonb_agg(
+                       CASE WHEN jsonb_typeof(v) = 'object'
+                            THEN v || jsonb_strip_nulls(jsonb_build_object(
+                                          'user_id', @extschema@._snowflake(v -> 'user_id'),
+                                          'channel_id', @extschema@._snowflake(v -> 'channel_id')))
+                            ELSE v END
+                       ORDER BY n), '[]'::jsonb)
+              FROM jsonb_array_elements(voice_states) WITH ORDINALITY AS e(v, n))
+        ELSE voice_states END
+$$;
+COMMENT ON FUNCTION _canonical_voice_states(jsonb) IS
+    'Internal: a raw_voice_snapshots.voice_states array with every user_id and channel_id that is a snowflake written as a JSON number ("04242" becomes 4242); other entries and non-array documents unchanged.';
+
+CREATE FUNCTION _voice_state_is_member(entry jsonb, user_id bigint)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$
+    SELECT coalesce(@extschema@._snowflake(entry -> 'user_id') = user_id,
+                    @extschema@._mentions_id(entry, user_id))
+$$;
+COMMENT ON FUNCTION _voice_state_is_member(jsonb, bigint) IS
+    'Internal: a voice_states entry is the member''s: its user_id is theirs however spelled, or, when it has no readable user_id, it mentions their id anywhere.';
+
+-- Every table of the extension that names a member by (guild_id, user_id), found by catalog so
+-- that a new one cannot be forgotten by erasure, export or opt-out. Raw tables first.
+CREATE FUNCTION _member_tables()
+RETURNS SETOF text
+LANGUAGE sql STABLE
+AS $$
+    SELECT c.relname::text
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace
+     WHERE s.nspname = '@extschema@' AND c.relkind = 'r'
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'guild_id' AND NOT a.attisdropped)
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'user_id' AND NOT a.attisdropped)
+     ORDER BY c.relname NOT LIKE 'raw\_%', c.relname
+$$;
+COMMENT ON FUNCTION _member_tables() IS
+    'Internal: the extension''s tables that have both guild_id and user_id, raw tables first.';
+
+-- Opt-out: one list in the database, read by the Discord bot too. Inserting a member erases
+-- everything stored about them in that guild; from then on the raw tables drop their rows on
+-- arrival (a BEFORE trigger), whichever ingester sends them and however stale its own list is,
+-- so the builders never see them. Deleting the row opts the member back in, from then on.
+CREATE TABLE opt_out (
+    guild_id  bigint      NOT NULL,
+    user_id   bigint      NOT NULL,
+    since     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (guild_id, user_id)
+);
+COMMENT ON TABLE opt_out IS
+    'Members who opted out of tracking, per guild. Inserting a row erases the member''s stored rows in that guild (erase_member) and makes every raw table drop their later rows on arrival; the Discord bot reads the same list and does not even send them. Delete the row to opt back in.';
+COMMENT ON COLUMN opt_out.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN opt_out.user_id IS 'Discord user snowflake of the member who opted out.';
+COMMENT ON COLUMN opt_out.since IS 'When the opt-out was recorded.';
+SELECT pg_catalog.pg_extension_config_dump('opt_out', '');
+
+CREATE FUNCTION is_opted_out(guild_id bigint, user_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT EXISTS (SELECT 1 FROM @extschema@.opt_out o
+                    WHERE o.guild_id = is_opted_out.guild_id AND o.user_id = is_opted_out.user_id)
+$$;
+COMMENT ON FUNCTION is_opted_out(bigint, bigint) IS
+    'The member opted out of tracking in the guild (has a row in opt_out). Example: SELECT guildstats.is_opted_out(guild_id => 1, user_id => 42);';
+
+-- Raw tables that name a member by (guild_id, user_id): a row of an opted-out member is dropped
+-- (RETURN NULL), not refused, so that the rest of the ingester's batch goes on. The trigger
+-- functions are SECURITY DEFINER because the ingest role may execute no function of its own;
+-- they touch nothing but the row and the list.
+CREATE FUNCTION _drop_opted_out_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+AS $$
+DECLARE
+    time_column  text := TG_ARGV[0];
+    fact         jsonb := to_jsonb(NEW) - ARRAY['ingest_id', 'received_at', 'sha256', 'size_bytes',
+                                                'imported_at', 'import_error'];
+    dated_at     timestamptz := (fact ->> time_column)::timestamptz;
+    guild        bigint := (fact ->> 'guild_id')::bigint;
+    tolerance    interval := @extschema@.future_tolerance_for(guild);
+BEGIN
+    -- An impossible time is the CHECK's to refuse, with SQLSTATE 23514: the client must hear of it.
+    IF dated_at <= now() + tolerance OR NOT @extschema@._is_plausible_time(dated_at) THEN
+        RETURN NEW;
+    END IF;
+    INSERT INTO @extschema@.quarantine (source_table, guild_id, user_id, row_data, row_hash, reason)
+    VALUES (TG_TABLE_NAME, guild, (fact ->> 'user_id')::bigint, fact,
+            sha256(convert_to(fact::text, 'UTF8')),
+            format('%s.%s = %s is %s after the row arrived (%s), more than the future_tolerance of %s',
+                   TG_TABLE_NAME, time_column, dated_at, date_trunc('second', dated_at - now()),
+                   date_trunc('second', now()), tolerance))
+    ON CONFLICT (source_table, row_hash) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION _quarantine_future_row() IS
+    'Internal trigger function: moves a raw row whose own time (the column named by the trigger''s argument) lies more than future_tolerance_for(guild_id) after its arrival into quarantine instead of the raw table.';
+
+ALTER TABLE settings ADD COLUMN future_tolerance interval;
+ALTER TABLE settings ADD CONSTRAINT settings_future_tolerance_not_negative CHECK (future_tolerance >= interval '0');
+COMMENT ON COLUMN settings.future_tolerance IS 'How far after its arrival a raw row may be dated (a clock running ahead) before it goes to quarantine instead of its raw table (built-in default 1 day). Read it with future_tolerance_for(guild_id); guild-less rows (game servers, ET files) use the global row.';
+
+CREATE OR REPLACE FUNCTION future_tolerance_for(guild_id bigint)
+RETURNS interval
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT coalesce((SELECT s.future_tolerance FROM @extschema@.settings s
+                      WHERE s.guild_id = future_tolerance_for.guild_id),
+                    (SELECT s.future_tolerance FROM @extschema@.settings s WHERE s.guild_id IS NULL),
+                    interval '1 day');
+END;
+COMMENT ON FUNCTION future_tolerance_for(bigint) IS
+    'The future tolerance in force for a guild (NULL: rows without a guild): its settings row, else the global row, else 1 day. A raw row dated further than this after its arrival goes to quarantine. Example: SELECT guildstats.future_tolerance_for(1234);';
+
+-- 0.1.0 accepted any timestamp: rows that break the new rules move to quarantine, with why.
+DO $move$
+DECLARE
+    guarded   record;
+    moved     bigint;
+    total     bigint := 0;
+    caller_tz text := current_setting('TimeZone');
+BEGIN
+    PERFORM set_config('TimeZone', 'UTC', true);
+    FOR guarded IN
+        SELECT * FROM (VALUES
+            ('raw_voice_events', 'event_ts', true), ('raw_voice_snapshots', 'taken_at', true),
+            ('raw_heartbeats', 'beat_at', true), ('raw_messages', 'sent_at', true),
+            ('raw_member_events', 'event_ts', true), ('raw_guilds', 'observed_at', true),
+            ('raw_channels', 'observed_at', true), ('raw_scheduled_events', 'observed_at', true),
+            ('raw_scheduled_events', 'scheduled_start', false), ('raw_scheduled_events', 'scheduled_end', false),
+            ('raw_scheduled_event_users', 'observed_at', true), ('raw_server_polls', 'polled_at', true),
+            ('raw_server_players', 'polled_at', true), ('raw_et_stats_files', 'fetched_at', true),
+            ('raw_point_transactions', 'tx_ts', true)
+        ) AS g(table_name, column_name, dates_the_row)
+    LOOP
+        EXECUTE format($sql$
+            WITH moved AS (
+                DELETE FROM @extschema@.%1$I t
+                 WHERE NOT @extschema@._is_plausible_time(t.%2$I)
+                    OR (%3$L AND t.%2$I > t.received_at
+                                 + @extschema@.future_tolerance_for((to_jsonb(t) ->> 'guild_id')::bigint))
+                RETURNING t.*
+            ), facts AS (
+                SELECT to_jsonb(m) - ARRAY['ingest_id', 'received_at', 'sha256', 'size_bytes',
+                                           'imported_at', 'import_error'] AS fact,
+                       m.%2$I AS dated_at, m.received_at
+                  FROM moved m
+            )
+            INSERT INTO @extschema@.quarantine (source_table, guild_id, user_id, row_data, row_hash, reason, quarantined_at)
+            SELECT %1$L, (f.fact ->> 'guild_id')::bigint, (f.fact ->> 'user_id')::bigint, f.fact,
+                   sha256(convert_to(f.fact::text, 'UTF8')),
+                   CASE WHEN @extschema@._is_plausible_time(f.dated_at)
+                        THEN format('%1$s.%2$s = %%s is %%s after the row arrived (%%s), more than the future_tolerance of %%s (set aside by the upgrade to 0.2.0)',
+                                    f.dated_at, date_trunc('second', f.dated_at - f.received_at),
+                                    date_trunc('second', f.received_at),
+                                    @extschema@.future_tolerance_for((f.fact ->> 'guild_id')::bigint))
+                        ELSE format('%1$s.%2$s = %%s is outside [2000-01-01, 2100-01-01) UTC (set aside by the upgrade to 0.2.0)',
+                                    f.dated_at)
+                   END,
+                   f.received_at
+              FROM facts f
+            ON CONFLICT (source_table, row_hash) DO NOTHING$sql$,
+            guarded.table_name, guarded.column_name, guarded.dates_the_row);
+        GET DIAGNOSTICS moved = ROW_COUNT;
+        total := total + moved;
+    END LOOP;
+    PERFORM set_config('TimeZone', caller_tz, true);
+    IF total > 0 THEN
+        RAISE NOTICE 'guildstats 0.2.0: % raw rows with impossible or far-future timestamps moved to guildstats.quarantine; rebuild the derived tables (SELECT * FROM guildstats.rebuild_voice_sessions(); then build_members, build_event_attendance and build_rollups with full => true)', total;
+    END IF;
+END
+$move$;
+
+-- The timestamp rule, table by table: a CHECK on every contract timestamp, and the quarantine
+-- trigger on the column that dates the row (the trigger fires only for rows dated after now(),
+-- so the ordinary row costs one comparison).
+DO $timestamps$
+DECLARE
+    guarded record;
+BEGIN
+    FOR guarded IN
+        SELECT * FROM (VALUES
+            ('raw_voice_events', 'event_ts', true), ('raw_voice_snapshots', 'taken_at', true),
+            ('raw_heartbeats', 'beat_at', true), ('raw_messages', 'sent_at', true),
+            ('raw_member_events', 'event_ts', true), ('raw_guilds', 'observed_at', true),
+            ('raw_channels', 'observed_at', true), ('raw_scheduled_events', 'observed_at', true),
+            ('raw_scheduled_events', 'scheduled_start', false), ('raw_scheduled_events', 'scheduled_end', false),
+            ('raw_scheduled_event_users', 'observed_at', true), ('raw_server_polls', 'polled_at', true),
+            ('raw_server_players', 'polled_at', true), ('raw_et_stats_files', 'fetched_at', true),
+            ('raw_point_transactions', 'tx_ts', true)
+        ) AS g(table_name, column_name, dates_the_row)
+    LOOP
+        -- The bounds of _is_plausible_time() written out: a CHECK calling a function needs
+        -- EXECUTE on it for every inserting role, and roles.sql grants the ingest role none.
+        EXECUTE format('ALTER TABLE @extschema@.%I ADD CONSTRAINT %I CHECK (%I >= %L::timestamptz AND %I < %L::timestamptz)',
+                       guarded.table_name, guarded.table_name || '_' || guarded.column_name || '_plausible',
+                       guarded.column_name, '2000-01-01 00:00:00+00', guarded.column_name, '2100-01-01 00:00:00+00');
+        IF guarded.dates_the_row THEN
+            EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON @extschema@.%I FOR EACH ROW
+                            WHEN (NEW.%I > pg_catalog.now()) EXECUTE FUNCTION @extschema@._quarantine_future_row(%L)',
+                           guarded.table_name || '_quarantine_future', guarded.table_name,
+                           guarded.column_name, guarded.column_name);
+            EXECUTE format('COMMENT ON TRIGGER %I ON @extschema@.%I IS %L',
+                           guarded.table_name || '_quarantine_future', guarded.table_name,
+                           format('Moves a row whose %s lies more than future_tolerance_for(guild_id) after its arrival into quarantine.',
+                                  guarded.column_name));
+        END IF;
+    END LOOP;
+END
+$timestamps$;
+
+COMMENT ON COLUMN raw_voice_events.event_ts IS 'When the state change happened (the ingester''s clock at receipt). Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+COMMENT ON COLUMN raw_voice_snapshots.taken_at IS 'When the snapshot was taken. Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+COMMENT ON COLUMN raw_heartbeats.beat_at IS 'When the ingester was known to be alive and connected. Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+COMMENT ON COLUMN raw_messages.sent_at IS 'When the message was posted. Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+COMMENT ON COLUMN raw_member_events.event_ts IS 'When the change happened (Discord''s joined_at for joins when known, else the ingester''s clock). Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+COMMENT ON COLUMN raw_guilds.observed_at IS 'When this state was seen. Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+COMMENT ON COLUMN raw_channels.observed_at IS 'When this state was seen. Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+COMMENT ON COLUMN raw_scheduled_events.observed_at IS 'When this state was seen; a change of status to active or completed marks the actual start or end. Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+COMMENT ON COLUMN raw_scheduled_events.scheduled_start IS 'Announced start. Refused unless NULL or within [2000-01-01, 2100-01-01) UTC.';
+COMMENT ON COLUMN raw_scheduled_events.scheduled_end IS 'Announced end, if any. Refused unless NULL or within [2000-01-01, 2100-01-01) UTC.';
+COMMENT ON COLUMN raw_scheduled_event_users.observed_at IS 'When the change was seen (the ingester''s clock at receipt; Discord gives no time). Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+COMMENT ON COLUMN raw_server_polls.polled_at IS 'When the query was sent. Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+COMMENT ON COLUMN raw_server_players.polled_at IS 'The poll this row belongs to (matches raw_server_polls.polled_at). Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+COMMENT ON COLUMN raw_et_stats_files.fetched_at IS 'When the ingester fetched the file. Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+COMMENT ON COLUMN raw_point_transactions.tx_ts IS 'When the transaction happened. Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
+
+CREATE OR REPLACE FUNCTION health()
+RETURNS TABLE (check_name text, severity text, status text, detail text)
+LANGUAGE sql STABLE
+AS $$
+    WITH latest AS (
+        SELECT 'raw_heartbeats' AS source_table, max(received_at) AS last_row FROM @extschema@.raw_heartbeats
+        UNION ALL SELECT 'raw_voice_events', max(received_at) FROM @extschema@.raw_voice_events
+        UNION ALL SELECT 'raw_messages', max(received_at) FROM @extschema@.raw_messages
+        UNION ALL SELECT 'raw_member_events', max(received_at) FROM @extschema@.raw_member_events
+        UNION ALL SELECT 'raw_server_polls', max(received_at) FROM @extschema@.raw_server_polls
+        UNION ALL SELECT 'raw_point_transactions', max(received_at) FROM @extschema@.raw_point_transactions
+        UNION ALL SELECT 'raw_et_stats_files', max(received_at) FROM @extschema@.raw_et_stats_files),
+    freshness AS (
+        SELECT 'freshness: ' || source_table AS check_name,
+               CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls') THEN 'critical' ELSE 'warning' END AS severity,
+               CASE WHEN last_row IS NULL THEN 'no data'
+                    WHEN now() - last_row > CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls')
+                                                 THEN interval '15 minutes' ELSE interval '1 day' END THEN 'stale'
+                    ELSE 'ok' END AS status,
+               coalesce('last row received ' || to_char(last_row AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC',
+                        'no rows yet') AS detail
+        FROM latest),
+    beats AS (
+        SELECT 'heartbeat: ' || source || coalesce(' guild ' || guild_id, '') AS check_name, 'critical' AS severity,
+               CASE WHEN now() - max(beat_at) > interval '5 minutes' THEN 'missing' ELSE 'ok' END AS status,
+               'last beat ' || to_char(max(beat_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' AS detail
+        FROM @extschema@.raw_heartbeats GROUP BY source, guild_id),
+    et AS (
+        SELECT 'et files: failed imports' AS check_name, 'warning' AS severity,
+               CASE WHEN count(*) FILTER (WHERE import_error IS NOT NULL) > 0 THEN 'failing' ELSE 'ok' END AS status,
+               count(*) FILTER (WHERE import_error IS NOT NULL) || ' of ' || count(*) || ' files have an import_error' AS detail
+        FROM @extschema@.raw_et_stats_files
+        UNION ALL
+        SELECT 'et files: not imported', 'warning',
+               CASE WHEN count(*) > 0 THEN 'pending' ELSE 'ok' END,
+               count(*) || ' files received over an hour ago are not imported yet'
+        FROM @extschema@.raw_et_stats_files
+        WHERE imported_at IS NULL AND import_error IS NULL AND received_at < now() - interval '1 hour'),
+    orphans AS (
+        SELECT 'activity without member row' AS check_name, 'info' AS severity,
+               CASE WHEN count(*) > 0 THEN 'found' ELSE 'ok' END AS status,
+               count(*) || ' users are active but have no raw_member_events row (joined before tracking began?)' AS detail
+        FROM (SELECT DISTINCT a.guild_id, a.user_id FROM @extschema@.activity_events a
+              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.raw_member_events m
+                                WHERE m.guild_id = a.guild_id AND m.user_id = a.user_id)) x),
+    polls AS (
+        SELECT 'game server: ' || server AS check_name, 'warning' AS severity,
+               CASE WHEN count(*) FILTER (WHERE NOT ok) * 2 > count(*) THEN 'down'
+                    WHEN count(*) FILTER (WHERE NOT ok) > 0 THEN 'degraded' ELSE 'ok' END AS status,
+               count(*) FILTER (WHERE NOT ok) || ' of ' || count(*) || ' polls failed in the last hour of data' AS detail
+        FROM @extschema@.raw_server_polls p
+        WHERE p.polled_at > (SELECT max(polled_at) FROM @extschema@.raw_server_polls q WHERE q.server = p.server) - interval '1 hour'
+        GROUP BY server),
+    quarantined AS (
+        SELECT 'quarantined rows' AS check_name, 'warning' AS severity,
+               CASE WHEN sum(n) > 0 THEN 'found' ELSE 'ok' END AS status,
+               coalesce(sum(n), 0) || ' raw rows are in quarantine (dated too far ahead of their arrival, or set aside by an upgrade)'
+               || coalesce(' (' || string_agg(source_table || ': ' || n, ', ' ORDER BY source_table) || ')', '') AS detail
+        FROM (SELECT q.source_table, count(*) AS n FROM @extschema@.quarantine q GROUP BY q.source_table) per_table),
+    -- Who holds the builders' locks (rows of builder_locks, locked FOR UPDATE: a RowShareLock on
+    -- the table, which only roles with UPDATE on it can take). A build holds them for seconds; a
+    -- transaction that holds one for minutes keeps every build skipped and erase_member()
+    -- waiting. The transaction's age is visible to superusers and pg_read_all_stats members.
+    lock_holders AS (
+        SELECT l.pid, a.xact_start
+        FROM (SELECT DISTINCT k.pid FROM pg_catalog.pg_locks k
+               WHERE k.locktype = 'relation' AND k.relation = '@extschema@.builder_locks'::regclass
+                 AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+                 AND k.mode = 'RowShareLock' AND k.granted AND k.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()) l
+        LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid),
+    builder_locks AS (
+        SELECT 'builder locks' AS check_name, 'warning' AS severity,
+               CASE WHEN bool_or(h.xact_start < now() - interval '5 minutes') THEN 'stuck'
+                    WHEN count(*) > 0 THEN 'busy' ELSE 'ok' END AS status,
+               coalesce('held by pid ' || string_agg(h.pid || coalesce(' since ' || to_char(h.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', ''),
+                                                   ', ' ORDER BY h.pid)
+                        || '; while held, builds are skipped and erase_member() waits',
+                        'no builder lock is held') AS detail
+        FROM lock_holders h)
+    SELECT * FROM freshness
+    UNION ALL SELECT * FROM beats
+    UNION ALL SELECT * FROM et
+    UNION ALL SELECT * FROM orphans
+    UNION ALL SELECT * FROM polls
+    UNION ALL SELECT * FROM quarantined
+    UNION ALL SELECT * FROM builder_locks
+    ORDER BY 1
+$$;
+COMMENT ON FUNCTION health() IS
+    'Data-quality checks, one row each (check_name, severity, status, detail): freshness of every raw table (stale after 15 minutes for heartbeats and polls, a day for the rest), missing heartbeats per ingester and guild (none for 5 minutes), ET stats files that failed to import or wait unimported for over an hour, users active without any member row, failed game-server polls in the last hour of data, raw rows set aside in quarantine (dated too far ahead of their arrival), and who holds the builders'' locks (busy while a build runs, stuck when a transaction has held one for over 5 minutes, naming its pid). status ok means nothing to do.';
+
+CREATE TABLE builder_locks (
+    builder  text PRIMARY KEY
+);
+INSERT INTO builder_locks (builder)
+VALUES ('import_et_rounds'), ('build_members'), ('build_voice_sessions'), ('build_event_attendance'),
+       ('build_rollups');
+COMMENT ON TABLE builder_locks IS
+    'One row per builder; a builder runs while it holds its row locked (SELECT ... FOR UPDATE SKIP LOCKED), and erase_member() locks every row. Only roles with UPDATE on this table (guildstats_admin) can hold them. Do not edit.';
+COMMENT ON COLUMN builder_locks.builder IS 'The builder function, e.g. build_voice_sessions.';
+
+CREATE OR REPLACE FUNCTION _try_builder_lock(builder text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM 1 FROM @extschema@.builder_locks l WHERE l.builder = _try_builder_lock.builder
+        FOR UPDATE SKIP LOCKED;
+    IF FOUND THEN
+        RETURN true;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.builder_locks l WHERE l.builder = _try_builder_lock.builder) THEN
+        RAISE EXCEPTION 'guildstats: builder_locks has no row for %', builder
+            USING HINT = 'Reinstall the row: INSERT INTO guildstats.builder_locks VALUES (''' || builder || ''').';
+    END IF;
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION _try_builder_lock(text) IS
+    'Internal to the builders: locks the builder''s row of builder_locks until the end of the transaction and returns true, or returns false at once when another transaction holds it.';
+
+CREATE OR REPLACE FUNCTION import_et_rounds()
+RETURNS TABLE (
+    files_read         integer,
+    rounds_imported    integer,
+    files_failed       integer,
+    rounds_linked      integer,
+    round2_recomputed  integer,
+    orphan_round2      integer,
+    sessions           integer,
+    elapsed            interval,
+    status             text
+)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    pending record;
+    n_read integer := 0;
+    n_imported integer := 0;
+    n_failed integer := 0;
+    n_linked integer := 0;
+    n_recomputed integer := 0;
+    batch_size constant integer := 500;
+    batch_read integer;
+    batch_imported integer;
+    batch_failed integer;
+    gap interval;
+BEGIN
+    -- pg_cron never overlaps itself, but a person may call this at the same time.
+    IF NOT @extschema@._try_builder_lock('import_et_rounds') THEN
+        RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, clock_timestamp() - started,
+            'skipped: another import_et_rounds() is running; its results will be there when it commits'::text;
+        RETURN;
+    END IF;
+
+    -- Batches through the fast path (parse everything, then one statement per table); a batch
+    -- that fails there for any reason is redone one file at a time, each in a subtransaction.
+    LOOP
+        BEGIN
+            SELECT b.files_read, b.rounds_imported, b.files_failed
+            INTO batch_read, batch_imported, batch_failed
+            FROM @extschema@._et_import_batch(batch_size) AS b;
+        EXCEPTION WHEN OTHERS THEN
+            batch_read := 0; batch_imported := 0; batch_failed := 0;
+            FOR pending IN
+                SELECT f.ingest_id
+                FROM @extschema@.raw_et_stats_files f
+                WHERE f.imported_at IS NULL AND f.import_error IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM @extschema@.et_rounds r WHERE r.sha256 = f.sha256)
+                ORDER BY f.ingest_id
+                LIMIT batch_size
+            LOOP
+                batch_read := batch_read + 1;
+                BEGIN
+                    PERFORM @extschema@._et_import_file(pending.ingest_id);
+                    UPDATE @extschema@.raw_et_stats_files SET imported_at = now(), import_error = NULL
+                    WHERE ingest_id = pending.ingest_id;
+                    batch_imported := batch_imported + 1;
+                EXCEPTION WHEN OTHERS THEN
+                    -- The file's rows are rolled back with the subtransaction; the raw file
+                    -- stays, with the reason next to it, and the batch goes on.
+                    UPDATE @extschema@.raw_et_stats_files SET import_error = SQLERRM
+                    WHERE ingest_id = pending.ingest_id;
+                    batch_failed := batch_failed + 1;
+                END;
+            END LOOP;
+        END;
+        n_read := n_read + batch_read;
+        n_imported := n_imported + batch_imported;
+        n_failed := n_failed + batch_failed;
+        EXIT WHEN batch_read < batch_size;
+    END LOOP;
+
+    -- A big backfill leaves the planner's statistics describing nearly empty tables; the
+    -- linking step looks rounds up by time, so refresh those of the rounds (a small table: the
+    -- players' and weapons' statistics are left to autovacuum).
+    IF n_imported >= 200 THEN
+        ANALYZE @extschema@.et_rounds;
+    END IF;
+
+    SELECT s.et_session_gap INTO gap FROM @extschema@.settings_for(NULL) s;
+    SELECT l.rounds_linked, l.round2_recomputed INTO n_linked, n_recomputed
+    FROM @extschema@._et_link_new(gap) AS l;
+
+    RETURN QUERY SELECT n_read, n_imported, n_failed, n_linked, n_recomputed,
+        (SELECT count(*)::integer FROM @extschema@.et_rounds WHERE is_orphan),
+        (SELECT count(*)::integer FROM @extschema@.et_sessions),
+        clock_timestamp() - started, 'ok'::text;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION build_members(full boolean DEFAULT false)
+RETURNS TABLE (rows_read bigint, members_added bigint, members_updated bigint,
+               elapsed interval, status text)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    started      timestamptz := clock_timestamp();
+    voice_ids    int8multirange;
+    message_ids  int8multirange;
+    member_ids   int8multirange;
+    point_ids    int8multirange;
+BEGIN
+    rows_read := 0; members_added := 0; members_updated := 0;
+    IF NOT @extschema@._try_builder_lock('build_members') THEN
+        elapsed := clock_timestamp() - started;
+        status := 'skipped: another build_members() is running';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF build_members.full THEN
+        PERFORM @extschema@._reset_progress('build_members');
+        TRUNCATE @extschema@.members;
+    END IF;
+    voice_ids := @extschema@._claim_ingest_ids('build_members', 'raw_voice_events');
+    message_ids := @extschema@._claim_ingest_ids('build_members', 'raw_messages');
+    member_ids := @extschema@._claim_ingest_ids('build_members', 'raw_member_events');
+    point_ids := @extschema@._claim_ingest_ids('build_members', 'raw_point_transactions');
+
+    CREATE TEMP TABLE IF NOT EXISTS _guildstats_member_activity (
+        guild_id bigint, user_id bigint, first_seen timestamptz, last_seen timestamptz, rows bigint
+    ) ON COMMIT DROP;
+    TRUNCATE _guildstats_member_activity;
+    INSERT INTO _guildstats_member_activity
+    SELECT a.guild_id, a.user_id, min(a.first_seen), max(a.last_seen), sum(a.n)
+    FROM (SELECT e.guild_id, e.user_id, min(e.event_ts) AS first_seen, max(e.event_ts) AS last_seen, count(*) AS n
+            FROM @extschema@.raw_voice_events e
+           WHERE e.ingest_id BETWEEN lower(voice_ids) AND upper(voice_ids) - 1 AND e.ingest_id <@ voice_ids
+           GROUP BY 1, 2
+          UNION ALL
+          SELECT m.guild_id, m.user_id, min(m.sent_at), max(m.sent_at), count(*)
+            FROM @extschema@.raw_messages m
+           WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1 AND m.ingest_id <@ message_ids
+           GROUP BY 1, 2
+          UNION ALL
+          SELECT x.guild_id, x.user_id, min(x.event_ts), max(x.event_ts), count(*)
+            FROM @extschema@.raw_member_events x
+           WHERE x.ingest_id BETWEEN lower(member_ids) AND upper(member_ids) - 1 AND x.ingest_id <@ member_ids
+           GROUP BY 1, 2
+          UNION ALL
+          SELECT p.guild_id, p.user_id, min(p.tx_ts), max(p.tx_ts), count(*)
+            FROM @extschema@.raw_point_transactions p
+           WHERE p.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1 AND p.ingest_id <@ point_ids
+           GROUP BY 1, 2) a
+    GROUP BY 1, 2;
+    SELECT coalesce(sum(a.rows), 0) INTO rows_read FROM _guildstats_member_activity a;
+
+    -- Activity: earliest and latest of whatever arrived, merged with what is known.
+    WITH upserted AS (
+        INSERT INTO @extschema@.members AS m (guild_id, user_id, first_seen, last_seen, is_active)
+        SELECT a.guild_id, a.user_id, a.first_seen, a.last_seen, true
+        FROM _guildstats_member_activity a
+        ON CONFLICT (guild_id, user_id) DO UPDATE
+           SET first_seen = least(m.first_seen, EXCLUDED.first_seen),
+               last_seen = greatest(m.last_seen, EXCLUDED.last_seen)
+        RETURNING (xmax = 0) AS inserted
+    )
+    SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
+      INTO members_added, members_updated FROM upserted;
+
+    -- Membership: recomputed from all membership changes of the users that have new ones.
+    UPDATE @extschema@.members m
+       SET joined_at = s.joined_at,
+           left_at = s.left_at,
+           is_active = s.left_at IS NULL,
+           display_name = coalesce(s.display_name, m.display_name),
+           is_bot = s.is_bot
+      FROM (SELECT t.guild_id, t.user_id, j.joined_at,
+                   (SELECT max(x.event_ts) FROM @extschema@.raw_member_events x
+                     WHERE x.guild_id = t.guild_id AND x.user_id = t.user_id
+                       AND x.event_type IN ('leave', 'ban')
+                       AND (j.joined_at IS NULL OR x.event_ts > j.joined_at)) AS left_at,
+                   (SELECT x.display_name FROM @extschema@.raw_member_events x
+                     WHERE x.guild_id = t.guild_id AND x.user_id = t.user_id AND x.display_name IS NOT NULL
+                     ORDER BY x.event_ts DESC, x.ingest_id DESC LIMIT 1) AS display_name,
+                   (SELECT bool_or(x.is_bot) FROM @extschema@.raw_member_events x
+                     WHERE x.guild_id = t.guild_id AND x.user_id = t.user_id) AS is_bot
+              FROM (SELECT DISTINCT x.guild_id, x.user_id FROM @extschema@.raw_member_events x
+                     WHERE x.ingest_id BETWEEN lower(member_ids) AND upper(member_ids) - 1
+                       AND x.ingest_id <@ member_ids) t
+              CROSS JOIN LATERAL (SELECT max(x.event_ts) AS joined_at FROM @extschema@.raw_member_events x
+                                   WHERE x.guild_id = t.guild_id AND x.user_id = t.user_id
+                                     AND x.event_type = 'join') j) s
+     WHERE m.guild_id = s.guild_id AND m.user_id = s.user_id;
+
+    elapsed := clock_timestamp() - started;
+    status := CASE WHEN build_members.full THEN 'ok: full rebuild' ELSE 'ok' END;
+    RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION build_voice_sessions(full boolean DEFAULT false)
+RETURNS TABLE (events_read bigint, snapshots_read bigint, heartbeats_read bigint,
+               guilds_built integer, users_rebuilt bigint, sessions_opened bigint,
+               sessions_closed bigint, sessions_updated bigint, sessions_removed bigint,
+               elapsed interval, status text)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    started       timestamptz := clock_timestamp();
+    event_ids     int8multirange;
+    snapshot_ids  int8multirange;
+    beat_ids      int8multirange;
+    g             record;
+    done          record;
+    horizon       timestamptz;
+    beats_exist   boolean;
+    fingerprint   text;
+    whole_guild   boolean;
+    guild_dirty   timestamptz;
+    users         bigint[];
+    dirty_from    timestamptz[];
+    changed       timestamptz;
+    event_guilds     bigint[];
+    snapshot_guilds  bigint[];
+    beat_guilds      bigint[];
+    caller_jit       text;
+BEGIN
+    events_read := 0; snapshots_read := 0; heartbeats_read := 0; guilds_built := 0;
+    users_rebuilt := 0; sessions_opened := 0; sessions_closed := 0; sessions_updated := 0;
+    sessions_removed := 0;
+    IF NOT @extschema@._try_builder_lock('build_voice_sessions') THEN
+        elapsed := clock_timestamp() - started;
+        status := 'skipped: another build_voice_sessions() is running';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF build_voice_sessions.full THEN
+        PERFORM @extschema@._reset_progress('build_voice_sessions');
+        DELETE FROM @extschema@.voice_build_guilds;
+        TRUNCATE @extschema@.voice_sessions;
+    END IF;
+    -- An incremental build is thousands of index probes that the planner costs as if they read
+    -- every row they might: JIT-compiling them took longer than running them. (A full build
+    -- scans, where JIT may pay.) Restored below, for the rest of the caller's transaction.
+    caller_jit := pg_catalog.current_setting('jit');
+    IF NOT build_voice_sessions.full THEN
+        PERFORM pg_catalog.set_config('jit', 'off', true);
+    END IF;
+    event_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_events');
+    snapshot_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_snapshots');
+    beat_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_heartbeats');
+
+    -- One pass over each claim: how many rows, and which guilds they touch.
+    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO events_read, event_guilds
+      FROM (SELECT e.guild_id, count(*) AS n FROM @extschema@.raw_voice_events e
+             WHERE e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1
+               AND (event_ids = int8multirange(range_merge(event_ids)) OR e.ingest_id <@ event_ids)
+             GROUP BY e.guild_id) c;
+    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO snapshots_read, snapshot_guilds
+      FROM (SELECT x.guild_id, count(*) AS n FROM @extschema@.raw_voice_snapshots x
+             WHERE x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+               AND x.ingest_id <@ snapshot_ids
+             GROUP BY x.guild_id) c;
+    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO heartbeats_read, beat_guilds
+      FROM (SELECT b.guild_id, count(*) AS n FROM @extschema@.raw_heartbeats b
+             WHERE b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1 AND b.ingest_id <@ beat_ids
+               AND b.source = 'discord' AND b.guild_id IS NOT NULL
+             GROUP BY b.guild_id) c;
+
+    FOR g IN
+        SELECT DISTINCT t.guild_id FROM unnest(event_guilds || snapshot_guilds || beat_guilds) AS t(guild_id)
+        UNION
+        SELECT d.guild_id FROM @extschema@.voice_build_guilds d
+         WHERE d.settings_fingerprint IS DISTINCT FROM @extschema@._voice_settings_fingerprint(d.guild_id)
+        ORDER BY 1
+    LOOP
+        SELECT max(b.beat_at) INTO horizon FROM @extschema@.raw_heartbeats b
+         WHERE b.source = 'discord' AND b.guild_id = g.guild_id;
+        beats_exist := horizon IS NOT NULL;
+        IF NOT beats_exist THEN
+            SELECT greatest((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
+                            (SELECT max(x.taken_at) FROM @extschema@.raw_voice_snapshots x WHERE x.guild_id = g.guild_id))
+              INTO horizon;
+        END IF;
+        IF horizon IS NULL THEN
+            CONTINUE;  -- heartbeats of another source only: nothing to build
+        END IF;
+        fingerprint := @extschema@._voice_settings_fingerprint(g.guild_id);
+        SELECT * INTO done FROM @extschema@.voice_build_guilds d WHERE d.guild_id = g.guild_id;
+        whole_guild := done IS NULL OR done.settings_fingerprint IS DISTINCT FROM fingerprint
+                       OR done.has_heartbeats IS DISTINCT FROM beats_exist OR horizon < done.horizon;
+
+        IF whole_guild THEN
+            users := NULL;
+            dirty_from := NULL;
+        ELSE
+            -- Guild-wide changes reach every user in a session at or after them: a new snapshot,
+            -- heartbeats that change the outages (from the last old beat before the earliest new
+            -- one), and the move of the horizon itself.
+            SELECT least(done.horizon,
+                         (SELECT min(x.taken_at) FROM @extschema@.raw_voice_snapshots x
+                           WHERE x.guild_id = g.guild_id
+                             AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+                             AND x.ingest_id <@ snapshot_ids),
+                         (SELECT coalesce((SELECT max(o.beat_at) FROM @extschema@.raw_heartbeats o
+                                            WHERE o.source = 'discord' AND o.guild_id = g.guild_id
+                                              AND o.beat_at < nb.first_new
+                                              AND NOT (o.ingest_id <@ beat_ids)),
+                                          nb.first_new)
+                            FROM (SELECT min(b.beat_at) AS first_new FROM @extschema@.raw_heartbeats b
+                                   WHERE b.source = 'discord' AND b.guild_id = g.guild_id
+                                     AND b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1
+                                     AND b.ingest_id <@ beat_ids) nb))
+              INTO guild_dirty;
+            SELECT array_agg(t.user_id), array_agg(t.at) INTO users, dirty_from
+              FROM (SELECT e.user_id, min(e.event_ts) AS at FROM @extschema@.raw_voice_events e
+                     WHERE e.guild_id = g.guild_id
+                       AND e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1
+                       AND e.ingest_id <@ event_ids
+                     GROUP BY e.user_id
+                    UNION ALL
+                    SELECT v.user_id, x.taken_at
+                      FROM @extschema@.raw_voice_snapshots x
+                      CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
+                     WHERE x.guild_id = g.guild_id
+                       AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+                       AND x.ingest_id <@ snapshot_ids
+                    UNION ALL
+                    -- Sessions that end after the change without an event of their user after
+                    -- it (a leave or a move is such an event, and is found just below).
+                    SELECT v.user_id, guild_dirty FROM @extschema@.voice_sessions v
+                     WHERE v.guild_id = g.guild_id AND (v.ended_at >= guild_dirty OR v.ended_at IS NULL)
+                       AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))
+                    UNION ALL
+                    -- Users seen after a guild-wide change may have had sessions the old walk
+                    -- dropped (begun inside what looked like an outage): walk them again too.
+                    SELECT DISTINCT e.user_id, guild_dirty FROM @extschema@.raw_voice_events e
+                     WHERE e.guild_id = g.guild_id AND e.event_ts >= guild_dirty
+                    UNION ALL
+                    SELECT DISTINCT v.user_id, guild_dirty
+                      FROM @extschema@.raw_voice_snapshots x
+                      CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
+                     WHERE x.guild_id = g.guild_id AND x.taken_at >= guild_dirty
+                   ) t;
+            users := coalesce(users, '{}');
+            dirty_from := coalesce(dirty_from, '{}');
+        END IF;
+
+        SELECT users_rebuilt + w.users_rebuilt, sessions_opened + w.sessions_opened,
+               sessions_closed + w.sessions_closed, sessions_updated + w.sessions_updated,
+               sessions_removed + w.sessions_removed, w.changed_from
+          INTO users_rebuilt, sessions_opened, sessions_closed, sessions_updated, sessions_removed, changed
+          FROM @extschema@._voice_write_sessions(g.guild_id, horizon, users, dirty_from) w;
+        -- Open sessions grow with the horizon even when nothing else changed.
+        SELECT least(changed, (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
+                                WHERE v.guild_id = g.guild_id AND v.ended_at IS NULL
+                                  AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))))
+          INTO changed;
+        PERFORM @extschema@._note_voice_change(g.guild_id, changed);
+        guilds_built := guilds_built + 1;
+
+        INSERT INTO @extschema@.voice_build_guilds AS d (guild_id, horizon, has_heartbeats, settings_fingerprint, built_at)
+        VALUES (g.guild_id, horizon, beats_exist, fingerprint, now())
+        ON CONFLICT (guild_id) DO UPDATE
+           SET horizon = EXCLUDED.horizon, has_heartbeats = EXCLUDED.has_heartbeats,
+               settings_fingerprint = EXCLUDED.settings_fingerprint, built_at = EXCLUDED.built_at;
+    END LOOP;
+
+    PERFORM pg_catalog.set_config('jit', caller_jit, true);
+    elapsed := clock_timestamp() - started;
+    status := CASE WHEN build_voice_sessions.full THEN 'ok: full rebuild' ELSE 'ok' END;
+    RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION build_event_attendance(full boolean DEFAULT false)
+RETURNS TABLE (observations_read bigint, events_built bigint, attendance_rows bigint,
+               elapsed interval, status text)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    started      timestamptz := clock_timestamp();
+    event_ids    int8multirange;
+    touched      bigint[];
+BEGIN
+    observations_read := 0; events_built := 0; attendance_rows := 0;
+    IF NOT @extschema@._try_builder_lock('build_event_attendance') THEN
+        elapsed := clock_timestamp() - started;
+        status := 'skipped: another build_event_attendance() is running';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF build_event_attendance.full THEN
+        PERFORM @extschema@._reset_progress('build_event_attendance');
+        DELETE FROM @extschema@.voice_session_changes c WHERE c.consumer = 'build_event_attendance';
+        TRUNCATE @extschema@.event_attendance, @extschema@.events;
+    END IF;
+    event_ids := @extschema@._claim_ingest_ids('build_event_attendance', 'raw_scheduled_events');
+    SELECT count(*) INTO observations_read FROM @extschema@.raw_scheduled_events r
+     WHERE r.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND r.ingest_id <@ event_ids;
+
+    -- Events with new observations, every event when starting over, and events whose window
+    -- reaches into changed voice sessions (running events always do).
+    SELECT array_agg(DISTINCT t.event_id) INTO touched FROM (
+        SELECT r.event_id FROM @extschema@.raw_scheduled_events r
+         WHERE r.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND r.ingest_id <@ event_ids
+        UNION ALL
+        SELECT r.event_id FROM @extschema@.raw_scheduled_events r WHERE build_event_attendance.full
+        UNION ALL
+        SELECT e.event_id FROM @extschema@.events e
+          JOIN @extschema@.voice_session_changes c
+            ON c.consumer = 'build_event_attendance' AND c.guild_id = e.guild_id
+         WHERE e.actual_start IS NOT NULL AND (e.actual_end IS NULL OR e.actual_end > c.changed_from)
+    ) t;
+    DELETE FROM @extschema@.voice_session_changes c WHERE c.consumer = 'build_event_attendance';
+    touched := coalesce(touched, '{}');
+
+    -- Latest state, and actual start and end from the status changes.
+    INSERT INTO @extschema@.events AS ev (guild_id, event_id, name, entity_type, channel_id, status, is_cancelled,
+                                          scheduled_start, scheduled_end, actual_start, actual_end,
+                                          first_observed_at, last_observed_at)
+    SELECT l.guild_id, l.event_id, l.name, l.entity_type, l.channel_id, l.status, l.status = 'canceled',
+           l.scheduled_start, l.scheduled_end, s.actual_start,
+           (SELECT min(r.observed_at) FROM @extschema@.raw_scheduled_events r
+             WHERE r.event_id = l.event_id AND r.status IN ('completed', 'canceled')
+               AND r.observed_at > s.actual_start),
+           s.first_observed_at, s.last_observed_at
+    FROM unnest(touched) AS t(event_id)
+    CROSS JOIN LATERAL (SELECT * FROM @extschema@.raw_scheduled_events r WHERE r.event_id = t.event_id
+                        ORDER BY r.observed_at DESC, r.ingest_id DESC LIMIT 1) l
+    CROSS JOIN LATERAL (SELECT min(r.observed_at) FILTER (WHERE r.status = 'active') AS actual_start,
+                               min(r.observed_at) AS first_observed_at, max(r.observed_at) AS last_observed_at
+                        FROM @extschema@.raw_scheduled_events r WHERE r.event_id = t.event_id) s
+    ON CONFLICT (event_id) DO UPDATE
+       SET guild_id = EXCLUDED.guild_id, name = EXCLUDED.name, entity_type = EXCLUDED.entity_type,
+           channel_id = EXCLUDED.channel_id, status = EXCLUDED.status, is_cancelled = EXCLUDED.is_cancelled,
+           scheduled_start = EXCLUDED.scheduled_start, scheduled_end = EXCLUDED.scheduled_end,
+           actual_start = EXCLUDED.actual_start, actual_end = EXCLUDED.actual_end,
+           first_observed_at = EXCLUDED.first_observed_at, last_observed_at = EXCLUDED.last_observed_at;
+    GET DIAGNOSTICS events_built = ROW_COUNT;
+
+    DELETE FROM @extschema@.event_attendance a WHERE a.event_id = ANY (touched);
+    INSERT INTO @extschema@.event_attendance (event_id, guild_id, user_id, first_join, last_leave,
+                                              overlap_seconds, joined_on_time)
+    SELECT w.event_id, w.guild_id, v.user_id, min(v.started_at),
+           CASE WHEN bool_or(v.ended_at IS NULL) THEN NULL ELSE max(v.ended_at) END,
+           sum(extract(epoch FROM least(coalesce(v.ended_at, w.horizon), w.window_end)
+                                  - greatest(v.started_at, w.actual_start)))::double precision,
+           min(v.started_at) <= w.actual_start + w.event_grace
+    FROM (SELECT e.event_id, e.guild_id, e.channel_id, e.actual_start, st.event_grace, b.horizon,
+                 coalesce(e.actual_end, b.horizon) AS window_end
+            FROM @extschema@.events e
+            JOIN @extschema@.voice_build_guilds b ON b.guild_id = e.guild_id
+            CROSS JOIN LATERAL @extschema@.settings_for(e.guild_id) st
+           WHERE e.event_id = ANY (touched) AND e.actual_start IS NOT NULL) w
+    JOIN @extschema@.voice_sessions v
+      ON v.guild_id = w.guild_id AND NOT v.is_afk
+     AND (w.channel_id IS NULL OR v.channel_id = w.channel_id)
+     AND v.started_at < w.window_end
+     AND coalesce(v.ended_at, w.horizon) > w.actual_start
+    GROUP BY w.event_id, w.guild_id, v.user_id, w.actual_start, w.event_grace
+    HAVING sum(extract(epoch FROM least(coalesce(v.ended_at, w.horizon), w.window_end)
+                                  - greatest(v.started_at, w.actual_start))) > 0;
+    GET DIAGNOSTICS attendance_rows = ROW_COUNT;
+
+    -- The weekly and monthly rollups count attendance: refresh them from these events on.
+    INSERT INTO @extschema@.voice_session_changes AS c (consumer, guild_id, changed_from)
+    SELECT 'build_rollups', e.guild_id, min(coalesce(e.actual_start, e.first_observed_at))
+    FROM @extschema@.events e WHERE e.event_id = ANY (touched)
+    GROUP BY e.guild_id
+    ON CONFLICT (consumer, guild_id) DO UPDATE SET changed_from = least(c.changed_from, EXCLUDED.changed_from);
+
+    elapsed := clock_timestamp() - started;
+    status := CASE WHEN build_event_attendance.full THEN 'ok: full rebuild' ELSE 'ok' END;
+    RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION build_rollups(full boolean DEFAULT false)
+RETURNS TABLE (guilds_refreshed integer, daily_rows bigint, weekly_rows bigint, monthly_rows bigint,
+               elapsed interval, status text)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    started      timestamptz := clock_timestamp();
+    message_ids  int8multirange;
+    g            record;
+    n            bigint;
+    tracked_since timestamptz;
+BEGIN
+    guilds_refreshed := 0; daily_rows := 0; weekly_rows := 0; monthly_rows := 0;
+    IF NOT @extschema@._try_builder_lock('build_rollups') THEN
+        elapsed := clock_timestamp() - started;
+        status := 'skipped: another build_rollups() is running';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF build_rollups.full THEN
+        PERFORM @extschema@._reset_progress('build_rollups');
+        TRUNCATE @extschema@.member_voice_daily, @extschema@.member_engagement_weekly,
+                 @extschema@.member_monthly_status;
+    END IF;
+    message_ids := @extschema@._claim_ingest_ids('build_rollups', 'raw_messages');
+
+    FOR g IN
+        SELECT c.guild_id, min(c.changed_from) AS changed_from, s.calendar_time_zone AS tz,
+               coalesce(b.horizon, '-infinity') AS horizon
+        FROM (SELECT v.guild_id, v.changed_from FROM @extschema@.voice_session_changes v
+               WHERE v.consumer = 'build_rollups'
+              UNION ALL
+              SELECT m.guild_id, min(m.sent_at) FROM @extschema@.raw_messages m
+               WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1
+                 AND m.ingest_id <@ message_ids
+               GROUP BY m.guild_id
+              UNION ALL
+              SELECT m.guild_id, '-infinity' FROM @extschema@.members m WHERE build_rollups.full
+              GROUP BY m.guild_id) c
+        CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
+        LEFT JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
+        GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
+        ORDER BY c.guild_id
+    LOOP
+        guilds_refreshed := guilds_refreshed + 1;
+
+        -- Days from the first touched one.
+        DELETE FROM @extschema@.member_voice_daily d
+         WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+        INSERT INTO @extschema@.member_voice_daily (guild_id, user_id, day, active_seconds, afk_seconds)
+        SELECT g.guild_id, p.user_id, p.day,
+               coalesce(sum(p.seconds) FILTER (WHERE NOT p.is_afk), 0),
+               coalesce(sum(p.seconds) FILTER (WHERE p.is_afk), 0)
+        FROM (SELECT v.user_id, v.is_afk, d.day::date AS day,
+                     extract(epoch FROM least(coalesce(v.ended_at, g.horizon), (d.day + interval '1 day') AT TIME ZONE g.tz)
+                                        - greatest(v.started_at, d.day AT TIME ZONE g.tz))::double precision AS seconds
+                FROM @extschema@.voice_sessions v
+                CROSS JOIN LATERAL generate_series(
+                    greatest((v.started_at AT TIME ZONE g.tz)::date, (g.changed_from AT TIME ZONE g.tz)::date)::timestamp,
+                    (coalesce(v.ended_at, g.horizon) AT TIME ZONE g.tz)::date::timestamp,
+                    interval '1 day') AS d(day)
+               WHERE v.guild_id = g.guild_id
+                 AND coalesce(v.ended_at, g.horizon) > ((g.changed_from AT TIME ZONE g.tz)::date::timestamp AT TIME ZONE g.tz)) p
+        WHERE p.seconds > 0
+        GROUP BY p.user_id, p.day;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        daily_rows := daily_rows + n;
+
+        -- Weeks from the week of the first touched day.
+        DELETE FROM @extschema@.member_engagement_weekly w
+         WHERE w.guild_id = g.guild_id
+           AND w.week >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_engagement_weekly (guild_id, user_id, week, voice_seconds,
+                                                          events_attended, distinct_event_types)
+        SELECT g.guild_id, x.user_id, x.week, sum(x.voice_seconds), sum(x.attended)::integer,
+               count(DISTINCT x.event_kind)::integer
+        FROM (SELECT d.user_id, date_trunc('week', d.day)::date AS week, d.active_seconds AS voice_seconds,
+                     0 AS attended, NULL::text AS event_kind
+                FROM @extschema@.member_voice_daily d
+               WHERE d.guild_id = g.guild_id
+                 AND d.day >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date
+              UNION ALL
+              SELECT a.user_id, date_trunc('week', (e.actual_start AT TIME ZONE g.tz)::date)::date, 0, 1,
+                     e.entity_type || ':' || e.name
+                FROM @extschema@.event_attendance a
+                JOIN @extschema@.events e ON e.event_id = a.event_id
+               WHERE a.guild_id = g.guild_id
+                 AND (e.actual_start AT TIME ZONE g.tz)::date
+                     >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date) x
+        GROUP BY x.user_id, x.week
+        HAVING sum(x.voice_seconds) > 0 OR sum(x.attended) > 0;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        weekly_rows := weekly_rows + n;
+
+        -- Months from the month of the first touched day, for every member present then (and
+        -- not before the guild's first voice event or message: earlier months have no data).
+        SELECT least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
+                     (SELECT min(r.sent_at) FROM @extschema@.raw_messages r WHERE r.guild_id = g.guild_id))
+          INTO tracked_since;
+        DELETE FROM @extschema@.member_monthly_status s
+         WHERE s.guild_id = g.guild_id
+           AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_monthly_status (guild_id, user_id, month, was_active, active_by_voice,
+                                                       active_by_messages, active_by_attendance)
+        SELECT g.guild_id, m.user_id, mo.month,
+               coalesce(av.yes, false) OR coalesce(am.yes, false) OR coalesce(aa.yes, false),
+               coalesce(av.yes, false), coalesce(am.yes, false), coalesce(aa.yes, false)
+        FROM @extschema@.members m
+        CROSS JOIN LATERAL (
+            SELECT mo::date AS month
+            FROM generate_series(
+                greatest(date_trunc('month', (m.first_seen AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (tracked_since AT TIME ZONE g.tz)::date)),
+                date_trunc('month', (coalesce(m.left_at,
+                                              (SELECT max(x.last_seen) FROM @extschema@.members x WHERE x.guild_id = g.guild_id))
+                                     AT TIME ZONE g.tz)::date),
+                interval '1 month') AS mo) mo
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.member_voice_daily d
+             WHERE d.guild_id = g.guild_id AND d.user_id = m.user_id AND d.active_seconds > 0
+               AND d.day >= mo.month AND d.day < (mo.month + interval '1 month')::date
+             LIMIT 1) av ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.raw_messages r
+             WHERE r.guild_id = g.guild_id AND r.user_id = m.user_id
+               AND r.sent_at >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND r.sent_at < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) am ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.event_attendance a
+              JOIN @extschema@.events e ON e.event_id = a.event_id
+             WHERE a.guild_id = g.guild_id AND a.user_id = m.user_id
+               AND e.actual_start >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND e.actual_start < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) aa ON true
+        WHERE m.guild_id = g.guild_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        monthly_rows := monthly_rows + n;
+    END LOOP;
+    DELETE FROM @extschema@.voice_session_changes c WHERE c.consumer = 'build_rollups';
+
+    elapsed := clock_timestamp() - started;
+    status := CASE WHEN build_rollups.full THEN 'ok: full rebuild' ELSE 'ok' END;
+    RETURN NEXT;
+END
+$$;
+AS $$
+BEGIN
+    IF @extschema@.is_opted_out(NEW.guild_id, NEW.user_id) THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION _drop_opted_out_row() IS
+    'Internal trigger function: drops an arriving raw row whose (guild_id, user_id) is in opt_out.';
+
+CREATE FUNCTION _scheduled_event_without_opted_out()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.creator_id IS NOT NULL AND @extschema@.is_opted_out(NEW.guild_id, NEW.creator_id) THEN
+        NEW.creator_id := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION _scheduled_event_without_opted_out() IS
+    'Internal trigger function: an arriving scheduled event keeps no creator who opted out.';
+
+CREATE FUNCTION _canonical_snapshot()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.voice_states := @extschema@._canonical_voice_states(NEW.voice_states);
+    IF jsonb_typeof(NEW.voice_states) = 'array'
+       AND EXISTS (SELECT 1 FROM @extschema@.opt_out o WHERE o.guild_id = NEW.guild_id) THEN
+        NEW.voice_states := (
+            SELECT coalesce(jsonb_agg(v ORDER BY n), '[]'::jsonb)
+              FROM jsonb_array_elements(NEW.voice_states) WITH ORDINALITY AS e(v, n)
+             WHERE NOT EXISTS (SELECT 1 FROM @extschema@.opt_out o
+                                WHERE o.guild_id = NEW.guild_id
+                                  AND @extschema@._voice_state_is_member(v, o.user_id)));
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION _canonical_snapshot() IS
+    'Internal trigger function: stores raw_voice_snapshots.voice_states in canonical form (_canonical_voice_states) without the entries of members who opted out.';
+
+CREATE TRIGGER raw_voice_snapshots_canonical
+BEFORE INSERT OR UPDATE OF voice_states, guild_id ON raw_voice_snapshots
+FOR EACH ROW EXECUTE FUNCTION _canonical_snapshot();
+COMMENT ON TRIGGER raw_voice_snapshots_canonical ON raw_voice_snapshots IS
+    'Writes user and channel ids as JSON numbers and leaves out members who opted out, so that erasure, export and the builders see one spelling.';
+
+CREATE TRIGGER raw_scheduled_events_opt_out
+BEFORE INSERT OR UPDATE OF creator_id, guild_id ON raw_scheduled_events
+FOR EACH ROW EXECUTE FUNCTION _scheduled_event_without_opted_out();
+COMMENT ON TRIGGER raw_scheduled_events_opt_out ON raw_scheduled_events IS
+    'A scheduled event created by a member who opted out is stored without its creator.';
+
+-- One trigger per table that names a member, found by catalog so that a new raw table cannot be
+-- forgotten (the regression test checks every such table has it).
+DO $opt_out_triggers$
+DECLARE
+    member_table text;
+BEGIN
+    FOR member_table IN
+        SELECT t FROM @extschema@._member_tables() t WHERE t LIKE 'raw\_%' OR t = 'et_guid_links'
+    LOOP
+        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OF guild_id, user_id ON @extschema@.%I
+                        FOR EACH ROW EXECUTE FUNCTION @extschema@._drop_opted_out_row()',
+                       member_table || '_opt_out', member_table);
+        EXECUTE format('COMMENT ON TRIGGER %I ON @extschema@.%I IS %L',
+                       member_table || '_opt_out', member_table,
+                       'Drops an arriving row of a member who opted out (see opt_out).');
+    END LOOP;
+END
+$opt_out_triggers$;
+
+CREATE OR REPLACE FUNCTION erase_member(guild_id bigint, user_id bigint)
+RETURNS TABLE (table_name text, rows_changed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lock_wait text;
+    builder text;
+    n bigint;
+BEGIN
+    IF erase_member.guild_id IS NULL OR erase_member.user_id IS NULL THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): both are required', erase_member.guild_id, erase_member.user_id
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Waits for builds in flight, but not forever: a transaction left open holding a builder's
+    -- lock gets a clear error instead of a hang (the caller's lock_timeout, else 30 seconds).
+    lock_wait := current_setting('lock_timeout');
+    BEGIN
+        IF lock_wait = '0' THEN
+            PERFORM set_config('lock_timeout', '30s', true);
+        END IF;
+        PERFORM 1 FROM @extschema@.builder_locks l ORDER BY l.builder FOR UPDATE;
+        PERFORM set_config('lock_timeout', lock_wait, true);
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): a build held the builders'' locks for longer than lock_timeout (%); nothing was erased',
+            erase_member.guild_id, erase_member.user_id, CASE lock_wait WHEN '0' THEN '30s' ELSE lock_wait END
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Retry when the build has committed; pg_stat_activity shows the transaction holding guildstats.builder_locks.';
+    END;
+
+    -- Every table with a (guild_id, user_id) pair, raw first.
+    FOR table_name IN
+        SELECT c.relname::text
+          FROM pg_class c
+          JOIN pg_namespace s ON s.oid = c.relnamespace
+         WHERE s.nspname = '@extschema@' AND c.relkind = 'r'
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'guild_id' AND NOT a.attisdropped)
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'user_id' AND NOT a.attisdropped)
+         ORDER BY c.relname NOT LIKE 'raw\_%', c.relname
+    FOREACH builder IN ARRAY ARRAY['build_voice_sessions', 'build_members', 'build_event_attendance',
+                                   'build_rollups', 'import_et_rounds'] LOOP
+        PERFORM pg_advisory_xact_lock(hashtext('guildstats.' || builder));
+    END LOOP;
+
+    -- Every table with a (guild_id, user_id) pair, raw first.
+    FOR table_name IN
+        -- The list itself must survive the erasure it causes.
+        SELECT t FROM @extschema@._member_tables() t WHERE t <> 'opt_out'
+    LOOP
+        EXECUTE format('DELETE FROM @extschema@.%I t WHERE t.guild_id = $1 AND t.user_id = $2', table_name)
+            USING erase_member.guild_id, erase_member.user_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        rows_changed := n;
+        RETURN NEXT;
+    END LOOP;
+
+    UPDATE @extschema@.raw_voice_snapshots s
+       SET voice_states = (SELECT coalesce(jsonb_agg(v ORDER BY o), '[]'::jsonb)
+                             FROM jsonb_array_elements(s.voice_states) WITH ORDINALITY AS e(v, o)
+                            WHERE (v->>'user_id') IS DISTINCT FROM erase_member.user_id::text)
+     WHERE s.guild_id = erase_member.guild_id
+       AND jsonb_typeof(s.voice_states) = 'array'
+       AND EXISTS (SELECT 1 FROM jsonb_array_elements(s.voice_states) v
+                    WHERE v->>'user_id' = erase_member.user_id::text);
+    -- Snapshots in every form: entries whose user_id is the member, however spelled; entries
+    -- the builders cannot read that mention the member anywhere; and documents that are not
+    -- arrays (not snapshots at all) that mention the member, blanked to JSON null.
+    UPDATE @extschema@.raw_voice_snapshots s
+       SET voice_states = CASE jsonb_typeof(s.voice_states)
+               WHEN 'array' THEN (
+                   SELECT coalesce(jsonb_agg(v ORDER BY o), '[]'::jsonb)
+                     FROM jsonb_array_elements(s.voice_states) WITH ORDINALITY AS e(v, o)
+                    WHERE NOT @extschema@._voice_state_is_member(v, erase_member.user_id))
+               ELSE 'null'::jsonb END
+     WHERE s.guild_id = erase_member.guild_id
+       AND @extschema@._mentions_id(s.voice_states, erase_member.user_id)
+       AND (jsonb_typeof(s.voice_states) <> 'array'
+            OR EXISTS (SELECT 1 FROM jsonb_array_elements(s.voice_states) v
+                        WHERE @extschema@._voice_state_is_member(v, erase_member.user_id)));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_voice_snapshots'; rows_changed := n; RETURN NEXT;
+
+    UPDATE @extschema@.raw_scheduled_events e
+       SET creator_id = NULL
+     WHERE e.guild_id = erase_member.guild_id AND e.creator_id = erase_member.user_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_scheduled_events'; rows_changed := n; RETURN NEXT;
+
+END
+$$;
+-- ET:Legacy import (issue 10, items 9-11): files are imported by the builders, never by the
+-- insert; per-file range errors and UTF-8 repair warnings; a bounded file name.
+-- ---------------------------------------------------------------------------------------------
+
+-- Inserting a file no longer imports it (build_all() / import_et_rounds() do), so that the
+-- ingester's INSERT cannot time out or fail because of the file.
+DROP TRIGGER raw_et_stats_files_import ON raw_et_stats_files;
+DROP FUNCTION _et_import_on_insert();
+
+ALTER TABLE raw_et_stats_files ADD COLUMN import_warning text;
+
+-- A name longer than any file name used to fail on the btree index (the row was lost); now it
+-- is a check violation the ingesters set aside with the reason. A row stored before with such a
+-- name is kept: the constraint then covers new rows only (NOT VALID), and a warning says so.
+DO $length$
+DECLARE
+    too_long bigint;
+BEGIN
+    SELECT count(*) INTO too_long FROM raw_et_stats_files WHERE octet_length(file_name) > 1024;
+    IF too_long = 0 THEN
+        ALTER TABLE raw_et_stats_files ADD CONSTRAINT raw_et_stats_files_file_name_length
+            CHECK (octet_length(file_name) <= 1024);
+    ELSE
+        ALTER TABLE raw_et_stats_files ADD CONSTRAINT raw_et_stats_files_file_name_length
+            CHECK (octet_length(file_name) <= 1024) NOT VALID;
+        RAISE WARNING 'guildstats: % raw_et_stats_files row(s) have a file name longer than 1024 bytes; they are kept, and raw_et_stats_files_file_name_length checks new rows only', too_long;
+    END IF;
+END
+$length$;
+
+COMMENT ON TABLE raw_et_stats_files IS
+    'ET:Legacy end-of-round stats files (c0rnp0rn format), byte for byte as fetched. The same content is stored once, whatever its name or source. import_et_rounds() (run by build_all(), which pg_cron runs every minute) parses them and records its outcome in imported_at / import_error / import_warning; the content always stays, and inserting a row never imports anything, so no file can make the insert fail or time out.';
+COMMENT ON COLUMN raw_et_stats_files.file_name IS 'File name as on the game server, e.g. 2025-10-12-213000-supply-round-1.txt; it carries the round''s date, time, map and round number. At most 1024 bytes (a Linux file name has at most 255): a longer one is refused with a check violation (SQLSTATE 23514), which the ingesters set aside with the reason, instead of failing on the index.';
+COMMENT ON COLUMN raw_et_stats_files.import_warning IS 'What the import had to repair to read the file, naming the file (bytes that were not UTF-8, replaced by U+FFFD); NULL for a clean file or one not imported yet.';
+
+-- One file: parse, store the round and its players with the file's values, record what the
+-- parser repaired. Raises on a bad file, with a message that names it (parse errors do; any
+-- other error gets the name in front); import_et_rounds() runs it in a subtransaction.
+CREATE OR REPLACE FUNCTION _et_import_file(raw_ingest_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    raw record;
+    doc jsonb;
+    new_round_id bigint;
+BEGIN
+    SELECT r.ingest_id, r.file_name, r.source, r.content, r.sha256 INTO raw
+    FROM @extschema@.raw_et_stats_files r WHERE r.ingest_id = raw_ingest_id;
+    BEGIN
+        doc := @extschema@.et_parse_round(raw.file_name, raw.content);
+        INSERT INTO @extschema@.et_rounds (
+            raw_ingest_id, sha256, file_name, source, saved_at, map, round_number, server_name,
+            server_name_raw, config, defender_team, winner_team, time_limit_seconds,
+            time_used_seconds, lua_fields, player_count)
+        VALUES (
+            raw.ingest_id, raw.sha256, raw.file_name, raw.source, (doc ->> 'saved_at')::timestamp,
+            doc ->> 'map', (doc ->> 'round_number')::smallint, doc #>> '{header,server_name}',
+            doc #>> '{header,server_name_raw}', doc #>> '{header,config}',
+            (doc #>> '{header,defender_team}')::smallint, (doc #>> '{header,winner_team}')::smallint,
+            (doc #>> '{header,time_limit_seconds}')::integer,
+            (doc #>> '{header,time_used_seconds}')::integer, (doc ->> 'lua_fields')::smallint,
+            jsonb_array_length(doc -> 'players'))
+        RETURNING round_id INTO new_round_id;
+        PERFORM @extschema@._et_store_players(
+            @extschema@._et_player_rows(new_round_id, doc -> 'players', doc -> 'players'));
+    EXCEPTION WHEN OTHERS THEN
+        IF starts_with(SQLERRM, raw.file_name) THEN
+            RAISE;
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = raw.file_name || ': ' || SQLERRM;
+    END;
+    UPDATE @extschema@.raw_et_stats_files
+    SET import_warning = nullif(array_to_string(ARRAY(
+            SELECT jsonb_array_elements_text(doc -> 'warnings')), E'\n'), '')
+    WHERE ingest_id = raw.ingest_id;
+    RETURN new_round_id;
+END
+$$;
+COMMENT ON FUNCTION _et_import_file(bigint) IS
+    'Internal: imports one raw ET:Legacy file and records its warnings in import_warning (raises on a malformed file).';
+
+COMMENT ON FUNCTION _et_import_file(bigint) IS
+    'Internal: imports one raw ET:Legacy file and records its warnings in import_warning (raises on a malformed file).';
+
+-- Files imported by 0.1.0 are held to the 0.2.0 rules too, so that an upgraded database holds
+-- what a fresh import of the same files gives: a file with a number outside its range (once
+-- stored as NULL) loses its round and gets its error; a repaired one gets its warning; a byte
+-- order mark leaves the server name. If any round went, every round is relinked by the next
+-- import_et_rounds() (build_all() runs it within a minute), so that no pairing, match or
+-- session names it for long: linking here would create its work table as an extension member.
+DO $revalidate$
+DECLARE
+    f record;
+    doc jsonb;
+    dropped integer := 0;
+BEGIN
+    FOR f IN SELECT r.ingest_id, r.file_name, r.content
+             FROM raw_et_stats_files r WHERE r.imported_at IS NOT NULL
+             ORDER BY r.ingest_id
+    LOOP
+        BEGIN
+            doc := et_parse_round(f.file_name, f.content);
+            IF jsonb_array_length(doc -> 'warnings') > 0 THEN
+                UPDATE raw_et_stats_files
+                SET import_warning = array_to_string(ARRAY(
+                        SELECT jsonb_array_elements_text(doc -> 'warnings')), E'\n')
+                WHERE ingest_id = f.ingest_id;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            DELETE FROM et_rounds WHERE raw_ingest_id = f.ingest_id;
+            UPDATE raw_et_stats_files SET imported_at = NULL, import_error = SQLERRM
+            WHERE ingest_id = f.ingest_id;
+            dropped := dropped + 1;
+        END;
+    END LOOP;
+    UPDATE et_rounds
+    SET server_name = substr(server_name, 2), server_name_raw = substr(server_name_raw, 2)
+    WHERE starts_with(server_name_raw, U&'\FEFF');
+    IF dropped > 0 THEN
+        -- Rounds without a session are what the next import links; with no link state left it
+        -- relinks every round from scratch (as after a change of et_session_gap).
+        UPDATE et_rounds SET et_session_id = NULL;
+        DELETE FROM et_link_state;
+        RAISE WARNING 'guildstats: % imported ET:Legacy file(s) break the 0.2.0 range rules; their rounds were removed, import_error says why, and the next import_et_rounds() relinks every round', dropped;
+    END IF;
+END
+$revalidate$;
+
+COMMENT ON FUNCTION erase_member(bigint, bigint) IS
+    'Forgets a member of a guild: deletes their rows from every raw and derived table that has (guild_id, user_id) (opt_out excepted), removes their entries from voice snapshots however the id is spelled (a document that is not an array and mentions them becomes JSON null), clears them as creator of scheduled events and unlinks their ET:Legacy GUIDs. Returns the rows changed per table. To keep their later rows out too, insert them into opt_out instead (which calls this). Example: SELECT * FROM guildstats.erase_member(guild_id => 1, user_id => 42);';
+-- The opt-out takes effect in the transaction that records it. The member tables are locked
+-- against inserts first (SHARE waits for inserts in flight and holds new ones until commit), so
+-- no row of the member can slip in between the erasure and the commit of the list's row.
+CREATE FUNCTION _opt_out_erase()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    member_table regclass;
+BEGIN
+    FOR member_table IN
+        SELECT c.oid::regclass FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+         WHERE t.tgfoid IN ('@extschema@._drop_opted_out_row()'::regprocedure,
+                            '@extschema@._canonical_snapshot()'::regprocedure,
+                            '@extschema@._scheduled_event_without_opted_out()'::regprocedure)
+         ORDER BY c.oid
+    LOOP
+        EXECUTE format('LOCK TABLE %s IN SHARE MODE', member_table);
+    END LOOP;
+    PERFORM @extschema@.erase_member(NEW.guild_id, NEW.user_id);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION _opt_out_erase() IS
+    'Internal trigger function: a member who opts out is erased (erase_member) in the same transaction, with the member tables locked against inserts until it commits.';
+
+CREATE TRIGGER opt_out_erase
+AFTER INSERT OR UPDATE OF guild_id, user_id ON opt_out
+FOR EACH ROW EXECUTE FUNCTION _opt_out_erase();
+COMMENT ON TRIGGER opt_out_erase ON opt_out IS
+    'Erases the member''s stored rows when they opt out.';
+
+-- Access: everything stored about a member, as one document (the GDPR right of access). Built as
+-- one query, so that every part comes from the same snapshot of the database. Other members'
+-- entries in a voice snapshot are left out: only the member's own entry, with its snapshot's
+-- identity and time, is theirs to see.
+CREATE FUNCTION export_member(guild_id bigint, user_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parts text[] := ARRAY[]::text[];
+    member_table text;
+    document jsonb;
+BEGIN
+    IF export_member.guild_id IS NULL OR export_member.user_id IS NULL THEN
+        RAISE EXCEPTION 'export_member(guild_id => %, user_id => %): both are required', export_member.guild_id, export_member.user_id
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Every table with a (guild_id, user_id) pair, the same set erase_member() empties.
+    FOR member_table IN
+        SELECT t FROM @extschema@._member_tables() t
+    LOOP
+        parts := array_append(parts, format(
+            '%L, (SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)), ''[]'') FROM @extschema@.%I t WHERE t.guild_id = $1 AND t.user_id = $2)',
+            member_table, member_table));
+    END LOOP;
+    parts := array_append(parts, $part$'raw_voice_snapshots', (
+        SELECT coalesce(jsonb_agg(jsonb_build_object('ingest_id', s.ingest_id, 'guild_id', s.guild_id,
+                                                     'taken_at', s.taken_at, 'source', s.source,
+                                                     'received_at', s.received_at, 'voice_state', e.v)
+                                  ORDER BY s.taken_at, e.n), '[]')
+          FROM @extschema@.raw_voice_snapshots s
+          CROSS JOIN LATERAL (SELECT v, n FROM jsonb_array_elements(
+                                  CASE jsonb_typeof(s.voice_states) WHEN 'array' THEN s.voice_states
+                                       ELSE jsonb_build_array(s.voice_states) END) WITH ORDINALITY AS x(v, n)) e
+         WHERE s.guild_id = $1 AND @extschema@._voice_state_is_member(e.v, $2))$part$);
+    parts := array_append(parts, $part$'raw_scheduled_events', (
+        SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.observed_at, e.event_id), '[]')
+          FROM @extschema@.raw_scheduled_events e WHERE e.guild_id = $1 AND e.creator_id = $2)$part$);
+    -- The member's ET:Legacy rounds, through the GUIDs linked to them.
+    parts := array_append(parts, $part$'et_player_rounds', (
+        SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.round_id, p.guid), '[]')
+          FROM @extschema@.et_player_rounds p
+         WHERE p.guid IN (SELECT l.guid FROM @extschema@.et_guid_links l WHERE l.guild_id = $1 AND l.user_id = $2))$part$);
+    EXECUTE format('SELECT jsonb_build_object(''guild_id'', $1, ''user_id'', $2, ''exported_at'', now(), ''tables'', jsonb_build_object(%s))',
+                   array_to_string(parts, ', '))
+       INTO document
+      USING export_member.guild_id, export_member.user_id;
+    RETURN document;
+END
+$$;
+COMMENT ON FUNCTION export_member(bigint, bigint) IS
+    'Everything stored about a member of a guild, raw and derived, as one JSON document (the GDPR right of access): {guild_id, user_id, exported_at, tables: {table: [rows]}} with every row of every table that has (guild_id, user_id), the member''s own entries of voice snapshots (others in the same snapshot are left out), the scheduled events they created, and their ET:Legacy rounds through linked GUIDs. Example: SELECT guildstats.export_member(guild_id => 1, user_id => 42);';
+
+-- Snapshots stored before 0.2.0 get the canonical form the trigger now gives every new row.
+UPDATE @extschema@.raw_voice_snapshots
+   SET voice_states = @extschema@._canonical_voice_states(voice_states)
+ WHERE voice_states IS DISTINCT FROM @extschema@._canonical_voice_states(voice_states);
+
+-- sql/extension/isolation.sql, whole (new). A fresh install runs it last of all (finalize);
+-- sections appended after this one that create views or tables with a guild_id must call
+-- isolate_by_guild() on them.
+-- Per-guild isolation for readers. A login bound to guilds in reader_guilds sees, in every table
+-- that has a guild_id, only the rows of those guilds (and rows of no guild, such as the default
+-- settings); a login bound to nothing sees no guild's rows. The admin and ingest roles, and
+-- superusers (the builders run as one of these), see everything. Tables without a guild_id (game
+-- servers, ET:Legacy rounds, build bookkeeping) are community-wide and not filtered.
+--
+-- Enforced by row-level security, so that it holds for every client (Superset, psql, a
+-- notebook): views run with the caller's rights (security_invoker), and the reader-callable
+-- functions are SECURITY INVOKER, so they read through the same policies.
+
+CREATE TABLE reader_guilds (
+    role_name  name        NOT NULL,
+    guild_id   bigint,
+    added_at   timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT reader_guilds_key UNIQUE NULLS NOT DISTINCT (role_name, guild_id)
+);
+COMMENT ON TABLE reader_guilds IS
+    'Which guilds a login may read: one row per (login role, guild); guild_id NULL means every guild. A login with no row sees no guild''s rows. Members of guildstats_admin and guildstats_ingest, and superusers, see everything. Each login sees only its own rows here.';
+COMMENT ON COLUMN reader_guilds.role_name IS 'The login role (current_user) the row binds; compared by name, so a renamed role must be bound again.';
+COMMENT ON COLUMN reader_guilds.guild_id IS 'A guild the role may read; NULL: every guild.';
+COMMENT ON COLUMN reader_guilds.added_at IS 'When the binding was made.';
+SELECT pg_catalog.pg_extension_config_dump('reader_guilds', '');
+
+ALTER TABLE reader_guilds ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reader_guilds_own ON reader_guilds
+    USING (role_name = current_user
+           OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                       WHERE r.rolname = 'guildstats_admin' AND pg_catalog.pg_has_role(r.oid, 'MEMBER')));
+COMMENT ON POLICY reader_guilds_own ON reader_guilds IS
+    'A login sees its own bindings; the admin sees and manages all of them.';
+
+-- The one policy, written once. Every part is uncorrelated except guild_id, so PostgreSQL
+-- evaluates the role checks once per query (InitPlans) and the guild list as a hashed subplan;
+-- a reader's own `WHERE guild_id = ...` still uses the guild indexes (int8 equality is
+-- leakproof, so it may run before the policy).
+CREATE FUNCTION isolate_by_guild(relation regclass)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kind "char";
+    has_guild boolean;
+BEGIN
+    SELECT c.relkind,
+           EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'guild_id' AND NOT a.attisdropped)
+      INTO kind, has_guild
+      FROM pg_class c WHERE c.oid = relation;
+    IF kind IN ('v') THEN
+        EXECUTE format('ALTER VIEW %s SET (security_invoker = true)', relation);
+        RETURN format('%s: view runs with the caller''s rights', relation);
+    ELSIF kind = 'm' THEN
+        RAISE EXCEPTION 'isolate_by_guild(%): a materialized view cannot carry row-level security', relation
+            USING HINT = 'Store the rows in a table (refreshed by a function) or put a view over it, then isolate that.';
+    ELSIF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'isolate_by_guild(%): only tables and views can be isolated', relation;
+    ELSIF NOT has_guild THEN
+        RAISE EXCEPTION 'isolate_by_guild(%): the table has no guild_id column', relation;
+    END IF;
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', relation);
+    IF NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = relation AND p.polname = 'guild_isolation') THEN
+        EXECUTE format($policy$
+            CREATE POLICY guild_isolation ON %s
+                USING (guild_id IS NULL
+                       OR guild_id IN (SELECT b.guild_id FROM @extschema@.reader_guilds b WHERE b.role_name = current_user)
+                       OR EXISTS (SELECT 1 FROM @extschema@.reader_guilds b WHERE b.role_name = current_user AND b.guild_id IS NULL)
+                       OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                                   WHERE r.rolname IN ('guildstats_admin', 'guildstats_ingest')
+                                     AND pg_catalog.pg_has_role(r.oid, 'MEMBER')))
+                WITH CHECK (true)$policy$, relation);
+        EXECUTE format('COMMENT ON POLICY guild_isolation ON %s IS %L', relation,
+                       'Readers see the rows of the guilds reader_guilds binds them to; admin and ingest see all. Writes are governed by the grants.');
+    END IF;
+    RETURN format('%s: rows filtered by reader_guilds', relation);
+END
+$$;
+COMMENT ON FUNCTION isolate_by_guild(regclass) IS
+    'Puts a table or view under per-guild isolation: a table with a guild_id gets row-level security with the guild_isolation policy (readers see the guilds reader_guilds binds them to), a view runs with the caller''s rights so the policies of the tables below apply. Idempotent. For relations created outside the extension, e.g. a BI mart; run as their owner. Example: SELECT guildstats.isolate_by_guild(''guildstats.voice_sessions'');';
+
+SELECT count(@extschema@.isolate_by_guild(c.oid))
+  FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+ WHERE s.nspname = '@extschema@'
+   AND (c.relkind = 'v'
+        OR (c.relkind IN ('r', 'p') AND c.relname <> 'reader_guilds'
+            AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'guild_id' AND NOT a.attisdropped)));
+-- ==== end of privacy
+-- ==== BI mart (issue 11): schema guildstats_mart, the views dashboards read ====
+-- Same statements as sql/extension/mart.sql.
+
+CREATE SCHEMA guildstats_mart;
+COMMENT ON SCHEMA guildstats_mart IS
+    'guildstats views for BI tools: one view per dashboard question, guild_id on every view, calendar days in the guild''s time zone. Read by the guildstats_reader role.';
+
+CREATE VIEW guildstats_mart.guilds AS
+SELECT k.guild_id,
+       coalesce((SELECT g.name FROM @extschema@.raw_guilds g WHERE g.guild_id = k.guild_id
+                 ORDER BY g.observed_at DESC, g.ingest_id DESC LIMIT 1), 'guild ' || k.guild_id) AS guild_name,
+       s.calendar_time_zone
+FROM (SELECT guild_id FROM @extschema@.raw_guilds
+      UNION SELECT guild_id FROM @extschema@.members) k
+CROSS JOIN LATERAL @extschema@.settings_for(k.guild_id) s;
+COMMENT ON VIEW guildstats_mart.guilds IS 'Every known guild with its latest name and the time zone its calendar days are counted in: the values of the guild filter.';
+COMMENT ON COLUMN guildstats_mart.guilds.guild_id IS 'Discord guild (server) id.';
+COMMENT ON COLUMN guildstats_mart.guilds.guild_name IS 'The guild''s latest known name.';
+COMMENT ON COLUMN guildstats_mart.guilds.calendar_time_zone IS 'Time zone of the guild''s calendar days, weeks and months.';
+
+CREATE VIEW guildstats_mart.members AS
+SELECT m.guild_id, m.user_id,
+       coalesce(m.display_name, 'user ' || m.user_id) AS member_name,
+       m.first_seen, m.last_seen, m.joined_at, m.left_at,
+       m.is_active AS is_member, m.is_bot,
+       date_trunc('month', (coalesce(m.joined_at, m.first_seen) AT TIME ZONE g.calendar_time_zone))::date AS join_month
+FROM @extschema@.members m
+JOIN guildstats_mart.guilds g USING (guild_id);
+COMMENT ON VIEW guildstats_mart.members IS 'One row per person ever seen in a guild: name, first and last activity, latest join and leave, and whether they are a member now.';
+COMMENT ON COLUMN guildstats_mart.members.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.members.user_id IS 'Discord user id.';
+COMMENT ON COLUMN guildstats_mart.members.member_name IS 'Latest display name, or "user <id>" when none was reported.';
+COMMENT ON COLUMN guildstats_mart.members.first_seen IS 'First activity of any kind (voice, message, membership change, points).';
+COMMENT ON COLUMN guildstats_mart.members.last_seen IS 'Latest activity of any kind.';
+COMMENT ON COLUMN guildstats_mart.members.joined_at IS 'Latest join; empty when the member joined before tracking began.';
+COMMENT ON COLUMN guildstats_mart.members.left_at IS 'Leave or ban after the latest join; empty while a member.';
+COMMENT ON COLUMN guildstats_mart.members.is_member IS 'A member now (no leave or ban after the latest join).';
+COMMENT ON COLUMN guildstats_mart.members.is_bot IS 'A bot account.';
+COMMENT ON COLUMN guildstats_mart.members.join_month IS 'First day of the month of the join (else of the first activity), in the guild''s time zone: the join cohort.';
+
+CREATE VIEW guildstats_mart.member_voice_daily AS
+SELECT d.guild_id, d.day, d.user_id, coalesce(m.display_name, 'user ' || d.user_id) AS member_name,
+       d.active_seconds / 3600.0 AS voice_hours, d.afk_seconds / 3600.0 AS afk_hours,
+       date_trunc('week', d.day)::date AS week
+FROM @extschema@.member_voice_daily d
+LEFT JOIN @extschema@.members m ON m.guild_id = d.guild_id AND m.user_id = d.user_id;
+COMMENT ON VIEW guildstats_mart.member_voice_daily IS 'Voice time per member and calendar day (from the member_voice_daily rollup): sum voice_hours by day or week for the guild''s voice time, count user_id for voice users.';
+COMMENT ON COLUMN guildstats_mart.member_voice_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_voice_daily.day IS 'Calendar day in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.member_voice_daily.user_id IS 'Discord user id.';
+COMMENT ON COLUMN guildstats_mart.member_voice_daily.member_name IS 'The member''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.member_voice_daily.voice_hours IS 'Hours in voice outside the AFK channel that day.';
+COMMENT ON COLUMN guildstats_mart.member_voice_daily.afk_hours IS 'Hours in the AFK channel that day (not counted as active).';
+COMMENT ON COLUMN guildstats_mart.member_voice_daily.week IS 'The Monday of the day''s week.';
+
+CREATE VIEW guildstats_mart.voice_hour_weekday AS
+SELECT v.guild_id, h.hour_start, (h.local_hour)::date AS day,
+       extract(isodow FROM h.local_hour)::integer AS weekday,
+       to_char(h.local_hour, 'ID Dy') AS weekday_name,
+       extract(hour FROM h.local_hour)::integer AS hour_of_day,
+       sum(extract(epoch FROM least(coalesce(v.ended_at, b.horizon), h.hour_start + interval '1 hour')
+                            - greatest(v.started_at, h.hour_start))) / 3600.0 AS voice_hours,
+       count(DISTINCT v.user_id) AS voice_users
+FROM @extschema@.voice_sessions v
+JOIN @extschema@.voice_build_guilds b ON b.guild_id = v.guild_id
+JOIN guildstats_mart.guilds g ON g.guild_id = v.guild_id
+CROSS JOIN LATERAL (
+    SELECT t AS hour_start, t AT TIME ZONE g.calendar_time_zone AS local_hour
+    FROM generate_series(date_trunc('hour', v.started_at),
+                         coalesce(v.ended_at, b.horizon) - interval '1 microsecond',
+                         interval '1 hour') AS t) h
+WHERE NOT v.is_afk AND coalesce(v.ended_at, b.horizon) > v.started_at
+GROUP BY v.guild_id, h.hour_start, h.local_hour;
+COMMENT ON VIEW guildstats_mart.voice_hour_weekday IS 'Voice time per hour (from voice sessions, AFK excluded), with the hour of day and weekday in the guild''s time zone: sum voice_hours by weekday_name and hour_of_day for the weekly heatmap.';
+COMMENT ON COLUMN guildstats_mart.voice_hour_weekday.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.voice_hour_weekday.hour_start IS 'Start of the hour.';
+COMMENT ON COLUMN guildstats_mart.voice_hour_weekday.day IS 'Calendar day of the hour in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.voice_hour_weekday.weekday IS 'ISO weekday of the hour: 1 Monday to 7 Sunday.';
+COMMENT ON COLUMN guildstats_mart.voice_hour_weekday.weekday_name IS 'Weekday as "1 Mon" to "7 Sun" (sorts in week order).';
+COMMENT ON COLUMN guildstats_mart.voice_hour_weekday.hour_of_day IS 'Hour of the day, 0 to 23, in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.voice_hour_weekday.voice_hours IS 'Hours spent in voice within that hour, summed over members.';
+COMMENT ON COLUMN guildstats_mart.voice_hour_weekday.voice_users IS 'Members in voice at some point of that hour.';
+
+CREATE VIEW guildstats_mart.events AS
+SELECT e.guild_id, e.event_id, e.name AS event_name, e.entity_type, e.status, e.is_cancelled,
+       e.scheduled_start, e.actual_start, e.actual_end,
+       coalesce(e.actual_start, e.scheduled_start, e.first_observed_at) AS start_time,
+       (coalesce(e.actual_start, e.scheduled_start, e.first_observed_at) AT TIME ZONE g.calendar_time_zone)::date AS day,
+       coalesce(a.attendees, 0) AS attendees,
+       coalesce(a.on_time, 0) AS on_time_attendees,
+       coalesce(a.attendees - a.on_time, 0) AS late_attendees,
+       a.avg_minutes AS avg_minutes_per_attendee,
+       coalesce(a.total_hours, 0) AS attendee_hours
+FROM @extschema@.events e
+JOIN guildstats_mart.guilds g ON g.guild_id = e.guild_id
+LEFT JOIN (SELECT x.event_id, count(*) AS attendees, count(*) FILTER (WHERE x.joined_on_time) AS on_time,
+                  avg(x.overlap_seconds) / 60.0 AS avg_minutes, sum(x.overlap_seconds) / 3600.0 AS total_hours
+             FROM @extschema@.event_attendance x GROUP BY x.event_id) a ON a.event_id = e.event_id;
+COMMENT ON VIEW guildstats_mart.events IS 'One row per Discord scheduled event with its attendance: how many came, on time or late, and how long they stayed.';
+COMMENT ON COLUMN guildstats_mart.events.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.events.event_id IS 'Discord scheduled-event id.';
+COMMENT ON COLUMN guildstats_mart.events.event_name IS 'Event title.';
+COMMENT ON COLUMN guildstats_mart.events.entity_type IS 'voice, stage or external.';
+COMMENT ON COLUMN guildstats_mart.events.status IS 'scheduled, active, completed or canceled.';
+COMMENT ON COLUMN guildstats_mart.events.is_cancelled IS 'The event was cancelled.';
+COMMENT ON COLUMN guildstats_mart.events.scheduled_start IS 'Announced start.';
+COMMENT ON COLUMN guildstats_mart.events.actual_start IS 'When it really started; empty if it never did.';
+COMMENT ON COLUMN guildstats_mart.events.actual_end IS 'When it really ended; empty while running or never started.';
+COMMENT ON COLUMN guildstats_mart.events.start_time IS 'Actual start, else the announced start: the event''s time for charts.';
+COMMENT ON COLUMN guildstats_mart.events.day IS 'Calendar day of start_time in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.events.attendees IS 'Members who spent time in the event''s channel while it ran.';
+COMMENT ON COLUMN guildstats_mart.events.on_time_attendees IS 'Attendees there at the start or within the grace period (settings.event_grace).';
+COMMENT ON COLUMN guildstats_mart.events.late_attendees IS 'Attendees who arrived after the grace period.';
+COMMENT ON COLUMN guildstats_mart.events.avg_minutes_per_attendee IS 'Average minutes an attendee spent in the event; empty without attendees.';
+COMMENT ON COLUMN guildstats_mart.events.attendee_hours IS 'Hours spent in the event, summed over attendees.';
+
+CREATE VIEW guildstats_mart.event_attendance AS
+SELECT a.guild_id, a.event_id, e.name AS event_name,
+       coalesce(e.actual_start, e.scheduled_start) AS event_start,
+       (coalesce(e.actual_start, e.scheduled_start) AT TIME ZONE g.calendar_time_zone)::date AS day,
+       a.user_id, coalesce(m.display_name, 'user ' || a.user_id) AS member_name,
+       a.first_join, a.last_leave, a.overlap_seconds / 60.0 AS minutes_attended, a.joined_on_time,
+       CASE WHEN a.joined_on_time THEN 'on time' ELSE 'late' END AS arrival
+FROM @extschema@.event_attendance a
+JOIN @extschema@.events e ON e.event_id = a.event_id
+JOIN guildstats_mart.guilds g ON g.guild_id = a.guild_id
+LEFT JOIN @extschema@.members m ON m.guild_id = a.guild_id AND m.user_id = a.user_id;
+COMMENT ON VIEW guildstats_mart.event_attendance IS 'One row per member who attended a scheduled event: when they came and left, minutes attended, on time or late.';
+COMMENT ON COLUMN guildstats_mart.event_attendance.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.event_attendance.event_id IS 'Discord scheduled-event id.';
+COMMENT ON COLUMN guildstats_mart.event_attendance.event_name IS 'Event title.';
+COMMENT ON COLUMN guildstats_mart.event_attendance.event_start IS 'When the event started.';
+COMMENT ON COLUMN guildstats_mart.event_attendance.day IS 'Calendar day of the event start in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.event_attendance.user_id IS 'Discord user id.';
+COMMENT ON COLUMN guildstats_mart.event_attendance.member_name IS 'The member''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.event_attendance.first_join IS 'Start of the member''s first voice stint overlapping the event.';
+COMMENT ON COLUMN guildstats_mart.event_attendance.last_leave IS 'End of the member''s last voice stint overlapping the event; empty while still there.';
+COMMENT ON COLUMN guildstats_mart.event_attendance.minutes_attended IS 'Minutes in the event''s channel while it ran.';
+COMMENT ON COLUMN guildstats_mart.event_attendance.joined_on_time IS 'There at the start or within the grace period.';
+COMMENT ON COLUMN guildstats_mart.event_attendance.arrival IS '"on time" or "late".';
+
+CREATE VIEW guildstats_mart.member_engagement_weekly AS
+SELECT w.guild_id, w.week, w.user_id, coalesce(m.display_name, 'user ' || w.user_id) AS member_name,
+       w.voice_seconds / 3600.0 AS voice_hours, w.events_attended, w.distinct_event_types,
+       w.voice_seconds / 3600.0 + w.events_attended AS engagement_score,
+       CASE WHEN w.voice_seconds / 3600.0 + w.events_attended >= 10 THEN '3 high (10+)'
+            WHEN w.voice_seconds / 3600.0 + w.events_attended >= 2 THEN '2 medium (2-10)'
+            ELSE '1 low (under 2)' END AS engagement_level,
+       coalesce(p.voice_seconds / 3600.0 + p.events_attended, 0) AS previous_week_score,
+       w.voice_seconds / 3600.0 + w.events_attended
+           - coalesce(p.voice_seconds / 3600.0 + p.events_attended, 0) AS score_change
+FROM @extschema@.member_engagement_weekly w
+LEFT JOIN @extschema@.member_engagement_weekly p
+       ON p.guild_id = w.guild_id AND p.user_id = w.user_id AND p.week = w.week - 7
+LEFT JOIN @extschema@.members m ON m.guild_id = w.guild_id AND m.user_id = w.user_id;
+COMMENT ON VIEW guildstats_mart.member_engagement_weekly IS 'Engagement per member and week (from the member_engagement_weekly rollup): voice hours plus events attended as one score, its level, and its change against the week before (rising and falling members).';
+COMMENT ON COLUMN guildstats_mart.member_engagement_weekly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_weekly.week IS 'The Monday the week starts on, in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_weekly.user_id IS 'Discord user id.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_weekly.member_name IS 'The member''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_weekly.voice_hours IS 'Hours in voice (AFK excluded) that week.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_weekly.events_attended IS 'Scheduled events attended that week.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_weekly.distinct_event_types IS 'Different kinds of events attended that week.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_weekly.engagement_score IS 'voice_hours + events_attended: an hour in voice and an event attended weigh the same.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_weekly.engagement_level IS 'Level of the score: "3 high (10+)", "2 medium (2-10)", "1 low (under 2)".';
+COMMENT ON COLUMN guildstats_mart.member_engagement_weekly.previous_week_score IS 'The member''s score the week before (0 when inactive then).';
+COMMENT ON COLUMN guildstats_mart.member_engagement_weekly.score_change IS 'engagement_score - previous_week_score: positive for rising members, negative for falling ones.';
+
+CREATE VIEW guildstats_mart.member_monthly_status AS
+SELECT s.guild_id, s.month, s.user_id, coalesce(m.display_name, 'user ' || s.user_id) AS member_name,
+       s.was_active, CASE WHEN s.was_active THEN 'active' ELSE 'inactive' END AS status,
+       s.active_by_voice, s.active_by_messages, s.active_by_attendance,
+       f.first_month AS first_month,
+       CASE WHEN s.month = f.first_month THEN 'new this month' ELSE 'from earlier months' END AS tenure
+FROM @extschema@.member_monthly_status s
+JOIN (SELECT x.guild_id, x.user_id, min(x.month) AS first_month
+        FROM @extschema@.member_monthly_status x GROUP BY x.guild_id, x.user_id) f
+  ON f.guild_id = s.guild_id AND f.user_id = s.user_id
+LEFT JOIN @extschema@.members m ON m.guild_id = s.guild_id AND m.user_id = s.user_id;
+COMMENT ON VIEW guildstats_mart.member_monthly_status IS 'One row per member and calendar month while they belonged to the guild (from the member_monthly_status rollup): active or inactive, by what, and whether the month is their first.';
+COMMENT ON COLUMN guildstats_mart.member_monthly_status.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_monthly_status.month IS 'First day of the month in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.member_monthly_status.user_id IS 'Discord user id.';
+COMMENT ON COLUMN guildstats_mart.member_monthly_status.member_name IS 'The member''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.member_monthly_status.was_active IS 'Active by voice, messages or event attendance that month.';
+COMMENT ON COLUMN guildstats_mart.member_monthly_status.status IS '"active" or "inactive".';
+COMMENT ON COLUMN guildstats_mart.member_monthly_status.active_by_voice IS 'Spent time in voice (AFK excluded) that month.';
+COMMENT ON COLUMN guildstats_mart.member_monthly_status.active_by_messages IS 'Wrote a message that month.';
+COMMENT ON COLUMN guildstats_mart.member_monthly_status.active_by_attendance IS 'Attended a scheduled event that month.';
+COMMENT ON COLUMN guildstats_mart.member_monthly_status.first_month IS 'The member''s first month in the data.';
+COMMENT ON COLUMN guildstats_mart.member_monthly_status.tenure IS '"new this month" in the member''s first month, else "from earlier months".';
+
+CREATE VIEW guildstats_mart.executive_daily AS
+WITH member_marks AS (
+    SELECT m.guild_id, (m.first_seen AT TIME ZONE g.calendar_time_zone)::date AS day, 1 AS delta
+    FROM @extschema@.members m JOIN guildstats_mart.guilds g USING (guild_id)
+    WHERE NOT m.is_bot
+    UNION ALL
+    SELECT m.guild_id, (m.left_at AT TIME ZONE g.calendar_time_zone)::date, -1
+    FROM @extschema@.members m JOIN guildstats_mart.guilds g USING (guild_id)
+    WHERE NOT m.is_bot AND m.left_at IS NOT NULL),
+member_days AS (
+    SELECT guild_id, day, sum(sum(delta)) OVER (PARTITION BY guild_id ORDER BY day) AS members
+    FROM member_marks GROUP BY guild_id, day),
+voice AS (
+    SELECT d.guild_id, d.day, sum(d.active_seconds) / 3600.0 AS voice_hours
+    FROM @extschema@.member_voice_daily d GROUP BY d.guild_id, d.day),
+chat AS (
+    SELECT c.guild_id, c.day, sum(c.messages) AS messages
+    FROM @extschema@.chat_activity_daily c GROUP BY c.guild_id, c.day)
+SELECT g.guild_id, a.day,
+       (SELECT md.members FROM member_days md WHERE md.guild_id = g.guild_id AND md.day <= a.day
+         ORDER BY md.day DESC LIMIT 1) AS members,
+       a.dau, a.wau, a.mau, a.dau_mau, a.new_users AS new_members, a.returning_users AS returning_members,
+       coalesce(c.messages, 0) AS messages, coalesce(v.voice_hours, 0) AS voice_hours,
+       e.circulation AS points_in_circulation
+FROM guildstats_mart.guilds g
+CROSS JOIN LATERAL @extschema@.activity_daily(g.guild_id) a
+LEFT JOIN chat c ON c.guild_id = g.guild_id AND c.day = a.day
+LEFT JOIN voice v ON v.guild_id = g.guild_id AND v.day = a.day
+LEFT JOIN LATERAL @extschema@.economy_health(g.guild_id) e ON e.day = a.day;
+COMMENT ON VIEW guildstats_mart.executive_daily IS 'The executive numbers per guild and calendar day: members, DAU, WAU, MAU, stickiness (DAU/MAU), new and returning members, messages, voice hours and points in circulation.';
+COMMENT ON COLUMN guildstats_mart.executive_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.executive_daily.day IS 'Calendar day in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.executive_daily.members IS 'People (bots excluded) seen by the end of that day and not gone by then.';
+COMMENT ON COLUMN guildstats_mart.executive_daily.dau IS 'Daily active users: active that day (voice, messages or points).';
+COMMENT ON COLUMN guildstats_mart.executive_daily.wau IS 'Weekly active users: active in the 7 days ending that day.';
+COMMENT ON COLUMN guildstats_mart.executive_daily.mau IS 'Monthly active users: active in the 30 days ending that day.';
+COMMENT ON COLUMN guildstats_mart.executive_daily.dau_mau IS 'Stickiness: dau / mau.';
+COMMENT ON COLUMN guildstats_mart.executive_daily.new_members IS 'Users whose first activity ever was that day.';
+COMMENT ON COLUMN guildstats_mart.executive_daily.returning_members IS 'Users active that day who had been active before.';
+COMMENT ON COLUMN guildstats_mart.executive_daily.messages IS 'Messages that day (bots excluded).';
+COMMENT ON COLUMN guildstats_mart.executive_daily.voice_hours IS 'Hours in voice that day (AFK excluded), summed over members.';
+COMMENT ON COLUMN guildstats_mart.executive_daily.points_in_circulation IS 'Sum of all point balances at the end of the day; empty before the first transaction.';
+
+CREATE VIEW guildstats_mart.retention_daily AS
+SELECT g.guild_id, r.cohort_start AS day, max(r.cohort_size) AS cohort_size,
+       max(r.cohort_size) FILTER (WHERE r.period_offset = 1) AS d1_eligible,
+       max(r.retained) FILTER (WHERE r.period_offset = 1) AS d1_retained,
+       max(r.cohort_size) FILTER (WHERE r.period_offset = 7) AS d7_eligible,
+       max(r.retained) FILTER (WHERE r.period_offset = 7) AS d7_retained,
+       max(r.cohort_size) FILTER (WHERE r.period_offset = 30) AS d30_eligible,
+       max(r.retained) FILTER (WHERE r.period_offset = 30) AS d30_retained
+FROM guildstats_mart.guilds g
+CROSS JOIN LATERAL @extschema@.retention(g.guild_id, 'day') r
+GROUP BY g.guild_id, r.cohort_start;
+COMMENT ON VIEW guildstats_mart.retention_daily IS 'D1, D7 and D30 retention per day of first activity: of the users first active that day, how many were active again exactly 1, 7 and 30 days later. Rate over a period: sum(dN_retained) / sum(dN_eligible).';
+COMMENT ON COLUMN guildstats_mart.retention_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.retention_daily.day IS 'Day of first activity (the cohort) in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.retention_daily.cohort_size IS 'Users whose first activity was that day.';
+COMMENT ON COLUMN guildstats_mart.retention_daily.d1_eligible IS 'cohort_size when the data reaches a day after the cohort day, else empty.';
+COMMENT ON COLUMN guildstats_mart.retention_daily.d1_retained IS 'Of them, active exactly 1 day later.';
+COMMENT ON COLUMN guildstats_mart.retention_daily.d7_eligible IS 'cohort_size when the data reaches 7 days after the cohort day, else empty.';
+COMMENT ON COLUMN guildstats_mart.retention_daily.d7_retained IS 'Of them, active exactly 7 days later.';
+COMMENT ON COLUMN guildstats_mart.retention_daily.d30_eligible IS 'cohort_size when the data reaches 30 days after the cohort day, else empty.';
+COMMENT ON COLUMN guildstats_mart.retention_daily.d30_retained IS 'Of them, active exactly 30 days later.';
+
+CREATE VIEW guildstats_mart.retention_cohorts AS
+SELECT g.guild_id, 'week'::text AS period, c.cohort_by, r.cohort_start, r.cohort_size, r.period_offset,
+       r.retained, r.rate, r.retained_or_later, r.rate_or_later
+FROM guildstats_mart.guilds g
+CROSS JOIN (VALUES ('first_activity'), ('join')) AS c(cohort_by)
+CROSS JOIN LATERAL @extschema@.retention(g.guild_id, 'week', c.cohort_by) r
+UNION ALL
+-- Months come from the monthly rollup: an active month of member_monthly_status is a month
+-- with voice, messages or attendance, the same activity retention() counts.
+SELECT s.guild_id, 'month', c.cohort_by, r.cohort_start, r.cohort_size, r.period_offset,
+       r.retained, r.rate, r.retained_or_later, r.rate_or_later
+FROM (SELECT DISTINCT guild_id FROM @extschema@.member_monthly_status) s
+CROSS JOIN (VALUES ('first_activity'), ('join')) AS c(cohort_by)
+CROSS JOIN LATERAL (
+    SELECT @extschema@.retention_agg(x.user_id,
+                                     CASE WHEN c.cohort_by = 'join' THEN jm.join_month::timestamp END,
+                                     CASE WHEN x.was_active THEN x.month::timestamp END, 'month') AS state
+    FROM @extschema@.member_monthly_status x
+    JOIN guildstats_mart.members jm ON jm.guild_id = x.guild_id AND jm.user_id = x.user_id
+    WHERE x.guild_id = s.guild_id AND (x.was_active OR c.cohort_by = 'join')) a
+CROSS JOIN LATERAL @extschema@.retention_rows(a.state) r;
+COMMENT ON VIEW guildstats_mart.retention_cohorts IS 'Retention cohort tables for heatmaps: weekly and monthly cohorts, by first activity or by join month; one row per cohort and period offset (0 = the cohort''s own period).';
+COMMENT ON COLUMN guildstats_mart.retention_cohorts.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.retention_cohorts.period IS 'week or month (calendar, guild time zone).';
+COMMENT ON COLUMN guildstats_mart.retention_cohorts.cohort_by IS 'first_activity (the period of a user''s first activity) or join (the period they joined).';
+COMMENT ON COLUMN guildstats_mart.retention_cohorts.cohort_start IS 'First day of the cohort''s week or month.';
+COMMENT ON COLUMN guildstats_mart.retention_cohorts.cohort_size IS 'Users in the cohort.';
+COMMENT ON COLUMN guildstats_mart.retention_cohorts.period_offset IS 'Weeks or months after the cohort period (0 = the cohort period).';
+COMMENT ON COLUMN guildstats_mart.retention_cohorts.retained IS 'Cohort users active in exactly that period.';
+COMMENT ON COLUMN guildstats_mart.retention_cohorts.rate IS 'retained / cohort_size.';
+COMMENT ON COLUMN guildstats_mart.retention_cohorts.retained_or_later IS 'Cohort users active in that period or any later one.';
+COMMENT ON COLUMN guildstats_mart.retention_cohorts.rate_or_later IS 'retained_or_later / cohort_size.';
+
+CREATE VIEW guildstats_mart.economy_daily AS
+SELECT g.guild_id, e.day, e.circulation, e.earned, e.spent, e.net, e.accounts, e.users_with_points,
+       e.median_balance, e.top1_share, e.gini, e.inflation, e.negative_streak,
+       e.alert_inflation, e.alert_net_negative, e.alert_gini,
+       array_to_string(e.alerts, ', ') AS alerts,
+       0.10::double precision AS inflation_threshold, 0.7::double precision AS gini_threshold
+FROM guildstats_mart.guilds g
+CROSS JOIN LATERAL @extschema@.economy_health(g.guild_id) e;
+COMMENT ON VIEW guildstats_mart.economy_daily IS 'The points economy per guild and calendar day (economy_health()): circulation, flows, inequality, inflation and the three alerts, with the alert thresholds as columns for chart lines.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.day IS 'Calendar day in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.circulation IS 'Sum of all balances at the end of the day.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.earned IS 'Points earned that day.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.spent IS 'Points spent that day (a positive number).';
+COMMENT ON COLUMN guildstats_mart.economy_daily.net IS 'earned - spent.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.accounts IS 'Users with any transaction so far.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.users_with_points IS 'Users with a positive balance.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.median_balance IS 'Median balance over accounts.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.top1_share IS 'Share of all points held by the richest 1 % of accounts (0 to 1).';
+COMMENT ON COLUMN guildstats_mart.economy_daily.gini IS 'Gini coefficient of balances (0 equal, 1 one holder has everything).';
+COMMENT ON COLUMN guildstats_mart.economy_daily.inflation IS 'Change of circulation against the day before (0.1 = 10 %).';
+COMMENT ON COLUMN guildstats_mart.economy_daily.negative_streak IS 'Days in a row, up to this one, with net < 0.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.alert_inflation IS 'Inflation above 10 % that day.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.alert_net_negative IS 'Net negative 3 or more days in a row.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.alert_gini IS 'Gini above 0.7.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.alerts IS 'The alerts raised that day, comma-separated; empty when none.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.inflation_threshold IS 'The inflation alert threshold (0.10), for a line on charts.';
+COMMENT ON COLUMN guildstats_mart.economy_daily.gini_threshold IS 'The Gini alert threshold (0.7), for a line on charts.';
+
+CREATE VIEW guildstats_mart.economy_flows_daily AS
+SELECT t.guild_id, (t.tx_ts AT TIME ZONE g.calendar_time_zone)::date AS day,
+       t.user_id, coalesce(m.display_name, 'user ' || t.user_id) AS member_name,
+       CASE WHEN t.reason = '' THEN '(none)' ELSE t.reason END AS reason,
+       coalesce(sum(t.amount) FILTER (WHERE t.amount > 0), 0) AS earned,
+       coalesce(-sum(t.amount) FILTER (WHERE t.amount < 0), 0) AS spent,
+       count(*) AS transactions
+FROM @extschema@.raw_point_transactions t
+JOIN guildstats_mart.guilds g ON g.guild_id = t.guild_id
+LEFT JOIN @extschema@.members m ON m.guild_id = t.guild_id AND m.user_id = t.user_id
+GROUP BY t.guild_id, 2, t.user_id, m.display_name, 5;
+COMMENT ON VIEW guildstats_mart.economy_flows_daily IS 'Point flows per guild, calendar day, member and reason: earned and spent. Sum by reason for earn vs spend by type, by member_name for top earners and spenders.';
+COMMENT ON COLUMN guildstats_mart.economy_flows_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.economy_flows_daily.day IS 'Calendar day in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.economy_flows_daily.user_id IS 'Discord user id of the holder.';
+COMMENT ON COLUMN guildstats_mart.economy_flows_daily.member_name IS 'The holder''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.economy_flows_daily.reason IS 'Why the points moved (daily, message, shop, ...).';
+COMMENT ON COLUMN guildstats_mart.economy_flows_daily.earned IS 'Points earned.';
+COMMENT ON COLUMN guildstats_mart.economy_flows_daily.spent IS 'Points spent (a positive number).';
+COMMENT ON COLUMN guildstats_mart.economy_flows_daily.transactions IS 'Transactions.';
+
+CREATE VIEW guildstats_mart.chat_daily AS
+SELECT c.guild_id, c.day, c.channel_id, coalesce(nullif(c.channel_name, ''), 'channel ' || c.channel_id) AS channel_name,
+       c.messages, c.authors, c.characters, c.with_attachments, c.replies
+FROM @extschema@.chat_activity_daily c;
+COMMENT ON VIEW guildstats_mart.chat_daily IS 'Chat per guild, calendar day and channel, bots excluded.';
+COMMENT ON COLUMN guildstats_mart.chat_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.chat_daily.day IS 'Calendar day in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.chat_daily.channel_id IS 'Discord channel id (threads count in their parent).';
+COMMENT ON COLUMN guildstats_mart.chat_daily.channel_name IS 'The channel''s latest name.';
+COMMENT ON COLUMN guildstats_mart.chat_daily.messages IS 'Messages.';
+COMMENT ON COLUMN guildstats_mart.chat_daily.authors IS 'Distinct authors.';
+COMMENT ON COLUMN guildstats_mart.chat_daily.characters IS 'Characters written.';
+COMMENT ON COLUMN guildstats_mart.chat_daily.with_attachments IS 'Messages with attachments.';
+COMMENT ON COLUMN guildstats_mart.chat_daily.replies IS 'Replies.';
+
+CREATE VIEW guildstats_mart.et_player_rounds AS
+SELECT g.guild_id, p.saved_at AT TIME ZONE g.calendar_time_zone AS round_time,
+       p.saved_at::date AS day, p.map, p.round_number, p.et_session_id AS session_id,
+       p.guid, p.clean_name AS player_name, p.kills, p.deaths, p.damage_given, p.time_played_seconds,
+       CASE WHEN p.damage_given IS NOT NULL THEN p.time_played_seconds END AS damage_seconds,
+       p.headshots, p.revives_given AS revives, p.gibs, p.xp, p.hits, p.shots
+FROM @extschema@.et_counted_player_rounds p
+CROSS JOIN guildstats_mart.guilds g
+WHERE NOT p.is_bot;
+COMMENT ON VIEW guildstats_mart.et_player_rounds IS 'ET:Legacy player rounds that count (no orphan round 2s, no restarted rounds, no bots), for leaderboards over any period: sum kills and deaths per player_name; DPM = sum(damage_given) * 60 / sum(damage_seconds). ET servers belong to no guild: every guild sees them.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.guild_id IS 'Discord guild id (every guild sees every ET round).';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.round_time IS 'When the round was saved, the server''s local time read in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.day IS 'The server''s local calendar day of the round.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.map IS 'Map.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.round_number IS '1 or 2 (stopwatch).';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.session_id IS 'Gaming session of the round.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.guid IS 'Player GUID.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.player_name IS 'Name in that round, without colour codes.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.kills IS 'Kills.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.deaths IS 'Deaths.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.damage_given IS 'Damage given; empty when the stats file does not say.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.time_played_seconds IS 'Seconds played.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.damage_seconds IS 'Seconds played in rounds that report damage: the DPM denominator.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.headshots IS 'Headshots.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.revives IS 'Revives given.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.gibs IS 'Gibs.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.xp IS 'XP.';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.hits IS 'Hits (for accuracy: sum(hits) / sum(shots)).';
+COMMENT ON COLUMN guildstats_mart.et_player_rounds.shots IS 'Shots fired.';
+
+CREATE VIEW guildstats_mart.et_players AS
+SELECT g.guild_id, p.guid, p.name AS player_name, p.rounds,
+       p.first_seen AT TIME ZONE g.calendar_time_zone AS first_seen,
+       p.last_seen AT TIME ZONE g.calendar_time_zone AS last_seen,
+       p.kills, p.deaths, p.kd, p.dpm, p.accuracy, p.headshots, p.revives, p.gibs, p.xp,
+       p.time_played_seconds / 3600.0 AS hours_played
+FROM @extschema@.et_players p
+CROSS JOIN guildstats_mart.guilds g
+WHERE NOT p.is_bot;
+COMMENT ON VIEW guildstats_mart.et_players IS 'ET:Legacy players (by GUID, bots excluded) over all counted rounds: latest name, totals and ratios.';
+COMMENT ON COLUMN guildstats_mart.et_players.guild_id IS 'Discord guild id (every guild sees every ET player).';
+COMMENT ON COLUMN guildstats_mart.et_players.guid IS 'Player GUID.';
+COMMENT ON COLUMN guildstats_mart.et_players.player_name IS 'Latest name, without colour codes.';
+COMMENT ON COLUMN guildstats_mart.et_players.rounds IS 'Counted rounds played.';
+COMMENT ON COLUMN guildstats_mart.et_players.first_seen IS 'First round.';
+COMMENT ON COLUMN guildstats_mart.et_players.last_seen IS 'Latest round: the player''s time column.';
+COMMENT ON COLUMN guildstats_mart.et_players.kills IS 'Kills.';
+COMMENT ON COLUMN guildstats_mart.et_players.deaths IS 'Deaths.';
+COMMENT ON COLUMN guildstats_mart.et_players.kd IS 'Kills per death.';
+COMMENT ON COLUMN guildstats_mart.et_players.dpm IS 'Damage per minute played.';
+COMMENT ON COLUMN guildstats_mart.et_players.accuracy IS 'Hits per shot, in percent.';
+COMMENT ON COLUMN guildstats_mart.et_players.headshots IS 'Headshots.';
+COMMENT ON COLUMN guildstats_mart.et_players.revives IS 'Revives given.';
+COMMENT ON COLUMN guildstats_mart.et_players.gibs IS 'Gibs.';
+COMMENT ON COLUMN guildstats_mart.et_players.xp IS 'XP.';
+COMMENT ON COLUMN guildstats_mart.et_players.hours_played IS 'Hours played.';
+
+CREATE VIEW guildstats_mart.et_sessions AS
+SELECT g.guild_id, s.et_session_id AS session_id,
+       s.started_at AT TIME ZONE g.calendar_time_zone AS started_at,
+       s.ended_at AT TIME ZONE g.calendar_time_zone AS ended_at,
+       s.rounds, array_to_string(s.maps, ', ') AS maps, s.players,
+       s.et_session_id = @extschema@.et_last_session_id() AS is_last
+FROM @extschema@.et_sessions s
+CROSS JOIN guildstats_mart.guilds g;
+COMMENT ON VIEW guildstats_mart.et_sessions IS 'ET:Legacy gaming sessions (rounds close together in time): when, how many rounds, which maps, how many players.';
+COMMENT ON COLUMN guildstats_mart.et_sessions.guild_id IS 'Discord guild id (every guild sees every ET session).';
+COMMENT ON COLUMN guildstats_mart.et_sessions.session_id IS 'Session id (its first round).';
+COMMENT ON COLUMN guildstats_mart.et_sessions.started_at IS 'First round of the session.';
+COMMENT ON COLUMN guildstats_mart.et_sessions.ended_at IS 'Last round of the session.';
+COMMENT ON COLUMN guildstats_mart.et_sessions.rounds IS 'Rounds played.';
+COMMENT ON COLUMN guildstats_mart.et_sessions.maps IS 'Maps in the order first played.';
+COMMENT ON COLUMN guildstats_mart.et_sessions.players IS 'Distinct players, bots excluded.';
+COMMENT ON COLUMN guildstats_mart.et_sessions.is_last IS 'The most recent session.';
+
+CREATE VIEW guildstats_mart.et_last_session AS
+SELECT g.guild_id, s.started_at AT TIME ZONE g.calendar_time_zone AS session_start,
+       x.guid, x.name AS player_name, x.rounds, x.kills, x.deaths, x.kd, x.efficiency,
+       x.damage_given, x.dpm, x.gibs, x.revives, x.xp, x.mvp_score, x.is_mvp
+FROM @extschema@.et_session_summary() x
+JOIN @extschema@.et_sessions s ON s.et_session_id = @extschema@.et_last_session_id()
+CROSS JOIN guildstats_mart.guilds g;
+COMMENT ON VIEW guildstats_mart.et_last_session IS 'The players of the last ET:Legacy session with their totals and the MVP (et_session_summary()).';
+COMMENT ON COLUMN guildstats_mart.et_last_session.guild_id IS 'Discord guild id (every guild sees every ET session).';
+COMMENT ON COLUMN guildstats_mart.et_last_session.session_start IS 'When the session started.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.guid IS 'Player GUID.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.player_name IS 'Latest name in the session.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.rounds IS 'Rounds played in the session.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.kills IS 'Kills.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.deaths IS 'Deaths.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.kd IS 'Kills per death.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.efficiency IS 'kills / (kills + deaths), in percent.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.damage_given IS 'Damage given.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.dpm IS 'Damage per minute.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.gibs IS 'Gibs.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.revives IS 'Revives given.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.xp IS 'XP.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.mvp_score IS 'K/D * 10 + efficiency + damage / 100.';
+COMMENT ON COLUMN guildstats_mart.et_last_session.is_mvp IS 'The session''s MVP.';
+
+CREATE VIEW guildstats_mart.et_maps AS
+SELECT g.guild_id, m.started_at AT TIME ZONE g.calendar_time_zone AS played_at, m.match_id, m.map,
+       m.et_session_id AS session_id, coalesce(m.outcome, 'unfinished') AS outcome,
+       m.time_to_beat_seconds / 60.0 AS time_to_beat_minutes
+FROM @extschema@.et_matches m
+CROSS JOIN guildstats_mart.guilds g;
+COMMENT ON VIEW guildstats_mart.et_maps IS 'ET:Legacy stopwatch maps played: when, which map, the time to beat and the result.';
+COMMENT ON COLUMN guildstats_mart.et_maps.guild_id IS 'Discord guild id (every guild sees every ET map).';
+COMMENT ON COLUMN guildstats_mart.et_maps.played_at IS 'Start of the map (its round 1).';
+COMMENT ON COLUMN guildstats_mart.et_maps.match_id IS 'Match id (date and time of round 1).';
+COMMENT ON COLUMN guildstats_mart.et_maps.map IS 'Map name.';
+COMMENT ON COLUMN guildstats_mart.et_maps.session_id IS 'Gaming session.';
+COMMENT ON COLUMN guildstats_mart.et_maps.outcome IS 'round1_attackers, round2_attackers, draw, unknown or unfinished.';
+COMMENT ON COLUMN guildstats_mart.et_maps.time_to_beat_minutes IS 'The time the round-1 attackers set, in minutes.';
+
+CREATE VIEW guildstats_mart.et_awards AS
+SELECT g.guild_id, s.started_at AT TIME ZONE g.calendar_time_zone AS session_start,
+       a.award, a.guid, a.name AS player_name, a.value
+FROM @extschema@.et_awards() a
+JOIN @extschema@.et_sessions s ON s.et_session_id = @extschema@.et_last_session_id()
+CROSS JOIN guildstats_mart.guilds g;
+COMMENT ON VIEW guildstats_mart.et_awards IS 'Awards of the last ET:Legacy session (et_awards()): most kills, damage, revives, best accuracy, ...; ties share an award.';
+COMMENT ON COLUMN guildstats_mart.et_awards.guild_id IS 'Discord guild id (every guild sees every ET session).';
+COMMENT ON COLUMN guildstats_mart.et_awards.session_start IS 'When the session started.';
+COMMENT ON COLUMN guildstats_mart.et_awards.award IS 'The award.';
+COMMENT ON COLUMN guildstats_mart.et_awards.guid IS 'Winner''s GUID.';
+COMMENT ON COLUMN guildstats_mart.et_awards.player_name IS 'Winner''s name.';
+COMMENT ON COLUMN guildstats_mart.et_awards.value IS 'The winning value.';
+
+CREATE VIEW guildstats_mart.game_servers_hourly AS
+SELECT g.guild_id, h.hour, h.server, coalesce(s.label, h.server) AS server_label,
+       h.polls, h.ok_polls, h.uptime, h.avg_players, h.max_players_seen, h.slots, h.utilization
+FROM @extschema@.server_activity_hourly h
+LEFT JOIN @extschema@.game_servers s ON s.address = h.server
+CROSS JOIN guildstats_mart.guilds g;
+COMMENT ON VIEW guildstats_mart.game_servers_hourly IS 'Game servers per hour: uptime (share of polls answered), players and utilization (players / slots).';
+COMMENT ON COLUMN guildstats_mart.game_servers_hourly.guild_id IS 'Discord guild id (every guild sees every game server).';
+COMMENT ON COLUMN guildstats_mart.game_servers_hourly.hour IS 'Start of the hour.';
+COMMENT ON COLUMN guildstats_mart.game_servers_hourly.server IS 'Server address, host:port.';
+COMMENT ON COLUMN guildstats_mart.game_servers_hourly.server_label IS 'The server''s label in game_servers, else its address.';
+COMMENT ON COLUMN guildstats_mart.game_servers_hourly.polls IS 'Polls that hour.';
+COMMENT ON COLUMN guildstats_mart.game_servers_hourly.ok_polls IS 'Polls answered.';
+COMMENT ON COLUMN guildstats_mart.game_servers_hourly.uptime IS 'ok_polls / polls (0 to 1).';
+COMMENT ON COLUMN guildstats_mart.game_servers_hourly.avg_players IS 'Average players reported.';
+COMMENT ON COLUMN guildstats_mart.game_servers_hourly.max_players_seen IS 'Most players reported.';
+COMMENT ON COLUMN guildstats_mart.game_servers_hourly.slots IS 'Player slots.';
+COMMENT ON COLUMN guildstats_mart.game_servers_hourly.utilization IS 'Players / slots, averaged over answered polls (0 to 1).';
+
+CREATE VIEW guildstats_mart.data_health AS
+SELECT g.guild_id, now() AS checked_at, h.check_name, h.severity, h.status, h.detail,
+       h.status = 'ok' AS is_ok
+FROM @extschema@.health() h
+CROSS JOIN guildstats_mart.guilds g;
+COMMENT ON VIEW guildstats_mart.data_health IS 'Data-quality checks (health()): freshness of every input, heartbeats, ET imports, game servers; status ok means nothing to do.';
+COMMENT ON COLUMN guildstats_mart.data_health.guild_id IS 'Discord guild id (the checks cover the whole database).';
+COMMENT ON COLUMN guildstats_mart.data_health.checked_at IS 'When the checks ran (now).';
+COMMENT ON COLUMN guildstats_mart.data_health.check_name IS 'What is checked.';
+COMMENT ON COLUMN guildstats_mart.data_health.severity IS 'critical, warning or info.';
+COMMENT ON COLUMN guildstats_mart.data_health.status IS 'ok, or what is wrong (stale, missing, failing, ...).';
+COMMENT ON COLUMN guildstats_mart.data_health.detail IS 'The numbers behind the status.';
+COMMENT ON COLUMN guildstats_mart.data_health.is_ok IS 'status is ok.';
+
+CREATE VIEW guildstats_mart.ingest_lag_hourly AS
+SELECT g.guild_id, l.hour, l.source_table, l.rows,
+       extract(epoch FROM l.avg_lag) AS avg_lag_seconds, l.p95_lag_seconds,
+       extract(epoch FROM l.max_lag) AS max_lag_seconds
+FROM @extschema@.ingest_lag_hourly l
+CROSS JOIN guildstats_mart.guilds g;
+COMMENT ON VIEW guildstats_mart.ingest_lag_hourly IS 'How long after the fact each input reached the database, per raw table and hour of event time.';
+COMMENT ON COLUMN guildstats_mart.ingest_lag_hourly.guild_id IS 'Discord guild id (the lag covers the whole database).';
+COMMENT ON COLUMN guildstats_mart.ingest_lag_hourly.hour IS 'Hour of the events.';
+COMMENT ON COLUMN guildstats_mart.ingest_lag_hourly.source_table IS 'The raw table.';
+COMMENT ON COLUMN guildstats_mart.ingest_lag_hourly.rows IS 'Rows of that hour.';
+COMMENT ON COLUMN guildstats_mart.ingest_lag_hourly.avg_lag_seconds IS 'Average seconds from the event to its row being stored.';
+COMMENT ON COLUMN guildstats_mart.ingest_lag_hourly.p95_lag_seconds IS '95th percentile of that lag, seconds.';
+COMMENT ON COLUMN guildstats_mart.ingest_lag_hourly.max_lag_seconds IS 'Largest lag, seconds.';
+
+CREATE VIEW guildstats_mart.ingester_heartbeats AS
+SELECT g.guild_id, b.source, b.guild_id AS beat_guild_id, max(b.beat_at) AS last_beat,
+       extract(epoch FROM now() - max(b.beat_at)) AS seconds_since_last_beat,
+       count(*) FILTER (WHERE b.beat_at > now() - interval '1 hour') AS beats_last_hour
+FROM @extschema@.raw_heartbeats b
+JOIN guildstats_mart.guilds g ON b.guild_id IS NULL OR b.guild_id = g.guild_id
+GROUP BY g.guild_id, b.source, b.guild_id;
+COMMENT ON VIEW guildstats_mart.ingester_heartbeats IS 'Liveness of every ingester: its latest heartbeat and how long ago that was.';
+COMMENT ON COLUMN guildstats_mart.ingester_heartbeats.guild_id IS 'Discord guild id (ingesters tied to no guild appear under every guild).';
+COMMENT ON COLUMN guildstats_mart.ingester_heartbeats.source IS 'The ingester: discord, gameserver or sftp.';
+COMMENT ON COLUMN guildstats_mart.ingester_heartbeats.beat_guild_id IS 'The guild the ingester reports for; empty for ingesters tied to no guild.';
+COMMENT ON COLUMN guildstats_mart.ingester_heartbeats.last_beat IS 'Latest heartbeat.';
+COMMENT ON COLUMN guildstats_mart.ingester_heartbeats.seconds_since_last_beat IS 'Seconds since the latest heartbeat.';
+COMMENT ON COLUMN guildstats_mart.ingester_heartbeats.beats_last_hour IS 'Heartbeats in the last hour.';
+
+CREATE VIEW guildstats_mart.builder_status AS
+SELECT g.guild_id, p.builder, max(p.updated_at) AS last_run,
+       extract(epoch FROM now() - max(p.updated_at)) AS seconds_since_last_run,
+       bool_or(p.pending_ids <> '{}') AS has_pending_rows
+FROM @extschema@.build_progress p
+CROSS JOIN guildstats_mart.guilds g
+GROUP BY g.guild_id, p.builder;
+COMMENT ON VIEW guildstats_mart.builder_status IS 'When each incremental builder last recorded progress (build_progress): a builder that stops running shows here first.';
+COMMENT ON COLUMN guildstats_mart.builder_status.guild_id IS 'Discord guild id (the builders serve every guild).';
+COMMENT ON COLUMN guildstats_mart.builder_status.builder IS 'The builder function.';
+COMMENT ON COLUMN guildstats_mart.builder_status.last_run IS 'Latest progress recorded.';
+COMMENT ON COLUMN guildstats_mart.builder_status.seconds_since_last_run IS 'Seconds since then.';
+COMMENT ON COLUMN guildstats_mart.builder_status.has_pending_rows IS 'Rows of writers still in flight at the last run wait to be looked at again.';
+
+CREATE VIEW guildstats_mart.live_activity_5min AS
+SELECT m.guild_id, date_bin(interval '5 minutes', m.sent_at, timestamptz '2000-01-01 00:00+00') AS window_start,
+       count(*) AS messages, count(DISTINCT m.user_id) AS authors
+FROM @extschema@.raw_messages m
+WHERE NOT m.is_bot
+GROUP BY m.guild_id, 2;
+COMMENT ON VIEW guildstats_mart.live_activity_5min IS 'Messages per guild and 5-minute window (bots excluded), for live operations panels; filter on window_start to keep it cheap.';
+COMMENT ON COLUMN guildstats_mart.live_activity_5min.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.live_activity_5min.window_start IS 'Start of the 5-minute window (UTC-aligned).';
+COMMENT ON COLUMN guildstats_mart.live_activity_5min.messages IS 'Messages in the window.';
+COMMENT ON COLUMN guildstats_mart.live_activity_5min.authors IS 'Distinct authors in the window.';
+
+CREATE VIEW guildstats_mart.voice_now AS
+SELECT b.guild_id, b.horizon AS as_of,
+       count(v.user_id) FILTER (WHERE NOT v.is_afk) AS voice_users,
+       count(v.user_id) FILTER (WHERE v.is_afk) AS afk_users,
+       count(DISTINCT v.channel_id) FILTER (WHERE NOT v.is_afk) AS busy_channels
+FROM @extschema@.voice_build_guilds b
+LEFT JOIN @extschema@.voice_sessions v ON v.guild_id = b.guild_id AND v.ended_at IS NULL
+GROUP BY b.guild_id, b.horizon;
+COMMENT ON VIEW guildstats_mart.voice_now IS 'Who is in voice now, per guild: the sessions still open at the voice builder''s horizon (its latest heartbeat).';
+COMMENT ON COLUMN guildstats_mart.voice_now.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.voice_now.as_of IS 'The instant the counts are for: the guild''s latest heartbeat seen by the last build.';
+COMMENT ON COLUMN guildstats_mart.voice_now.voice_users IS 'Members in voice outside the AFK channel.';
+COMMENT ON COLUMN guildstats_mart.voice_now.afk_users IS 'Members in the AFK channel.';
+COMMENT ON COLUMN guildstats_mart.voice_now.busy_channels IS 'Voice channels with someone in them (AFK excluded).';
+
+-- ==== the BI views under per-guild isolation (a fresh install runs isolation.sql after mart.sql)
+SELECT count(@extschema@.isolate_by_guild(c.oid))
+  FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+ WHERE s.nspname = 'guildstats_mart' AND c.relkind = 'v';

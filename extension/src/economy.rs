@@ -54,14 +54,14 @@ fn _economy_health(
     ),
 > {
     if !from_day.is_finite() || !to_day.is_finite() {
-        crate::gini::fail(
+        crate::error::raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             "economy_health: from_day and to_day must be finite dates",
         );
     }
     let (from, to) = (from_day.to_pg_epoch_days(), to_day.to_pg_epoch_days());
     if to < from || to - from > 36_600 {
-        crate::gini::fail(
+        crate::error::raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("economy_health: need from_day <= to_day within 100 years, got {from_day} .. {to_day}"),
         );
@@ -87,7 +87,7 @@ fn _economy_health(
         Ok(flows)
     })
     .unwrap_or_else(|e| {
-        crate::gini::fail(
+        crate::error::raise(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             format!("economy_health: reading the ledger failed: {e}"),
         )

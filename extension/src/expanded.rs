@@ -142,7 +142,7 @@ pub(crate) unsafe fn decode_flat<T: ExpandedState>(datum: pg_sys::Datum) -> T {
     let bytes = varlena_to_byte_slice(detoasted);
     match T::decode(bytes) {
         Ok(state) => state,
-        Err(e) => crate::gini::fail(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, e),
+        Err(e) => crate::error::raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, e),
     }
 }
 
@@ -173,7 +173,7 @@ unsafe fn aggregate_context(
 ) -> pg_sys::MemoryContext {
     let mut context: pg_sys::MemoryContext = std::ptr::null_mut();
     if pg_sys::AggCheckCallContext(fcinfo, &mut context) == 0 || context.is_null() {
-        crate::gini::fail(
+        crate::error::raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("{function} can only be called as part of an aggregate"),
         );

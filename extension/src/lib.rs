@@ -8,6 +8,7 @@
 
 mod activity;
 mod economy;
+mod error;
 mod et;
 mod expanded;
 mod gini;

@@ -70,6 +70,21 @@ extension_sql_file!(
     requires = ["et", "members", "voice_sessions", "events", "rollups"]
 );
 
+extension_sql_file!(
+    "../../sql/extension/mart.sql",
+    name = "mart",
+    // The BI views read every part of the schema.
+    requires = ["activity", "economy", "et_reports", "rollups", "build_all"]
+);
+
+// Last of all (finalize): it puts every table with a guild_id and every view, whichever file
+// made them, under per-guild isolation.
+extension_sql_file!(
+    "../../sql/extension/isolation.sql",
+    name = "isolation",
+    finalize
+);
+
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {

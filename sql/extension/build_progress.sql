@@ -128,3 +128,38 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION _reset_progress(text) IS
     'Internal to the rebuild functions: forgets a builder''s progress, so that its next claim covers every raw row.';
+
+-- One row per builder: a builder runs only while it holds its row locked, so two calls of the
+-- same builder never overlap, and erase_member() locks them all to keep builds out while it
+-- works. A row lock and not an advisory lock: any login may take any advisory lock key, and a
+-- reader holding a builder's key made every build report "skipped" and erase_member() wait
+-- forever. Locking a row needs UPDATE on the table, which only guildstats_admin (and the
+-- owner) has (sql/ops/roles.sql). The rows come with the extension; pg_dump leaves them out.
+CREATE TABLE builder_locks (
+    builder  text PRIMARY KEY
+);
+INSERT INTO builder_locks (builder)
+VALUES ('import_et_rounds'), ('build_members'), ('build_voice_sessions'), ('build_event_attendance'),
+       ('build_rollups');
+COMMENT ON TABLE builder_locks IS
+    'One row per builder; a builder runs while it holds its row locked (SELECT ... FOR UPDATE SKIP LOCKED), and erase_member() locks every row. Only roles with UPDATE on this table (guildstats_admin) can hold them. Do not edit.';
+COMMENT ON COLUMN builder_locks.builder IS 'The builder function, e.g. build_voice_sessions.';
+
+CREATE FUNCTION _try_builder_lock(builder text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM 1 FROM @extschema@.builder_locks l WHERE l.builder = _try_builder_lock.builder
+        FOR UPDATE SKIP LOCKED;
+    IF FOUND THEN
+        RETURN true;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.builder_locks l WHERE l.builder = _try_builder_lock.builder) THEN
+        RAISE EXCEPTION 'guildstats: builder_locks has no row for %', builder
+            USING HINT = 'Reinstall the row: INSERT INTO guildstats.builder_locks VALUES (''' || builder || ''').';
+    END IF;
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION _try_builder_lock(text) IS
+    'Internal to the builders: locks the builder''s row of builder_locks until the end of the transaction and returns true, or returns false at once when another transaction holds it.';

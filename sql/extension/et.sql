@@ -368,8 +368,9 @@ $$;
 COMMENT ON FUNCTION _et_store_players(jsonb) IS
     'Internal: stores players and weapons of ET:Legacy rounds from the jsonb the parser produces.';
 
--- One file: parse, store the round and its players with the file's values. Raises on a bad
--- file; import_et_rounds() runs it in a subtransaction.
+-- One file: parse, store the round and its players with the file's values, record what the
+-- parser repaired. Raises on a bad file, with a message that names it (parse errors do; any
+-- other error gets the name in front); import_et_rounds() runs it in a subtransaction.
 CREATE FUNCTION _et_import_file(raw_ingest_id bigint)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -381,27 +382,38 @@ DECLARE
 BEGIN
     SELECT r.ingest_id, r.file_name, r.source, r.content, r.sha256 INTO raw
     FROM @extschema@.raw_et_stats_files r WHERE r.ingest_id = raw_ingest_id;
-    doc := @extschema@.et_parse_round(raw.file_name, raw.content);
-    INSERT INTO @extschema@.et_rounds (
-        raw_ingest_id, sha256, file_name, source, saved_at, map, round_number, server_name,
-        server_name_raw, config, defender_team, winner_team, time_limit_seconds,
-        time_used_seconds, lua_fields, player_count)
-    VALUES (
-        raw.ingest_id, raw.sha256, raw.file_name, raw.source, (doc ->> 'saved_at')::timestamp,
-        doc ->> 'map', (doc ->> 'round_number')::smallint, doc #>> '{header,server_name}',
-        doc #>> '{header,server_name_raw}', doc #>> '{header,config}',
-        (doc #>> '{header,defender_team}')::smallint, (doc #>> '{header,winner_team}')::smallint,
-        (doc #>> '{header,time_limit_seconds}')::integer,
-        (doc #>> '{header,time_used_seconds}')::integer, (doc ->> 'lua_fields')::smallint,
-        jsonb_array_length(doc -> 'players'))
-    RETURNING round_id INTO new_round_id;
-    PERFORM @extschema@._et_store_players(
-        @extschema@._et_player_rows(new_round_id, doc -> 'players', doc -> 'players'));
+    BEGIN
+        doc := @extschema@.et_parse_round(raw.file_name, raw.content);
+        INSERT INTO @extschema@.et_rounds (
+            raw_ingest_id, sha256, file_name, source, saved_at, map, round_number, server_name,
+            server_name_raw, config, defender_team, winner_team, time_limit_seconds,
+            time_used_seconds, lua_fields, player_count)
+        VALUES (
+            raw.ingest_id, raw.sha256, raw.file_name, raw.source, (doc ->> 'saved_at')::timestamp,
+            doc ->> 'map', (doc ->> 'round_number')::smallint, doc #>> '{header,server_name}',
+            doc #>> '{header,server_name_raw}', doc #>> '{header,config}',
+            (doc #>> '{header,defender_team}')::smallint, (doc #>> '{header,winner_team}')::smallint,
+            (doc #>> '{header,time_limit_seconds}')::integer,
+            (doc #>> '{header,time_used_seconds}')::integer, (doc ->> 'lua_fields')::smallint,
+            jsonb_array_length(doc -> 'players'))
+        RETURNING round_id INTO new_round_id;
+        PERFORM @extschema@._et_store_players(
+            @extschema@._et_player_rows(new_round_id, doc -> 'players', doc -> 'players'));
+    EXCEPTION WHEN OTHERS THEN
+        IF starts_with(SQLERRM, raw.file_name) THEN
+            RAISE;
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = raw.file_name || ': ' || SQLERRM;
+    END;
+    UPDATE @extschema@.raw_et_stats_files
+    SET import_warning = nullif(array_to_string(ARRAY(
+            SELECT jsonb_array_elements_text(doc -> 'warnings')), E'\n'), '')
+    WHERE ingest_id = raw.ingest_id;
     RETURN new_round_id;
 END
 $$;
 COMMENT ON FUNCTION _et_import_file(bigint) IS
-    'Internal: imports one raw ET:Legacy file (raises on a malformed file).';
+    'Internal: imports one raw ET:Legacy file and records its warnings in import_warning (raises on a malformed file).';
 
 -- What the last linking grouped sessions with: when the et_session_gap setting changes, every
 -- session may regroup, so the next import that brings new rounds relinks all rounds once.
@@ -619,7 +631,7 @@ DECLARE
     gap interval;
 BEGIN
     -- pg_cron never overlaps itself, but a person may call this at the same time.
-    IF NOT pg_try_advisory_xact_lock(hashtext('guildstats.import_et_rounds')) THEN
+    IF NOT @extschema@._try_builder_lock('import_et_rounds') THEN
         RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, clock_timestamp() - started,
             'skipped: another import_et_rounds() is running; its results will be there when it commits'::text;
         RETURN;
@@ -683,27 +695,6 @@ $$;
 COMMENT ON FUNCTION import_et_rounds() IS
     'Imports every ET:Legacy stats file in raw_et_stats_files not imported yet (a malformed file keeps its raw row with import_error set, and the batch goes on), then links the new rounds and those near them (rounds_linked): pairs rounds, recomputes round-2 differentials whose round 1 changed (a late round 1 still pairs), marks restarts and rebuilds their et_matches and et_sessions rows. orphan_round2 and sessions count all rounds. Safe to call repeatedly and concurrently (a second caller is told another import is running). Example: SELECT * FROM guildstats.import_et_rounds();';
 
--- New files import as soon as they land (the rows appear within the inserting transaction),
--- without waiting for a schedule. The raw insert never fails because of an import problem.
-CREATE FUNCTION _et_import_on_insert()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM @extschema@.import_et_rounds();
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    RAISE WARNING 'guildstats: importing new ET:Legacy files failed (%); they stay in raw_et_stats_files and the next import_et_rounds() retries', SQLERRM;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION _et_import_on_insert() IS
-    'Internal trigger function: imports new ET:Legacy files right after they are inserted into raw_et_stats_files.';
-
-CREATE TRIGGER raw_et_stats_files_import
-AFTER INSERT ON raw_et_stats_files
-FOR EACH STATEMENT EXECUTE FUNCTION _et_import_on_insert();
-COMMENT ON TRIGGER raw_et_stats_files_import ON raw_et_stats_files IS
-    'Imports new ET:Legacy files as soon as they are inserted (disable it with ALTER TABLE ... DISABLE TRIGGER to import only on schedule).';
+-- Inserting a file imports nothing: the import is the builders' work (build_all(), which pg_cron
+-- runs every minute, calls import_et_rounds()), so that no file, however big or broken, can
+-- make an ingester's INSERT slow, time out or fail, and the raw row always commits first.

@@ -96,7 +96,7 @@ DECLARE
     touched      bigint[];
 BEGIN
     observations_read := 0; events_built := 0; attendance_rows := 0;
-    IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('guildstats.build_event_attendance')) THEN
+    IF NOT @extschema@._try_builder_lock('build_event_attendance') THEN
         elapsed := clock_timestamp() - started;
         status := 'skipped: another build_event_attendance() is running';
         RETURN NEXT;

@@ -40,7 +40,7 @@ DECLARE
     point_ids    int8multirange;
 BEGIN
     rows_read := 0; members_added := 0; members_updated := 0;
-    IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('guildstats.build_members')) THEN
+    IF NOT @extschema@._try_builder_lock('build_members') THEN
         elapsed := clock_timestamp() - started;
         status := 'skipped: another build_members() is running';
         RETURN NEXT;

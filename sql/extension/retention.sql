@@ -78,18 +78,19 @@ CREATE AGGREGATE rollup(retention_state) (
 COMMENT ON AGGREGATE rollup(retention_state) IS
     'Merges retention states (for example one per activity source or per month of input) into one, exactly.';
 
-CREATE FUNCTION retention_rows(state retention_state)
+CREATE FUNCTION retention_rows(state retention_state, max_offset integer DEFAULT 365)
 RETURNS TABLE (cohort_start date, cohort_size bigint, period_offset integer, retained bigint,
                rate double precision, retained_or_later bigint, rate_or_later double precision)
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$ SELECT * FROM @extschema@._retention_rows(state::bytea) $$;
-COMMENT ON FUNCTION retention_rows(retention_state) IS
-    'The cohort table of a retention state: one row per cohort and period offset (0 = the cohort period) up to the last period with any activity. retained: users active in exactly that period; retained_or_later: active in that period or any later one; rates are shares of cohort_size.';
-COMMENT ON FUNCTION _retention_rows(bytea) IS
-    'Internal: retention_rows() over the state''s binary form.';
+AS $$ SELECT * FROM @extschema@._retention_rows(state::bytea, max_offset) $$;
+COMMENT ON FUNCTION retention_rows(retention_state, integer) IS
+    'The cohort table of a retention state: one row per cohort and period offset (0 = the cohort period) up to the last period with any activity in the state, and at most max_offset (default 365; 0 to 36525, else an error). retained: users active in exactly that period; retained_or_later: active in that period or any later one (also later than max_offset); rates are shares of cohort_size. A table of more than 10,000,000 rows is an error, raised before any row. Example: SELECT r.* FROM (SELECT guildstats.retention_agg(1, NULL, now()::timestamp, ''day'') s) a, guildstats.retention_rows(a.s, 30) r;';
+COMMENT ON FUNCTION _retention_rows(bytea, integer) IS
+    'Internal: retention_rows() over the state''s binary form, which it checks.';
 
 CREATE FUNCTION retention(guild_id bigint, period text DEFAULT 'week',
-                          cohort_by text DEFAULT 'first_activity', kinds text[] DEFAULT NULL)
+                          cohort_by text DEFAULT 'first_activity', kinds text[] DEFAULT NULL,
+                          max_offset integer DEFAULT 365)
 RETURNS TABLE (cohort_start date, cohort_size bigint, period_offset integer, retained bigint,
                rate double precision, retained_or_later bigint, rate_or_later double precision)
 LANGUAGE plpgsql STABLE
@@ -106,7 +107,7 @@ BEGIN
               WHERE e.guild_id = retention.guild_id
                 AND (CASE WHEN retention.kinds IS NULL THEN e.kind <> 'member'
                           ELSE e.kind = ANY (retention.kinds) END)) a,
-             @extschema@.retention_rows(a.s) r
+             @extschema@.retention_rows(a.s, retention.max_offset) r
         ORDER BY 1, 3;
     ELSIF retention.cohort_by = 'join' THEN
         RETURN QUERY
@@ -125,7 +126,7 @@ BEGIN
                     WHERE e.guild_id = retention.guild_id
                       AND (CASE WHEN retention.kinds IS NULL THEN e.kind <> 'member'
                                 ELSE e.kind = ANY (retention.kinds) END)) x) a,
-             @extschema@.retention_rows(a.s) r
+             @extschema@.retention_rows(a.s, retention.max_offset) r
         ORDER BY 1, 3;
     ELSE
         RAISE EXCEPTION 'retention: cohort_by must be first_activity or join, got %', retention.cohort_by
@@ -133,8 +134,8 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION retention(bigint, text, text, text[]) IS
-    'Retention cohort table of a guild for a heatmap (rows: cohort_start, cohort_size, period_offset, retained, rate, retained_or_later, rate_or_later). period: day, week or month in settings_for(guild_id).calendar_time_zone. cohort_by: first_activity (first activity in activity_events) or join (first join in raw_member_events). kinds: the activity_events kinds that count as activity (voice, message, points, member); default all but member, since a join date (Discord reports the original one, possibly years before tracking began) or a rename is not engagement. Example: SELECT * FROM guildstats.retention(1234, ''week'');';
+COMMENT ON FUNCTION retention(bigint, text, text, text[], integer) IS
+    'Retention cohort table of a guild for a heatmap (rows: cohort_start, cohort_size, period_offset, retained, rate, retained_or_later, rate_or_later). period: day, week or month in settings_for(guild_id).calendar_time_zone. cohort_by: first_activity (first activity in activity_events) or join (first join in raw_member_events). kinds: the activity_events kinds that count as activity (voice, message, points, member); default all but member, since a join date (Discord reports the original one, possibly years before tracking began) or a rename is not engagement. max_offset: the last period offset shown (default 365; at most 36525), so that one outlier timestamp, years away, cannot turn the table into millions of rows. Example: SELECT * FROM guildstats.retention(1234, ''week'');';
 
 CREATE FUNCTION retention_dn(guild_id bigint, days integer[] DEFAULT '{1,7,30,90}', kinds text[] DEFAULT NULL)
 RETURNS TABLE (day_offset integer, eligible_users bigint, retained bigint, rate double precision,
@@ -148,10 +149,11 @@ AS $$
            coalesce(sum(r.retained_or_later), 0)::bigint,
            sum(r.retained_or_later)::double precision / nullif(sum(r.cohort_size), 0)
     FROM unnest(retention_dn.days) AS d(n)
-    LEFT JOIN @extschema@.retention(retention_dn.guild_id, 'day', 'first_activity', retention_dn.kinds) r
+    LEFT JOIN @extschema@.retention(retention_dn.guild_id, 'day', 'first_activity', retention_dn.kinds,
+                                    (SELECT greatest(max(n), 0) FROM unnest(retention_dn.days) AS n)) r
            ON r.period_offset = d.n
     GROUP BY d.n
     ORDER BY d.n
 $$;
 COMMENT ON FUNCTION retention_dn(bigint, integer[], text[]) IS
-    'Classic D1/D7/D30/D90 retention of a guild (days configurable): of the users whose first activity was at least N days before the last activity in the data (eligible_users), the share active exactly N calendar days after their first day (rate), and N days or later (rate_or_later). Example: SELECT * FROM guildstats.retention_dn(1234);';
+    'Classic D1/D7/D30/D90 retention of a guild (days configurable): of the users whose first activity was at least N days before the last activity in the data (eligible_users), the share active exactly N calendar days after their first day (rate), and N days or later (rate_or_later). Days past 36525 are an error. Example: SELECT * FROM guildstats.retention_dn(1234);';

@@ -71,7 +71,7 @@ DECLARE
     tracked_since timestamptz;
 BEGIN
     guilds_refreshed := 0; daily_rows := 0; weekly_rows := 0; monthly_rows := 0;
-    IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('guildstats.build_rollups')) THEN
+    IF NOT @extschema@._try_builder_lock('build_rollups') THEN
         elapsed := clock_timestamp() - started;
         status := 'skipped: another build_rollups() is running';
         RETURN NEXT;

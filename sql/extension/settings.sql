@@ -29,12 +29,15 @@ CREATE TABLE settings (
     et_min_rounds        integer,
     outage_after         interval,
     updated_at           timestamptz NOT NULL DEFAULT now(),
+    -- Last, after updated_at: 0.2.0 added it, and an upgraded table must equal a fresh one.
+    future_tolerance     interval,
     CONSTRAINT settings_guild_key UNIQUE NULLS NOT DISTINCT (guild_id),
     CONSTRAINT settings_session_cap_positive CHECK (session_cap > interval '0'),
     CONSTRAINT settings_event_grace_not_negative CHECK (event_grace >= interval '0'),
     CONSTRAINT settings_et_session_gap_positive CHECK (et_session_gap > interval '0'),
     CONSTRAINT settings_et_min_rounds_not_negative CHECK (et_min_rounds >= 0),
     CONSTRAINT settings_outage_after_positive CHECK (outage_after > interval '0'),
+    CONSTRAINT settings_future_tolerance_not_negative CHECK (future_tolerance >= interval '0'),
     CONSTRAINT settings_calendar_time_zone_known CHECK (_is_valid_time_zone(calendar_time_zone)),
     CONSTRAINT settings_afk_only_per_guild CHECK (guild_id IS NOT NULL OR afk_channel_id IS NULL)
 );
@@ -50,6 +53,7 @@ COMMENT ON COLUMN settings.calendar_time_zone IS 'Time zone of calendar days, we
 COMMENT ON COLUMN settings.et_session_gap IS 'ET:Legacy rounds further apart than this start a new gaming session (built-in default 60 minutes).';
 COMMENT ON COLUMN settings.et_min_rounds IS 'ET:Legacy leaderboards rank only players with at least this many rounds in the period (built-in default 5; ET servers belong to no guild, so the global row sets it).';
 COMMENT ON COLUMN settings.outage_after IS 'A silence in the discord heartbeats longer than this is a bot outage: voice sessions open across it end at the last heartbeat before it (built-in default 3 minutes, three missed beats).';
+COMMENT ON COLUMN settings.future_tolerance IS 'How far after its arrival a raw row may be dated (a clock running ahead) before it goes to quarantine instead of its raw table (built-in default 1 day). Read it with future_tolerance_for(guild_id); guild-less rows (game servers, ET files) use the global row.';
 COMMENT ON COLUMN settings.updated_at IS 'When the row was last written by whoever set it.';
 
 SELECT pg_catalog.pg_extension_config_dump('settings', '');
@@ -115,3 +119,17 @@ FROM (SELECT guild_id FROM @extschema@.raw_guilds
      LATERAL @extschema@.settings_for(known.guild_id) AS s;
 COMMENT ON VIEW effective_settings IS
     'The settings in force for every known guild (seen in raw_guilds or named in settings), with defaults resolved.';
+
+-- Resolved on its own, not in settings_for(): the raw tables' insert trigger calls it on every
+-- row dated after now(), and it must stay a two-probe lookup.
+CREATE FUNCTION future_tolerance_for(guild_id bigint)
+RETURNS interval
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT coalesce((SELECT s.future_tolerance FROM @extschema@.settings s
+                      WHERE s.guild_id = future_tolerance_for.guild_id),
+                    (SELECT s.future_tolerance FROM @extschema@.settings s WHERE s.guild_id IS NULL),
+                    interval '1 day');
+END;
+COMMENT ON FUNCTION future_tolerance_for(bigint) IS
+    'The future tolerance in force for a guild (NULL: rows without a guild): its settings row, else the global row, else 1 day. A raw row dated further than this after its arrival goes to quarantine. Example: SELECT guildstats.future_tolerance_for(1234);';

@@ -242,7 +242,7 @@ BEGIN
     events_read := 0; snapshots_read := 0; heartbeats_read := 0; guilds_built := 0;
     users_rebuilt := 0; sessions_opened := 0; sessions_closed := 0; sessions_updated := 0;
     sessions_removed := 0;
-    IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('guildstats.build_voice_sessions')) THEN
+    IF NOT @extschema@._try_builder_lock('build_voice_sessions') THEN
         elapsed := clock_timestamp() - started;
         status := 'skipped: another build_voice_sessions() is running';
         RETURN NEXT;

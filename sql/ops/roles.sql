@@ -6,18 +6,22 @@
 --   psql -d yourdb -v ON_ERROR_STOP=1 -f sql/ops/roles.sql
 --
 -- Three group roles (NOLOGIN); give them to login roles with GRANT:
---   guildstats_ingest  the ingesters: INSERT into the raw tables. Not even SELECT:
+--   guildstats_ingest  the ingesters: INSERT into the raw tables' contract columns. Not even SELECT:
 --                      `INSERT ... ON CONFLICT DO NOTHING` needs no read access. One exception:
 --                      the SFTP puller reads raw_et_stats_files (file_name, source), the names
 --                      it has already stored, so that a restart resumes instead of downloading
 --                      every file again; the files' contents stay unreadable. And the poller
 --                      reads game_servers, the servers an admin listed for it.
---   guildstats_reader  BI tools (Superset, Metabase, Grafana) and analysts: read everything.
+--   guildstats_reader  BI tools (Superset, Metabase, Grafana) and analysts: read everything,
+--                      the BI views of schema guildstats_mart included, of the guilds
+--                      guildstats.reader_guilds binds the login to (NULL: every guild); an
+--                      unbound login sees no guild's rows (row-level security).
 --   guildstats_admin   operators: read and write every guildstats table, run the builders,
 --                      change settings.
 -- Example:
 --   CREATE ROLE discord_bot LOGIN PASSWORD '...' IN ROLE guildstats_ingest;
 --   CREATE ROLE superset LOGIN PASSWORD '...' IN ROLE guildstats_reader;
+--   INSERT INTO guildstats.reader_guilds (role_name, guild_id) VALUES ('superset', NULL);
 
 DO $roles$
 DECLARE
@@ -31,8 +35,8 @@ BEGIN
 END
 $roles$;
 
-COMMENT ON ROLE guildstats_ingest IS 'guildstats ingesters: INSERT into guildstats.raw_* only (and the names of the stored ET stats files, for the SFTP puller).';
-COMMENT ON ROLE guildstats_reader IS 'guildstats readers (BI tools, analysts): SELECT on everything in schema guildstats.';
+COMMENT ON ROLE guildstats_ingest IS 'guildstats ingesters: INSERT into the contract columns of guildstats.raw_* only (and the names of the stored ET stats files, for the SFTP puller).';
+COMMENT ON ROLE guildstats_reader IS 'guildstats readers (BI tools, analysts): SELECT on everything in schemas guildstats and guildstats_mart (the BI views), limited by row-level security to the guilds guildstats.reader_guilds binds the login to.';
 COMMENT ON ROLE guildstats_admin IS 'guildstats operators: all guildstats tables, builders and settings.';
 
 -- Functions are executable by PUBLIC by default. The builders change tables and must stay
@@ -40,18 +44,30 @@ COMMENT ON ROLE guildstats_admin IS 'guildstats operators: all guildstats tables
 REVOKE ALL ON SCHEMA guildstats FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA guildstats FROM PUBLIC;
 
--- Ingest: the raw tables, INSERT only.
+-- Ingest: the raw tables, INSERT only, and only into the contract columns. The columns the
+-- database assigns (ingest_id, received_at, the ET import's imported_at and import_error, and
+-- generated ones) stay out of reach: an ingest_id ahead of the sequence would later make an
+-- honest insert collide and be dropped, and imported_at set by a client would keep a file from
+-- ever being imported. Table-level INSERT is revoked first (which also revokes the column
+-- grants), so that an earlier run's grants never outlive a column's change of status.
 GRANT USAGE ON SCHEMA guildstats TO guildstats_ingest;
 DO $ingest$
 DECLARE
     raw_table regclass;
+    contract text;
 BEGIN
-    FOR raw_table IN
-        SELECT c.oid::regclass FROM pg_class c
+    FOR raw_table, contract IN
+        SELECT c.oid::regclass, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+        FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                           AND a.attgenerated = ''
+                           AND a.attname NOT IN ('ingest_id', 'received_at', 'imported_at', 'import_error')
         WHERE n.nspname = 'guildstats' AND c.relkind IN ('r', 'p') AND c.relname LIKE 'raw\_%'
+        GROUP BY c.oid
     LOOP
-        EXECUTE format('GRANT INSERT ON %s TO guildstats_ingest', raw_table);
+        EXECUTE format('REVOKE INSERT ON %s FROM guildstats_ingest', raw_table);
+        EXECUTE format('GRANT INSERT (%s) ON %s TO guildstats_ingest', contract, raw_table);
     END LOOP;
 END
 $ingest$;
@@ -59,12 +75,20 @@ $ingest$;
 GRANT SELECT (file_name, source) ON guildstats.raw_et_stats_files TO guildstats_ingest;
 -- The game-server poller reads the servers an admin listed in the database.
 GRANT SELECT ON guildstats.game_servers TO guildstats_ingest;
+-- The Discord bot reads the opt-out list, so that opted-out members are not even sent (the
+-- database drops their rows anyway). Reading it goes through the per-guild isolation policy,
+-- whose subquery reads reader_guilds (an ingester sees no binding of its own there).
+GRANT SELECT ON guildstats.opt_out, guildstats.reader_guilds TO guildstats_ingest;
 
 -- Reader: every table and view, and the functions (read-only ones work; builders fail for
 -- lack of write rights, with a permission error that says so).
 GRANT USAGE ON SCHEMA guildstats TO guildstats_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA guildstats TO guildstats_reader;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA guildstats TO guildstats_reader;
+-- The BI mart: what dashboards read. Only the reader (and so the admin) sees it.
+REVOKE ALL ON SCHEMA guildstats_mart FROM PUBLIC;
+GRANT USAGE ON SCHEMA guildstats_mart TO guildstats_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA guildstats_mart TO guildstats_reader;
 
 -- Admin: everything in the schema.
 GRANT USAGE ON SCHEMA guildstats TO guildstats_admin;

@@ -36,7 +36,17 @@ pub fn fixture_names(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Inserts files the way an ingester does (the insert trigger imports them).
+/// Imports what is pending, as build_all() does every minute; panics unless it ran.
+pub fn import_pending(client: &mut Client) {
+    let status: String = client
+        .query_one("SELECT status FROM guildstats.import_et_rounds()", &[])
+        .unwrap_or_else(|e| panic!("import_et_rounds: {}", db_message(&e)))
+        .get(0);
+    assert_eq!(status, "ok");
+}
+
+/// Inserts files the way an ingester does. Inserting imports nothing: call
+/// [`import_pending`] (or `import_et_rounds()`) next.
 pub fn insert_files(client: &mut Client, dir: &Path, names: &[String]) {
     for name in names {
         let content = std::fs::read(dir.join(name)).expect("read fixture");

@@ -40,11 +40,22 @@ pub fn udp_peer(test: &str, tool: &str, args: &[&str]) -> Option<(Peer, u16)> {
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().expect("stdout"))
-        .read_line(&mut line)
-        .expect("fixture output");
-    Some((Peer(child), port))
+    // Bounded: a peer that never says it is bound fails the test instead of blocking it.
+    let stdout = child.stdout.take().expect("stdout");
+    let (said, bound) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = said.send(line);
+        // Drained until the peer ends, so that it never writes into a closed pipe.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    let peer = Peer(child);
+    match bound.recv_timeout(Duration::from_secs(60)) {
+        Ok(line) if !line.is_empty() => Some((peer, port)),
+        _ => panic!("{tool} on port {port} did not say it was bound within 60 s"),
+    }
 }
 
 /// An ingester binary of this workspace, built once per test process (cargo builds only what

@@ -218,14 +218,53 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs a command and panics with its output when it fails.
+/// The longest a helper process of a test may run. A hang then fails the test, with the command
+/// named, instead of blocking CI.
+pub const CHILD_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+
+/// Commands with a time limit: run under coreutils `timeout`, which kills them after
+/// [`CHILD_LIMIT`] and exits with 124 (or 137 when the kill had to be SIGKILL).
+pub trait Bounded {
+    /// The same program, arguments, environment and directory, under `timeout`. Set stdio on
+    /// the returned command: it is not copied.
+    fn bounded(&self) -> Command;
+
+    fn bounded_output(&self) -> std::io::Result<std::process::Output> {
+        self.bounded().output()
+    }
+}
+
+impl Bounded for Command {
+    fn bounded(&self) -> Command {
+        let mut wrapped = Command::new("timeout");
+        wrapped
+            .arg("--kill-after=10")
+            .arg(format!("{}s", CHILD_LIMIT.as_secs()))
+            .arg(self.get_program())
+            .args(self.get_args());
+        for (key, value) in self.get_envs() {
+            match value {
+                Some(value) => wrapped.env(key, value),
+                None => wrapped.env_remove(key),
+            };
+        }
+        if let Some(dir) = self.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        wrapped
+    }
+}
+
+/// Runs a command (bounded by [`CHILD_LIMIT`]) and panics with its output when it fails.
 pub fn run_ok(command: &mut Command) -> String {
     let output = command
-        .output()
+        .bounded_output()
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let timed_out = matches!(output.status.code(), Some(124 | 137));
     assert!(
         output.status.success(),
-        "{command:?} failed: {}\n{}",
+        "{command:?} failed{}: {}\n{}",
+        if timed_out { " (timed out)" } else { "" },
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );

@@ -2,7 +2,7 @@
 //! (one per test, on its own loopback port, each test in its own remote directory) and the
 //! guildstats-sftp binary as a process, so that tests can stop it, kill -9 it and read its log.
 
-use crate::et::{cluster_and_fixtures, fingerprint, insert_files};
+use crate::et::{cluster_and_fixtures, fingerprint, import_pending, insert_files};
 use crate::ingest::{ingester_binary, Ingester};
 use crate::{repo_root, run_ok, skip_or_fail, Cluster, TestDb};
 use std::collections::BTreeMap;
@@ -373,16 +373,17 @@ impl Setup {
         );
     }
 
-    /// The rounds, players, weapons, matches and sessions are those the same files give when
-    /// inserted directly, in a database of their own.
+    /// Once imported (the puller only inserts; the builders import), the rounds, players,
+    /// weapons, matches and sessions are those the same files give when inserted directly, in
+    /// a database of their own.
     pub fn assert_like_a_direct_import(&self, dir: &Path, names: &[String]) {
+        let mut pulled = self.db.connect();
+        import_pending(&mut pulled);
         let direct = TestDb::create(&self.cluster, "sftp_direct");
         let mut client = direct.connect();
         insert_files(&mut client, dir, names);
-        assert_eq!(
-            fingerprint(&mut self.db.connect()),
-            fingerprint(&mut client)
-        );
+        import_pending(&mut client);
+        assert_eq!(fingerprint(&mut pulled), fingerprint(&mut client));
     }
 
     pub fn assert_each_stored_once(&self, names: &[String]) {

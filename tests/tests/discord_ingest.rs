@@ -8,7 +8,7 @@ use guildstats_e2e::discord::{
     scheduled_event, scratch_dir, spooled_rows, user, voice, wait_for, Ingester, MockDiscord,
     GUILD,
 };
-use guildstats_e2e::{Cluster, TestDb};
+use guildstats_e2e::{Bounded, Cluster, TestDb};
 use guildstats_ingest::raw_tables;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -675,7 +675,7 @@ fn discord_check_reports_what_works_and_never_the_token() {
         let output = std::process::Command::new(&bin)
             .args(&args)
             .env("GUILDSTATS_DISCORD_TOKEN", token)
-            .output()
+            .bounded_output()
             .expect("run --check");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -685,12 +685,19 @@ fn discord_check_reports_what_works_and_never_the_token() {
         );
         (output.status.success(), stdout)
     };
+    // The bot reads the database's opt-out list (one list for the bot and the database).
+    db.connect()
+        .batch_execute(
+            "INSERT INTO guildstats.opt_out (guild_id, user_id) VALUES (900, 48), (901, 49)",
+        )
+        .expect("opt-outs in the database");
     let (ok, report) = check(&cluster.dsn(&db.name, LOGIN));
     assert!(ok, "{report}");
     for line in [
         "database: ok (connected as e2e_discord_ingester",
         "discord: ok (token accepted; gateway ws://127.0.0.1:",
         "opt-out: 2 users never recorded",
+        "opt-out table: ok (2 members from guildstats.opt_out",
         "GUILD_VOICE_STATES",
         "raw_scheduled_event_users",
     ] {
@@ -705,6 +712,7 @@ fn discord_check_reports_what_works_and_never_the_token() {
     let (ok, report) = check(&cluster.dsn("no_such_database", LOGIN));
     assert!(!ok, "{report}");
     assert!(report.contains("database: FAILED"), "{report}");
+    assert!(report.contains("opt-out table: FAILED"), "{report}");
     assert!(report.contains("no_such_database"), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }

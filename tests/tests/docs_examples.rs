@@ -4,7 +4,7 @@
 //! so earlier ones set up later ones). When the next block is ```output, psql's output must
 //! equal it exactly (after trimming the ends of lines). A failing statement fails the test.
 
-use guildstats_e2e::{repo_root, Cluster, TestDb};
+use guildstats_e2e::{repo_root, Bounded, Cluster, TestDb};
 use std::io::Write;
 use std::process::Stdio;
 
@@ -85,6 +85,7 @@ fn sql_examples_in_the_docs_print_what_they_say() {
                     "-d",
                     &db.name,
                 ])
+                .bounded()
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

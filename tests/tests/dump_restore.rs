@@ -1,7 +1,7 @@
 //! Raw rows and settings survive `pg_dump` -> `pg_restore` into a new database: the extension
 //! marks its data tables (and their identity sequences) with pg_extension_config_dump.
 
-use guildstats_e2e::{run_ok, sample_insert, Cluster, TestDb};
+use guildstats_e2e::{run_ok, sample_insert, Bounded, Cluster, TestDb};
 use guildstats_ingest::raw_tables;
 
 fn fingerprint(client: &mut postgres::Client, table: &str) -> (i64, String) {
@@ -56,6 +56,10 @@ fn rows_survive_dump_and_restore() {
             &[&round.as_bytes()],
         )
         .expect("a valid round file");
+    // Inserting imports nothing; the builders do.
+    client
+        .batch_execute("SELECT * FROM guildstats.import_et_rounds()")
+        .expect("import");
 
     let dump_file = std::env::temp_dir().join(format!("{}.dump", source.name));
     run_ok(cluster.command("pg_dump").args([
@@ -74,7 +78,7 @@ fn rows_survive_dump_and_restore() {
         .command("pg_restore")
         .args(["-d", &target_name, "--exit-on-error"])
         .arg(&dump_file)
-        .output()
+        .bounded_output()
         .expect("run pg_restore");
     let mut target = cluster.connect(&target_name, "postgres");
 

@@ -60,7 +60,18 @@ fn all_real_files_import_with_hand_checked_values() {
     let db = TestDb::create(&cluster, "et_all");
     let mut client = db.connect();
     insert_files(&mut client, &dir, &names);
-    // The insert trigger imported everything already; an explicit call finds nothing new.
+    // Inserting imported nothing; one call imports every file, and a second finds nothing new.
+    let pending: i64 = client
+        .query_one(
+            "SELECT count(*) FROM guildstats.raw_et_stats_files WHERE imported_at IS NULL",
+            &[],
+        )
+        .expect("pending")
+        .get(0);
+    assert_eq!(pending, names.len() as i64);
+    let n = names.len() as i32;
+    let (read, imported, failed, _, _, status) = import(&mut client);
+    assert_eq!((read, imported, failed, status.as_str()), (n, n, 0, "ok"));
     let (read, imported, failed, orphans, sessions, status) = import(&mut client);
     assert_eq!((read, imported, failed, status.as_str()), (0, 0, 0, "ok"));
     assert_eq!(
@@ -260,14 +271,9 @@ fn one_file_per_statement_relinks_only_the_session_it_joins() {
     let mut names = fixture_names(&dir);
     // Held back for the session-gap change at the end.
     let last = names.pop().expect("fixtures");
-    let disable_trigger =
-        "ALTER TABLE guildstats.raw_et_stats_files DISABLE TRIGGER raw_et_stats_files_import";
 
     let batch_db = TestDb::create(&cluster, "et_one_batch");
     let mut batch = batch_db.connect();
-    batch
-        .batch_execute(disable_trigger)
-        .expect("disable trigger");
     insert_files(&mut batch, &dir, &names);
     import(&mut batch);
 
@@ -275,7 +281,6 @@ fn one_file_per_statement_relinks_only_the_session_it_joins() {
     // order unrelated to time (a stride through the sorted names).
     let one_db = TestDb::create(&cluster, "et_one_by_one");
     let mut one = one_db.connect();
-    one.batch_execute(disable_trigger).expect("disable trigger");
     let stride = 97;
     assert_eq!(gcd(stride, names.len()), 1, "the stride visits every file");
     let mut largest = 0;
@@ -357,6 +362,7 @@ fn a_late_round_one_pairs_and_its_round_two_is_recomputed() {
     let r1 = "2025-09-24-233255-te_escape2-round-1.txt".to_string();
     let r2 = "2025-09-24-233657-te_escape2-round-2.txt".to_string();
     insert_files(&mut client, &dir, std::slice::from_ref(&r2));
+    import(&mut client);
     assert_eq!(
         player_values(&mut client, &r2, "0A26D447"),
         ("raw".into(), 12, 11, Some(2483), Some(438), Some(29)),
@@ -371,6 +377,7 @@ fn a_late_round_one_pairs_and_its_round_two_is_recomputed() {
         .get(0);
     assert!(orphan);
     insert_files(&mut client, &dir, std::slice::from_ref(&r1));
+    import(&mut client);
     assert_eq!(
         player_values(&mut client, &r2, "0A26D447"),
         ("differenced".into(), 7, 4, Some(954), Some(204), Some(29))
@@ -402,6 +409,7 @@ fn a_deleted_or_truncated_round_takes_its_players_and_weapons() {
         "2025-09-24-233657-te_escape2-round-2.txt".to_string(),
     ];
     insert_files(&mut client, &dir, &names);
+    import(&mut client);
     // Players and weapons of one round (or of all rounds, for NULL).
     let counts = |client: &mut Client, round_id: Option<i64>| -> (i64, i64) {
         let row = client
@@ -462,6 +470,8 @@ fn a_bad_file_keeps_its_raw_row_with_the_reason_and_the_batch_goes_on() {
                 convert_to(E'srv\\\\supply\\\\legacy3\\\\1\\\\1\\\\2\\\\10:00\\\\7:00\\n', 'UTF8'))",
         )
         .unwrap_or_else(|e| panic!("insert: {}", db_message(&e)));
+    let (read, imported, failed, ..) = import(&mut client);
+    assert_eq!((read, imported, failed), (2, 1, 1));
     let rows = client
         .query(
             "SELECT f.file_name, f.import_error, f.imported_at IS NOT NULL, r.round_id IS NOT NULL
@@ -546,11 +556,6 @@ fn the_batch_fast_path_and_the_file_by_file_path_store_the_same_rows() {
     ] {
         let db = TestDb::create(&cluster, &format!("et_{label}"));
         let mut client = db.connect();
-        client
-            .batch_execute(
-                "ALTER TABLE guildstats.raw_et_stats_files DISABLE TRIGGER raw_et_stats_files_import",
-            )
-            .expect("disable trigger");
         insert_files(&mut client, &dir, &names);
         client
             .batch_execute(import_sql)

@@ -20,6 +20,15 @@ fn pending(spool: &std::path::Path) -> u64 {
     guildstats_ingest::spool::pending_rows(spool).expect("spool")
 }
 
+/// The lines of the spool's rejected.jsonl.
+fn set_aside(spool: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(spool.join("rejected.jsonl"))
+        .expect("rejected.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
 fn beat(i: i64) -> Row {
     Row::new(&RAW_HEARTBEATS)
         .set("source", "e2e")
@@ -118,12 +127,8 @@ fn a_row_the_database_refuses_is_kept_beside_the_spool_and_the_batch_goes_on() {
         .expect("count")
         .get(0);
     assert_eq!(stored, 9, "the nine good rows of the refused batch arrive");
-    let kept = std::fs::read_to_string(spool.join("rejected.jsonl")).expect("rejected rows");
-    let lines: Vec<serde_json::Value> = kept
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect();
-    assert_eq!(lines.len(), 1, "{kept}");
+    let lines = set_aside(&spool);
+    assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["table"], "raw_heartbeats");
     assert_eq!(lines[0]["values"]["guild_id"], "not-a-snowflake");
     let reason = lines[0]["error"].as_str().expect("reason");
@@ -271,4 +276,93 @@ fn game_server_polls_land_once() {
         .expect("q3 player")
         .get(0);
     assert_eq!(name, "Player 2 [clan]");
+}
+
+/// Changes the first occurrence of `from` in one of the spool's segments (same length).
+fn damage_spool(spool: &std::path::Path, from: &str, to: &str) {
+    for segment in guildstats_ingest::spool::segments(spool).expect("segments") {
+        let path = spool.join(format!("{segment:020}.jsonl"));
+        let mut bytes = std::fs::read(&path).expect("segment");
+        if let Some(at) = bytes.windows(from.len()).position(|w| w == from.as_bytes()) {
+            bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
+            std::fs::write(&path, bytes).expect("segment");
+            return;
+        }
+    }
+    panic!("{from:?} is in no segment");
+}
+
+#[test]
+fn damaged_spool_records_are_set_aside_and_the_others_arrive_once() {
+    let test = "damaged_spool_records_are_set_aside_and_the_others_arrive_once";
+    let Some(cluster) = Cluster::from_env(test) else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "sink_damaged");
+    db.ingest_login("e2e_sink_ingester");
+    let spool = spool_path("damaged");
+    std::fs::create_dir_all(&spool).expect("spool dir");
+    // A segment as the sink wrote it before records had checksums: an upgrade must send it.
+    let mut old = String::new();
+    for i in 100..103 {
+        old.push_str(&serde_json::to_string(&beat(i)).expect("json"));
+        old.push('\n');
+    }
+    std::fs::write(spool.join(format!("{:020}.jsonl", 1)), old).expect("old segment");
+    let mut options = SinkOptions::new(db.cluster.dsn(&db.name, "e2e_sink_ingester"), &spool);
+    // Nothing is written before the stop: every row waits in the spool.
+    options.max_batch = 1000;
+    options.max_delay = Duration::from_secs(600);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let sink = Sink::start(options.clone()).expect("sink");
+        sink.handle()
+            .send_all((0..30).map(beat).collect())
+            .await
+            .expect("send");
+        sink.abort().await;
+    });
+    // Still a valid row, but another one: replaying it would store guild 9 twice, 7 never.
+    damage_spool(&spool, "\"guild_id\":7,", "\"guild_id\":9,");
+    damage_spool(&spool, "\"guild_id\":20,", "\"guild_id\":2\u{0},");
+
+    rt.block_on(async {
+        let sink = Sink::start(options.clone()).expect("sink restart");
+        sink.shutdown().await;
+    });
+    let rows = db
+        .connect()
+        .query(
+            "SELECT guild_id::bigint, count(*) FROM guildstats.raw_heartbeats
+              WHERE source = 'e2e' GROUP BY 1 ORDER BY 1",
+            &[],
+        )
+        .expect("rows");
+    let stored: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let expected: Vec<(i64, i64)> = (0..30)
+        .filter(|i| ![7, 20].contains(i))
+        .chain(100..103)
+        .map(|i| (i, 1))
+        .collect();
+    assert_eq!(
+        stored, expected,
+        "every good row once, the damaged ones not at all"
+    );
+    let lines = set_aside(&spool);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for line in &lines {
+        assert!(
+            line["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("checksum mismatch")),
+            "{line}"
+        );
+        assert!(line["spool_segment"]
+            .as_str()
+            .is_some_and(|s| s.ends_with(".jsonl")));
+    }
+    assert!(lines[0]["line"]
+        .as_str()
+        .is_some_and(|l| l.contains("\"guild_id\":9,")));
+    assert_eq!(pending(&spool), 0);
 }

@@ -1,8 +1,10 @@
-//! sql/ops/roles.sql: the ingest role can only INSERT into raw tables (and read the names of
-//! the stored ET files); the reader reads; the admin runs everything. Run twice to prove it is
-//! re-runnable.
+//! sql/ops/roles.sql: the ingest role can only INSERT into the raw tables' contract columns (and
+//! read the names of the stored ET files); the reader reads; the admin runs everything. Run
+//! twice to prove it is re-runnable.
 
-use guildstats_e2e::{apply_roles_script, db_message, login_role, sample_insert, Cluster, TestDb};
+use guildstats_e2e::{
+    apply_roles_script, db_message, login_role, sample_insert, sample_values, Cluster, TestDb,
+};
 use guildstats_ingest::raw_tables;
 
 #[test]
@@ -16,6 +18,33 @@ fn ingest_role_can_only_insert_into_raw_tables() {
     let mut ingester = db.connect_as("e2e_ingester");
 
     for table in raw_tables::ALL {
+        // The columns the database assigns are out of the ingest role's reach (issue 10, item
+        // 6): an ingest_id ahead of the sequence would later make an honest insert collide and
+        // vanish, and an imported_at would keep a file from ever being imported.
+        for (column, value) in [
+            ("ingest_id", "9000000000"),
+            ("received_at", "now()"),
+            ("imported_at", "now()"),
+            ("import_error", "'set by a client'"),
+        ] {
+            if column.starts_with("import") && table.name != raw_tables::RAW_ET_STATS_FILES.name {
+                continue;
+            }
+            let insert = format!(
+                "INSERT INTO {} ({}, {column}) VALUES ({}, {value})",
+                table.qualified_name(),
+                table.contract_columns.join(", "),
+                sample_values(table.name)
+            );
+            let err = ingester
+                .execute(&insert, &[])
+                .expect_err(&format!("ingest role must not set {}.{column}", table.name));
+            assert!(
+                db_message(&err).contains("permission denied"),
+                "{insert}: {}",
+                db_message(&err)
+            );
+        }
         let insert = sample_insert(&table);
         assert_eq!(
             ingester.execute(&insert, &[]).expect(&insert),
@@ -61,6 +90,16 @@ fn ingest_role_can_only_insert_into_raw_tables() {
             );
         }
     }
+    // The Discord bot reads the opt-out list of every guild; it cannot change it.
+    let mut owner = db.connect();
+    owner
+        .batch_execute("INSERT INTO guildstats.opt_out (guild_id, user_id) VALUES (1, 42), (2, 43)")
+        .expect("opt-outs");
+    let listed: i64 = ingester
+        .query_one("SELECT count(*) FROM guildstats.opt_out", &[])
+        .unwrap_or_else(|e| panic!("ingest role reads opt_out: {}", db_message(&e)))
+        .get(0);
+    assert_eq!(listed, 2);
     // The poller reads the servers an admin listed; it cannot change the list.
     ingester
         .query(
@@ -77,6 +116,9 @@ fn ingest_role_can_only_insert_into_raw_tables() {
         "SELECT guildstats.et_clean_name('^1x')",
         "SELECT * FROM guildstats.effective_settings",
         "CREATE TABLE guildstats.sneaky (x int)",
+        "INSERT INTO guildstats.opt_out (guild_id, user_id) VALUES (1, 44)",
+        "DELETE FROM guildstats.opt_out",
+        "INSERT INTO guildstats.reader_guilds (role_name, guild_id) VALUES ('e2e_ingester', NULL)",
     ] {
         let err = ingester
             .batch_execute(forbidden)
@@ -101,6 +143,13 @@ fn reader_reads_everything_and_writes_nothing() {
     owner
         .execute(&sample_insert(&raw_tables::RAW_MESSAGES), &[])
         .expect("seed");
+    // Readers see the guilds they are bound to; this one every guild.
+    owner
+        .execute(
+            "INSERT INTO guildstats.reader_guilds (role_name, guild_id) VALUES ('e2e_reader', NULL)",
+            &[],
+        )
+        .expect("bind the reader");
     let mut reader = db.connect_as("e2e_reader");
     let rows: i64 = reader
         .query_one("SELECT count(*) FROM guildstats.raw_messages", &[])
@@ -168,4 +217,59 @@ fn admin_changes_settings() {
         .expect("admin reads sessions")
         .get(0);
     assert_eq!(sessions, 1);
+}
+
+#[test]
+fn a_reader_bound_to_a_guild_sees_nothing_of_another() {
+    let Some(cluster) = Cluster::from_env("roles_isolation") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "roles_isolation");
+    apply_roles_script(&cluster, &db);
+    login_role(&cluster, "e2e_reader_one", "guildstats_reader");
+    login_role(&cluster, "e2e_reader_unbound", "guildstats_reader");
+    login_role(&cluster, "e2e_admin_iso", "guildstats_admin");
+    let mut owner = db.connect();
+    owner
+        .batch_execute(
+            "INSERT INTO guildstats.raw_messages (guild_id, channel_id, user_id, message_id, sent_at)
+             SELECT g, 100 * g, u, 10 * g + u, '2026-03-01 20:00+00'
+               FROM generate_series(1, 2) g, generate_series(1, 3) u;
+             INSERT INTO guildstats.reader_guilds (role_name, guild_id) VALUES ('e2e_reader_one', 1);",
+        )
+        .expect("seed");
+    let guilds_seen = |login: &str| -> Vec<i64> {
+        let mut client = db.connect_as(login);
+        let mut seen: Vec<i64> = Vec::new();
+        for relation in [
+            "guildstats.raw_messages",
+            "guildstats.chat_activity_daily",
+            "guildstats.activity_events",
+        ] {
+            for row in client
+                .query(&format!("SELECT DISTINCT guild_id FROM {relation}"), &[])
+                .unwrap_or_else(|e| panic!("{login} reads {relation}: {}", db_message(&e)))
+            {
+                seen.push(row.get(0));
+            }
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        seen
+    };
+    assert_eq!(guilds_seen("e2e_reader_one"), [1]);
+    assert_eq!(guilds_seen("e2e_reader_unbound"), Vec::<i64>::new());
+    assert_eq!(guilds_seen("e2e_admin_iso"), [1, 2]);
+    // A reader cannot bind itself to more guilds.
+    let err = db
+        .connect_as("e2e_reader_one")
+        .batch_execute(
+            "INSERT INTO guildstats.reader_guilds (role_name, guild_id) VALUES ('e2e_reader_one', 2)",
+        )
+        .expect_err("a reader must not change its bindings");
+    assert!(
+        db_message(&err).contains("permission denied"),
+        "{}",
+        db_message(&err)
+    );
 }

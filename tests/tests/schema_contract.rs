@@ -71,14 +71,18 @@ fn every_table_view_column_and_function_is_documented() {
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-                                      AND c.relkind = 'r'
-             WHERE n.nspname = 'guildstats' AND c.relkind IN ('r', 'v', 'm')
+                                      AND (c.relkind = 'r' OR n.nspname = 'guildstats_mart')
+             WHERE n.nspname IN ('guildstats', 'guildstats_mart') AND c.relkind IN ('r', 'v', 'm')
                AND col_description(c.oid, coalesce(a.attnum, 0)) IS NULL
                AND (a.attnum IS NOT NULL OR obj_description(c.oid, 'pg_class') IS NULL)
              UNION ALL
              SELECT p.oid::regprocedure::text
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-             WHERE n.nspname = 'guildstats' AND obj_description(p.oid, 'pg_proc') IS NULL
+             WHERE n.nspname IN ('guildstats', 'guildstats_mart') AND obj_description(p.oid, 'pg_proc') IS NULL
+             UNION ALL
+             -- The BI schema itself: what Metabase and Superset show as its description.
+             SELECT 'schema guildstats_mart'
+             WHERE obj_description('guildstats_mart'::regnamespace, 'pg_namespace') IS NULL
              ORDER BY 1",
             &[],
         )

@@ -1,15 +1,15 @@
 //! guildstats-sftp against a real OpenSSH sshd (../shared/tools/sftp-server.sh) and the real
 //! cluster, running as a login role with only the ingest rights: real ET:Legacy files dropped
-//! into the remote directory end up in et_player_rounds exactly as when the same files are
-//! inserted directly; a growing file waits until complete; sshd killed mid-run, the puller
+//! into the remote directory end up, once imported, in et_player_rounds exactly as when the
+//! same files are inserted directly; a growing file waits until complete; sshd killed mid-run, the puller
 //! restarted, or killed with SIGKILL lose and double nothing; a wrong host key is refused
 //! with a clear message; a backfill of a local directory imports it once.
 
-use guildstats_e2e::et::fixture_names;
-use guildstats_e2e::run_ok;
+use guildstats_e2e::et::{fixture_names, import_pending};
 use guildstats_e2e::sftp::{
     count_each, fetched, setup, sftp_binary, wait_until, Puller, KEY_PASSPHRASE, PATIENCE,
 };
+use guildstats_e2e::{run_ok, Bounded};
 use std::process::Command;
 use std::time::Duration;
 
@@ -54,22 +54,17 @@ fn pulls_real_files_like_a_direct_import() {
     all.push(growing_name.clone());
     all.sort();
     s.wait_for_files(all.len(), &puller);
-    // Rows are there within seconds of the insert: the insert trigger imports them.
+    // The puller only inserts; the import is the builders' (build_all() every minute).
     let mut client = s.db.connect();
-    wait_until(
-        "the import of every good file",
-        PATIENCE,
-        || {
-            client
-                .query_one(
-                    "SELECT count(*) FROM guildstats.raw_et_stats_files WHERE imported_at IS NULL AND import_error IS NULL",
-                    &[],
-                )
-                .map(|r| r.get::<_, i64>(0) == 0)
-                .unwrap_or(false)
-        },
-        || puller.log_text(),
-    );
+    import_pending(&mut client);
+    let pending: i64 = client
+        .query_one(
+            "SELECT count(*) FROM guildstats.raw_et_stats_files WHERE imported_at IS NULL AND import_error IS NULL",
+            &[],
+        )
+        .expect("pending")
+        .get(0);
+    assert_eq!(pending, 0, "every good file imported");
     assert!(puller.terminate().success(), "{}", puller.log_text());
     s.assert_each_stored_once(&all);
 
@@ -192,7 +187,7 @@ fn host_key_problems_are_refused_with_a_clear_error() {
     let check = Command::new(guildstats_e2e::sftp::sftp_binary())
         .args(s.args(&["--known-hosts", &wrong_arg, "--check"]))
         .env("GUILDSTATS_DSN", &s.dsn)
-        .output()
+        .bounded_output()
         .expect("check");
     let out = String::from_utf8_lossy(&check.stdout);
     assert!(!check.status.success(), "{out}");
@@ -228,7 +223,7 @@ fn host_key_problems_are_refused_with_a_clear_error() {
     let check = Command::new(guildstats_e2e::sftp::sftp_binary())
         .args(s.args(&["--known-hosts", &empty_arg, "--check"]))
         .env("GUILDSTATS_DSN", &s.dsn)
-        .output()
+        .bounded_output()
         .expect("check");
     let out = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "{out}");

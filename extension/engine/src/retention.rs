@@ -21,6 +21,11 @@ use std::fmt;
 /// Microseconds in a day.
 const DAY_US: i64 = 86_400_000_000;
 
+/// First microsecond PostgreSQL's `timestamp` can hold (4714-11-24 BC), since 2000-01-01.
+pub const MIN_TIMESTAMP_US: i64 = -211_813_488_000_000_000;
+/// Last microsecond of PostgreSQL's `timestamp` (294276-12-31 23:59:59.999999).
+pub const MAX_TIMESTAMP_US: i64 = 9_223_371_331_200_000_000 - 1;
+
 /// Calendar period of a cohort table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
@@ -72,6 +77,11 @@ impl Period {
             }
         };
         index.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    }
+
+    /// The periods a finite `timestamp` can fall in: anything outside comes from a forged state.
+    pub fn valid_indexes(self) -> std::ops::RangeInclusive<i32> {
+        self.index(MIN_TIMESTAMP_US)..=self.index(MAX_TIMESTAMP_US)
     }
 
     /// First day of a period, in days since 2000-01-01.
@@ -174,6 +184,113 @@ impl RetentionRow {
     }
     pub fn rate_or_later(&self) -> f64 {
         self.retained_or_later as f64 / self.cohort_size as f64
+    }
+}
+
+/// Largest `max_offset` a caller may ask for: a century of days.
+pub const MAX_OFFSET_CEILING: i32 = 36_525;
+
+/// Default `max_offset`: a year of days (D365), seven years of weeks, thirty of months.
+pub const DEFAULT_MAX_OFFSET: i32 = 365;
+
+/// Most rows one cohort table may have. Past it, the caller gets an error instead of a result
+/// that fills memory or the disk.
+pub const MAX_ROWS: u64 = 10_000_000;
+
+/// Why a cohort table is not produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowsError {
+    /// `max_offset` outside `0..=MAX_OFFSET_CEILING`.
+    MaxOffset(i32),
+    /// The table would have this many rows, more than `MAX_ROWS`.
+    TooManyRows(u64),
+}
+
+impl fmt::Display for RowsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowsError::MaxOffset(m) => write!(
+                f,
+                "retention: max_offset must be between 0 and {MAX_OFFSET_CEILING}, got {m}"
+            ),
+            RowsError::TooManyRows(n) => write!(
+                f,
+                "retention: the cohort table would have {n} rows, more than the limit of \
+                 {MAX_ROWS}; lower max_offset or narrow the input"
+            ),
+        }
+    }
+}
+
+/// The rows of a cohort table, cohort by cohort, offset by offset, computed as they are read.
+#[derive(Debug, Default)]
+pub struct RetentionRows {
+    period: Option<Period>,
+    /// (cohort, size, number of offsets), ascending.
+    cohorts: Vec<(i32, u64, i64)>,
+    /// (cohort, offset) per active period, ascending.
+    exact: Vec<(i32, i64)>,
+    /// (cohort, last offset) per user with activity, ascending.
+    last: Vec<(i32, i64)>,
+    cohort: usize,
+    offset: i64,
+    at_exact: usize,
+    at_last: usize,
+    /// Users of the current cohort whose last offset is at least `offset`.
+    or_later: u64,
+}
+
+impl Iterator for RetentionRows {
+    type Item = RetentionRow;
+
+    fn next(&mut self) -> Option<RetentionRow> {
+        let period = self.period?;
+        loop {
+            let &(cohort, size, width) = self.cohorts.get(self.cohort)?;
+            if self.offset >= width {
+                self.cohort += 1;
+                self.offset = 0;
+                continue;
+            }
+            let k = self.offset;
+            if k == 0 {
+                let from = self.at_last;
+                while self.last.get(self.at_last).is_some_and(|l| l.0 == cohort) {
+                    self.at_last += 1;
+                }
+                self.or_later = (self.at_last - from) as u64;
+                // Back to the first entry of the cohort: the entries are consumed below as
+                // offsets pass them.
+                self.at_last = from;
+            }
+            let mut retained = 0u64;
+            while self
+                .exact
+                .get(self.at_exact)
+                .is_some_and(|e| *e == (cohort, k))
+            {
+                retained += 1;
+                self.at_exact += 1;
+            }
+            let row = RetentionRow {
+                cohort_start_day: period.start_day(cohort),
+                cohort_size: size,
+                period_offset: k as i32,
+                retained,
+                retained_or_later: self.or_later,
+            };
+            // Users whose last offset is k are not active at k + 1 or later.
+            while self
+                .last
+                .get(self.at_last)
+                .is_some_and(|l| *l == (cohort, k))
+            {
+                self.or_later -= 1;
+                self.at_last += 1;
+            }
+            self.offset += 1;
+            return Some(row);
+        }
     }
 }
 
@@ -294,10 +411,17 @@ impl RetentionState {
         Ok(())
     }
 
-    /// The cohort table: every cohort, offsets from 0 to the last period with activity.
-    pub fn rows(&self) -> Vec<RetentionRow> {
+    /// The cohort table: every cohort, offsets from 0 to the last period with any activity in
+    /// the state, and at most `max_offset`. Refuses (before computing anything large) a
+    /// `max_offset` outside `0..=MAX_OFFSET_CEILING` and a table of more than `MAX_ROWS` rows.
+    /// Memory is linear in the state; the rows are produced one by one.
+    pub fn rows(&self, max_offset: i32) -> Result<RetentionRows, RowsError> {
+        if !(0..=MAX_OFFSET_CEILING).contains(&max_offset) {
+            return Err(RowsError::MaxOffset(max_offset));
+        }
+        let empty = RetentionRows::default();
         let Some(period) = self.period else {
-            return Vec::new();
+            return Ok(empty);
         };
         let pairs = self.sorted_pairs();
         let horizon = pairs
@@ -306,26 +430,28 @@ impl RetentionState {
             .chain(self.cohorts.values().copied())
             .max();
         let Some(horizon) = horizon else {
-            return Vec::new();
+            return Ok(empty);
         };
-        // cohort -> (size, users active at offset k, users whose last offset is k)
-        let mut cohorts: HashMap<i32, (u64, Vec<u64>, Vec<u64>)> = HashMap::new();
+        let max_offset = i64::from(max_offset);
+        // Sparse counts, one entry per (user, active period) and one per user: what a hostile
+        // span of periods (one user active in period 0 and in period 2^31) cannot inflate.
+        let mut members: Vec<i32> = Vec::new(); // one cohort per user
+        let mut exact: Vec<(i32, i64)> = Vec::new(); // (cohort, offset) per active period
+        let mut last: Vec<(i32, i64)> = Vec::new(); // (cohort, last offset, capped) per user
         let mut count_user = |cohort: i32, periods: &[Pair]| {
-            let width = (i64::from(horizon) - i64::from(cohort) + 1).max(1) as usize;
-            let entry = cohorts
-                .entry(cohort)
-                .or_insert_with(|| (0, vec![0; width], vec![0; width]));
-            entry.0 += 1;
-            let mut last = None;
+            members.push(cohort);
+            let mut latest = None;
             for &(_, p) in periods {
                 let k = i64::from(p) - i64::from(cohort);
                 if k >= 0 {
-                    entry.1[k as usize] += 1;
-                    last = Some(k as usize);
+                    if k <= max_offset {
+                        exact.push((cohort, k));
+                    }
+                    latest = Some(k.min(max_offset));
                 }
             }
-            if let Some(k) = last {
-                entry.2[k] += 1;
+            if let Some(k) = latest {
+                last.push((cohort, k));
             }
         };
         // Pairs are sorted by user, then period: each user is one run.
@@ -350,28 +476,35 @@ impl RetentionState {
                 count_user(cohort, &[]);
             }
         }
-        let mut keys: Vec<i32> = cohorts.keys().copied().collect();
-        keys.sort_unstable();
-        let mut out = Vec::new();
-        for cohort in keys {
-            let (size, exact, last) = &cohorts[&cohort];
-            let mut suffix = vec![0u64; exact.len()];
-            let mut or_later = 0u64;
-            for k in (0..exact.len()).rev() {
-                or_later += last[k];
-                suffix[k] = or_later;
-            }
-            for k in 0..exact.len() {
-                out.push(RetentionRow {
-                    cohort_start_day: period.start_day(cohort),
-                    cohort_size: *size,
-                    period_offset: k as i32,
-                    retained: exact[k],
-                    retained_or_later: suffix[k],
-                });
+        members.sort_unstable();
+        exact.sort_unstable();
+        last.sort_unstable();
+        let mut cohorts: Vec<(i32, u64, i64)> = Vec::new(); // (cohort, size, width)
+        let mut total_rows = 0u64;
+        for &cohort in &members {
+            match cohorts.last_mut() {
+                Some(c) if c.0 == cohort => c.1 += 1,
+                _ => {
+                    let width = (i64::from(horizon) - i64::from(cohort)).min(max_offset) + 1;
+                    total_rows += width as u64;
+                    cohorts.push((cohort, 1, width));
+                }
             }
         }
-        out
+        if total_rows > MAX_ROWS {
+            return Err(RowsError::TooManyRows(total_rows));
+        }
+        Ok(RetentionRows {
+            period: Some(period),
+            cohorts,
+            exact,
+            last,
+            cohort: 0,
+            offset: 0,
+            at_exact: 0,
+            at_last: 0,
+            or_later: 0,
+        })
     }
 
     /// Versioned binary form: version 1, period code (255: none yet); the explicit cohorts
@@ -424,11 +557,25 @@ impl RetentionState {
             255 => None,
             code => Some(Period::from_code(code).ok_or_else(|| bad("unknown period"))?),
         };
+        // A state without a period has seen no row; periods out of the range of timestamps
+        // cannot come from one and would overflow dates downstream.
+        let valid = period.map(Period::valid_indexes);
+        let check = |p: i32| -> Result<i32, String> {
+            match &valid {
+                Some(range) if range.contains(&p) => Ok(p),
+                Some(_) => Err(bad("period out of the range of timestamps")),
+                None => Err(bad("periods without a period kind")),
+            }
+        };
         let n = r.varint().map_err(|e| bad(&e))?;
-        if n > bytes.len() as u64 {
+        // Each cohort entry takes at least two bytes, each user at least three: refuse counts
+        // the input cannot hold before reserving memory for them.
+        if n > (bytes.len() / 2) as u64 {
             return Err(bad("cohort count larger than the data"));
         }
-        let mut cohorts = HashMap::with_capacity(n as usize);
+        // Reserve no more than a little up front: a count the bytes could hold but do not (a
+        // truncated state) must not cost memory before the error.
+        let mut cohorts = HashMap::with_capacity((n as usize).min(PREALLOCATE_AT_MOST));
         let mut user = None;
         for _ in 0..n {
             let this = r.user(user).map_err(|e| bad(&e))?;
@@ -436,10 +583,10 @@ impl RetentionState {
             let user = this;
             let c = to_i32(unzigzag(r.varint().map_err(|e| bad(&e))?))
                 .ok_or_else(|| bad("cohort out of range"))?;
-            cohorts.insert(user, c);
+            cohorts.insert(user, check(c)?);
         }
         let n = r.varint().map_err(|e| bad(&e))?;
-        if n > bytes.len() as u64 {
+        if n > (bytes.len() / 3) as u64 {
             return Err(bad("user count larger than the data"));
         }
         let mut pairs = Vec::new();
@@ -458,11 +605,11 @@ impl RetentionState {
                 if j > 0 && gap <= 0 {
                     return Err(bad("periods not ascending"));
                 }
-                prev += gap;
-                pairs.push((
-                    user,
-                    to_i32(prev).ok_or_else(|| bad("period out of range"))?,
-                ));
+                prev = prev
+                    .checked_add(gap)
+                    .ok_or_else(|| bad("period out of range"))?;
+                let p = to_i32(prev).ok_or_else(|| bad("period out of range"))?;
+                pairs.push((user, check(p)?));
             }
         }
         if r.pos != bytes.len() {
@@ -476,6 +623,9 @@ impl RetentionState {
         })
     }
 }
+
+/// Entries reserved before they are read (see `decode`).
+const PREALLOCATE_AT_MOST: usize = 1 << 16;
 
 fn to_i32(v: i64) -> Option<i32> {
     i32::try_from(v).ok()
@@ -554,6 +704,12 @@ mod tests {
 
     const H: i64 = 3_600_000_000;
 
+    impl RetentionState {
+        fn table(&self) -> Vec<RetentionRow> {
+            self.rows(DEFAULT_MAX_OFFSET).unwrap().collect()
+        }
+    }
+
     fn day(d: i64) -> i64 {
         d * DAY_US + 12 * H
     }
@@ -604,7 +760,7 @@ mod tests {
         for (u, d) in [(1, 0), (1, 1), (1, 3), (2, 0), (2, 2), (3, 1), (1, 1)] {
             s.add(u, None, Some(day(d)), Period::Day).unwrap();
         }
-        let rows = s.rows();
+        let rows = s.table();
         let cells: Vec<(i64, u64, i32, u64, u64)> = rows
             .iter()
             .map(|r| {
@@ -641,7 +797,7 @@ mod tests {
         s.add(2, Some(day(0)), None, Period::Day).unwrap();
         s.add(3, None, Some(day(0)), Period::Day).unwrap();
         s.add(3, Some(day(1)), None, Period::Day).unwrap();
-        let rows = s.rows();
+        let rows = s.table();
         let day0: Vec<(u64, u64)> = rows
             .iter()
             .filter(|r| r.cohort_start_day == 0)
@@ -674,7 +830,7 @@ mod tests {
         let mut merged = b.clone();
         merged.merge(&a).unwrap();
         assert_eq!(merged, whole);
-        assert_eq!(merged.rows(), whole.rows());
+        assert_eq!(merged.table(), whole.table());
         let decoded = RetentionState::decode(&whole.encode()).unwrap();
         assert_eq!(decoded, whole);
         assert_eq!(
@@ -700,13 +856,117 @@ mod tests {
         s.add(7, Some(day(1)), None, Period::Day).unwrap();
         let back = RetentionState::decode(&s.encode()).unwrap();
         assert_eq!(back, s);
-        assert_eq!(back.rows(), s.rows());
+        assert_eq!(back.table(), s.table());
         let day1: Vec<u64> = s
-            .rows()
+            .table()
             .iter()
             .filter(|r| r.cohort_start_day == 1)
             .map(|r| r.cohort_size)
             .collect();
         assert!(day1.iter().all(|&n| n == 2), "{day1:?}");
+    }
+
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn forged_periods_beyond_timestamps_are_refused() {
+        // The state of issue 10: weeks 0 and 2^31 - 1 for one user.
+        let err = RetentionState::decode(&hex("01010001020200feffffff0f")).unwrap_err();
+        assert!(err.contains("out of the range of timestamps"), "{err}");
+        // The same span as a cohort, and for days and months.
+        for period in [Period::Day, Period::Week, Period::Month] {
+            let range = period.valid_indexes();
+            for (p, ok) in [
+                (*range.start(), true),
+                (*range.end(), true),
+                (*range.start() - 1, false),
+                (*range.end() + 1, false),
+            ] {
+                let mut bytes = vec![1, period.code()];
+                put_varint(&mut bytes, 1);
+                put_varint(&mut bytes, zigzag(5));
+                put_varint(&mut bytes, zigzag(i64::from(p)));
+                put_varint(&mut bytes, 0);
+                assert_eq!(RetentionState::decode(&bytes).is_ok(), ok, "{period} {p}");
+            }
+        }
+        // Periods with no period kind.
+        assert!(RetentionState::decode(&hex("01ff0001020200")).is_err());
+        // A gap that would overflow the running period.
+        let mut bytes = vec![1, 0, 0, 1, 2, 2, 0];
+        put_varint(&mut bytes, zigzag(i64::MAX));
+        assert!(RetentionState::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn a_span_of_the_whole_timestamp_range_stays_bounded() {
+        // One user active on the first and the last day a timestamp can hold.
+        let mut s = RetentionState::new();
+        s.add(1, None, Some(MIN_TIMESTAMP_US), Period::Day).unwrap();
+        s.add(1, None, Some(MAX_TIMESTAMP_US), Period::Day).unwrap();
+        let s = RetentionState::decode(&s.encode()).unwrap();
+        let rows: Vec<RetentionRow> = s.rows(DEFAULT_MAX_OFFSET).unwrap().collect();
+        assert_eq!(rows.len(), DEFAULT_MAX_OFFSET as usize + 1);
+        assert_eq!((rows[0].retained, rows[0].retained_or_later), (1, 1));
+        // Still active later than the last offset shown.
+        let last = rows.last().unwrap();
+        assert_eq!((last.retained, last.retained_or_later), (0, 1));
+        assert_eq!(
+            s.rows(MAX_OFFSET_CEILING).unwrap().count(),
+            MAX_OFFSET_CEILING as usize + 1
+        );
+    }
+
+    #[test]
+    fn max_offset_out_of_range_and_huge_tables_are_errors() {
+        let s = RetentionState::new();
+        assert_eq!(s.rows(-1).unwrap_err(), RowsError::MaxOffset(-1));
+        assert_eq!(
+            s.rows(MAX_OFFSET_CEILING + 1).unwrap_err(),
+            RowsError::MaxOffset(MAX_OFFSET_CEILING + 1)
+        );
+        assert_eq!(s.rows(0).unwrap().count(), 0);
+        // 400 users, each its own day cohort 300 days apart, and one active at the very end:
+        // 400 cohorts of 36,526 offsets is more than MAX_ROWS.
+        let mut s = RetentionState::new();
+        for u in 0..400i64 {
+            s.add(
+                u,
+                None,
+                Some(MIN_TIMESTAMP_US + u * 300 * DAY_US),
+                Period::Day,
+            )
+            .unwrap();
+        }
+        s.add(0, None, Some(MAX_TIMESTAMP_US), Period::Day).unwrap();
+        assert_eq!(
+            s.rows(MAX_OFFSET_CEILING).unwrap_err(),
+            RowsError::TooManyRows(400 * 36_526)
+        );
+        assert_eq!(s.rows(10).unwrap().count(), 400 * 11);
+    }
+
+    #[test]
+    fn one_outlier_in_the_year_3000_adds_no_more_than_max_offset_rows() {
+        let mut s = RetentionState::new();
+        for (u, d) in [(1, 0), (2, 0), (1, 1), (3, 2)] {
+            s.add(u, None, Some(day(d)), Period::Day).unwrap();
+        }
+        let y3000 = days_from_civil(3000, 1, 1);
+        s.add(2, None, Some(day(y3000)), Period::Day).unwrap();
+        let rows = s.table();
+        // Cohorts day 0 (users 1, 2) and day 2 (user 3), each cut at offset 365.
+        assert_eq!(rows.len(), 2 * 366);
+        let day0: Vec<(u64, u64)> = rows[..3]
+            .iter()
+            .map(|r| (r.retained, r.retained_or_later))
+            .collect();
+        assert_eq!(day0, vec![(2, 2), (1, 2), (0, 1)]);
+        assert_eq!(s.rows(1).unwrap().count(), 4);
     }
 }

@@ -149,26 +149,56 @@ proptest! {
 fn huge_numbers_do_not_overflow() {
     let name = "2025-10-19-234500-supply-round-1.txt";
     let content = String::from_utf8(fixture_bytes(name)).unwrap();
-    let max = u32::MAX.to_string();
-    // Every weapon number of Alpha's MP40 at u32::MAX, damage and time at i64 extremes.
-    let huge = content
+    // Every weapon number of Alpha's MP40, damage and time played at the largest values the
+    // range rule allows (i32::MAX; minutes such that the seconds still fit).
+    let max = i32::MAX.to_string();
+    // (Alpha's syringe numbers go to 0 so that the totals over weapons fit too.)
+    let largest = content
         .replacen(
-            " 10 40 3 2 4 ",
-            &format!(" {max} {max} {max} {max} {max} "),
+            " 10 40 3 2 4 2 2 0 0 0 ",
+            &format!(" {max} {max} {max} {max} {max} 0 0 0 0 0 "),
             1,
         )
-        .replacen("\t500\t", &format!("\t{}\t", i64::MAX), 1)
-        .replacen("\t10.0\t", "\t99999999999999999999.9\t", 1)
-        .replacen("10:00", "4294967295:59", 1);
-    let round = parse_round(name, huge.as_bytes()).unwrap();
+        .replacen("\t500\t", &format!("\t{max}\t"), 1)
+        .replacen("\t10.0\t", "\t35791394.0\t", 1)
+        .replacen("10:00", "35791394:07", 1);
+    let round = parse_round(name, largest.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     let alpha = round.player("AAAAAAAA").unwrap();
-    assert_eq!(alpha.kills(), u64::from(u32::MAX));
-    assert_eq!(alpha.time_played_seconds(), None);
+    assert_eq!(alpha.kills(), u64::from(i32::MAX.unsigned_abs()));
+    assert_eq!(alpha.time_played_seconds(), Some(2_147_483_640));
+    assert_eq!(round.header.time_limit_seconds, Some(2_147_483_647));
+    exercise(largest.as_bytes(), name);
+    let plain = parse_round(name, content.as_bytes()).unwrap();
+    let _ = round2_differential(&round, &plain);
+    let _ = round2_differential(&plain, &round);
+
+    // One past, and far past: an error naming the field, never a wrapped or clamped value.
+    let past = (i64::from(i32::MAX) + 1).to_string();
+    for (from, to, field) in [
+        (
+            " 10 40 3 2 4 ",
+            format!(" {past} 40 3 2 4 "),
+            "hits for weapon 4 (MP40)",
+        ),
+        ("\t500\t", format!("\t{past}\t"), "extended field"),
+        ("\t500\t", format!("\t{}\t", i64::MAX), "extended field"),
+        ("\t500\t", format!("\t{}\t", i64::MIN), "extended field"),
+        (
+            "\t10.0\t",
+            "\t99999999999999999999.9\t".to_string(),
+            "extended field",
+        ),
+    ] {
+        let bad = content.replacen(from, &to, 1);
+        let message = parse_round(name, bad.as_bytes()).unwrap_err().to_string();
+        assert!(
+            message.contains(field) && message.contains("is out of range"),
+            "{message}"
+        );
+        exercise(bad.as_bytes(), name);
+    }
+    // A time too long for the column is an impossible time, like 0:00: unknown.
+    let long = content.replacen("10:00", "4294967295:59", 1);
+    let round = parse_round(name, long.as_bytes()).unwrap();
     assert_eq!(round.header.time_limit_seconds, None);
-    exercise(huge.as_bytes(), name);
-    let negative = content.replacen("\t500\t", &format!("\t{}\t", i64::MIN), 1);
-    exercise(negative.as_bytes(), name);
-    let diff_input = parse_round(name, negative.as_bytes()).unwrap();
-    let _ = round2_differential(&round, &diff_input);
-    let _ = round2_differential(&diff_input, &round);
 }

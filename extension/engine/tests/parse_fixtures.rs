@@ -221,6 +221,11 @@ fn crlf_and_non_utf8_names_are_accepted() {
     let round = parse_round("2025-10-19-234500-supply-round-1.txt", &bytes).unwrap();
     assert_eq!(round.players.len(), 4);
     assert_eq!(round.player("BBBBBBBB").unwrap().name, "B\u{FFFD}avo");
+    // The replacement is not silent.
+    assert_eq!(
+        round.warnings,
+        vec!["2025-10-19-234500-supply-round-1.txt: not valid UTF-8: 1 invalid byte sequence(s) replaced by U+FFFD, the first on line 3".to_string()]
+    );
     assert_eq!(
         round.player("AAAAAAAA").unwrap().extended.revives_given,
         Some(2)
@@ -248,7 +253,7 @@ fn broken_files_report_file_line_and_problem() {
     );
     assert_eq!(
         broken("2025-10-12-221247-supply-round-1.txt"),
-        "2025-10-12-221247-supply-round-1.txt line 2: bad extended field 8: \"seventy\""
+        "2025-10-12-221247-supply-round-1.txt line 2 (player BBBBBBBB \"Bravo\"): bad time played percent (extended field 8): \"seventy\""
     );
     assert_eq!(
         broken("2025-10-12-221248-supply-round-1.txt"),
@@ -286,5 +291,62 @@ fn bad_numbers_in_the_header_and_weapons() {
     assert!(
         err.to_string().contains("kills for weapon 4 (MP40)"),
         "{err}"
+    );
+}
+
+#[test]
+fn clean_files_have_no_warnings_and_a_bom_is_dropped() {
+    let name = "2025-10-19-234500-supply-round-1.txt";
+    let plain = parse_fixture(name);
+    assert!(plain.warnings.is_empty());
+    let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+    with_bom.extend(fixture_bytes(name));
+    let round = parse_round(name, &with_bom).unwrap();
+    assert_eq!(round.header.server_name, "TestServer");
+    assert_eq!(round.header.server_name_raw, plain.header.server_name_raw);
+    assert!(round.warnings.is_empty());
+    assert_eq!(round, plain);
+}
+
+#[test]
+fn the_header_round_must_be_the_file_names() {
+    let name = "2025-10-19-234500-supply-round-1.txt";
+    let content = String::from_utf8(fixture_bytes(name)).unwrap();
+    for (round, message) in [
+        ("99", "line 1: header round 99 is out of range (1 to 2)"),
+        (
+            "2",
+            "line 1: header round 2 differs from the file name's round 1",
+        ),
+    ] {
+        let bad = content.replacen("\\legacy3\\1\\", &format!("\\legacy3\\{round}\\"), 1);
+        let err = parse_round(name, bad.as_bytes()).unwrap_err().to_string();
+        assert_eq!(err, format!("{name} {message}"));
+    }
+}
+
+#[test]
+fn out_of_range_numbers_name_file_line_player_field_and_value() {
+    let name = "2025-10-19-234500-supply-round-1.txt";
+    let content = String::from_utf8(fixture_bytes(name)).unwrap();
+    let damage = content.replacen("\t500\t", "\t2147483648\t", 1);
+    assert_eq!(
+        parse_round(name, damage.as_bytes()).unwrap_err().to_string(),
+        format!("{name} line 2 (player AAAAAAAA \"Alphax\"): damage given (extended field 0) 2147483648 is out of range (0 to 2147483647)")
+    );
+    // Negative damage falls under the same rule as negative weapon numbers.
+    let negative = content.replacen("\t500\t", "\t-500\t", 1);
+    assert!(parse_round(name, negative.as_bytes())
+        .unwrap_err()
+        .to_string()
+        .ends_with("damage given (extended field 0) -500 is out of range (0 to 2147483647)"));
+    let team = content.replacen(
+        "AAAAAAAA\\^1Alpha^/x\\0\\2\\",
+        "AAAAAAAA\\^1Alpha^/x\\0\\70000\\",
+        1,
+    );
+    assert_eq!(
+        parse_round(name, team.as_bytes()).unwrap_err().to_string(),
+        format!("{name} line 2 (player AAAAAAAA \"Alphax\"): team 70000 is out of range (1 to 3)")
     );
 }

@@ -8,12 +8,24 @@ use crate::jsonb::JsonbBytes;
 use guildstats_engine::et::{ParsedRound, Player, Team};
 use pgrx::datum::DatumWithOid;
 
+// The parser refuses any number, total or time outside 0..=i32::MAX (a per-file error), so
+// these conversions never drop a value; should that guarantee break, the import fails loudly
+// instead of storing a NULL or a clamped number.
 fn int(value: Option<i64>) -> Option<i32> {
-    value.and_then(|v| i32::try_from(v).ok())
+    value.map(|v| fits(v, "a count"))
 }
 
 fn count(value: u64) -> i32 {
-    i32::try_from(value).unwrap_or(i32::MAX)
+    fits(value, "a total")
+}
+
+fn fits<T: TryInto<i32> + Copy + std::fmt::Display>(value: T, what: &str) -> i32 {
+    value.try_into().unwrap_or_else(|_| {
+        super::raise(
+            pgrx::PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("{what} of {value} passed the parser but does not fit an integer column"),
+        )
+    })
 }
 
 /// What the import knows of a round besides the parsed file.
@@ -54,7 +66,7 @@ fn team(team: Option<Team>) -> Option<i16> {
 }
 
 fn seconds(value: Option<u32>) -> Option<i32> {
-    value.and_then(|v| i32::try_from(v).ok())
+    value.map(|v| fits(v, "a time"))
 }
 
 impl RoundColumns {
@@ -161,7 +173,7 @@ fn integer_fields(p: &Player) -> [Option<i32>; 31] {
         int(e.self_kills),
         int(e.team_kills),
         int(e.team_gibs),
-        p.time_played_seconds().and_then(|s| i32::try_from(s).ok()),
+        p.time_played_seconds().map(|s| fits(s, "a time")),
         int(e.xp),
         int(e.killing_spree),
         int(e.death_spree),
@@ -194,8 +206,8 @@ impl PlayerColumns {
         self.name.push(p.name_raw.clone());
         self.clean_name.push(p.name.clone());
         self.is_bot.push(p.is_bot);
-        self.team
-            .push(i16::try_from(p.team_code).unwrap_or_default());
+        // 1 to 3: the parser refuses any other team.
+        self.team.push(fits(p.team_code, "a team") as i16);
         self.values_basis.push(values_basis.to_string());
         self.kills.push(count(p.kills()));
         self.deaths.push(count(p.deaths()));

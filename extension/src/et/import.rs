@@ -289,12 +289,18 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
                 .unwrap_or_else(|e| spi_error("storing weapons", e));
         }
         let ingest_ids: Vec<i64> = parsed.iter().map(|(f, _)| f.ingest_id).collect();
+        let warnings: Vec<Option<String>> = parsed
+            .iter()
+            .map(|(_, r)| (!r.warnings.is_empty()).then(|| r.warnings.join("\n")))
+            .collect();
         client
             .update(
-                "UPDATE guildstats.raw_et_stats_files SET imported_at = now(), import_error = NULL
-                 WHERE ingest_id = ANY ($1)",
+                "UPDATE guildstats.raw_et_stats_files f
+                 SET imported_at = now(), import_error = NULL, import_warning = w.warning
+                 FROM unnest($1::bigint[], $2::text[]) AS w(ingest_id, warning)
+                 WHERE f.ingest_id = w.ingest_id",
                 None,
-                &[DatumWithOid::from(ingest_ids)],
+                &[DatumWithOid::from(ingest_ids), DatumWithOid::from(warnings)],
             )
             .unwrap_or_else(|e| spi_error("marking files imported", e));
     });

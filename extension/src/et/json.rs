@@ -58,6 +58,10 @@ pub fn round(round: &ParsedRound) -> Result<JsonbBytes, String> {
             "players",
             J::Array(round.players.iter().map(|p| player(p, "raw")).collect()),
         ),
+        (
+            "warnings",
+            J::Array(round.warnings.iter().map(|w| J::Str(w)).collect()),
+        ),
     ]))
 }
 

@@ -12,10 +12,7 @@ use crate::jsonb::JsonbBytes;
 use guildstats_engine::et::{self as engine, color::strip_color_codes};
 use pgrx::prelude::*;
 
-/// Raises a PostgreSQL error: the statement fails with this SQLSTATE and message.
-pub(crate) fn raise(code: PgSqlErrorCode, message: String) -> ! {
-    ereport!(ERROR, code, message);
-}
+pub(crate) use crate::error::raise;
 
 /// `et_clean_name(name)`: the player name without ET:Legacy colour codes.
 #[pg_extern(immutable, parallel_safe, strict)]

@@ -11,6 +11,7 @@ extension_sql_file!(
     requires = ["settings"]
 );
 
+use crate::error::raise;
 use crate::expanded::{flat_datum, methods_for, update, with_state, ExpandedState};
 use guildstats_engine::gini::{GiniState, ValueError};
 use pgrx::fcinfo::{pg_getarg_datum, pg_return_null};
@@ -59,17 +60,18 @@ v1_info!(
     pg_finfo_gs_gini_median,
 );
 
-/// Raises an SQL error (never returns).
-pub(crate) fn fail(code: PgSqlErrorCode, message: impl Into<String>) -> ! {
-    ereport!(PgLogLevel::ERROR, code, message.into());
-    unreachable!("ereport(ERROR) returned")
+fn value_error(e: ValueError) -> ! {
+    let code = match e {
+        ValueError::TooMany => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+        _ => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+    };
+    raise(code, e.to_string())
 }
 
-fn value_error(e: ValueError) -> ! {
-    fail(
-        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-        e.to_string(),
-    )
+/// A NULL value before any other keeps the state NULL, so that `gini_agg` over only NULLs is
+/// NULL (as its comment says, and as `sum` is) rather than an empty state.
+unsafe fn nothing_yet(fcinfo: pg_sys::FunctionCallInfo) -> bool {
+    pg_getarg_datum(fcinfo, 0).is_none() && pg_getarg_datum(fcinfo, 1).is_none()
 }
 
 fn float_result(fcinfo: pg_sys::FunctionCallInfo, value: Option<f64>) -> pg_sys::Datum {
@@ -97,7 +99,7 @@ pub unsafe extern "C-unwind" fn gs_gini_state_in(
         .and_then(|t| GiniState::from_text(t).map_err(|e| e.to_string()))
     {
         Ok(state) => state,
-        Err(e) => fail(PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION, e),
+        Err(e) => raise(PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION, e),
     };
     flat_datum(&state.encode())
 }
@@ -127,7 +129,7 @@ pub unsafe extern "C-unwind" fn gs_gini_state_recv(
     let bytes = std::slice::from_raw_parts(data.cast::<u8>(), len as usize);
     match GiniState::decode(bytes) {
         Ok(_) => flat_datum(bytes),
-        Err(e) => fail(
+        Err(e) => raise(
             PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
             e.to_string(),
         ),
@@ -150,6 +152,9 @@ pub unsafe extern "C-unwind" fn gs_gini_state_send(
 pub unsafe extern "C-unwind" fn gs_gini_trans_int8(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    if nothing_yet(fcinfo) {
+        return pg_return_null(fcinfo);
+    }
     let value = pg_getarg_datum(fcinfo, 1).map(|d| d.value() as i64);
     update(fcinfo, "gini_trans", |state: &mut GiniState| {
         if let Some(v) = value {
@@ -164,6 +169,9 @@ pub unsafe extern "C-unwind" fn gs_gini_trans_int8(
 pub unsafe extern "C-unwind" fn gs_gini_trans_float8(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    if nothing_yet(fcinfo) {
+        return pg_return_null(fcinfo);
+    }
     let value = pg_getarg_datum(fcinfo, 1).map(|d| f64::from_bits(d.value() as u64));
     update(fcinfo, "gini_trans", |state: &mut GiniState| {
         if let Some(v) = value {
@@ -179,6 +187,9 @@ pub unsafe extern "C-unwind" fn gs_gini_trans_float8(
 pub unsafe extern "C-unwind" fn gs_gini_trans_numeric(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
+    if nothing_yet(fcinfo) {
+        return pg_return_null(fcinfo);
+    }
     let value = pg_getarg_datum(fcinfo, 1).map(|d| {
         pgrx::fcinfo::direct_function_call::<f64>(pg_sys::numeric_float8, &[Some(d)])
             .unwrap_or(f64::NAN)
@@ -202,7 +213,9 @@ pub unsafe extern "C-unwind" fn gs_gini_combine(fcinfo: pg_sys::FunctionCallInfo
         };
     };
     update(fcinfo, "gini_combine", |state: &mut GiniState| {
-        with_state(other, |other: &GiniState| state.merge(other));
+        with_state(other, |other: &GiniState| {
+            state.merge(other).unwrap_or_else(|e| value_error(e))
+        });
     })
 }
 
@@ -224,7 +237,7 @@ pub unsafe extern "C-unwind" fn gs_gini_top_share(
     let share = with_state(arg(fcinfo, 0), |s: &GiniState| s.top_share(fraction));
     match share {
         Ok(v) => float_result(fcinfo, v),
-        Err(e) => fail(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e),
+        Err(e) => raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Database and sink settings every ingester accepts, from flags or the environment.
 
 use crate::sink::SinkOptions;
+use crate::tls::SslMode;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,6 +11,15 @@ pub struct SinkArgs {
     /// password out of it and use --password-file.
     #[arg(long, env = "GUILDSTATS_DSN", hide_env_values = true)]
     pub dsn: Option<String>,
+    /// TLS to the database, as libpq's sslmode: disable, prefer (the default), require, verify-ca
+    /// or verify-full. Wins over sslmode in the DSN.
+    #[arg(long, env = "GUILDSTATS_SSLMODE")]
+    pub sslmode: Option<SslMode>,
+    /// CA certificate file (PEM) the server's certificate must chain to, for verify-ca and
+    /// verify-full (libpq's sslrootcert; default ~/.postgresql/root.crt). Wins over sslrootcert
+    /// in the DSN.
+    #[arg(long, env = "GUILDSTATS_SSLROOTCERT")]
+    pub sslrootcert: Option<PathBuf>,
     /// File whose first line is the database password.
     #[arg(long, env = "GUILDSTATS_PASSWORD_FILE")]
     pub password_file: Option<PathBuf>,
@@ -42,7 +52,16 @@ impl SinkArgs {
                 "no database: set --dsn, GUILDSTATS_DSN or DATABASE_URL".to_string()
             })?,
         };
+        // Reported here, before anything starts, rather than at each reconnect.
+        crate::tls::from_dsn(&dsn).map_err(|e| format!("the DSN's TLS settings: {e}"))?;
         let mut options = SinkOptions::new(dsn, &self.spool);
+        if let Some(mode) = self.sslmode {
+            options.tls.mode = mode;
+        }
+        if let Some(file) = &self.sslrootcert {
+            options.tls.root_cert = Some(file.clone());
+        }
+        options.tls.connector()?;
         if let Some(file) = &self.password_file {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;

@@ -15,6 +15,7 @@ pub mod shutdown;
 pub mod sink;
 pub mod spool;
 pub mod time;
+pub mod tls;
 
 pub use row::Row;
 pub use sink::{Sink, SinkOptions};

@@ -12,6 +12,7 @@
 use crate::backoff::Backoff;
 use crate::row::{as_input_text, batch_insert_sql, Row};
 use crate::spool::{self, Appender, Position, Reader, SpoolLock, Unreadable};
+use crate::tls::TlsSettings;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::PathBuf;
@@ -21,13 +22,18 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+
+/// How long a stop waits for the last rows to reach the database.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How the sink connects and batches. No `Debug`: the password must never reach a log.
 #[derive(Clone)]
 pub struct SinkOptions {
+    /// The DSN without libpq's TLS keywords, which are in `tls`.
     pub dsn: String,
     pub password: Option<String>,
+    pub tls: TlsSettings,
     /// The spool directory (created if missing).
     pub spool_path: PathBuf,
     /// A batch is written when it holds this many rows...
@@ -43,10 +49,15 @@ pub struct SinkOptions {
 }
 
 impl SinkOptions {
+    /// Takes `sslmode` and `sslrootcert` out of the DSN into `tls`. A DSN that does not split is
+    /// kept whole, so that connecting reports the problem (`tls_from_dsn` reports it earlier).
     pub fn new(dsn: impl Into<String>, spool_path: impl Into<PathBuf>) -> SinkOptions {
+        let dsn = dsn.into();
+        let (dsn, tls) = crate::tls::from_dsn(&dsn).unwrap_or((dsn, TlsSettings::default()));
         SinkOptions {
-            dsn: dsn.into(),
+            dsn,
             password: None,
+            tls,
             spool_path: spool_path.into(),
             max_batch: 5000,
             max_delay: Duration::from_secs(1),
@@ -227,6 +238,20 @@ impl Sink {
         let _ = self.writer.await;
     }
 
+    /// `shutdown`, but for at most `grace`: while the database is away (or a connection attempt
+    /// hangs) the rows are safe in the spool already, and a stop must not wait on them. Returns
+    /// false when the grace ran out.
+    pub async fn shutdown_within(self, grace: Duration) -> bool {
+        let done = tokio::time::timeout(grace, self.shutdown()).await.is_ok();
+        if !done {
+            tracing::warn!(
+                ?grace,
+                "database unreachable at shutdown; the spool keeps the rows for the next start"
+            );
+        }
+        done
+    }
+
     /// A crash stand-in for tests: stop at once, without flushing.
     pub async fn abort(self) {
         self.writer.abort();
@@ -372,13 +397,20 @@ impl Writer {
                 "skipping the torn last line of a spool segment (written during a crash, never acknowledged)"
             );
         }
-        if !unreadable.corrupt.is_empty() {
+        for corrupt in &unreadable.corrupt {
             tracing::error!(
-                count = unreadable.corrupt.len(),
-                "spool lines that are not rows; kept in rejected.jsonl"
+                segment = %corrupt.file_name(),
+                offset = corrupt.offset,
+                reason = %corrupt.reason,
+                "damaged spool record set aside in rejected.jsonl, not replayed"
             );
-            self.reader.reject(&unreadable.corrupt)?;
         }
+        let set_aside: Vec<String> = unreadable
+            .corrupt
+            .iter()
+            .map(|c| c.rejected_line())
+            .collect();
+        self.reader.reject(&set_aside)?;
         Ok(read)
     }
 
@@ -471,7 +503,7 @@ impl Writer {
         true
     }
 
-    async fn connected(&mut self) -> Result<&mut Connection, tokio_postgres::Error> {
+    async fn connected(&mut self) -> Result<&mut Connection, String> {
         if self.client.as_ref().is_some_and(|c| c.client.is_closed()) {
             self.client = None;
         }
@@ -479,6 +511,7 @@ impl Writer {
             self.client = Some(Connection {
                 client: connect(&self.options).await?,
                 column_types: HashMap::new(),
+                row_security: HashMap::new(),
             });
             tracing::info!("connected to the database");
         }
@@ -489,13 +522,27 @@ impl Writer {
     }
 }
 
-/// A connection with the sink's settings; the connection task runs until the client is dropped.
-pub async fn connect(options: &SinkOptions) -> Result<Client, tokio_postgres::Error> {
-    let mut config: tokio_postgres::Config = options.dsn.parse()?;
+/// A connection with the sink's settings, TLS included: the one way every ingester connects. The
+/// connection task runs until the client is dropped. The error never contains the DSN or the
+/// password.
+pub async fn connect(options: &SinkOptions) -> Result<Client, String> {
+    let mut config: tokio_postgres::Config = options
+        .dsn
+        .parse()
+        .map_err(|e| format!("the DSN does not parse: {e}"))?;
     if let Some(password) = &options.password {
         config.password(password);
     }
-    let (client, connection) = config.connect(NoTls).await?;
+    options.tls.apply(&mut config);
+    let connector = options.tls.connector()?;
+    let (client, connection) =
+        config
+            .connect(connector)
+            .await
+            .map_err(|e| match config.get_ssl_mode() {
+                tokio_postgres::config::SslMode::Disable => error_text(&e),
+                _ => format!("{} (sslmode={})", error_text(&e), options.tls.mode),
+            })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "database connection ended");
@@ -512,11 +559,25 @@ fn is_row_problem(error: &tokio_postgres::Error) -> bool {
         .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"))
 }
 
-/// PostgreSQL's own message, which the error's display text leaves out.
+/// PostgreSQL's own message, or the chain of causes (a TLS handshake's reason is in one), which
+/// the error's display text leaves out.
 pub fn error_text(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => error.to_string(),
+        None => {
+            let mut text = error.to_string();
+            let mut cause = std::error::Error::source(error);
+            while let Some(e) = cause {
+                let more = e.to_string();
+                // An error often repeats its source's text; once is enough.
+                if !text.contains(&more) {
+                    text.push_str(": ");
+                    text.push_str(&more);
+                }
+                cause = e.source();
+            }
+            text
+        }
     }
 }
 
@@ -542,9 +603,32 @@ fn group_by_shape(batch: &[Row]) -> BTreeMap<(String, Vec<String>), Vec<&RowValu
 struct Connection {
     client: Client,
     column_types: HashMap<String, HashMap<String, String>>,
+    row_security: HashMap<String, bool>,
 }
 
 impl Connection {
+    /// Row-level security applies to this login on one of the batch's tables (asked once per
+    /// table and connection).
+    async fn row_security_applies(&mut self, batch: &[Row]) -> Result<bool, tokio_postgres::Error> {
+        for row in batch {
+            if !self.row_security.contains_key(&row.table) {
+                let active: bool = self
+                    .client
+                    .query_one(
+                        "SELECT coalesce(row_security_active(to_regclass('guildstats.' || $1)), false)",
+                        &[&row.table],
+                    )
+                    .await?
+                    .get(0);
+                self.row_security.insert(row.table.clone(), active);
+            }
+            if self.row_security[&row.table] {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Each column with its SQL type. A column the table does not have is given `text`, so that
     /// the INSERT fails with PostgreSQL's own "column does not exist" and the row is rejected.
     async fn typed(
@@ -581,7 +665,14 @@ impl Connection {
 /// column set). A COPY is all or nothing, so when the batch holds a row the table already has (a
 /// replay, a reconnect snapshot) or a row it refuses, the batch is written again with idempotent
 /// `INSERT ... ON CONFLICT DO NOTHING` statements, which skip the repeats and name a bad row.
+///
+/// PostgreSQL refuses COPY into a table whose row-level security applies to the writer (the
+/// per-guild isolation of readers covers the raw tables with a guild_id), so a batch that
+/// touches such a table goes straight to the INSERT statements.
 async fn write_batch(conn: &mut Connection, batch: &[Row]) -> Result<(), tokio_postgres::Error> {
+    if conn.row_security_applies(batch).await? {
+        return insert_batch(conn, batch).await;
+    }
     match copy_batch(conn, batch).await {
         Err(e) if is_row_problem(&e) && !conn.client.is_closed() => insert_batch(conn, batch).await,
         other => other,

@@ -5,12 +5,17 @@
 //! Replaying a row that was in fact committed is harmless because every insert is idempotent.
 //!
 //! Layout of the directory:
-//! - `NNNNNNNNNNNNNNNNNNNN.jsonl`: segments, one JSON row per line, numbered in write order. A
+//! - `NNNNNNNNNNNNNNNNNNNN.jsonl`: segments, one row per line, numbered in write order. A
 //!   process only appends to a segment it created, so a torn last line left by a crash is never
-//!   followed by an acknowledged row.
+//!   followed by an acknowledged row. A line is the row as JSON, a tab and the CRC-32 of the JSON
+//!   in 8 hex digits: a record changed on disk (a bad sector, a stray write) fails its checksum
+//!   and is set aside, never replayed as something else. Lines without the checksum, written
+//!   before it existed, are still read (as JSON alone), so an upgrade keeps a waiting spool; for
+//!   them only damage that breaks the JSON is detected.
 //! - `committed`: `SEGMENT OFFSET` up to which every row is committed. Written after each commit
 //!   without fsync: if it is lost or stale, more is replayed, which is harmless.
-//! - `rejected.jsonl`: rows the database refused, kept for an operator.
+//! - `rejected.jsonl`: rows the database refused, and spool records that are damaged, each with
+//!   the reason, kept for an operator.
 //! - `lock`: held (flock) by the process using the spool; two ingesters on one spool would
 //!   interleave their replays.
 
@@ -190,7 +195,33 @@ impl Appender {
 #[derive(Debug, Default)]
 pub struct Unreadable {
     pub torn_tails: usize,
-    pub corrupt: Vec<String>,
+    pub corrupt: Vec<Corrupt>,
+}
+
+/// A damaged spool record: where it is, why it is not a row, and its bytes as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Corrupt {
+    pub segment: u64,
+    pub offset: u64,
+    pub reason: String,
+    pub text: String,
+}
+
+impl Corrupt {
+    pub fn file_name(&self) -> String {
+        format!("{:020}.jsonl", self.segment)
+    }
+
+    /// Its line in `rejected.jsonl`.
+    pub fn rejected_line(&self) -> String {
+        serde_json::json!({
+            "spool_segment": self.file_name(),
+            "offset": self.offset,
+            "error": self.reason,
+            "line": self.text,
+        })
+        .to_string()
+    }
 }
 
 /// The reading end, used by the database writer: reads rows in write order, never past the
@@ -274,6 +305,7 @@ impl Reader {
             }
             let consumed = read_lines(
                 file,
+                self.at.segment,
                 self.at.offset,
                 end,
                 max - rows.len(),
@@ -336,6 +368,7 @@ impl Reader {
 /// consumed, which end at a newline.
 fn read_lines(
     file: &File,
+    segment: u64,
     offset: u64,
     end: u64,
     max: usize,
@@ -361,33 +394,73 @@ fn read_lines(
             if taken == max {
                 break;
             }
+            let at = offset + consumed as u64;
             consumed += line.len();
             let text = &line[..line.len() - 1];
             if text.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match serde_json::from_slice::<Row>(text) {
+            match decode_line(text) {
                 Ok(row) => {
                     rows.push(row);
                     taken += 1;
                 }
-                Err(_) => unreadable
-                    .corrupt
-                    .push(String::from_utf8_lossy(text).into_owned()),
+                Err(reason) => unreadable.corrupt.push(Corrupt {
+                    segment,
+                    offset: at,
+                    reason,
+                    text: String::from_utf8_lossy(text).into_owned(),
+                }),
             }
         }
         return Ok(consumed as u64);
     }
 }
 
-/// One JSON line per row, as the appender writes them.
+/// One line per row, as the appender writes them: the JSON, a tab, its CRC-32 in hex.
 pub fn encode(rows: &[Row]) -> io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(rows.len() * 128);
     for row in rows {
+        let start = buf.len();
         serde_json::to_writer(&mut buf, row).map_err(io::Error::other)?;
-        buf.push(b'\n');
+        let crc = crc32fast::hash(&buf[start..]);
+        writeln!(buf, "\t{crc:08x}")?;
     }
     Ok(buf)
+}
+
+/// The JSON of a line and the checksum written after it, when the line has one. JSON text
+/// never holds a raw tab, so the tab cannot be part of the row.
+fn split_checksum(line: &[u8]) -> Option<(&[u8], u32)> {
+    let at = line.len().checked_sub(9)?;
+    let (json, tail) = line.split_at(at);
+    let hex = tail.strip_prefix(b"\t")?;
+    if !hex
+        .iter()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    {
+        return None;
+    }
+    let crc = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+    Some((json, crc))
+}
+
+/// A line back into its row, or why it is not one.
+fn decode_line(line: &[u8]) -> Result<Row, String> {
+    match split_checksum(line) {
+        Some((json, crc)) => {
+            if crc32fast::hash(json) != crc {
+                return Err(
+                    "checksum mismatch: the record changed on disk after it was written".into(),
+                );
+            }
+            serde_json::from_slice(json)
+                .map_err(|e| format!("checksum matches but the record is not a row: {e}"))
+        }
+        // Written before records had checksums, or damaged where the checksum was.
+        None => serde_json::from_slice(line)
+            .map_err(|e| format!("not a row (and no valid checksum): {e}")),
+    }
 }
 
 #[cfg(test)]
@@ -496,7 +569,83 @@ mod tests {
         let mut reader = Reader::open(dir.path()).unwrap();
         let (rows, unreadable) = read_all(&mut reader, appender.position());
         assert_eq!(rows, vec![row(1), row(2)]);
-        assert_eq!(unreadable.corrupt, vec!["not json".to_string()]);
+        let texts: Vec<&str> = unreadable.corrupt.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, vec!["not json"]);
+    }
+
+    /// Changes the first occurrence of `from` in the segment to `to` (same length).
+    fn damage(dir: &Path, segment: u64, from: &str, to: &str) -> u64 {
+        let path = segment_path(dir, segment);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes
+            .windows(from.len())
+            .position(|w| w == from.as_bytes())
+            .unwrap();
+        bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        at as u64
+    }
+
+    #[test]
+    fn damaged_records_fail_their_checksum_and_the_others_are_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut appender = Appender::open(dir.path()).unwrap();
+        let rows: Vec<Row> = (0..20).map(row).collect();
+        appender.append(&encode(&rows).unwrap()).unwrap();
+        // Still valid JSON, and a different row: only the checksum can tell.
+        damage(dir.path(), 1, "\"guild_id\":7,", "\"guild_id\":9,");
+        // Bytes that are not even text, in the middle of another record.
+        damage(
+            dir.path(),
+            1,
+            "\"guild_id\":12,",
+            "\"gu\u{1}\u{2}d_id\":12,",
+        );
+        let mut reader = Reader::open(dir.path()).unwrap();
+        let (read, unreadable) = read_all(&mut reader, appender.position());
+        let expected: Vec<Row> = (0..20).filter(|i| ![7, 12].contains(i)).map(row).collect();
+        assert_eq!(read, expected);
+        assert_eq!(unreadable.corrupt.len(), 2);
+        for corrupt in &unreadable.corrupt {
+            assert!(
+                corrupt.reason.starts_with("checksum mismatch"),
+                "{corrupt:?}"
+            );
+            assert_eq!(corrupt.segment, 1);
+        }
+        // The offsets point at the damaged lines themselves.
+        let bytes = std::fs::read(segment_path(dir.path(), 1)).unwrap();
+        let line_at = |c: &Corrupt| {
+            let rest = &bytes[c.offset as usize..];
+            String::from_utf8_lossy(&rest[..rest.iter().position(|&b| b == b'\n').unwrap()])
+                .into_owned()
+        };
+        assert_eq!(line_at(&unreadable.corrupt[0]), unreadable.corrupt[0].text);
+        assert!(unreadable.corrupt[0].text.contains("\"guild_id\":9,"));
+        // Nothing comes twice.
+        let (again, _) = read_all(&mut reader, appender.position());
+        assert!(again.is_empty());
+    }
+
+    #[test]
+    fn segments_written_before_checksums_are_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = Vec::new();
+        for i in 0..3 {
+            serde_json::to_writer(&mut old, &row(i)).unwrap();
+            old.push(b'\n');
+        }
+        std::fs::write(segment_path(dir.path(), 1), &old).unwrap();
+        let mut appender = Appender::open(dir.path()).unwrap();
+        appender.append(&encode(&[row(3)]).unwrap()).unwrap();
+        let mut reader = Reader::open(dir.path()).unwrap();
+        let (read, unreadable) = read_all(&mut reader, appender.position());
+        assert_eq!(read, (0..4).map(row).collect::<Vec<_>>());
+        assert!(unreadable.corrupt.is_empty());
+        // A checksummed line whose checksum was lost reads as old, and its leftover fails.
+        let line = encode(&[row(5)]).unwrap();
+        let cut = &line[..line.len() - 2];
+        assert!(decode_line(cut).is_err());
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub async fn run(args: &Args, opt_out: &OptOutList, http: &Http) -> Result<(), S
     let _ = writeln!(report, "guilds: {guilds}");
     let _ = writeln!(
         report,
-        "opt-out: {} users never recorded ({} from flags{})",
+        "opt-out: {} users never recorded in any guild ({} from flags{})",
         opt_out.current().len(),
         args.opt_out.len(),
         opt_out
@@ -47,6 +47,26 @@ pub async fn run(args: &Args, opt_out: &OptOutList, http: &Http) -> Result<(), S
             ))
             .unwrap_or_default()
     );
+    match args.sink.options() {
+        Ok(options) => match opt_out.refresh_from_database(&options).await {
+            Ok(_) => {
+                let _ = writeln!(
+                    report,
+                    "opt-out table: ok ({} members from guildstats.opt_out, re-read every {} s)",
+                    opt_out.current().members_len(),
+                    args.opt_out_reload_secs
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(report, "opt-out table: FAILED: {e}");
+                failed.push("opt-out table");
+            }
+        },
+        Err(e) => {
+            let _ = writeln!(report, "opt-out table: FAILED: {e}");
+            failed.push("opt-out table");
+        }
+    }
     let names: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
     let _ = writeln!(report, "writes: {}", names.join(", "));
     let _ = writeln!(
@@ -63,8 +83,9 @@ pub async fn run(args: &Args, opt_out: &OptOutList, http: &Http) -> Result<(), S
     );
 
     match database(args, &names).await {
-        Ok(line) => {
+        Ok((line, tls)) => {
             let _ = writeln!(report, "database: ok ({line})");
+            let _ = writeln!(report, "database: {tls}");
         }
         Err(e) => {
             let _ = writeln!(report, "database: FAILED: {e}");
@@ -92,26 +113,18 @@ pub async fn run(args: &Args, opt_out: &OptOutList, http: &Http) -> Result<(), S
     }
 }
 
-async fn database(args: &Args, tables: &[&str]) -> Result<String, String> {
+async fn database(args: &Args, tables: &[&str]) -> Result<(String, String), String> {
     let options = args.sink.options()?;
-    let mut config: tokio_postgres::Config = options
-        .dsn
-        .parse()
-        .map_err(|e| format!("the DSN does not parse: {e}"))?;
-    if let Some(password) = &options.password {
-        config.password(password);
-    }
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
+    let client = guildstats_ingest::sink::connect(&options)
         .await
-        .map_err(|e| format!("cannot connect: {}", with_causes(&e)))?;
-    tokio::spawn(connection);
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let tls = guildstats_ingest::check::tls(&client, &options).await?;
     let qualified: Vec<String> = tables.iter().map(|t| format!("guildstats.{t}")).collect();
     let row = client
         .query_one(
             "SELECT current_user::text,
                     coalesce(array_agg(t) FILTER (WHERE to_regclass(t) IS NULL
-                                                  OR NOT has_table_privilege(t, 'INSERT')), '{}')
+                                                  OR NOT has_any_column_privilege(t, 'INSERT')), '{}')
              FROM unnest($1::text[]) AS t",
             &[&qualified],
         )
@@ -120,8 +133,9 @@ async fn database(args: &Args, tables: &[&str]) -> Result<String, String> {
     let user: String = row.get(0);
     let missing: Vec<String> = row.get(1);
     if missing.is_empty() {
-        Ok(format!(
-            "connected as {user}; may INSERT into every table above"
+        Ok((
+            format!("connected as {user}; may INSERT into every table above"),
+            tls,
         ))
     } else {
         Err(format!(

@@ -5,6 +5,7 @@ use guildstats_discord::config::{intent_names, intents, Args, Token};
 use guildstats_discord::handler::Handler;
 use guildstats_discord::heartbeats::Heartbeats;
 use guildstats_discord::opt_out::OptOutList;
+use guildstats_ingest::sink::SHUTDOWN_GRACE;
 use guildstats_ingest::Sink;
 use serenity::client::ClientBuilder;
 use serenity::http::{Http, HttpBuilder};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+const OPT_OUT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn main() -> std::process::ExitCode {
     guildstats_ingest::logging::init();
@@ -47,6 +48,8 @@ fn http(token: &Token, proxy: Option<&str>) -> Http {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    // Before anything slow: a TERM from here on is never lost.
+    guildstats_ingest::shutdown::listen();
     let token = args.token()?;
     let opt_out = Arc::new(OptOutList::load(
         args.opt_out.clone(),
@@ -76,16 +79,32 @@ async fn run(args: Args) -> Result<(), String> {
 
     let reload_every = Duration::from_secs(args.opt_out_reload_secs.max(1));
     let reloader = opt_out.clone();
+    let db_options = args.sink.options()?;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(reload_every);
         loop {
+            // The first tick is immediate: the database's list is read at start.
             ticker.tick().await;
             match reloader.reload_if_changed() {
                 Ok(true) => {
-                    tracing::info!(users = reloader.current().len(), "opt-out list reloaded")
+                    tracing::info!(entries = reloader.current().len(), "opt-out file reloaded")
                 }
                 Ok(false) => {}
                 Err(e) => tracing::warn!("{e}; the previous opt-out list stays in force"),
+            }
+            // Bounded: an unreachable database must not stall the reloads of the file.
+            match tokio::time::timeout(OPT_OUT_READ_TIMEOUT, reloader.refresh_from_database(&db_options)).await {
+                Ok(Ok(true)) => tracing::info!(
+                    members = reloader.current().members_len(),
+                    "opt-out list read from guildstats.opt_out"
+                ),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(
+                    "{e}; the previous opt-out list stays in force (the database drops opted-out members' rows anyway)"
+                ),
+                Err(_) => tracing::warn!(
+                    "reading guildstats.opt_out timed out; the previous opt-out list stays in force"
+                ),
             }
         }
     });
@@ -105,13 +124,6 @@ async fn run(args: Args) -> Result<(), String> {
     handler.beats.disconnected();
     // While the database is away the writer keeps retrying its batch; every row is in the spool
     // already, so waiting longer would only delay the restart that replays it.
-    if tokio::time::timeout(SHUTDOWN_GRACE, sink.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "database unreachable at shutdown; the spool keeps the rows for the next start"
-        );
-    }
+    sink.shutdown_within(SHUTDOWN_GRACE).await;
     outcome
 }

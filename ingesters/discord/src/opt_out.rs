@@ -1,8 +1,13 @@
 //! Users who opted out of tracking. Their rows are never written: the ingester drops them before
-//! the spool, so they reach neither the disk nor the database. The list comes from flags and from
-//! a file that is re-read when it changes, so an opt-out takes effect without a restart.
+//! the spool, so they reach neither the disk nor the database. The one list is the database's
+//! `guildstats.opt_out` (guild, user), read at start and re-read on every reload tick, so that an
+//! opt-out an admin records takes effect here without a restart; the database also drops the
+//! rows of those members on arrival, so a stale copy here loses nothing. The flags and a file
+//! (re-read when it changes) remain as a fallback: their users are opted out in every guild.
 
-use serenity::model::id::UserId;
+use guildstats_ingest::sink::{connect, error_text};
+use guildstats_ingest::SinkOptions;
+use serenity::model::id::{GuildId, UserId};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -11,27 +16,62 @@ use std::time::SystemTime;
 /// One version of the list.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct OptOut {
+    /// Opted out in every guild (flags, file).
     users: HashSet<u64>,
+    /// Opted out in one guild (the database's list): (guild, user).
+    members: HashSet<(u64, u64)>,
 }
 
 impl OptOut {
     pub fn new(users: impl IntoIterator<Item = u64>) -> OptOut {
         OptOut {
             users: users.into_iter().collect(),
+            members: HashSet::new(),
         }
     }
 
-    pub fn contains(&self, user: UserId) -> bool {
-        self.users.contains(&user.get())
+    /// The same list plus members opted out in one guild each.
+    pub fn with_members(mut self, members: impl IntoIterator<Item = (u64, u64)>) -> OptOut {
+        self.members.extend(members);
+        self
     }
 
+    pub fn contains(&self, guild: GuildId, user: UserId) -> bool {
+        self.users.contains(&user.get()) || self.members.contains(&(guild.get(), user.get()))
+    }
+
+    /// Entries of both kinds.
     pub fn len(&self) -> usize {
-        self.users.len()
+        self.users.len() + self.members.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
+        self.users.is_empty() && self.members.is_empty()
     }
+
+    /// Members opted out in one guild (from the database).
+    pub fn members_len(&self) -> usize {
+        self.members.len()
+    }
+}
+
+/// The database's list: every (guild, user) in `guildstats.opt_out`.
+pub async fn from_database(options: &SinkOptions) -> Result<Vec<(u64, u64)>, String> {
+    let client = connect(options)
+        .await
+        .map_err(|e| format!("cannot read guildstats.opt_out: {}", error_text(&e)))?;
+    let rows = client
+        .query("SELECT guild_id, user_id FROM guildstats.opt_out", &[])
+        .await
+        .map_err(|e| format!("cannot read guildstats.opt_out: {}", error_text(&e)))?;
+    // Snowflakes are positive; a negative id names nobody the gateway can send.
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let (guild, user): (i64, i64) = (r.get(0), r.get(1));
+            Some((u64::try_from(guild).ok()?, u64::try_from(user).ok()?))
+        })
+        .collect())
 }
 
 /// User ids, one per line; `#` starts a comment. A bad line is an error naming the line: a list
@@ -56,11 +96,14 @@ pub fn parse_ids(text: &str, origin: &str) -> Result<Vec<u64>, String> {
     Ok(ids)
 }
 
-/// The live list: the ids given as flags plus the file's, swapped whole on reload.
+/// The live list: the ids given as flags plus the file's plus the database's, swapped whole on
+/// each reload.
 pub struct OptOutList {
     fixed: Vec<u64>,
     file: Option<PathBuf>,
     file_seen: Mutex<Option<SystemTime>>,
+    file_ids: Mutex<Vec<u64>>,
+    database: Mutex<Vec<(u64, u64)>>,
     current: RwLock<Arc<OptOut>>,
 }
 
@@ -72,6 +115,8 @@ impl OptOutList {
             fixed,
             file,
             file_seen: Mutex::new(None),
+            file_ids: Mutex::new(Vec::new()),
+            database: Mutex::new(Vec::new()),
             current: RwLock::new(Arc::new(OptOut::default())),
         };
         list.reload()?;
@@ -105,23 +150,82 @@ impl OptOutList {
         Ok(true)
     }
 
+    /// Replaces the database's part of the list; true when it changed. A failed read never
+    /// comes here, so the previous list stays in force.
+    pub fn set_database(&self, mut members: Vec<(u64, u64)>) -> bool {
+        members.sort_unstable();
+        members.dedup();
+        {
+            let mut database = self.database.lock().unwrap_or_else(|p| p.into_inner());
+            if *database == members {
+                return false;
+            }
+            *database = members;
+        }
+        self.publish();
+        true
+    }
+
+    /// Reads the database's list and installs it; true when it changed.
+    pub async fn refresh_from_database(&self, options: &SinkOptions) -> Result<bool, String> {
+        Ok(self.set_database(from_database(options).await?))
+    }
+
     fn reload(&self) -> Result<(), String> {
-        let mut ids = self.fixed.clone();
         if let Some(file) = &self.file {
             let modified = std::fs::metadata(file).and_then(|m| m.modified()).ok();
             let text = std::fs::read_to_string(file)
                 .map_err(|e| format!("cannot read the opt-out file {}: {e}", file.display()))?;
-            ids.extend(parse_ids(&text, &file.display().to_string())?);
+            let ids = parse_ids(&text, &file.display().to_string())?;
+            *self.file_ids.lock().unwrap_or_else(|p| p.into_inner()) = ids;
             *self.file_seen.lock().unwrap_or_else(|p| p.into_inner()) = modified;
         }
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(OptOut::new(ids));
+        self.publish();
         Ok(())
+    }
+
+    fn publish(&self) {
+        let mut users = self.fixed.clone();
+        users.extend(
+            self.file_ids
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter(),
+        );
+        let members = self
+            .database
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(OptOut::new(users).with_members(members));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const G: GuildId = GuildId::new(100);
+
+    #[test]
+    fn a_member_of_the_database_list_is_opted_out_in_that_guild_only() {
+        let list = OptOutList::load(vec![7], None).unwrap();
+        assert!(list.set_database(vec![(100, 42), (200, 43), (100, 42)]));
+        assert!(!list.set_database(vec![(200, 43), (100, 42)]), "same list");
+        let now = list.current();
+        assert!(now.contains(GuildId::new(100), UserId::new(42)));
+        assert!(!now.contains(GuildId::new(200), UserId::new(42)));
+        assert!(now.contains(GuildId::new(200), UserId::new(43)));
+        assert!(
+            now.contains(GuildId::new(300), UserId::new(7)),
+            "flags: every guild"
+        );
+        assert_eq!((now.len(), now.members_len()), (3, 2));
+        // An opt-in (the row deleted) takes effect on the next read.
+        assert!(list.set_database(vec![(200, 43)]));
+        assert!(!list.current().contains(GuildId::new(100), UserId::new(42)));
+    }
 
     #[test]
     fn parses_ids_with_comments_and_names_a_bad_line() {
@@ -138,8 +242,8 @@ mod tests {
         let path = dir.path().join("optout.txt");
         std::fs::write(&path, "42\n").unwrap();
         let list = OptOutList::load(vec![7], Some(path.clone())).unwrap();
-        assert!(list.current().contains(UserId::new(42)));
-        assert!(list.current().contains(UserId::new(7)));
+        assert!(list.current().contains(G, UserId::new(42)));
+        assert!(list.current().contains(G, UserId::new(7)));
         assert!(!list.reload_if_changed().unwrap());
 
         std::fs::write(&path, "42\n43\n").unwrap();
@@ -153,7 +257,7 @@ mod tests {
             .set_modified(later)
             .unwrap();
         assert!(list.reload_if_changed().unwrap());
-        assert!(list.current().contains(UserId::new(43)));
+        assert!(list.current().contains(G, UserId::new(43)));
 
         std::fs::write(&path, "42\nnot-an-id\n").unwrap();
         let later = later + std::time::Duration::from_secs(5);
@@ -165,7 +269,7 @@ mod tests {
             .unwrap();
         assert!(list.reload_if_changed().is_err());
         assert!(
-            list.current().contains(UserId::new(43)),
+            list.current().contains(G, UserId::new(43)),
             "the old list stays"
         );
     }

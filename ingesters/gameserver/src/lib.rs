@@ -4,6 +4,7 @@
 
 pub mod a2s;
 pub mod bytes;
+pub mod cycle;
 pub mod poll;
 pub mod q3;
 pub mod query;

@@ -1,7 +1,7 @@
 //! guildstats-gameserver: polls game servers every interval and pushes raw rows.
 
 use clap::Parser;
-use guildstats_gameserver::{poll, servers};
+use guildstats_gameserver::{cycle, poll, servers};
 use guildstats_ingest::config::SinkArgs;
 use guildstats_ingest::heartbeat::spawn_heartbeat;
 use guildstats_ingest::raw_tables::{RAW_HEARTBEATS, RAW_SERVER_PLAYERS, RAW_SERVER_POLLS};
@@ -54,6 +54,8 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    // Before anything slow: a TERM from here on is never lost.
+    shutdown::listen();
     let mut list = Vec::new();
     for s in &args.servers {
         list.push(s.parse::<servers::Server>()?);
@@ -89,10 +91,14 @@ async fn run(args: Args) -> Result<(), String> {
     let options = args.sink.options()?;
     // The table's list as last read: while the database is away, polling goes on with it.
     let mut listed: Vec<servers::Server> = Vec::new();
+    let mut tally = cycle::Tally::default();
+    let mut outcome = Ok(());
     loop {
         tokio::select! {
-            _ = ticker.tick() => {}
+            // A stop requested during the last cycle wins over the next tick.
+            biased;
             _ = shutdown::requested() => break,
+            _ = ticker.tick() => {}
         }
         // Every server concurrently; each poll is bounded by the timeout.
         let mut set = tokio::task::JoinSet::new();
@@ -127,24 +133,18 @@ async fn run(args: Args) -> Result<(), String> {
                 (server, polled_at, rows)
             });
         }
-        while let Some(done) = set.join_next().await {
-            if let Ok((server, polled_at, rows)) = done {
-                sink.handle()
-                    .send_all(rows)
-                    .await
-                    .map_err(|e| format!("cannot queue rows: {e}"))?;
-                // Logged once the rows are durable in the spool: from here on they reach the
-                // database exactly once, whatever happens to this process or the database.
-                tracing::info!(server = %server, %polled_at, "poll stored");
-            }
+        if let Err(e) = cycle::store(&mut set, &sink.handle(), &mut tally).await {
+            outcome = Err(e);
+            break;
         }
         if args.once {
             break;
         }
     }
-    sink.shutdown().await;
+    sink.shutdown_within(guildstats_ingest::sink::SHUTDOWN_GRACE)
+        .await;
     let _ = beat.await;
-    Ok(())
+    outcome
 }
 
 /// `--check`: every line of what the poller would do, or the first thing that stops it.

@@ -74,7 +74,7 @@ pub async fn from_table(options: &guildstats_ingest::SinkOptions) -> Result<Vec<
     use guildstats_ingest::sink::{connect, error_text};
     let client = connect(options)
         .await
-        .map_err(|e| format!("cannot read game_servers: {}", error_text(&e)))?;
+        .map_err(|e| format!("cannot read game_servers: {e}"))?;
     let rows = client
         .query(
             "SELECT protocol, address FROM guildstats.game_servers WHERE enabled ORDER BY address",

@@ -37,9 +37,13 @@ pub async fn run(args: &Args) -> bool {
         Ok(options) => match ledger::connect(&options).await {
             Err(why) => report(false, format!("database: {why}")),
             Ok(client) => {
+                match guildstats_ingest::check::tls(&client, &options).await {
+                    Ok(line) => report(true, format!("database: {line}")),
+                    Err(why) => report(false, why),
+                }
                 let can_insert = client
                     .query_one(
-                        "SELECT has_table_privilege('guildstats.raw_et_stats_files', 'INSERT')",
+                        "SELECT has_any_column_privilege('guildstats.raw_et_stats_files', 'INSERT')",
                         &[],
                     )
                     .await

@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 pub async fn connect(options: &SinkOptions) -> Result<Client, String> {
     guildstats_ingest::sink::connect(options)
         .await
-        .map_err(|e| format!("cannot connect to the database: {}", error_text(&e)))
+        .map_err(|e| format!("cannot connect to the database: {e}"))
 }
 
 pub use guildstats_ingest::sink::error_text;

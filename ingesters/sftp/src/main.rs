@@ -32,6 +32,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    // Before anything slow: a TERM from here on is never lost.
+    guildstats_ingest::shutdown::listen();
     let options = args.sink.options()?;
     // Settings errors first, before anything is started.
     let pull_settings = match &args.backfill {
@@ -112,7 +114,8 @@ async fn run(args: Args) -> Result<(), String> {
     .await;
     watcher.abort();
     // Writes what is queued; whatever the database does not take stays in the spool.
-    sink.shutdown().await;
+    sink.shutdown_within(guildstats_ingest::sink::SHUTDOWN_GRACE)
+        .await;
     let _ = beat.await;
     result
 }

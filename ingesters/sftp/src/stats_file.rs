@@ -6,7 +6,8 @@ use guildstats_ingest::Row;
 
 /// The content goes as bytea hex text (`\x...`): the sink's rows are JSON, which cannot carry
 /// arbitrary bytes, and a file that is not UTF-8 must still be stored exactly as it is (the
-/// importer records beside it why it cannot be parsed). The database computes sha256 and size.
+/// importer, run later by the builders, repairs it and records a warning beside it, or records
+/// why it cannot be parsed). The database computes sha256 and size.
 pub fn stats_file_row(file_name: &str, source: &str, content: &[u8], fetched_at: &str) -> Row {
     Row::new(&RAW_ET_STATS_FILES)
         .set("file_name", file_name)

@@ -3,7 +3,7 @@
 //! Which fields exist depends on the mod version, recognised by the field count. A field the
 //! version does not write is `None`, never 0, so that "not measured" and "zero" stay apart.
 
-use super::error::{quote, EtParseErrorKind};
+use super::error::{parse_count, quote, EtParseErrorKind, MAX_COUNT};
 
 /// The mod version, as recognised from the number of extended fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -222,20 +222,29 @@ pub struct ExtendedStats {
     pub revives_derived_from_syringe: bool,
 }
 
-fn int_field(values: &[&str], position: usize) -> Result<i64, EtParseErrorKind> {
+/// A field's name in errors: what it holds and where, e.g. `damage given (extended field 0)`.
+fn field_name(what: &str, position: usize) -> String {
+    format!("{what} (extended field {position})")
+}
+
+/// An integer field: a count, `0..=`[`MAX_COUNT`] like every number of the format.
+fn int_field(values: &[&str], position: usize, what: &str) -> Result<i64, EtParseErrorKind> {
     let text = values.get(position).copied().unwrap_or("");
-    text.parse().map_err(|_| EtParseErrorKind::BadNumber {
-        field: format!("extended field {position}"),
-        value: quote(text),
-    })
+    parse_count(&field_name(what, position), text)
 }
 
 /// Decimal fields are written with `%.1f`; accept `-?digits(.digits)?` and nothing else, so
-/// that `inf`, `NaN` or exponents never reach the numbers.
-fn decimal_field(values: &[&str], position: usize) -> Result<f64, EtParseErrorKind> {
+/// that `inf`, `NaN` or exponents never reach the numbers. Like the integer fields they are
+/// counts, times or ratios: `0..=max`.
+fn decimal_field(
+    values: &[&str],
+    position: usize,
+    what: &str,
+    max: f64,
+) -> Result<f64, EtParseErrorKind> {
     let text = values.get(position).copied().unwrap_or("");
     let bad = || EtParseErrorKind::BadNumber {
-        field: format!("extended field {position}"),
+        field: field_name(what, position),
         value: quote(text),
     };
     let unsigned = text.strip_prefix('-').unwrap_or(text);
@@ -244,8 +253,22 @@ fn decimal_field(values: &[&str], position: usize) -> Result<f64, EtParseErrorKi
     if !digits(whole) || !digits(fraction) {
         return Err(bad());
     }
-    text.parse().map_err(|_| bad())
+    let value: f64 = text.parse().map_err(|_| bad())?;
+    if (0.0..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(EtParseErrorKind::OutOfRange {
+            field: field_name(what, position),
+            value: quote(text),
+            min: 0,
+            // The maxima are whole numbers within i32.
+            max: max as i32,
+        })
+    }
 }
+
+/// Time played is stored in seconds as an integer, so its minutes must fit 60 times over.
+const MAX_MINUTES: f64 = (MAX_COUNT / 60) as f64;
 
 /// Parses the extended values of one line for the given version.
 ///
@@ -256,57 +279,59 @@ pub(crate) fn parse_extended(
     syringe_hits: u32,
 ) -> Result<ExtendedStats, EtParseErrorKind> {
     let layout = version.layout();
-    let int = |p: usize| int_field(values, p).map(Some);
-    let dec = |p: usize| decimal_field(values, p).map(Some);
-    let opt_int = |p: Option<usize>| p.map(|p| int_field(values, p)).transpose();
+    let count = f64::from(MAX_COUNT);
+    let int = |p: usize, what: &str| int_field(values, p, what).map(Some);
+    let dec = |p: usize, what: &str| decimal_field(values, p, what, count).map(Some);
+    let opt_int = |p: Option<usize>, what: &str| p.map(|p| int_field(values, p, what)).transpose();
     let (revives_given, revives_derived_from_syringe) = match layout.revives_given {
-        Some(p) => (Some(int_field(values, p)?), false),
+        Some(p) => (Some(int_field(values, p, "revives given")?), false),
         None if version == LuaVersion::Fields37 => (Some(i64::from(syringe_hits)), true),
         None => (None, false),
     };
+    let multikill = |n: usize| int(layout.multikill_first + n - 2, &format!("{n}x multikills"));
     Ok(ExtendedStats {
-        damage_given: int(0)?,
-        damage_received: int(1)?,
-        team_damage_given: int(2)?,
-        team_damage_received: int(3)?,
-        gibs: int(4)?,
-        self_kills: int(5)?,
-        team_kills: int(6)?,
-        team_gibs: int(7)?,
-        time_played_percent: dec(8)?,
-        xp: int(9)?,
-        killing_spree: int(10)?,
-        death_spree: int(11)?,
-        kill_assists: int(12)?,
-        kill_steals: int(13)?,
-        headshot_kills: int(14)?,
-        objectives_stolen: int(15)?,
-        objectives_returned: int(16)?,
-        dynamites_planted: int(17)?,
-        dynamites_defused: int(18)?,
-        times_revived: int(19)?,
-        bullets_fired: int(20)?,
+        damage_given: int(0, "damage given")?,
+        damage_received: int(1, "damage received")?,
+        team_damage_given: int(2, "team damage given")?,
+        team_damage_received: int(3, "team damage received")?,
+        gibs: int(4, "gibs")?,
+        self_kills: int(5, "self kills")?,
+        team_kills: int(6, "team kills")?,
+        team_gibs: int(7, "team gibs")?,
+        time_played_percent: dec(8, "time played percent")?,
+        xp: int(9, "XP")?,
+        killing_spree: int(10, "killing spree")?,
+        death_spree: int(11, "death spree")?,
+        kill_assists: int(12, "kill assists")?,
+        kill_steals: int(13, "kill steals")?,
+        headshot_kills: int(14, "headshot kills")?,
+        objectives_stolen: int(15, "objectives stolen")?,
+        objectives_returned: int(16, "objectives returned")?,
+        dynamites_planted: int(17, "dynamites planted")?,
+        dynamites_defused: int(18, "dynamites defused")?,
+        times_revived: int(19, "times revived")?,
+        bullets_fired: int(20, "bullets fired")?,
         bullets_fired_reliable: version.bullets_fired_reliable(),
-        dpm: dec(21)?,
+        dpm: dec(21, "DPM")?,
         time_played_minutes: layout
             .time_played_minutes
-            .map(|p| decimal_field(values, p))
+            .map(|p| decimal_field(values, p, "time played minutes", MAX_MINUTES))
             .transpose()?,
-        tank_meatshield: dec(layout.tank_meatshield)?,
-        time_dead_ratio: dec(layout.time_dead_ratio)?,
-        time_dead_minutes: dec(layout.time_dead_minutes)?,
-        kd_ratio: dec(layout.kd_ratio)?,
-        useful_kills: int(layout.useful_kills)?,
-        playtime_denied_seconds: opt_int(layout.playtime_denied)?,
+        tank_meatshield: dec(layout.tank_meatshield, "tank/meatshield")?,
+        time_dead_ratio: dec(layout.time_dead_ratio, "time dead ratio")?,
+        time_dead_minutes: dec(layout.time_dead_minutes, "time dead minutes")?,
+        kd_ratio: dec(layout.kd_ratio, "K/D")?,
+        useful_kills: int(layout.useful_kills, "useful kills")?,
+        playtime_denied_seconds: opt_int(layout.playtime_denied, "playtime denied")?,
         playtime_denied_reliable: version.playtime_denied_reliable(),
-        multikill_2: int(layout.multikill_first)?,
-        multikill_3: int(layout.multikill_first + 1)?,
-        multikill_4: int(layout.multikill_first + 2)?,
-        multikill_5: int(layout.multikill_first + 3)?,
-        multikill_6: int(layout.multikill_first + 4)?,
-        useless_kills: opt_int(layout.useless_kills)?,
-        full_self_kills: opt_int(layout.full_self_kills)?,
-        repairs_constructions: opt_int(layout.repairs_constructions)?,
+        multikill_2: multikill(2)?,
+        multikill_3: multikill(3)?,
+        multikill_4: multikill(4)?,
+        multikill_5: multikill(5)?,
+        multikill_6: multikill(6)?,
+        useless_kills: opt_int(layout.useless_kills, "useless kills")?,
+        full_self_kills: opt_int(layout.full_self_kills, "full self kills")?,
+        repairs_constructions: opt_int(layout.repairs_constructions, "repairs/constructions")?,
         revives_given,
         revives_derived_from_syringe,
     })
@@ -357,9 +382,54 @@ mod tests {
     #[test]
     fn decimals_reject_non_numbers() {
         for bad in ["inf", "NaN", "1e3", "", "-", "1.", ".5", "1.2.3"] {
-            assert!(decimal_field(&[bad], 0).is_err(), "{bad:?}");
+            assert!(
+                matches!(
+                    decimal_field(&[bad], 0, "x", 10.0),
+                    Err(EtParseErrorKind::BadNumber { .. })
+                ),
+                "{bad:?}"
+            );
         }
-        assert_eq!(decimal_field(&["-1.5"], 0), Ok(-1.5));
-        assert_eq!(decimal_field(&["7"], 0), Ok(7.0));
+        assert_eq!(decimal_field(&["7"], 0, "x", 10.0), Ok(7.0));
+        assert_eq!(decimal_field(&["10.0"], 0, "x", 10.0), Ok(10.0));
+        assert_eq!(
+            decimal_field(&["-1.5"], 0, "K/D", 10.0)
+                .unwrap_err()
+                .to_string(),
+            "K/D (extended field 0) -1.5 is out of range (0 to 10)"
+        );
+        assert!(decimal_field(&["10.1"], 0, "x", 10.0).is_err());
+    }
+
+    #[test]
+    fn every_number_is_checked_against_the_same_range() {
+        let with = |position: usize, text: &str| {
+            let mut v = values(38);
+            v[position] = text.to_string();
+            let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+            parse_extended(&refs, LuaVersion::Fields38, 0).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            with(0, "2147483648").unwrap_err(),
+            "damage given (extended field 0) 2147483648 is out of range (0 to 2147483647)"
+        );
+        assert_eq!(
+            with(0, "-5").unwrap_err(),
+            "damage given (extended field 0) -5 is out of range (0 to 2147483647)"
+        );
+        assert_eq!(
+            with(0, "2147483647").unwrap().damage_given,
+            Some(2_147_483_647)
+        );
+        assert_eq!(
+            with(29, "-1").unwrap_err(),
+            "2x multikills (extended field 29) -1 is out of range (0 to 2147483647)"
+        );
+        assert_eq!(
+            with(22, "35791395.0").unwrap_err(),
+            "time played minutes (extended field 22) 35791395.0 is out of range (0 to 35791394)"
+        );
+        assert!(with(22, "35791394.0").is_ok());
+        assert!(with(24, "-0.1").is_err());
     }
 }

@@ -162,6 +162,12 @@ pub fn parse_file_name(file_name: &str) -> Result<FileNameInfo, EtParseErrorKind
         to_u8(digits(15..17)),
     )
     .ok_or_else(|| bad("the date or time is not a real calendar date and time"))?;
+    // The range every raw timestamp keeps to (docs/sql-reference.md, "Timestamps at the door"):
+    // year 0000 is no PostgreSQL date at all, and a round dated centuries away would stretch
+    // every report that spans the rounds.
+    if !(2000..2100).contains(&saved_at.year) {
+        return Err(bad("the year must be from 2000 to 2099"));
+    }
     Ok(FileNameInfo {
         saved_at,
         // Bytes 0–17 were checked to be ASCII, so byte 18 starts a character.
@@ -214,10 +220,16 @@ mod tests {
             "2024-01-02-03040x-supply-round-1.txt",
             "2024-01-02-030405-supply-round-.txt",
             "ääää-01-02-030405-supply-round-1.txt",
+            "0000-01-01-000000-supply-round-1.txt",
+            "1999-12-31-235959-supply-round-1.txt",
+            "2100-01-01-000000-supply-round-1.txt",
+            "9999-12-31-235959-supply-round-1.txt",
         ] {
             assert!(parse_file_name(name).is_err(), "{name} should be rejected");
         }
         assert!(parse_file_name("2024-02-29-030405-supply-round-1.txt").is_ok());
+        assert!(parse_file_name("2000-01-01-000000-supply-round-1.txt").is_ok());
+        assert!(parse_file_name("2099-12-31-235959-supply-round-1.txt").is_ok());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Line 1 of a stats file: backslash-separated round facts.
 
 use super::color::strip_color_codes;
-use super::error::{quote, EtParseErrorKind};
+use super::error::{parse_ranged, quote, EtParseErrorKind};
 
 /// A side in ET, as numbered in the stats files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,12 +46,13 @@ pub struct Header {
     pub map: String,
     /// `g_customConfig`, e.g. `legacy3`.
     pub config: String,
-    /// Round number as the header states it (normally the same as the file name's).
+    /// Round number as the header states it: 1 or 2 ([`super::parse_round`] also checks that it
+    /// is the file name's).
     pub round: i64,
-    /// The map's defending side. A map property: it does not swap in round 2.
-    /// `None` when the number is not a playing side.
+    /// The map's defending side. A map property: it does not swap in round 2. The parser
+    /// accepts only 1 and 2; the type stays optional for descriptors built by hand.
     pub defender: Option<Team>,
-    /// The round winner. `None` when the number is not a playing side.
+    /// The round winner (1 or 2 in a parsed file).
     pub winner: Option<Team>,
     /// Field 6 as written (`M:SS` or decimal minutes).
     pub time_limit_raw: String,
@@ -79,7 +80,8 @@ impl Header {
 
 /// Parses a time field: `M:SS`, or decimal minutes like `20.00`.
 ///
-/// `Ok(None)` means a well-formed but impossible value (zero, or seconds ≥ 60);
+/// `Ok(None)` means a well-formed but impossible value (zero, seconds ≥ 60, or more seconds than
+/// a 32-bit integer holds);
 /// `Err(())` means the text is not a time at all.
 pub(crate) fn parse_time_seconds(text: &str) -> Result<Option<u32>, ()> {
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
@@ -105,24 +107,21 @@ pub(crate) fn parse_time_seconds(text: &str) -> Result<Option<u32>, ()> {
         }
         let minutes: f64 = text.parse().map_err(|_| ())?;
         let seconds = (minutes * 60.0).round();
-        if !seconds.is_finite() || seconds > f64::from(u32::MAX) {
+        if !seconds.is_finite() || seconds > f64::from(i32::MAX) {
             return Ok(None);
         }
         // In range and integral, checked just above.
         seconds as u64
     };
     match u32::try_from(seconds) {
-        Ok(0) | Err(_) => Ok(None),
-        Ok(s) => Ok(Some(s)),
+        Ok(s) if s > 0 && i32::try_from(s).is_ok() => Ok(Some(s)),
+        _ => Ok(None),
     }
 }
 
-fn parse_int(field: &str, text: &str) -> Result<i64, EtParseErrorKind> {
-    text.parse::<i64>()
-        .map_err(|_| EtParseErrorKind::BadNumber {
-            field: field.to_string(),
-            value: quote(text),
-        })
+/// A playing side: 1 (Axis) or 2 (Allies), the only values the mod writes in the header.
+fn side(field: &str, text: &str) -> Result<Option<Team>, EtParseErrorKind> {
+    Ok(Team::from_code(parse_ranged(field, text, 1, 2)?))
 }
 
 /// Parses the header line (already decoded, without its line ending).
@@ -133,11 +132,9 @@ pub fn parse_header(line: &str) -> Result<Header, EtParseErrorKind> {
             found: fields.len(),
         });
     }
-    let round = parse_int("header round", fields[3])?;
-    let defender = Team::from_code(parse_int("header defender team", fields[4])?)
-        .filter(|t| *t != Team::Spectator);
-    let winner = Team::from_code(parse_int("header winner team", fields[5])?)
-        .filter(|t| *t != Team::Spectator);
+    let round = parse_ranged("header round", fields[3], 1, 2)?;
+    let defender = side("header defender team", fields[4])?;
+    let winner = side("header winner team", fields[5])?;
     let time = |name: &str, text: &str| {
         parse_time_seconds(text).map_err(|()| EtParseErrorKind::BadNumber {
             field: name.to_string(),
@@ -154,7 +151,15 @@ pub fn parse_header(line: &str) -> Result<Header, EtParseErrorKind> {
         }
     }
     let playtime_raw = match fields.get(8) {
-        Some(text) => Some(parse_int("header playtime", text)?),
+        // Kept as written (its unit varies and it is negative on the shutdown path), so any
+        // 64-bit integer is in range.
+        Some(text) => Some(
+            text.parse::<i64>()
+                .map_err(|_| EtParseErrorKind::BadNumber {
+                    field: "header playtime".to_string(),
+                    value: quote(text),
+                })?,
+        ),
         None => None,
     };
     Ok(Header {
@@ -188,6 +193,9 @@ mod tests {
         assert_eq!(parse_time_seconds("0:00"), Ok(None));
         assert_eq!(parse_time_seconds("0.00"), Ok(None));
         assert_eq!(parse_time_seconds("1:75"), Ok(None));
+        assert_eq!(parse_time_seconds("35791394:07"), Ok(Some(2_147_483_647)));
+        assert_eq!(parse_time_seconds("35791394:08"), Ok(None));
+        assert_eq!(parse_time_seconds("99999999999999999:00"), Ok(None));
         for bad in [
             "", ":", "1:5", "1:050", "-1:00", "a:00", "inf", "1e3", "-5", ".5", "5.", "1.2.3",
         ] {
@@ -231,5 +239,29 @@ mod tests {
             parse_header("s\\m\\c\\1\\2\\2\\10:00\\soon"),
             Err(EtParseErrorKind::BadNumber { .. })
         ));
+    }
+
+    #[test]
+    fn numbers_outside_their_range_are_errors() {
+        for (line, message) in [
+            (
+                "s\\m\\c\\99\\1\\2\\10:00\\1:00",
+                "header round 99 is out of range (1 to 2)",
+            ),
+            (
+                "s\\m\\c\\1\\70000\\2\\10:00\\1:00",
+                "header defender team 70000 is out of range (1 to 2)",
+            ),
+            (
+                "s\\m\\c\\1\\1\\3\\10:00\\1:00",
+                "header winner team 3 is out of range (1 to 2)",
+            ),
+            (
+                "s\\m\\c\\1\\1\\0\\10:00\\1:00",
+                "header winner team 0 is out of range (1 to 2)",
+            ),
+        ] {
+            assert_eq!(parse_header(line).unwrap_err().to_string(), message);
+        }
     }
 }

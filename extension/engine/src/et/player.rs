@@ -1,7 +1,7 @@
 //! One player line: `GUID8\name\rounds\team\<weapons> \t<extended fields>`.
 
 use super::color::strip_color_codes;
-use super::error::{quote, EtParseErrorKind};
+use super::error::{in_range, parse_count, parse_ranged, quote, EtParseErrorKind, MAX_COUNT};
 use super::extended::{parse_extended, ExtendedStats, LuaVersion};
 use super::header::Team;
 use super::weapons::{parse_weapon_part, WeaponStats, SYRINGE_INDEX};
@@ -25,9 +25,9 @@ pub struct Player {
     pub name: String,
     /// `sess.rounds`, an engine counter; not needed for stats.
     pub rounds: i64,
-    /// The team number as written (1 axis, 2 allies, 3 spectator).
+    /// The team number as written: 1 axis, 2 allies, 3 spectator (the parser accepts no other).
     pub team_code: i64,
-    /// The team, or `None` if the number is not 1–3.
+    /// The team (always set in a parsed file).
     pub team: Option<Team>,
     /// Weapons in ascending index order; only those with activity are present.
     pub weapons: Vec<WeaponStats>,
@@ -57,11 +57,16 @@ fn parse_guid(text: &str) -> Result<String, EtParseErrorKind> {
     }
 }
 
-fn parse_int(field: &str, text: &str) -> Result<i64, EtParseErrorKind> {
-    text.parse().map_err(|_| EtParseErrorKind::BadNumber {
-        field: field.to_string(),
-        value: quote(text),
-    })
+/// Who a player line is about, for error messages: the GUID and the clean name as written
+/// (shortened), or `None` when the line does not get that far.
+pub(crate) fn player_label(line: &str) -> Option<String> {
+    let mut parts = line.splitn(3, '\\');
+    let (guid, name) = (parts.next()?, parts.next()?);
+    Some(format!(
+        "{} {:?}",
+        quote(guid),
+        quote(&strip_color_codes(name))
+    ))
 }
 
 /// Parses one player line (decoded, without its line ending); also returns the detected version.
@@ -78,8 +83,8 @@ pub(crate) fn parse_player_line(line: &str) -> Result<(Player, LuaVersion), EtPa
     } else {
         parse_guid(guid_raw)?
     };
-    let rounds = parse_int("rounds", rounds)?;
-    let team_code = parse_int("team", team)?;
+    let rounds = parse_count("rounds", rounds)?;
+    let team_code = parse_ranged("team", team, 1, 3)?;
 
     // The weapon part ends at the first TAB; the extended fields are TAB-separated after it.
     // c0rnp0rn2 had no TAB: everything is space-separated and the weapon mask says where the
@@ -119,6 +124,25 @@ pub(crate) fn parse_player_line(line: &str) -> Result<(Player, LuaVersion), EtPa
         .find(|w| w.index == SYRINGE_INDEX)
         .map_or(0, |w| w.hits);
     let extended = parse_extended(&extended_values, version, syringe_hits)?;
+    // The stored totals are integers too: the sum over weapons must fit like each number.
+    type Total = fn(&WeaponStats) -> u32;
+    let totals: [(&str, Total); 5] = [
+        ("hits", |w| w.hits),
+        ("shots", |w| w.shots),
+        ("kills", |w| w.kills),
+        ("deaths", |w| w.deaths),
+        ("headshots", |w| w.headshots),
+    ];
+    for (what, total) in totals {
+        let sum: u64 = weapons.iter().map(|w| u64::from(total(w))).sum();
+        // At most 28 × i32::MAX, far below i64::MAX.
+        in_range(
+            &format!("{what} over all weapons"),
+            sum as i64,
+            0,
+            MAX_COUNT,
+        )?;
+    }
     Ok((
         Player {
             guid,
@@ -275,5 +299,37 @@ mod tests {
             parse_player_line(&format!("{LINE_38}\t1")),
             Err(EtParseErrorKind::ExtendedFieldCount { found: 39 })
         ));
+    }
+
+    #[test]
+    fn numbers_outside_their_range_are_errors() {
+        let error = |line: String| parse_player_line(&line).unwrap_err().to_string();
+        assert_eq!(
+            error(LINE_38.replacen("\\0\\2\\", "\\0\\70000\\", 1)),
+            "team 70000 is out of range (1 to 3)"
+        );
+        assert_eq!(
+            error(LINE_38.replacen("\\0\\2\\", "\\0\\0\\", 1)),
+            "team 0 is out of range (1 to 3)"
+        );
+        assert_eq!(
+            error(LINE_38.replacen("\\0\\2\\", "\\-1\\2\\", 1)),
+            "rounds -1 is out of range (0 to 2147483647)"
+        );
+        // Two weapons whose kills each fit but whose sum does not.
+        let big = "1073741824";
+        let line = LINE_38.replacen(
+            "134217729 1 2 0 0 1 3 4 1 0 0",
+            &format!("3 0 0 {big} 0 0 0 0 {big} 0 0"),
+            1,
+        );
+        assert_eq!(
+            error(line),
+            "kills over all weapons 2147483648 is out of range (0 to 2147483647)"
+        );
+        assert_eq!(
+            player_label(LINE_38).as_deref(),
+            Some("0a26d447 \"carniee\"")
+        );
     }
 }

@@ -4,7 +4,7 @@ use super::error::{EtParseError, EtParseErrorKind};
 use super::extended::LuaVersion;
 use super::file_name::{parse_file_name, FileNameInfo};
 use super::header::{parse_header, Header};
-use super::player::{parse_player_line, Player};
+use super::player::{parse_player_line, player_label, Player};
 
 /// One parsed stats file.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +19,9 @@ pub struct ParsedRound {
     pub version: Option<LuaVersion>,
     /// Players in file order (which the mod leaves arbitrary).
     pub players: Vec<Player>,
+    /// What the parser had to repair to read the file, each naming the file (today only bytes
+    /// that were not UTF-8). Empty for a clean file.
+    pub warnings: Vec<String>,
 }
 
 impl ParsedRound {
@@ -35,9 +38,17 @@ impl ParsedRound {
 
 /// Parses one stats file. Never panics, whatever the bytes.
 ///
-/// Content that is not UTF-8 is decoded lossily: names may hold any bytes, and a damaged byte
-/// in a number still makes that number fail to parse. Blank lines are skipped; a trailing `\r`
-/// on a line is ignored.
+/// Content that is not UTF-8 is decoded lossily: each invalid byte sequence becomes U+FFFD, and
+/// [`ParsedRound::warnings`] says how many there were and on which line the first was. Names
+/// may hold any bytes, and a damaged byte in a number still makes that number fail to parse. A
+/// UTF-8 byte order mark at the start is dropped. Blank lines are skipped; a trailing `\r` on
+/// a line is ignored.
+///
+/// Every number is checked against the range the format documents for its field: counts and
+/// measures `0..=2147483647` (totals over weapons and time played in seconds included), team
+/// 1 to 3, the header's round 1 or 2 and equal to the file name's, defender and winner 1 or 2.
+/// A number outside its range is an error naming the file, the line, the player, the field
+/// and the value, never a silent NULL or clamp.
 ///
 /// ```
 /// use guildstats_engine::et::parse_round;
@@ -52,9 +63,12 @@ pub fn parse_round(file_name: &str, content: &[u8]) -> Result<ParsedRound, EtPar
     let error = |line: Option<usize>, kind: EtParseErrorKind| EtParseError {
         file: file_name.to_string(),
         line,
+        player: None,
         kind,
     };
     let file = parse_file_name(file_name).map_err(|kind| error(None, kind))?;
+    let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
+    let warnings = utf8_warning(file_name, content).into_iter().collect();
     let text = String::from_utf8_lossy(content);
     let mut lines = text
         .split('\n')
@@ -66,6 +80,15 @@ pub fn parse_round(file_name: &str, content: &[u8]) -> Result<ParsedRound, EtPar
         _ => return Err(error(Some(1), EtParseErrorKind::MissingHeader)),
     };
     let header = parse_header(header_line).map_err(|kind| error(Some(1), kind))?;
+    if header.round != i64::from(file.round) {
+        return Err(error(
+            Some(1),
+            EtParseErrorKind::RoundMismatch {
+                header: header.round,
+                file_name: file.round,
+            },
+        ));
+    }
 
     let mut players = Vec::new();
     let mut version: Option<LuaVersion> = None;
@@ -73,8 +96,16 @@ pub fn parse_round(file_name: &str, content: &[u8]) -> Result<ParsedRound, EtPar
         if line.trim().is_empty() {
             continue;
         }
-        let (player, line_version) =
-            parse_player_line(line).map_err(|kind| error(Some(number), kind))?;
+        let (player, line_version) = parse_player_line(line).map_err(|kind| {
+            let named = matches!(
+                kind,
+                EtParseErrorKind::BadNumber { .. } | EtParseErrorKind::OutOfRange { .. }
+            );
+            EtParseError {
+                player: if named { player_label(line) } else { None },
+                ..error(Some(number), kind)
+            }
+        })?;
         match version {
             None => version = Some(line_version),
             Some(first) if first != line_version => {
@@ -96,5 +127,27 @@ pub fn parse_round(file_name: &str, content: &[u8]) -> Result<ParsedRound, EtPar
         header,
         version,
         players,
+        warnings,
     })
+}
+
+/// The warning for content that is not UTF-8: how many invalid sequences the lossy decoding
+/// replaced, and the line of the first.
+fn utf8_warning(file_name: &str, content: &[u8]) -> Option<String> {
+    let mut replaced = 0usize;
+    let mut first_at: Option<usize> = None;
+    let mut offset = 0usize;
+    for chunk in content.utf8_chunks() {
+        offset += chunk.valid().len();
+        if !chunk.invalid().is_empty() {
+            replaced += 1;
+            first_at.get_or_insert(offset);
+        }
+        offset += chunk.invalid().len();
+    }
+    let first_at = first_at?;
+    let line = 1 + content[..first_at].iter().filter(|&&b| b == b'\n').count();
+    Some(format!(
+        "{file_name}: not valid UTF-8: {replaced} invalid byte sequence(s) replaced by U+FFFD, the first on line {line}"
+    ))
 }

@@ -1,6 +1,6 @@
 //! The weapon part of a player line: a bitmask over weapon indices, then five numbers per set bit.
 
-use super::error::{quote, EtParseErrorKind};
+use super::error::{parse_count, quote, EtParseErrorKind};
 
 /// How many weapon indices the format knows (ET:Legacy `extWeaponStats_t`, 0–27).
 pub const WEAPON_COUNT: usize = 28;
@@ -97,14 +97,12 @@ pub(crate) fn parse_weapon_part(tokens: &[&str]) -> Result<Vec<WeaponStats>, EtP
     let mut weapons = Vec::with_capacity(expected / 5);
     for (index, group) in indices.zip(numbers.chunks_exact(5)) {
         let number = |position: usize, what: &str| -> Result<u32, EtParseErrorKind> {
-            let text = group[position];
-            text.parse().map_err(|_| EtParseErrorKind::BadNumber {
-                field: format!(
-                    "{what} for weapon {index} ({})",
-                    WEAPON_NAMES[usize::from(index)]
-                ),
-                value: quote(text),
-            })
+            let field = format!(
+                "{what} for weapon {index} ({})",
+                WEAPON_NAMES[usize::from(index)]
+            );
+            // parse_count keeps it within 0..=i32::MAX, so it fits.
+            parse_count(&field, group[position]).map(|n| n as u32)
         };
         weapons.push(WeaponStats {
             index,
@@ -158,10 +156,23 @@ mod tests {
             parse_weapon_part(&tokens("1 1 2 x 4 5")),
             Err(EtParseErrorKind::BadNumber { .. })
         ));
-        assert!(matches!(
-            parse_weapon_part(&tokens("1 1 2 -3 4 5")),
-            Err(EtParseErrorKind::BadNumber { .. })
-        ));
+        // Negative and too large numbers fall under the one range rule, like extended fields.
+        assert_eq!(
+            parse_weapon_part(&tokens("1 1 2 -3 4 5"))
+                .unwrap_err()
+                .to_string(),
+            "kills for weapon 0 (Knife) -3 is out of range (0 to 2147483647)"
+        );
+        assert_eq!(
+            parse_weapon_part(&tokens("1 2147483648 2 3 4 5"))
+                .unwrap_err()
+                .to_string(),
+            "hits for weapon 0 (Knife) 2147483648 is out of range (0 to 2147483647)"
+        );
+        assert_eq!(
+            parse_weapon_part(&tokens("1 2147483647 2 3 4 5")).unwrap()[0].hits,
+            2_147_483_647
+        );
         assert!(parse_weapon_part(&[]).is_err());
         assert_eq!(parse_weapon_part(&tokens("0")).unwrap(), vec![]);
     }

@@ -35,6 +35,9 @@ pub(crate) type IntEntries = Vec<(i64, u64)>;
 /// Ascending non-integer values with their counts.
 pub(crate) type FloatEntries = Vec<(f64, u64)>;
 
+/// Entries reserved before they are read (see `GiniState::decode`).
+const PREALLOCATE_AT_MOST: usize = 1 << 16;
+
 fn bad<T>(why: impl Into<String>) -> Result<T, DecodeError> {
     Err(DecodeError(why.into()))
 }
@@ -150,7 +153,9 @@ impl GiniState {
         if n_ints > room / 2 || n_floats > room / 9 {
             return bad("entry count larger than the data");
         }
-        let mut ints = Vec::with_capacity(n_ints as usize);
+        // Reserve no more than a little up front: a count the bytes could hold but do not (a
+        // truncated state) must not cost memory before the error.
+        let mut ints = Vec::with_capacity((n_ints as usize).min(PREALLOCATE_AT_MOST));
         let mut prev: Option<i64> = None;
         let mut n = 0u64;
         for _ in 0..n_ints {
@@ -177,7 +182,7 @@ impl GiniState {
             ints.push((k, c));
             prev = Some(k);
         }
-        let mut floats = Vec::with_capacity(n_floats as usize);
+        let mut floats = Vec::with_capacity((n_floats as usize).min(PREALLOCATE_AT_MOST));
         let mut prev_f: Option<f64> = None;
         for _ in 0..n_floats {
             let v = r.f64()?;

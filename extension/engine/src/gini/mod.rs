@@ -50,6 +50,8 @@ pub const FORMAT_VERSION: u8 = 1;
 pub enum ValueError {
     Negative(String),
     NotFinite(String),
+    /// More than 2^64 - 1 values in one state (only forged states get near it).
+    TooMany,
 }
 
 impl fmt::Display for ValueError {
@@ -62,6 +64,7 @@ impl fmt::Display for ValueError {
             ValueError::NotFinite(v) => {
                 write!(f, "gini needs finite values (got {v})")
             }
+            ValueError::TooMany => f.write_str("gini: a state holds at most 2^64 - 1 values"),
         }
     }
 }
@@ -143,8 +146,7 @@ impl GiniState {
         if value < 0 {
             return Err(ValueError::Negative(value.to_string()));
         }
-        self.add_int_n(value, 1);
-        Ok(())
+        self.add_int_n(value, 1)
     }
 
     /// Adds one double (also how numeric values arrive).
@@ -162,25 +164,29 @@ impl GiniState {
         }
         if value.fract() == 0.0 && value <= EXACT_FLOAT_LIMIT {
             // -0.0 lands here too and becomes 0.
-            self.add_int_n(value as i64, count);
+            self.add_int_n(value as i64, count)
         } else {
+            self.n = self.n.checked_add(count).ok_or(ValueError::TooMany)?;
             *self.floats.entry(value.to_bits()).or_insert(0) += count;
-            self.n += count;
+            Ok(())
         }
+    }
+
+    /// Every count is at most `n`, so checking `n` keeps all of them from overflowing.
+    fn add_int_n(&mut self, value: i64, count: u64) -> Result<(), ValueError> {
+        self.n = self.n.checked_add(count).ok_or(ValueError::TooMany)?;
+        *self.ints.entry(value).or_insert(0) += count;
         Ok(())
     }
 
-    fn add_int_n(&mut self, value: i64, count: u64) {
-        *self.ints.entry(value).or_insert(0) += count;
-        self.n += count;
-    }
-
-    /// Adds every value of `other` (counts add up).
-    pub fn merge(&mut self, other: &GiniState) {
+    /// Adds every value of `other` (counts add up); an error, and no change, when the sum of
+    /// the counts would pass 2^64 - 1.
+    pub fn merge(&mut self, other: &GiniState) -> Result<(), ValueError> {
         if self.n == 0 {
             self.clone_from(other);
-            return;
+            return Ok(());
         }
+        self.n = self.n.checked_add(other.n).ok_or(ValueError::TooMany)?;
         self.ints.reserve(other.ints.len());
         for (&k, &c) in &other.ints {
             *self.ints.entry(k).or_insert(0) += c;
@@ -188,7 +194,7 @@ impl GiniState {
         for (&k, &c) in &other.floats {
             *self.floats.entry(k).or_insert(0) += c;
         }
-        self.n += other.n;
+        Ok(())
     }
 
     /// The distinct values in ascending order with their counts.
@@ -237,7 +243,8 @@ impl GiniState {
         let mut state = GiniState::new();
         state.ints.reserve(ints.len());
         for (k, c) in ints {
-            state.add_int_n(k, c);
+            *state.ints.entry(k).or_insert(0) += c;
+            state.n += c;
         }
         for (v, c) in floats {
             *state.floats.entry(v.to_bits()).or_insert(0) += c;
@@ -358,14 +365,27 @@ mod tests {
     fn merge_adds_counts() {
         let mut a = of(&[1, 2, 2]);
         let b = of(&[2, 9]);
-        a.merge(&b);
+        a.merge(&b).unwrap();
         assert_eq!(a, of(&[1, 2, 2, 2, 9]));
         let mut e = GiniState::new();
-        e.merge(&b);
+        e.merge(&b).unwrap();
         assert_eq!(e, b);
         let mut c = b.clone();
-        c.merge(&GiniState::new());
+        c.merge(&GiniState::new()).unwrap();
         assert_eq!(c, b);
+    }
+
+    #[test]
+    fn counts_past_u64_are_an_error_not_a_wrap() {
+        let mut big = GiniState::new();
+        big.add_f64_n(1.0, u64::MAX - 1).unwrap();
+        let mut other = big.clone();
+        assert_eq!(other.merge(&big), Err(ValueError::TooMany));
+        assert_eq!(other, big, "a failed merge changes nothing");
+        big.add_i64(1).unwrap();
+        assert_eq!(big.add_i64(1), Err(ValueError::TooMany));
+        assert_eq!(big.add_f64(0.5), Err(ValueError::TooMany));
+        assert_eq!(big.count(), u64::MAX);
     }
 
     #[test]

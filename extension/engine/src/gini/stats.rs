@@ -57,7 +57,12 @@ impl Sum {
         self.sum = t;
     }
     fn value(&self) -> f64 {
-        self.sum + self.compensation
+        // Past f64::MAX the compensation is -inf: the sum is infinite, not NaN.
+        if self.sum.is_finite() {
+            self.sum + self.compensation
+        } else {
+            self.sum
+        }
     }
 }
 
@@ -108,11 +113,25 @@ fn gini_ints_exact(v: &[(i64, u64)]) -> Result<Option<f64>, Overflow> {
     Ok(Some(pairs as f64 / (n as f64 * prefix as f64)))
 }
 
+/// A power of two that brings the largest value (the last) to between 1 and 4. Gini and
+/// shares do not change with the scale, and sums of scaled values cannot overflow where sums
+/// of values near `f64::MAX` would (to infinity, then NaN). Multiplying by a power of two is
+/// exact, so ordinary values give the same bits as without it.
+fn scale_of(v: &[(f64, u64)]) -> f64 {
+    match v.last() {
+        // At most 2^1022 down: the largest scaled value stays below 4, and 2^-1022 is normal.
+        Some(&(max, _)) if max > 1.0 => 2f64.powi(-(max.log2().floor() as i32).min(1022)),
+        _ => 1.0,
+    }
+}
+
 fn gini_floats(v: &[(f64, u64)]) -> Option<f64> {
+    let scale = scale_of(v);
     let mut n = 0u64;
     let mut prefix = Sum::default();
     let mut pairs = Sum::default();
     for &(value, count) in v {
+        let value = value * scale;
         let gap = n as f64 * value - prefix.value();
         pairs.add(gap.max(0.0) * count as f64);
         prefix.add(value * count as f64);
@@ -169,16 +188,18 @@ pub fn top_share_of_sorted(sorted: &Sorted, fraction: f64) -> Result<Option<f64>
             }
         }
         Sorted::Floats(v) => {
+            let scale = scale_of(v);
             let mut top = Sum::default();
             for &(value, count) in v.iter().rev() {
                 if left == 0 {
                     break;
                 }
                 let take = count.min(left);
-                top.add(value * take as f64);
+                top.add(value * scale * take as f64);
                 left -= take;
             }
-            top.value()
+            let scaled: Vec<(f64, u64)> = v.iter().map(|&(x, c)| (x * scale, c)).collect();
+            return Ok(Some((top.value() / float_total(&scaled)).clamp(0.0, 1.0)));
         }
     };
     Ok(Some((top / total).clamp(0.0, 1.0)))
@@ -244,6 +265,36 @@ mod tests {
             (g - 1.0 / (1.0 + (u64::MAX / 2) as f64)).abs() < 1e-12,
             "{g}"
         );
+    }
+
+    #[test]
+    fn values_near_the_largest_double_give_a_number() {
+        // Two holders of 1e308 and 1.7e308: the unscaled sums overflow to infinity (NaN).
+        let v = vec![(1e308, 1), (1.7e308, 1)];
+        let g = gini_of_sorted(&Sorted::Floats(v.clone())).unwrap();
+        // (1.7 - 1) / (2 · 2.7), the scale cancels out.
+        let expected = 0.7 / 5.4;
+        assert!((g - expected).abs() < 1e-15, "{g} vs {expected}");
+        let top = top_share_of_sorted(&Sorted::Floats(v), 0.5)
+            .unwrap()
+            .unwrap();
+        assert!((top - 1.7 / 2.7).abs() < 1e-15, "{top}");
+        // Many copies of f64::MAX: all equal.
+        let v = vec![(f64::MAX, u64::MAX / 3)];
+        assert_eq!(gini_of_sorted(&Sorted::Floats(v.clone())), Some(0.0));
+        assert_eq!(top_share_of_sorted(&Sorted::Floats(v), 1.0), Ok(Some(1.0)));
+        // Scaling by a power of two leaves ordinary values bit for bit.
+        let v = vec![(0.5, 3), (1.25, 2), (3e6, 1)];
+        let unscaled = {
+            let (mut n, mut prefix, mut pairs) = (0u64, Sum::default(), Sum::default());
+            for &(x, c) in &v {
+                pairs.add((n as f64 * x - prefix.value()).max(0.0) * c as f64);
+                prefix.add(x * c as f64);
+                n += c;
+            }
+            pairs.value() / (n as f64 * prefix.value())
+        };
+        assert_eq!(gini_of_sorted(&Sorted::Floats(v)), Some(unscaled));
     }
 
     #[test]

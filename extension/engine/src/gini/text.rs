@@ -77,17 +77,13 @@ impl GiniState {
                 state.add_f64_n(v, count)
             } else {
                 let v: i64 = value.parse().map_err(|_| err("bad value"))?;
-                state.add_i64(v).map(|()| {
-                    // add_i64 added one; add the rest of the count.
-                    if count > 1 {
-                        state.add_int_n(v, count - 1);
-                    }
-                })
+                if v < 0 {
+                    Err(super::ValueError::Negative(v.to_string()))
+                } else {
+                    state.add_int_n(v, count)
+                }
             };
             added.map_err(|e| err(&e.to_string()))?;
-            if state.n < count {
-                return Err(err("count overflows"));
-            }
         }
         Ok(state)
     }
@@ -134,6 +130,8 @@ mod tests {
             "{\"version\":1,\"values\":[[NaN,1]]}",
             "{\"version\":1,\"values\":[[1.5,x]]}",
             "{\"version\":1,\"values\":[[inf,1]]}",
+            "{\"version\":1,\"values\":[[1,18446744073709551615],[2,1]]}",
+            "{\"version\":1,\"values\":[[0.5,18446744073709551615],[1,1]]}",
         ] {
             assert!(GiniState::from_text(bad).is_err(), "{bad}");
         }

@@ -19,7 +19,8 @@ ON CONFLICT DO NOTHING;
 SELECT source, guild_id, beat_at FROM guildstats.raw_heartbeats;
 
 -- ET files: the database computes the hash and the size; identical bytes are one file.
--- (A header-only round imports at once, as a round without players.)
+-- Inserting imports nothing; import_et_rounds() (build_all() every minute) does, and a
+-- header-only round imports as a round without players.
 INSERT INTO guildstats.raw_et_stats_files (file_name, source, content)
 VALUES ('2026-03-01-203000-supply-round-1.txt', 'sftp://et1/gamestats', convert_to(E'server\\supply\\legacy3\\1\\1\\2\\10:00\\7:12\n', 'UTF8'))
 ON CONFLICT DO NOTHING;
@@ -28,6 +29,9 @@ VALUES ('copy-of-the-same-round-1.txt', 'sftp://et2/gamestats', convert_to(E'ser
 ON CONFLICT DO NOTHING;
 SELECT file_name, size_bytes, encode(sha256, 'hex') = encode(sha256(content), 'hex') AS hash_ok,
        imported_at IS NOT NULL AS imported, import_error
+FROM guildstats.raw_et_stats_files;
+SELECT files_read, rounds_imported, files_failed FROM guildstats.import_et_rounds();
+SELECT file_name, imported_at IS NOT NULL AS imported, import_error, import_warning
 FROM guildstats.raw_et_stats_files;
 
 -- Point ledger: tx_key makes a replay harmless.

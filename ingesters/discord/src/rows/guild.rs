@@ -44,7 +44,7 @@ fn snapshot_row(guild: &Guild, received_at: &str, opt_out: &OptOut) -> Row {
     let mut states: Vec<_> = guild
         .voice_states
         .values()
-        .filter(|s| s.channel_id.is_some() && !opt_out.contains(s.user_id))
+        .filter(|s| s.channel_id.is_some() && !opt_out.contains(guild.id, s.user_id))
         .filter(|s| {
             let bot_in_payload = s.member.as_ref().map(|m| m.user.bot);
             let bot_in_members = guild.members.get(&s.user_id).map(|m| m.user.bot);

@@ -74,7 +74,7 @@ fn member_row(
     display_name: Option<&str>,
     opt_out: &OptOut,
 ) -> Vec<Row> {
-    if opt_out.contains(user.id) {
+    if opt_out.contains(guild_id, user.id) {
         return Vec::new();
     }
     let row = Row::new(&RAW_MEMBER_EVENTS)

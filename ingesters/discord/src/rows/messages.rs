@@ -21,7 +21,7 @@ pub fn message_rows(
     let Some(guild_id) = message.guild_id else {
         return Vec::new(); // a direct message
     };
-    if opt_out.contains(message.author.id) || !written_by_someone(message.kind) {
+    if opt_out.contains(guild_id, message.author.id) || !written_by_someone(message.kind) {
         return Vec::new();
     }
     let (channel_id, thread_id) = match thread_parent {

@@ -35,7 +35,9 @@ pub fn scheduled_event_rows(
         ScheduledEventType::External => "external",
         _ => "unknown",
     };
-    let creator = event.creator_id.filter(|c| !opt_out.contains(*c));
+    let creator = event
+        .creator_id
+        .filter(|c| !opt_out.contains(event.guild_id, *c));
     vec![Row::new(&RAW_SCHEDULED_EVENTS)
         .set("guild_id", sf(event.guild_id))
         .set("event_id", sf(event.id))
@@ -73,7 +75,7 @@ pub fn interest_rows(
     received_at: &str,
     opt_out: &OptOut,
 ) -> Vec<Row> {
-    if opt_out.contains(user_id) {
+    if opt_out.contains(guild_id, user_id) {
         return Vec::new();
     }
     let action = match interest {

@@ -35,7 +35,7 @@ pub fn voice_event_rows(
     let Some(guild_id) = new.guild_id else {
         return Vec::new(); // a call outside any guild
     };
-    if is_bot || opt_out.contains(new.user_id) {
+    if is_bot || opt_out.contains(guild_id, new.user_id) {
         return Vec::new();
     }
     if old.is_some_and(|old| tracked(old) == tracked(new)) {
