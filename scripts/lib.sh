@@ -123,15 +123,39 @@ gs_ensure_superset() {
     rm -rf "$GS_SUPERSET_VENV"
     mkdir -p "$root"
     python3 -m venv "$GS_SUPERSET_VENV"
-    "$GS_SUPERSET_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    gs_bounded 1800 "$GS_SUPERSET_VENV/bin/pip" install --quiet --disable-pip-version-check \
         -c "$constraints" apache-superset psycopg2-binary playwright
     # Older venvs of other constraints files are dead weight (850 MB each).
     find "$root" -maxdepth 1 -name 'superset-venv-*' ! -path "$GS_SUPERSET_VENV" -exec rm -rf {} +
     touch "$GS_SUPERSET_VENV/.complete"
 }
 
-# Builds the extension and installs it into the system PostgreSQL (needs root).
-#   gs_install_extension release|debug
+# The dashboards against a database loaded like the demo's (database guildstats_bi in the
+# given cluster): Superset imports the bundle twice, serves every chart's data and renders every
+# dashboard in chromium (screenshots in target/bi-screenshots; copy them to docs/images when
+# the dashboards change), and every Grafana panel query runs.
+#   gs_test_dashboards DIR PORT SYNTH_BINARY
+gs_test_dashboards() {
+    local dir=$1 port=$2 synth=$3 db=guildstats_bi login=guildstats_bi_test shots
+    gs_ensure_superset
+    gs_psql "$dir" "$port" postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+    gs_psql "$dir" "$port" "$db" -c "CREATE EXTENSION guildstats"
+    gs_load_demo "$(gs_dsn "$dir" "$port" "$db")" "$synth" 42 >/dev/null
+    # Superset reads as a reader login bound to every guild, as docs/dashboards.md says to.
+    gs_psql "$dir" "$port" "$db" -c "DO \$\$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$login') THEN
+            CREATE ROLE $login LOGIN IN ROLE guildstats_reader;
+        END IF; END \$\$" \
+        -c "INSERT INTO guildstats.reader_guilds (role_name, guild_id) VALUES ('$login', NULL) ON CONFLICT DO NOTHING"
+    shots=$GS_ROOT/target/bi-screenshots
+    mkdir -p "$shots"
+    gs_bounded 2400 "$GS_SUPERSET_VENV/bin/python" "$GS_ROOT/bi/superset/test_superset.py" \
+        --pg-host "$dir" --pg-port "$port" --db "$db" --login "$login" --screenshots "$shots"
+    # The Grafana checker needs only psycopg2 and PyYAML, which the Superset venv has.
+    gs_bounded 600 "$GS_SUPERSET_VENV/bin/python" "$GS_ROOT/bi/grafana/check_grafana.py" \
+        --dsn "host=$dir port=$port dbname=$db user=$login"
+}
+
 # Every child the test and bench scripts start has a time limit, so that a hang fails the run
 # instead of blocking CI.
 #   gs_bounded SECONDS COMMAND [ARGS...]: runs COMMAND, killed (and failing) after SECONDS.
@@ -170,6 +194,8 @@ gs_stop_bounded() {
     return "$hung"
 }
 
+# Builds the extension and installs it into the system PostgreSQL (needs root).
+#   gs_install_extension release|debug
 gs_install_extension() {
     local profile=${1:-release} flags=()
     [ "$profile" = release ] && flags=(--release)

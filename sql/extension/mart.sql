@@ -66,8 +66,8 @@ SELECT v.guild_id, h.hour_start, (h.local_hour)::date AS day,
        extract(isodow FROM h.local_hour)::integer AS weekday,
        to_char(h.local_hour, 'ID Dy') AS weekday_name,
        extract(hour FROM h.local_hour)::integer AS hour_of_day,
-       sum(extract(epoch FROM least(coalesce(v.ended_at, b.horizon), h.hour_start + interval '1 hour')
-                            - greatest(v.started_at, h.hour_start))) / 3600.0 AS voice_hours,
+       (sum(extract(epoch FROM least(coalesce(v.ended_at, b.horizon), h.hour_start + interval '1 hour')
+                             - greatest(v.started_at, h.hour_start))) / 3600)::double precision AS voice_hours,
        count(DISTINCT v.user_id) AS voice_users
 FROM @extschema@.voice_sessions v
 JOIN @extschema@.voice_build_guilds b ON b.guild_id = v.guild_id
@@ -282,12 +282,17 @@ CROSS JOIN LATERAL (
                                      CASE WHEN x.was_active THEN x.month::timestamp END, 'month') AS state
     FROM @extschema@.member_monthly_status x
     JOIN guildstats_mart.members jm ON jm.guild_id = x.guild_id AND jm.user_id = x.user_id
-    WHERE x.guild_id = s.guild_id AND (x.was_active OR c.cohort_by = 'join')) a
+    WHERE x.guild_id = s.guild_id AND (x.was_active OR c.cohort_by = 'join')
+      -- Discord reports the original join date of members from before tracking began: those
+      -- joins have no activity to follow, so join cohorts start with the first tracked month.
+      AND (c.cohort_by = 'first_activity'
+           OR jm.join_month >= (SELECT min(y.month) FROM @extschema@.member_monthly_status y
+                                 WHERE y.guild_id = s.guild_id))) a
 CROSS JOIN LATERAL @extschema@.retention_rows(a.state) r;
 COMMENT ON VIEW guildstats_mart.retention_cohorts IS 'Retention cohort tables for heatmaps: weekly and monthly cohorts, by first activity or by join month; one row per cohort and period offset (0 = the cohort''s own period).';
 COMMENT ON COLUMN guildstats_mart.retention_cohorts.guild_id IS 'Discord guild id.';
 COMMENT ON COLUMN guildstats_mart.retention_cohorts.period IS 'week or month (calendar, guild time zone).';
-COMMENT ON COLUMN guildstats_mart.retention_cohorts.cohort_by IS 'first_activity (the period of a user''s first activity) or join (the period they joined).';
+COMMENT ON COLUMN guildstats_mart.retention_cohorts.cohort_by IS 'first_activity (the period of a user''s first activity) or join (the period they joined; monthly join cohorts start with the guild''s first tracked month).';
 COMMENT ON COLUMN guildstats_mart.retention_cohorts.cohort_start IS 'First day of the cohort''s week or month.';
 COMMENT ON COLUMN guildstats_mart.retention_cohorts.cohort_size IS 'Users in the cohort.';
 COMMENT ON COLUMN guildstats_mart.retention_cohorts.period_offset IS 'Weeks or months after the cohort period (0 = the cohort period).';
@@ -396,7 +401,7 @@ SELECT g.guild_id, p.guid, p.name AS player_name, p.rounds,
        p.first_seen AT TIME ZONE g.calendar_time_zone AS first_seen,
        p.last_seen AT TIME ZONE g.calendar_time_zone AS last_seen,
        p.kills, p.deaths, p.kd, p.dpm, p.accuracy, p.headshots, p.revives, p.gibs, p.xp,
-       p.time_played_seconds / 3600.0 AS hours_played
+       p.time_played_seconds / 3600.0::double precision AS hours_played
 FROM @extschema@.et_players p
 CROSS JOIN guildstats_mart.guilds g
 WHERE NOT p.is_bot;
@@ -464,7 +469,7 @@ COMMENT ON COLUMN guildstats_mart.et_last_session.is_mvp IS 'The session''s MVP.
 CREATE VIEW guildstats_mart.et_maps AS
 SELECT g.guild_id, m.started_at AT TIME ZONE g.calendar_time_zone AS played_at, m.match_id, m.map,
        m.et_session_id AS session_id, coalesce(m.outcome, 'unfinished') AS outcome,
-       m.time_to_beat_seconds / 60.0 AS time_to_beat_minutes
+       m.time_to_beat_seconds / 60.0::double precision AS time_to_beat_minutes
 FROM @extschema@.et_matches m
 CROSS JOIN guildstats_mart.guilds g;
 COMMENT ON VIEW guildstats_mart.et_maps IS 'ET:Legacy stopwatch maps played: when, which map, the time to beat and the result.';
@@ -525,8 +530,8 @@ COMMENT ON COLUMN guildstats_mart.data_health.is_ok IS 'status is ok.';
 
 CREATE VIEW guildstats_mart.ingest_lag_hourly AS
 SELECT g.guild_id, l.hour, l.source_table, l.rows,
-       extract(epoch FROM l.avg_lag) AS avg_lag_seconds, l.p95_lag_seconds,
-       extract(epoch FROM l.max_lag) AS max_lag_seconds
+       extract(epoch FROM l.avg_lag)::double precision AS avg_lag_seconds, l.p95_lag_seconds,
+       extract(epoch FROM l.max_lag)::double precision AS max_lag_seconds
 FROM @extschema@.ingest_lag_hourly l
 CROSS JOIN guildstats_mart.guilds g;
 COMMENT ON VIEW guildstats_mart.ingest_lag_hourly IS 'How long after the fact each input reached the database, per raw table and hour of event time.';
@@ -540,7 +545,7 @@ COMMENT ON COLUMN guildstats_mart.ingest_lag_hourly.max_lag_seconds IS 'Largest 
 
 CREATE VIEW guildstats_mart.ingester_heartbeats AS
 SELECT g.guild_id, b.source, b.guild_id AS beat_guild_id, max(b.beat_at) AS last_beat,
-       extract(epoch FROM now() - max(b.beat_at)) AS seconds_since_last_beat,
+       extract(epoch FROM now() - max(b.beat_at))::double precision AS seconds_since_last_beat,
        count(*) FILTER (WHERE b.beat_at > now() - interval '1 hour') AS beats_last_hour
 FROM @extschema@.raw_heartbeats b
 JOIN guildstats_mart.guilds g ON b.guild_id IS NULL OR b.guild_id = g.guild_id
@@ -555,7 +560,7 @@ COMMENT ON COLUMN guildstats_mart.ingester_heartbeats.beats_last_hour IS 'Heartb
 
 CREATE VIEW guildstats_mart.builder_status AS
 SELECT g.guild_id, p.builder, max(p.updated_at) AS last_run,
-       extract(epoch FROM now() - max(p.updated_at)) AS seconds_since_last_run,
+       extract(epoch FROM now() - max(p.updated_at))::double precision AS seconds_since_last_run,
        bool_or(p.pending_ids <> '{}') AS has_pending_rows
 FROM @extschema@.build_progress p
 CROSS JOIN guildstats_mart.guilds g

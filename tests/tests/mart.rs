@@ -229,12 +229,24 @@ fn the_reader_role_reads_every_mart_view() {
     apply_roles_script(&db.cluster, &db);
     login_role(&db.cluster, "mart_reader_login", "guildstats_reader");
     let mut admin = db.connect();
+    // A reader bound to every guild (guildstats.reader_guilds), as a BI tool's login is.
+    admin
+        .batch_execute(
+            "INSERT INTO guildstats.reader_guilds (role_name, guild_id)
+             VALUES ('mart_reader_login', NULL) ON CONFLICT DO NOTHING",
+        )
+        .expect("bind the reader");
     let views = mart_views(&mut admin);
     let mut reader = db.connect_as("mart_reader_login");
     for view in views {
-        reader
+        let rows: i64 = reader
             .query_one(&format!("SELECT count(*) FROM guildstats_mart.{view}"), &[])
-            .unwrap_or_else(|e| panic!("reader on guildstats_mart.{view}: {e}"));
+            .unwrap_or_else(|e| panic!("reader on guildstats_mart.{view}: {e}"))
+            .get(0);
+        assert!(
+            rows > 0,
+            "the reader sees no rows in guildstats_mart.{view}"
+        );
     }
     // The ingest role sees nothing of the mart.
     login_role(&db.cluster, "mart_ingest_login", "guildstats_ingest");
