@@ -1456,17 +1456,28 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    builder text;
+    lock_wait text;
     n bigint;
 BEGIN
     IF erase_member.guild_id IS NULL OR erase_member.user_id IS NULL THEN
         RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): both are required', erase_member.guild_id, erase_member.user_id
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    FOREACH builder IN ARRAY ARRAY['build_voice_sessions', 'build_members', 'build_event_attendance',
-                                   'build_rollups', 'import_et_rounds'] LOOP
-        PERFORM pg_advisory_xact_lock(hashtext('guildstats.' || builder));
-    END LOOP;
+    -- Waits for builds in flight, but not forever: a transaction left open holding a builder's
+    -- lock gets a clear error instead of a hang (the caller's lock_timeout, else 30 seconds).
+    lock_wait := current_setting('lock_timeout');
+    BEGIN
+        IF lock_wait = '0' THEN
+            PERFORM set_config('lock_timeout', '30s', true);
+        END IF;
+        PERFORM 1 FROM @extschema@.builder_locks l ORDER BY l.builder FOR UPDATE;
+        PERFORM set_config('lock_timeout', lock_wait, true);
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): a build held the builders'' locks for longer than lock_timeout (%); nothing was erased',
+            erase_member.guild_id, erase_member.user_id, CASE lock_wait WHEN '0' THEN '30s' ELSE lock_wait END
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Retry when the build has committed; pg_stat_activity shows the transaction holding guildstats.builder_locks.';
+    END;
 
     -- Every table with a (guild_id, user_id) pair, raw first.
     FOR table_name IN
