@@ -1456,28 +1456,17 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    lock_wait text;
+    builder text;
     n bigint;
 BEGIN
     IF erase_member.guild_id IS NULL OR erase_member.user_id IS NULL THEN
         RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): both are required', erase_member.guild_id, erase_member.user_id
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    -- Waits for builds in flight, but not forever: a transaction left open holding a builder's
-    -- lock gets a clear error instead of a hang (the caller's lock_timeout, else 30 seconds).
-    lock_wait := current_setting('lock_timeout');
-    BEGIN
-        IF lock_wait = '0' THEN
-            PERFORM set_config('lock_timeout', '30s', true);
-        END IF;
-        PERFORM 1 FROM @extschema@.builder_locks l ORDER BY l.builder FOR UPDATE;
-        PERFORM set_config('lock_timeout', lock_wait, true);
-    EXCEPTION WHEN lock_not_available THEN
-        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): a build held the builders'' locks for longer than lock_timeout (%); nothing was erased',
-            erase_member.guild_id, erase_member.user_id, CASE lock_wait WHEN '0' THEN '30s' ELSE lock_wait END
-            USING ERRCODE = 'lock_not_available',
-                  HINT = 'Retry when the build has committed; pg_stat_activity shows the transaction holding guildstats.builder_locks.';
-    END;
+    FOREACH builder IN ARRAY ARRAY['build_voice_sessions', 'build_members', 'build_event_attendance',
+                                   'build_rollups', 'import_et_rounds'] LOOP
+        PERFORM pg_advisory_xact_lock(hashtext('guildstats.' || builder));
+    END LOOP;
 
     -- Every table with a (guild_id, user_id) pair, raw first.
     FOR table_name IN
@@ -1515,14 +1504,6 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     table_name := 'raw_scheduled_events'; rows_changed := n; RETURN NEXT;
 
-    -- Quarantined raw rows are kept whole, so they name members inside row_data too (a
-    -- snapshot's voice states, an event's creator). Those that mention the member go whole:
-    -- nothing is built from them, and a redacted copy would no longer be the row that came.
-    DELETE FROM @extschema@.quarantine q
-     WHERE q.guild_id = erase_member.guild_id
-       AND @extschema@._mentions_id(q.row_data, erase_member.user_id);
-    GET DIAGNOSTICS n = ROW_COUNT;
-    table_name := 'quarantine (row_data)'; rows_changed := n; RETURN NEXT;
 END
 $$;
 
@@ -2307,3 +2288,83 @@ COMMENT ON COLUMN guildstats_mart.voice_now.busy_channels IS 'Voice channels wit
 SELECT count(@extschema@.isolate_by_guild(c.oid))
   FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
  WHERE s.nspname = 'guildstats_mart' AND c.relkind = 'v';
+
+-- ==== functions that more than one section above changed: their final definitions
+-- erase_member: the privacy section's version, with the builder lock table of the timestamps
+-- section (a lock timeout and a clear error instead of advisory locks), deleting quarantined
+-- rows that mention the member.
+CREATE OR REPLACE FUNCTION erase_member(guild_id bigint, user_id bigint)
+RETURNS TABLE (table_name text, rows_changed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lock_wait text;
+    n bigint;
+BEGIN
+    IF erase_member.guild_id IS NULL OR erase_member.user_id IS NULL THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): both are required', erase_member.guild_id, erase_member.user_id
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Waits for builds in flight, but not forever: a transaction left open holding a builder's
+    -- lock gets a clear error instead of a hang (the caller's lock_timeout, else 30 seconds).
+    lock_wait := current_setting('lock_timeout');
+    BEGIN
+        IF lock_wait = '0' THEN
+            PERFORM set_config('lock_timeout', '30s', true);
+        END IF;
+        PERFORM 1 FROM @extschema@.builder_locks l ORDER BY l.builder FOR UPDATE;
+        PERFORM set_config('lock_timeout', lock_wait, true);
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): a build held the builders'' locks for longer than lock_timeout (%); nothing was erased',
+            erase_member.guild_id, erase_member.user_id, CASE lock_wait WHEN '0' THEN '30s' ELSE lock_wait END
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Retry when the build has committed; pg_stat_activity shows the transaction holding guildstats.builder_locks.';
+    END;
+
+    -- Every table with a (guild_id, user_id) pair, raw first.
+    FOR table_name IN
+        -- The list itself must survive the erasure it causes.
+        SELECT t FROM @extschema@._member_tables() t WHERE t <> 'opt_out'
+    LOOP
+        EXECUTE format('DELETE FROM @extschema@.%I t WHERE t.guild_id = $1 AND t.user_id = $2', table_name)
+            USING erase_member.guild_id, erase_member.user_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        rows_changed := n;
+        RETURN NEXT;
+    END LOOP;
+
+    -- Snapshots in every form: entries whose user_id is the member, however spelled; entries
+    -- the builders cannot read that mention the member anywhere; and documents that are not
+    -- arrays (not snapshots at all) that mention the member, blanked to JSON null.
+    UPDATE @extschema@.raw_voice_snapshots s
+       SET voice_states = CASE jsonb_typeof(s.voice_states)
+               WHEN 'array' THEN (
+                   SELECT coalesce(jsonb_agg(v ORDER BY o), '[]'::jsonb)
+                     FROM jsonb_array_elements(s.voice_states) WITH ORDINALITY AS e(v, o)
+                    WHERE NOT @extschema@._voice_state_is_member(v, erase_member.user_id))
+               ELSE 'null'::jsonb END
+     WHERE s.guild_id = erase_member.guild_id
+       AND @extschema@._mentions_id(s.voice_states, erase_member.user_id)
+       AND (jsonb_typeof(s.voice_states) <> 'array'
+            OR EXISTS (SELECT 1 FROM jsonb_array_elements(s.voice_states) v
+                        WHERE @extschema@._voice_state_is_member(v, erase_member.user_id)));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_voice_snapshots'; rows_changed := n; RETURN NEXT;
+
+    UPDATE @extschema@.raw_scheduled_events e
+       SET creator_id = NULL
+     WHERE e.guild_id = erase_member.guild_id AND e.creator_id = erase_member.user_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_scheduled_events'; rows_changed := n; RETURN NEXT;
+
+    -- Quarantined raw rows are kept whole, so they name members inside row_data too (a
+    -- snapshot's voice states, an event's creator). Those that mention the member go whole:
+    -- nothing is built from them, and a redacted copy would no longer be the row that came.
+    DELETE FROM @extschema@.quarantine q
+     WHERE q.guild_id = erase_member.guild_id
+       AND @extschema@._mentions_id(q.row_data, erase_member.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'quarantine (row_data)'; rows_changed := n; RETURN NEXT;
+END
+$$;

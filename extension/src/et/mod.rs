@@ -126,6 +126,31 @@ BBBB0002\\^4O^7wl\\1\\2\\32 45 170 7 9 2 \t1700\t2000\t0\t0\t2\t0\t0\t0\t80.0\t2
         assert_eq!(dpm.as_deref(), Some("160.0 5"));
     }
 
+    #[pg_test]
+    fn replaced_bytes_are_listed_as_warnings() {
+        let warnings = Spi::get_one::<String>(
+            "SELECT guildstats.et_parse_round('2024-09-12-174949-supply-round-2.txt',
+                 '\\x73e9'::bytea || convert_to(E'\\\\supply\\\\legacy3\\\\2\\\\1\\\\1\\\\15:00\\\\15:00\\n', 'UTF8'))
+             ->> 'warnings'",
+        )
+        .expect("SPI");
+        assert_eq!(
+            warnings.as_deref(),
+            Some("[\"2024-09-12-174949-supply-round-2.txt: not valid UTF-8: 1 invalid byte sequence(s) replaced by U+FFFD, the first on line 1\"]")
+        );
+    }
+
+    #[pg_test(
+        error = "2026-03-06-210500-supply-round-1.txt line 1: header winner team 7 is out of range (1 to 2)"
+    )]
+    fn a_number_out_of_range_is_an_error_naming_it() {
+        Spi::run(
+            "SELECT guildstats.et_parse_round('2026-03-06-210500-supply-round-1.txt',
+                 convert_to(E's\\\\supply\\\\legacy3\\\\1\\\\1\\\\7\\\\10:00\\\\7:30\\n', 'UTF8'))",
+        )
+        .expect("SPI");
+    }
+
     #[pg_test(error = "not-a-stats-file.txt: bad file name: expected '-round-<N>' before .txt")]
     fn a_bad_file_name_is_an_error_naming_the_file() {
         Spi::run("SELECT guildstats.et_parse_round('not-a-stats-file.txt', 'x'::bytea)")
