@@ -2291,7 +2291,8 @@ SELECT count(@extschema@.isolate_by_guild(c.oid))
 
 -- ==== functions that more than one section above changed: their final definitions
 -- erase_member: the privacy section's version, with the builder lock table of the timestamps
--- section (a lock timeout and a clear error instead of advisory locks).
+-- section (a lock timeout and a clear error instead of advisory locks), deleting quarantined
+-- rows that mention the member.
 CREATE OR REPLACE FUNCTION erase_member(guild_id bigint, user_id bigint)
 RETURNS TABLE (table_name text, rows_changed bigint)
 LANGUAGE plpgsql
@@ -2357,5 +2358,13 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     table_name := 'raw_scheduled_events'; rows_changed := n; RETURN NEXT;
 
+    -- Quarantined raw rows are kept whole, so they name members inside row_data too (a
+    -- snapshot's voice states, an event's creator). Those that mention the member go whole:
+    -- nothing is built from them, and a redacted copy would no longer be the row that came.
+    DELETE FROM @extschema@.quarantine q
+     WHERE q.guild_id = erase_member.guild_id
+       AND @extschema@._mentions_id(q.row_data, erase_member.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'quarantine (row_data)'; rows_changed := n; RETURN NEXT;
 END
 $$;
