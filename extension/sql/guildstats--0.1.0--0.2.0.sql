@@ -2291,8 +2291,7 @@ SELECT count(@extschema@.isolate_by_guild(c.oid))
 
 -- ==== functions that more than one section above changed: their final definitions
 -- erase_member: the privacy section's version, with the builder lock table of the timestamps
--- section (a lock timeout and a clear error instead of advisory locks), deleting quarantined
--- rows that mention the member.
+-- section (a lock timeout and a clear error instead of advisory locks) and the quarantine.
 CREATE OR REPLACE FUNCTION erase_member(guild_id bigint, user_id bigint)
 RETURNS TABLE (table_name text, rows_changed bigint)
 LANGUAGE plpgsql
