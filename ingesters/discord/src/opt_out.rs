@@ -59,7 +59,7 @@ impl OptOut {
 pub async fn from_database(options: &SinkOptions) -> Result<Vec<(u64, u64)>, String> {
     let client = connect(options)
         .await
-        .map_err(|e| format!("cannot read guildstats.opt_out: {}", error_text(&e)))?;
+        .map_err(|e| format!("cannot read guildstats.opt_out: {e}"))?;
     let rows = client
         .query("SELECT guild_id, user_id FROM guildstats.opt_out", &[])
         .await
