@@ -356,7 +356,10 @@ impl Writer {
             let caught_up = self.reader.position() >= known.end;
             let due = deadline.is_some_and(|d| Instant::now() >= d);
             if batch.len() >= max || (!batch.is_empty() && (due || stopping)) {
-                if !self.flush(&batch, stopping).await {
+                let flushed = self.flush(&batch, &mut shutdown).await;
+                // The flush may have seen the stop begin.
+                stopping |= *shutdown.borrow();
+                if !flushed {
                     tracing::warn!("database unreachable at shutdown; rows stay in the spool");
                     return;
                 }
@@ -391,10 +394,11 @@ impl Writer {
     fn read(&mut self, durable: Position, max: usize) -> io::Result<(Vec<Row>, Position)> {
         let mut unreadable = Unreadable::default();
         let read = self.reader.read(durable, max, &mut unreadable)?;
-        if unreadable.torn_tails > 0 {
+        for torn in &unreadable.torn {
             tracing::warn!(
-                count = unreadable.torn_tails,
-                "skipping the torn last line of a spool segment (written during a crash, never acknowledged)"
+                segment = %torn.file_name(),
+                offset = torn.offset,
+                "torn last line of a spool segment (written during a crash, never acknowledged) set aside in rejected.jsonl"
             );
         }
         for corrupt in &unreadable.corrupt {
@@ -406,8 +410,9 @@ impl Writer {
             );
         }
         let set_aside: Vec<String> = unreadable
-            .corrupt
+            .torn
             .iter()
+            .chain(&unreadable.corrupt)
             .map(|c| c.rejected_line())
             .collect();
         self.reader.reject(&set_aside)?;
@@ -430,10 +435,11 @@ impl Writer {
 
     /// Writes one batch, retrying with backoff until it is committed. At shutdown it gives up
     /// after a few attempts (returns false): the spool keeps the rows.
-    async fn flush(&mut self, batch: &[Row], stopping: bool) -> bool {
+    async fn flush(&mut self, batch: &[Row], shutdown: &mut watch::Receiver<bool>) -> bool {
         if batch.is_empty() {
             return true;
         }
+        let mut stopping = *shutdown.borrow();
         let mut backoff = Backoff::new(self.options.backoff_initial, self.options.backoff_max);
         let mut attempts = 0u32;
         loop {
@@ -446,7 +452,11 @@ impl Writer {
                 Err(e) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %e, ?delay, "cannot connect to the database; retrying");
-                    tokio::time::sleep(delay).await;
+                    if pause(delay, shutdown, &mut stopping).await {
+                        backoff =
+                            Backoff::new(self.options.backoff_initial, self.options.backoff_max);
+                        attempts = 0;
+                    }
                     continue;
                 }
             };
@@ -473,7 +483,11 @@ impl Writer {
                     } else {
                         tracing::warn!(error = %e, ?delay, "database write failed; reconnecting");
                     }
-                    tokio::time::sleep(delay).await;
+                    if pause(delay, shutdown, &mut stopping).await {
+                        backoff =
+                            Backoff::new(self.options.backoff_initial, self.options.backoff_max);
+                        attempts = 0;
+                    }
                 }
             }
         }
@@ -518,6 +532,23 @@ impl Writer {
         match self.client.as_mut() {
             Some(client) => Ok(client),
             None => unreachable!("set just above"),
+        }
+    }
+}
+
+/// Waits out a retry delay. A stop cuts the wait short (returns true): the database may well be
+/// back by then, and the last rows get a few prompt attempts within the shutdown grace instead of
+/// sleeping through it in a backoff grown during an outage.
+async fn pause(delay: Duration, shutdown: &mut watch::Receiver<bool>, stopping: &mut bool) -> bool {
+    if *stopping {
+        tokio::time::sleep(delay).await;
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => false,
+        _ = shutdown.wait_for(|&stop| stop) => {
+            *stopping = true;
+            true
         }
     }
 }

@@ -189,12 +189,12 @@ impl Appender {
     }
 }
 
-/// What a read found besides rows: lines that cannot be rows. A torn last line of a segment an
-/// earlier process was writing when it died was never acknowledged, so it is only reported; any
-/// other unreadable line is kept in `rejected.jsonl`.
+/// What a read found besides rows: lines that cannot be rows, all kept in `rejected.jsonl`. A torn
+/// last line (no newline) of a segment an earlier process was writing when it died was never
+/// acknowledged; it is kept all the same, since a damaged line end looks the same.
 #[derive(Debug, Default)]
 pub struct Unreadable {
-    pub torn_tails: usize,
+    pub torn: Vec<Corrupt>,
     pub corrupt: Vec<Corrupt>,
 }
 
@@ -314,7 +314,16 @@ impl Reader {
             )?;
             if consumed == 0 {
                 // Only a fragment without a newline is left: the torn tail of a crashed writer.
-                unreadable.torn_tails += 1;
+                let mut fragment = vec![0u8; (end - self.at.offset) as usize];
+                file.read_exact_at(&mut fragment, self.at.offset)?;
+                unreadable.torn.push(Corrupt {
+                    segment: self.at.segment,
+                    offset: self.at.offset,
+                    reason: "torn last line: a write cut short by a crash (never acknowledged), \
+                             or a damaged line end"
+                        .into(),
+                    text: String::from_utf8_lossy(&fragment).into_owned(),
+                });
                 self.at.offset = end;
             } else {
                 self.at.offset += consumed;
@@ -532,7 +541,8 @@ mod tests {
         appender.append(&encode(&[row(4)]).unwrap()).unwrap();
         let (rows, unreadable) = read_all(&mut reader, appender.position());
         assert_eq!(rows, vec![row(2), row(3), row(4)]);
-        assert_eq!(unreadable.torn_tails, 1);
+        assert_eq!(unreadable.torn.len(), 1);
+        assert_eq!(unreadable.torn[0].text, "{\"table\":\"raw_hea");
         assert!(unreadable.corrupt.is_empty());
     }
 
