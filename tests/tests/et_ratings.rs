@@ -22,6 +22,10 @@ fn build(client: &mut Client) -> (i32, i32, String) {
 }
 
 type Ratings = BTreeMap<String, (f64, f64, i32)>;
+/// A rated map: match id, outcome, players as (guid, side, share).
+type Game = (String, String, Vec<(String, i16, f64)>);
+/// Shares per (guid, side) while a map's rows are summed.
+type Parts = BTreeMap<(String, i16), f64>;
 
 fn stored_ratings(client: &mut Client) -> Ratings {
     client
@@ -37,7 +41,7 @@ fn stored_ratings(client: &mut Client) -> Ratings {
 
 /// The rated games from the ET tables, not through et_rating_games(): (match, outcome, players
 /// as (guid, side, share)) in rating order.
-fn independent_games(client: &mut Client) -> Vec<(String, String, Vec<(String, i16, f64)>)> {
+fn independent_games(client: &mut Client) -> Vec<Game> {
     let rows = client
         .query(
             "WITH m AS (
@@ -61,7 +65,7 @@ fn independent_games(client: &mut Client) -> Vec<(String, String, Vec<(String, i
             &[],
         )
         .unwrap_or_else(|e| panic!("listing games: {}", db_message(&e)));
-    let mut games: Vec<(String, String, BTreeMap<(String, i16), f64>)> = Vec::new();
+    let mut games: Vec<(String, String, Parts)> = Vec::new();
     for row in &rows {
         let (match_id, outcome): (String, String) = (row.get(0), row.get(1));
         if games.last().is_none_or(|g| g.0 != match_id) {
