@@ -273,7 +273,7 @@ BEGIN
 
     IF first_diff IS NULL THEN
         elapsed := clock_timestamp() - started;
-        status := 'unchanged';
+        status := 'ok';
         RETURN NEXT;
         RETURN;
     END IF;
@@ -341,7 +341,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION build_et_ratings(boolean) IS
-    'Rates the finished stopwatch maps of et_rating_games() in order into et_rated_maps, et_rating_history and et_ratings (Weng–Lin Plackett–Luce, openskill''s defaults: mu 25, sigma 25/3, beta 25/6, kappa 0.0001, tau 25/300; each player counted by their share of the map). Incremental: replays from the first map that is new or changed, so a late earlier map replays what follows it. full => true starts over. One row: maps rated, maps replayed (rated before and rated again), player ratings updated, status (ok, unchanged, skipped).';
+    'Rates the finished stopwatch maps of et_rating_games() in order into et_rated_maps, et_rating_history and et_ratings (Weng–Lin Plackett–Luce, openskill''s defaults: mu 25, sigma 25/3, beta 25/6, kappa 0.0001, tau 25/300; each player counted by their share of the map). Incremental: replays from the first map that is new or changed, so a late earlier map replays what follows it. full => true starts over. One row: maps rated, maps replayed (rated before and rated again), player ratings updated, status (ok, or skipped while another build runs).';
 
 CREATE FUNCTION et_balance_teams(guids text[])
 RETURNS TABLE (team_a text[], team_b text[], names_a text[], names_b text[],

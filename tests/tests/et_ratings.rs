@@ -120,7 +120,7 @@ fn real_maps_rate_as_the_engine_rates_them_and_two_batches_equal_one() {
     assert_eq!(replayed, 0);
     assert_eq!(
         build(&mut one),
-        (0, 0, "unchanged".to_string()),
+        (0, 0, "ok".to_string()),
         "a second build has nothing to do"
     );
 
