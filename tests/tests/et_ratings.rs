@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use guildstats_e2e::et::{cluster_and_fixtures, fixture_names, import_pending, insert_files};
 use guildstats_e2e::{db_message, TestDb};
-use guildstats_engine::rating::{rate_two_teams, Outcome, Params, Participant, Rating};
+use guildstats_engine::rating::{
+    predict_win, rate_two_teams, Outcome, Params, Participant, Rating,
+};
 use postgres::Client;
 
 fn build(client: &mut Client) -> (i32, i32, String) {
@@ -226,4 +228,81 @@ fn real_maps_rate_as_the_engine_rates_them_and_two_batches_equal_one() {
             .get(0)
     };
     assert_eq!(history(&mut two), history(&mut one));
+}
+
+/// et_balance_teams() against every split tried in Rust with the engine's predict_win: the
+/// exhaustive search finds the closest chance; the greedy one returns a valid split whose
+/// stated chance is the engine's.
+#[test]
+fn balanced_teams_are_the_closest_split() {
+    let Some((cluster, dir)) = cluster_and_fixtures("et_ratings_balance") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "et_ratings_balance");
+    let mut client = db.connect();
+    insert_files(&mut client, &dir, &fixture_names(&dir));
+    import_pending(&mut client);
+    build(&mut client);
+    let ratings = stored_ratings(&mut client);
+    let mut regulars: Vec<(&String, i32)> = ratings.iter().map(|(g, r)| (g, r.2)).collect();
+    regulars.sort_by_key(|&(g, maps)| (-maps, g.clone()));
+    let params = Params::default();
+    let rating = |g: &String| Rating {
+        mu: ratings[g].0,
+        sigma: ratings[g].1,
+    };
+
+    for (n, method) in [(8, "exhaustive"), (9, "exhaustive"), (15, "greedy")] {
+        let guids: Vec<String> = regulars.iter().take(n).map(|(g, _)| (*g).clone()).collect();
+        let row = client
+            .query_one(
+                "SELECT team_a, team_b, win_probability, method FROM guildstats.et_balance_teams($1)",
+                &[&guids],
+            )
+            .unwrap_or_else(|e| panic!("et_balance_teams: {}", db_message(&e)));
+        let (a, b): (Vec<String>, Vec<String>) = (row.get(0), row.get(1));
+        let (p, m): (f64, String) = (row.get(2), row.get(3));
+        assert_eq!(m, method);
+        let mut all: Vec<String> = a.iter().chain(&b).cloned().collect();
+        all.sort();
+        let mut want = guids.clone();
+        want.sort();
+        assert_eq!(all, want, "{n} players: every GUID in exactly one team");
+        assert!(
+            a.len().abs_diff(b.len()) <= 1,
+            "{n} players: sizes {} and {}",
+            a.len(),
+            b.len()
+        );
+        let ra: Vec<Rating> = a.iter().map(rating).collect();
+        let rb: Vec<Rating> = b.iter().map(rating).collect();
+        assert!(
+            (p - predict_win(&params, &ra, &rb)).abs() < 1e-9,
+            "{n} players: stated chance {p}"
+        );
+        if method == "exhaustive" {
+            let mut closest = f64::MAX;
+            for mask in 0u32..(1 << n) {
+                let size = mask.count_ones() as usize;
+                if size != n / 2 && size != n.div_ceil(2) {
+                    continue;
+                }
+                let (x, y): (Vec<Rating>, Vec<Rating>) = {
+                    let (x, y): (Vec<_>, Vec<_>) = guids
+                        .iter()
+                        .enumerate()
+                        .partition(|(i, _)| mask & (1 << i) != 0);
+                    (
+                        x.into_iter().map(|(_, g)| rating(g)).collect(),
+                        y.into_iter().map(|(_, g)| rating(g)).collect(),
+                    )
+                };
+                closest = closest.min((predict_win(&params, &x, &y) - 0.5).abs());
+            }
+            assert!(
+                ((p - 0.5).abs() - closest).abs() < 1e-9,
+                "{n} players: {p} but a split gives 0.5 ± {closest}"
+            );
+        }
+    }
 }
