@@ -64,18 +64,20 @@ gs_ensure_cargo_pgrx() {
 
 # PyPI websockets for ../shared/tools/mock_discord.py, installed for the python3 the tests run
 # (the first on PATH, e.g. a pyenv one). The mock uses the asyncio server API of websockets 14+,
-# newer than Debian's python3-websockets.
+# newer than Debian's python3-websockets. PyPI openskill 6.0.2 is the reference the rating
+# engine is checked against (tests/reference/openskill_rate.py); pinned, since the tests compare
+# to 1e-9.
 gs_ensure_python_tools() {
-    local check='import sys, websockets; sys.exit(int(websockets.__version__.split(".")[0]) < 14)'
+    local check='import sys, websockets, openskill; sys.exit(int(websockets.__version__.split(".")[0]) < 14 or openskill.__version__ != "6.0.2")'
     python3 -c "$check" 2>/dev/null && return 0
-    gs_say "installing the PyPI package websockets for $(command -v python3)"
+    gs_say "installing the PyPI packages websockets and openskill for $(command -v python3)"
     if ! python3 -m pip --version >/dev/null 2>&1; then
         apt-get update -q
         apt-get install -y -q --no-install-recommends python3-pip
     fi
     # A Debian python3 refuses pip installs into its own tree without this flag (PEP 668).
-    python3 -m pip install --quiet --disable-pip-version-check 'websockets>=14' 2>/dev/null ||
-        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'websockets>=14'
+    python3 -m pip install --quiet --disable-pip-version-check 'websockets>=14' 'openskill==6.0.2' 2>/dev/null ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'websockets>=14' 'openskill==6.0.2'
     python3 -c "$check"
 }
 

@@ -29,6 +29,11 @@ extension_sql_file!(
     requires = ["et"]
 );
 extension_sql_file!(
+    "../../sql/extension/et_ratings.sql",
+    name = "et_ratings",
+    requires = ["et_reports", "build_progress"]
+);
+extension_sql_file!(
     "../../sql/extension/build_progress.sql",
     name = "build_progress",
     requires = ["raw_tables"]
@@ -67,7 +72,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/extension/build_all.sql",
     name = "build_all",
-    requires = ["et", "members", "voice_sessions", "events", "rollups"]
+    requires = ["et", "et_ratings", "members", "voice_sessions", "events", "rollups"]
 );
 
 extension_sql_file!(

@@ -10,6 +10,9 @@ BEGIN
     SELECT * INTO r FROM @extschema@.import_et_rounds();
     builder := 'import_et_rounds'; status := r.status; elapsed := r.elapsed;
     RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_et_ratings();
+    builder := 'build_et_ratings'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
     SELECT * INTO r FROM @extschema@.build_members();
     builder := 'build_members'; status := r.status; elapsed := r.elapsed;
     RETURN NEXT;
@@ -25,4 +28,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION build_all() IS
-    'Runs every builder in dependency order (import_et_rounds, build_members, build_voice_sessions, build_event_attendance, build_rollups) in the caller''s transaction and returns one row per builder with its status. What pg_cron runs every minute (sql/ops/cron.sql).';
+    'Runs every builder in dependency order (import_et_rounds, build_et_ratings, build_members, build_voice_sessions, build_event_attendance, build_rollups) in the caller''s transaction and returns one row per builder with its status. What pg_cron runs every minute (sql/ops/cron.sql).';

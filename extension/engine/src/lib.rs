@@ -6,5 +6,6 @@
 pub mod economy;
 pub mod et;
 pub mod gini;
+pub mod rating;
 pub mod retention;
 pub mod voice;
