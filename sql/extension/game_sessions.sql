@@ -255,10 +255,10 @@ WITH changes AS (
 ), per_change AS (
     SELECT c.server, c.map, c.changed_at,
            (SELECT count(*) FROM @extschema@.game_sessions g
-             WHERE g.server = c.server AND g.joined_at <= c.changed_at
+             WHERE g.server = c.server AND g.joined_at < c.changed_at
                AND coalesce(g.left_at, g.last_seen) >= c.changed_at) AS players_at_change,
            (SELECT count(*) FROM @extschema@.game_sessions g
-             WHERE g.server = c.server AND g.joined_at <= c.changed_at AND g.end_reason = 'left'
+             WHERE g.server = c.server AND g.joined_at < c.changed_at AND g.end_reason = 'left'
                AND g.left_at >= c.changed_at AND g.left_at <= c.changed_at + interval '5 minutes') AS players_lost
       FROM changes c
 )
@@ -268,7 +268,7 @@ SELECT d.server, d.map, count(*) AS map_changes, sum(d.players_at_change) AS pla
   FROM per_change d
  GROUP BY d.server, d.map;
 COMMENT ON VIEW game_map_drain IS
-    'The "map drain" per server and map: of the players on the server when it changed to this map, how many left within 5 minutes (an answered poll without them). Map changes come from consecutive answered polls; the players from game_sessions. Example: SELECT * FROM guildstats.game_map_drain ORDER BY drain DESC;';
+    'The "map drain" per server and map: of the players on the server when it changed to this map (joined before the first poll showing it, still there at it), how many left within 5 minutes (an answered poll without them, the change poll included). Map changes come from consecutive answered polls; the players from game_sessions. Example: SELECT * FROM guildstats.game_map_drain ORDER BY drain DESC;';
 COMMENT ON COLUMN game_map_drain.server IS 'Server address, host:port.';
 COMMENT ON COLUMN game_map_drain.map IS 'The map the server changed to.';
 COMMENT ON COLUMN game_map_drain.map_changes IS 'Times the server changed to this map.';
