@@ -2393,6 +2393,8 @@ CREATE TABLE game_sessions (
     CONSTRAINT game_sessions_open_has_no_end CHECK ((end_reason = 'open') = (left_at IS NULL))
 );
 CREATE INDEX game_sessions_server_time_idx ON game_sessions (server, last_seen);
+-- For the map drain: the leaves within minutes of an instant.
+CREATE INDEX game_sessions_server_left_idx ON game_sessions (server, left_at);
 
 COMMENT ON TABLE game_sessions IS
     'One row per visit of a player (server and name: A2S gives no ids) to a game server, from consecutive polls; kept current by build_game_sessions(). Players with an empty name (still connecting) are left out; two players sharing a name on one server count as one.';
@@ -2562,33 +2564,36 @@ CREATE VIEW game_server_hourly AS
 WITH spans AS (
     SELECT g.server, g.joined_at AS t0, coalesce(g.left_at, g.last_seen) AS t1
       FROM @extschema@.game_sessions g
-), steps AS (
-    SELECT s.server, s.t0 AS at, 1 AS delta FROM spans s
-    UNION ALL
-    SELECT s.server, s.t1, -1 FROM spans s
-), hours AS (
-    SELECT DISTINCT s.server, h.hour
+), pieces AS (
+    -- Each session cut at the hours it spans.
+    SELECT s.server, h.hour, s.t0,
+           extract(epoch FROM least(s.t1, h.hour + interval '1 hour') - greatest(s.t0, h.hour)) AS seconds
       FROM spans s
      CROSS JOIN LATERAL generate_series(date_trunc('hour', s.t0), s.t1, interval '1 hour') AS h(hour)
+     WHERE h.hour < s.t1 OR s.t0 = s.t1
+), hours AS (
+    SELECT p.server, p.hour, sum(p.seconds) AS seconds,
+           count(*) FILTER (WHERE p.t0 >= p.hour) AS joins
+      FROM pieces p
+     GROUP BY p.server, p.hour
 ), points AS (
-    -- Concurrency right after each change, and at each hour's start; leaves before joins at
-    -- the same instant, so a hand-over is not counted as two players.
-    SELECT p.server, p.at,
-           sum(p.delta) OVER (PARTITION BY p.server ORDER BY p.at, p.delta ROWS UNBOUNDED PRECEDING) AS players,
-           p.delta
-      FROM (SELECT server, at, delta FROM steps
+    -- Players right after each join or leave, and at each hour's start (delta 0); leaves
+    -- before joins at the same instant, so a hand-over is not two players at once.
+    SELECT x.server, x.at,
+           sum(x.delta) OVER (PARTITION BY x.server ORDER BY x.at, x.delta ROWS UNBOUNDED PRECEDING) AS players
+      FROM (SELECT s.server, s.t0 AS at, 1 AS delta FROM spans s
             UNION ALL
-            SELECT server, hour, 0 FROM hours) p
+            SELECT s.server, s.t1, -1 FROM spans s
+            UNION ALL
+            SELECT h.server, h.hour, 0 FROM hours h) x
+), peaks AS (
+    SELECT p.server, date_trunc('hour', p.at) AS hour, max(p.players) AS players
+      FROM points p
+     GROUP BY p.server, date_trunc('hour', p.at)
 )
-SELECT h.server, h.hour,
-       (SELECT coalesce(sum(extract(epoch FROM least(s.t1, h.hour + interval '1 hour') - greatest(s.t0, h.hour))), 0)
-          FROM spans s
-         WHERE s.server = h.server AND s.t0 < h.hour + interval '1 hour' AND s.t1 > h.hour) / 3600.0 AS avg_players,
-       (SELECT max(p.players) FROM points p
-         WHERE p.server = h.server AND p.at >= h.hour AND p.at < h.hour + interval '1 hour')::integer AS peak_players,
-       (SELECT count(*) FROM @extschema@.game_sessions g
-         WHERE g.server = h.server AND g.joined_at >= h.hour AND g.joined_at < h.hour + interval '1 hour') AS joins
-  FROM hours h;
+SELECT h.server, h.hour, h.seconds / 3600.0 AS avg_players, k.players::integer AS peak_players, h.joins
+  FROM hours h
+  JOIN peaks k ON k.server = h.server AND k.hour = h.hour;
 COMMENT ON VIEW game_server_hourly IS
     'Game-server use per server and hour, from game_sessions: average players (player-hours in the hour / 1 h), the most players at once, and sessions started. Divide avg_players by the slot count for utilization. Example: SELECT * FROM guildstats.game_server_hourly ORDER BY server, hour;';
 COMMENT ON COLUMN game_server_hourly.server IS 'Server address, host:port.';
@@ -2604,15 +2609,26 @@ WITH changes AS (
                    lag(p.map) OVER (PARTITION BY p.server ORDER BY p.polled_at) AS prev_map
               FROM @extschema@.raw_server_polls p WHERE p.ok AND p.map IS NOT NULL) c
      WHERE c.prev_map IS NOT NULL AND c.prev_map <> c.map
+), at_change AS (
+    -- Players on at each change: a running count in which, at the same instant, the change
+    -- comes before joins (they came after it) and leaves (they were still there).
+    SELECT x.server, x.at AS changed_at, x.map, x.is_session,
+           sum(x.delta) OVER (PARTITION BY x.server ORDER BY x.at, x.is_session ROWS UNBOUNDED PRECEDING) AS players
+      FROM (SELECT g.server, g.joined_at AS at, 1 AS delta, true AS is_session, NULL::text AS map
+              FROM @extschema@.game_sessions g WHERE g.server IN (SELECT server FROM changes)
+            UNION ALL
+            SELECT g.server, coalesce(g.left_at, g.last_seen), -1, true, NULL
+              FROM @extschema@.game_sessions g WHERE g.server IN (SELECT server FROM changes)
+            UNION ALL
+            SELECT c.server, c.changed_at, 0, false, c.map FROM changes c) x
 ), per_change AS (
-    SELECT c.server, c.map, c.changed_at,
+    SELECT a.server, a.map, a.changed_at, a.players AS players_at_change,
            (SELECT count(*) FROM @extschema@.game_sessions g
-             WHERE g.server = c.server AND g.joined_at < c.changed_at
-               AND coalesce(g.left_at, g.last_seen) >= c.changed_at) AS players_at_change,
-           (SELECT count(*) FROM @extschema@.game_sessions g
-             WHERE g.server = c.server AND g.joined_at < c.changed_at AND g.end_reason = 'left'
-               AND g.left_at >= c.changed_at AND g.left_at <= c.changed_at + interval '5 minutes') AS players_lost
-      FROM changes c
+             WHERE g.server = a.server AND g.end_reason = 'left'
+               AND g.left_at >= a.changed_at AND g.left_at <= a.changed_at + interval '5 minutes'
+               AND g.joined_at < a.changed_at) AS players_lost
+      FROM at_change a
+     WHERE NOT a.is_session
 )
 SELECT d.server, d.map, count(*) AS map_changes, sum(d.players_at_change) AS players_at_change,
        sum(d.players_lost) AS players_lost,

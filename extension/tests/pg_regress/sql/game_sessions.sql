@@ -154,7 +154,7 @@ CREATE TEMP TABLE random_polls AS
 SELECT 'rnd' || s || ':27015' AS server,
        timestamptz '2026-04-01 00:00' + sum((20 + floor(random() * 400)) * interval '1 second')
            OVER (PARTITION BY s ORDER BY i) AS polled_at,
-       random() > 0.08 AS ok, random() AS batch
+       random() > 0.08 AS ok, random() AS batch, 'map' || (i / 7 % 4) AS map
   FROM generate_series(1, 3) s, generate_series(1, 300) i;
 CREATE TEMP TABLE random_players AS
 SELECT p.server, p.polled_at, row_number() OVER (PARTITION BY p.server, p.polled_at ORDER BY n) - 1 AS player_index,
@@ -170,8 +170,8 @@ SELECT p.server, p.polled_at, row_number() OVER (PARTITION BY p.server, p.polled
 DO $$
 BEGIN
     FOR k IN 0..2 LOOP
-        INSERT INTO guildstats.raw_server_polls (server, polled_at, ok)
-        SELECT server, polled_at, ok FROM random_polls WHERE floor(batch * 3) = k;
+        INSERT INTO guildstats.raw_server_polls (server, polled_at, ok, map)
+        SELECT server, polled_at, ok, map FROM random_polls WHERE floor(batch * 3) = k;
         INSERT INTO guildstats.raw_server_players (server, polled_at, player_index, name, connected_seconds)
         SELECT server, polled_at, player_index, name, connected_seconds FROM random_players WHERE floor(batch * 3) = k;
         PERFORM guildstats.build_game_sessions();
@@ -191,6 +191,36 @@ SELECT pg_temp.differences_from_full_rebuild();
 SELECT round((SELECT sum(avg_players) * 3600 FROM guildstats.game_server_hourly WHERE server LIKE 'rnd%'))
      = round((SELECT sum(extract(epoch FROM coalesce(left_at, last_seen) - joined_at)) FROM guildstats.game_sessions
                WHERE server LIKE 'rnd%')) AS hours_add_up;
+
+-- Peaks and joins against brute force: the most sessions overlapping any instant at which
+-- someone joined, or the hour's start, counted one by one.
+SELECT count(*) AS hours_differing FROM guildstats.game_server_hourly h
+ WHERE h.server LIKE 'rnd%'
+   AND (h.peak_players, h.joins) IS DISTINCT FROM (
+       (SELECT max((SELECT count(*) FROM guildstats.game_sessions g
+                     WHERE g.server = h.server AND g.joined_at <= t.at AND coalesce(g.left_at, g.last_seen) > t.at))
+          FROM (SELECT h.hour AS at
+                UNION ALL
+                SELECT g.joined_at FROM guildstats.game_sessions g
+                 WHERE g.server = h.server AND g.joined_at >= h.hour AND g.joined_at < h.hour + interval '1 hour') t),
+       (SELECT count(*) FROM guildstats.game_sessions g
+         WHERE g.server = h.server AND g.joined_at >= h.hour AND g.joined_at < h.hour + interval '1 hour'));
+-- The map drain against a count session by session.
+SELECT count(*) AS maps_differing
+  FROM guildstats.game_map_drain d
+  JOIN (SELECT c.server, c.map,
+               sum((SELECT count(*) FROM guildstats.game_sessions g WHERE g.server = c.server
+                      AND g.joined_at < c.polled_at AND coalesce(g.left_at, g.last_seen) >= c.polled_at)) AS players_at_change,
+               sum((SELECT count(*) FROM guildstats.game_sessions g WHERE g.server = c.server AND g.end_reason = 'left'
+                      AND g.joined_at < c.polled_at AND g.left_at BETWEEN c.polled_at AND c.polled_at + interval '5 minutes')) AS players_lost
+          FROM guildstats.raw_server_polls c
+         WHERE c.server LIKE 'rnd%' AND c.ok
+           AND c.map <> (SELECT p.map FROM guildstats.raw_server_polls p
+                          WHERE p.server = c.server AND p.ok AND p.map IS NOT NULL AND p.polled_at < c.polled_at
+                          ORDER BY p.polled_at DESC LIMIT 1)
+         GROUP BY c.server, c.map) e USING (server, map)
+ WHERE (d.players_at_change, d.players_lost) IS DISTINCT FROM (e.players_at_change, e.players_lost);
+SELECT count(*) > 5 AS maps_seen, sum(players_lost) > 0 AS some_lost FROM guildstats.game_map_drain WHERE server LIKE 'rnd%';
 
 -- Coverage: guild 901's bot beats every minute 23:40-23:55, is silent over midnight, and beats
 -- again 00:10-00:20. Day 1 is covered 15 minutes (900 s), day 2 10 minutes (600 s); the
