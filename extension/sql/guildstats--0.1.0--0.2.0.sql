@@ -2532,18 +2532,18 @@ BEGIN
       FROM touched t;
     servers_rebuilt := cardinality(servers);
 
+    -- Recomputed from the first sighting of the earliest session reaching the cut; every session
+    -- starting from there goes, even one that ended before the cut, since it is computed again.
+    starts := ARRAY(SELECT least(c.cut, (SELECT min(g.first_seen) FROM @extschema@.game_sessions g
+                                          WHERE g.server = c.server AND g.last_seen >= c.cut))
+                      FROM unnest(servers, cuts) WITH ORDINALITY AS c(server, cut, i) ORDER BY c.i);
     WITH removed AS (
         DELETE FROM @extschema@.game_sessions g
-         USING unnest(servers, cuts) AS c(server, cut)
-         WHERE g.server = c.server AND g.last_seen >= c.cut
-        RETURNING g.server, g.first_seen
-    ), counted AS (
-        SELECT count(*) AS n FROM removed
+         USING unnest(servers, starts) AS c(server, rebuild_from)
+         WHERE g.server = c.server AND g.first_seen >= c.rebuild_from
+        RETURNING 1
     )
-    SELECT sessions_removed + (SELECT n FROM counted),
-           ARRAY(SELECT least(c.cut, (SELECT min(r.first_seen) FROM removed r WHERE r.server = c.server))
-                   FROM unnest(servers, cuts) WITH ORDINALITY AS c(server, cut, i) ORDER BY c.i)
-      INTO sessions_removed, starts;
+    SELECT sessions_removed + count(*) INTO sessions_removed FROM removed;
 
     INSERT INTO @extschema@.game_sessions
     SELECT * FROM @extschema@._game_sessions_from(servers, starts);

@@ -76,6 +76,21 @@ SELECT server, player_name, joined_at, left_at, polls, end_reason
 FROM guildstats.game_sessions WHERE server IN ('gs1:27015', 'gs2:27960') ORDER BY server, player_name, first_seen;
 SELECT pg_temp.differences_from_full_rebuild();
 
+-- A late poll at the end of a long visit rebuilds from that visit's start: a short visit of
+-- someone else inside it is rebuilt too, not written twice.
+INSERT INTO guildstats.raw_server_polls (server, polled_at)
+SELECT 'gs3:27015', t FROM generate_series(timestamptz '2026-03-01 10:00', '2026-03-01 10:05', interval '1 minute') t;
+INSERT INTO guildstats.raw_server_players (server, polled_at, player_index, name, connected_seconds)
+SELECT 'gs3:27015', t, 0, 'Dave', 60 * extract(minute FROM t) FROM generate_series(timestamptz '2026-03-01 10:00', '2026-03-01 10:05', interval '1 minute') t
+UNION ALL
+SELECT 'gs3:27015', '2026-03-01 10:02', 1, 'Eve', 10;
+SELECT rows_read, servers_rebuilt, sessions_written, status FROM guildstats.build_game_sessions();
+INSERT INTO guildstats.raw_server_polls (server, polled_at) VALUES ('gs3:27015', '2026-03-01 10:06');
+SELECT rows_read, servers_rebuilt, sessions_removed, sessions_written, status FROM guildstats.build_game_sessions();
+SELECT player_name, joined_at, left_at, polls, end_reason FROM guildstats.game_sessions
+WHERE server = 'gs3:27015' ORDER BY player_name;
+SELECT pg_temp.differences_from_full_rebuild();
+
 -- Per hour, from the sessions: gs1 at 20:00 had Alice 20:00:30-20:04 (210 s) and Bob
 -- 20:01-20:03, 20:03:40-20:05, 20:05-20:11 (120 + 80 + 360 s): 770 s / 3600 s; two at once at most.
 SELECT server, hour, round(avg_players * 3600) AS player_seconds, peak_players, joins
@@ -241,6 +256,6 @@ SELECT day, week, is_partial FROM guildstats_mart.coverage_daily WHERE guild_id 
 DELETE FROM guildstats.settings;
 INSERT INTO guildstats.settings SELECT * FROM settings_before;
 DELETE FROM guildstats.raw_heartbeats WHERE guild_id = 901;
-DELETE FROM guildstats.raw_server_players WHERE server LIKE 'rnd%' OR server IN ('gs1:27015', 'gs2:27960');
-DELETE FROM guildstats.raw_server_polls WHERE server LIKE 'rnd%' OR server IN ('gs1:27015', 'gs2:27960');
+DELETE FROM guildstats.raw_server_players WHERE server LIKE 'rnd%' OR server IN ('gs1:27015', 'gs2:27960', 'gs3:27015');
+DELETE FROM guildstats.raw_server_polls WHERE server LIKE 'rnd%' OR server IN ('gs1:27015', 'gs2:27960', 'gs3:27015');
 SELECT status FROM guildstats.build_game_sessions(full => true);
