@@ -318,15 +318,19 @@ WITH beats AS (
            lead(b.beat_at) OVER (PARTITION BY b.guild_id ORDER BY b.beat_at) AS next_beat
       FROM @extschema@.raw_heartbeats b
      WHERE b.source = 'discord' AND b.guild_id IS NOT NULL
+), guilds AS (
+    -- The settings once per guild, not once per beat.
+    SELECT k.guild_id, s.calendar_time_zone AS tz, s.outage_after
+      FROM (SELECT DISTINCT b.guild_id FROM beats b) k
+     CROSS JOIN LATERAL @extschema@.settings_for(k.guild_id) s
 ), covered AS (
     SELECT b.guild_id, b.beat_at AS t0, b.next_beat AS t1
-      FROM beats b
-     CROSS JOIN LATERAL @extschema@.settings_for(b.guild_id) s
-     WHERE b.next_beat - b.beat_at <= s.outage_after
+      FROM beats b JOIN guilds g USING (guild_id)
+     WHERE b.next_beat - b.beat_at <= g.outage_after
 ), bounds AS (
-    SELECT b.guild_id, s.calendar_time_zone AS tz, min(b.beat_at) AS first_beat, max(b.beat_at) AS last_beat
-      FROM beats b CROSS JOIN LATERAL @extschema@.settings_for(b.guild_id) s
-     GROUP BY b.guild_id, s.calendar_time_zone
+    SELECT b.guild_id, g.tz, min(b.beat_at) AS first_beat, max(b.beat_at) AS last_beat
+      FROM beats b JOIN guilds g USING (guild_id)
+     GROUP BY b.guild_id, g.tz
 ), days AS (
     SELECT o.guild_id, o.last_beat, d::date AS day,
            (d::date::timestamp AT TIME ZONE o.tz) AS day_start,
