@@ -70,16 +70,36 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!(
+    "../../sql/extension/game_sessions.sql",
+    name = "game_sessions",
+    requires = ["settings", "build_progress"]
+);
+extension_sql_file!(
     "../../sql/extension/build_all.sql",
     name = "build_all",
-    requires = ["et", "et_ratings", "members", "voice_sessions", "events", "rollups"]
+    requires = [
+        "et",
+        "et_ratings",
+        "members",
+        "voice_sessions",
+        "events",
+        "game_sessions",
+        "rollups"
+    ]
 );
 
 extension_sql_file!(
     "../../sql/extension/mart.sql",
     name = "mart",
     // The BI views read every part of the schema.
-    requires = ["activity", "economy", "et_reports", "rollups", "build_all"]
+    requires = [
+        "activity",
+        "economy",
+        "et_reports",
+        "rollups",
+        "build_all",
+        "game_sessions"
+    ]
 );
 
 // Last of all (finalize): it puts every table with a guild_id and every view, whichever file

@@ -598,3 +598,15 @@ COMMENT ON COLUMN guildstats_mart.voice_now.as_of IS 'The instant the counts are
 COMMENT ON COLUMN guildstats_mart.voice_now.voice_users IS 'Members in voice outside the AFK channel.';
 COMMENT ON COLUMN guildstats_mart.voice_now.afk_users IS 'Members in the AFK channel.';
 COMMENT ON COLUMN guildstats_mart.voice_now.busy_channels IS 'Voice channels with someone in them (AFK excluded).';
+
+CREATE VIEW guildstats_mart.coverage_daily AS
+SELECT c.guild_id, c.day, date_trunc('week', c.day)::date AS week, c.coverage, c.is_complete,
+       c.coverage < 1 AS is_partial
+FROM @extschema@.coverage_daily c;
+COMMENT ON VIEW guildstats_mart.coverage_daily IS 'Coverage marks: per guild and day, the share of the day the Discord bot was connected. Join on guild_id and day (or week) to mark the periods of other charts whose data is incomplete.';
+COMMENT ON COLUMN guildstats_mart.coverage_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.coverage_daily.day IS 'Calendar day in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.coverage_daily.week IS 'First day (Monday) of the day''s week.';
+COMMENT ON COLUMN guildstats_mart.coverage_daily.coverage IS 'Share of the day the bot was connected (0 to 1).';
+COMMENT ON COLUMN guildstats_mart.coverage_daily.is_complete IS 'The day is over (a later heartbeat exists).';
+COMMENT ON COLUMN guildstats_mart.coverage_daily.is_partial IS 'The bot missed part of the day: mark it on charts.';

@@ -31,6 +31,7 @@ CREATE TABLE settings (
     updated_at           timestamptz NOT NULL DEFAULT now(),
     -- Last, after updated_at: 0.2.0 added it, and an upgraded table must equal a fresh one.
     future_tolerance     interval,
+    game_session_gap     interval,
     CONSTRAINT settings_guild_key UNIQUE NULLS NOT DISTINCT (guild_id),
     CONSTRAINT settings_session_cap_positive CHECK (session_cap > interval '0'),
     CONSTRAINT settings_event_grace_not_negative CHECK (event_grace >= interval '0'),
@@ -38,6 +39,7 @@ CREATE TABLE settings (
     CONSTRAINT settings_et_min_rounds_not_negative CHECK (et_min_rounds >= 0),
     CONSTRAINT settings_outage_after_positive CHECK (outage_after > interval '0'),
     CONSTRAINT settings_future_tolerance_not_negative CHECK (future_tolerance >= interval '0'),
+    CONSTRAINT settings_game_session_gap_positive CHECK (game_session_gap > interval '0'),
     CONSTRAINT settings_calendar_time_zone_known CHECK (_is_valid_time_zone(calendar_time_zone)),
     CONSTRAINT settings_afk_only_per_guild CHECK (guild_id IS NOT NULL OR afk_channel_id IS NULL)
 );
@@ -54,6 +56,7 @@ COMMENT ON COLUMN settings.et_session_gap IS 'ET:Legacy rounds further apart tha
 COMMENT ON COLUMN settings.et_min_rounds IS 'ET:Legacy leaderboards rank only players with at least this many rounds in the period (built-in default 5; ET servers belong to no guild, so the global row sets it).';
 COMMENT ON COLUMN settings.outage_after IS 'A silence in the discord heartbeats longer than this is a bot outage: voice sessions open across it end at the last heartbeat before it (built-in default 3 minutes, three missed beats).';
 COMMENT ON COLUMN settings.future_tolerance IS 'How far after its arrival a raw row may be dated (a clock running ahead) before it goes to quarantine instead of its raw table (built-in default 1 day). Read it with future_tolerance_for(guild_id); guild-less rows (game servers, ET files) use the global row.';
+COMMENT ON COLUMN settings.game_session_gap IS 'Two polls of a game server further apart than this end the player sessions open at the first one, at that poll (built-in default 5 minutes). Game servers belong to no guild: only the global row sets it; read it with game_session_gap().';
 COMMENT ON COLUMN settings.updated_at IS 'When the row was last written by whoever set it.';
 
 SELECT pg_catalog.pg_extension_config_dump('settings', '');
