@@ -260,13 +260,14 @@ CONF
 
 # Loads the demo community into a database that has the extension: the roles, the synthetic
 # community, the real ET:Legacy files when present, the demo's settings, then build_all().
-#   gs_load_demo DSN SYNTH_BINARY SEED [PRESET]
+#   gs_load_demo DSN SYNTH_BINARY SEED [PRESET [GENERATOR_ARGS...]]
 gs_load_demo() {
     local dsn=$1 synth=$2 seed=$3 preset=${4:-demo} et_dir
+    shift $(($# < 4 ? $# : 4))
     local psql=("$GS_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$dsn")
     "${psql[@]}" -f "$GS_ROOT/sql/ops/roles.sql"
-    gs_say "loading a synthetic Discord community (preset $preset, seed $seed)"
-    "$synth" load --dsn "$dsn" --preset "$preset" --seed "$seed"
+    gs_say "loading a synthetic Discord community (preset $preset, seed $seed${*:+, $*})"
+    "$synth" load --dsn "$dsn" --preset "$preset" --seed "$seed" "$@"
     et_dir=$(gs_et_fixtures_dir)
     if [ -n "$et_dir" ]; then
         gs_say "loading the real ET:Legacy round files from $et_dir"
