@@ -262,7 +262,7 @@ def main():
         log(f"every chart's data: {charts} charts, each with rows")
         check_in_browser(url, args.screenshots, args.no_et)
         log("every dashboard opened in chromium without an error or an empty chart")
-    except Failure as failure:
+    except (Failure, build_bundle.SourceError, import_bundle.BundleImportError) as failure:
         print(f"superset test FAILED: {failure}", file=sys.stderr)
         log_file = home / "superset.log"
         if log_file.exists():
