@@ -229,6 +229,9 @@ gs_package_extension() {
     mkdir -p "$out/lib" "$out/extension"
     cp "$pkg$("$GS_PG_CONFIG" --pkglibdir)/guildstats.so" "$out/lib/"
     cp "$pkg$("$GS_PG_CONFIG" --sharedir)"/extension/guildstats* "$out/extension/"
+    # As gs_install_extension: past releases' install scripts too, so that a DBA can recreate an
+    # old version (e.g. to restore its dump, then ALTER EXTENSION guildstats UPDATE).
+    cp "$GS_ROOT"/extension/releases/guildstats--*.sql "$out/extension/"
     rm -rf "$pkg"
 }
 

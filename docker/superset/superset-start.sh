@@ -7,6 +7,8 @@
 # *.zip there is imported with `superset import-dashboards`. Nothing there: no dashboards yet.
 set -euo pipefail
 superset db upgrade
+# Runs on every start; once the admin exists this only reports it, so its failure is not fatal
+# (the password is changed in Superset's UI, not here).
 superset fab create-admin --username admin --firstname guildstats --lastname admin \
     --email admin@localhost --password "$(head -n 1 "$SUPERSET_ADMIN_PASSWORD_FILE")" || true
 superset init

@@ -141,136 +141,6 @@ SELECT pg_catalog.pg_extension_config_dump('quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('quarantine', 'quarantine_id')::regclass, '');
 
 CREATE FUNCTION _quarantine_future_row()
--- ==== privacy: erasure in every form, export_member, opt_out, per-guild isolation (issue 10: 8, 14, 15, 16)
-
--- raw_tables.sql: the snapshot column's comment tells the canonical form.
-COMMENT ON COLUMN raw_voice_snapshots.voice_states IS
-    'JSON array of objects {"user_id": bigint, "channel_id": bigint, "self_mute": bool, "self_deaf": bool}; user and channel ids may be sent as numbers or strings of digits and are stored as numbers (trigger raw_voice_snapshots_canonical). A document that is not an array is not a snapshot: kept as sent, ignored by the builders.';
-
--- sql/extension/privacy.sql, whole: every object in it is new except erase_member (replaced).
--- Erasure: a member who asks to be forgotten is removed from every table that names them, raw
--- and derived, in one transaction. The builders' locks are taken first (waiting, not trying), so
--- no build in flight can write the member back from rows it read before the erasure.
---
--- Snapshots are rewritten without the member's entry rather than deleted: the other people in
--- voice at that moment are still true. A scheduled event the member created keeps existing
--- without its creator. ET:Legacy rounds are the game server's public record under a nickname and
--- are kept; the member's links to their GUIDs (et_guid_links) go with the other tables.
-
--- Snowflakes in JSON documents. The ingesters may send a user id as a number or as a string of
--- digits; "04242" and 4242 are the same member. Everything that looks for a member in a document
--- compares through _snowflake(), and snapshots are stored in one canonical form (numbers), so
--- that erasure, export and opt-out cannot miss an entry because of how it was spelled.
-CREATE FUNCTION _snowflake(value jsonb)
-RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-AS $$
-    SELECT CASE
-        WHEN jsonb_typeof(value) = 'string' AND (value #>> '{}') ~ '^0*[0-9]{1,19}$'
-             AND (value #>> '{}')::numeric <= 9223372036854775807
-            THEN (value #>> '{}')::numeric::bigint
-        WHEN jsonb_typeof(value) = 'number' AND (value #>> '{}')::numeric BETWEEN 0 AND 9223372036854775807
-             AND (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric)
-            THEN (value #>> '{}')::numeric::bigint
-    END
-$$;
-COMMENT ON FUNCTION _snowflake(jsonb) IS
-    'Internal: the Discord id a JSON value holds (a whole number, or a string of digits with any leading zeros, within bigint); NULL for anything else.';
-
-CREATE FUNCTION _mentions_id(document jsonb, id bigint)
-RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-AS $$
-    SELECT EXISTS (
-        SELECT 1 FROM jsonb_path_query(document, 'strict $.**') v
-         WHERE jsonb_typeof(v) IN ('number', 'string') AND @extschema@._snowflake(v) = id)
-$$;
-COMMENT ON FUNCTION _mentions_id(jsonb, bigint) IS
-    'Internal: the JSON document holds the id anywhere, at any depth, as a number or a string of digits.';
-
--- The canonical voice_states: the same array with every user_id and channel_id that is a
--- snowflake written as a JSON number. Entries the builders cannot read stay as they came (they
--- are skipped at build time and still found by erasure). A document that is not an array is not
--- a snapshot (the builders ignore it); it is kept as sent, and erase_member() blanks it to JSON
--- null when it mentions the member anywhere.
-CREATE FUNCTION _canonical_voice_states(voice_states jsonb)
-RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-AS $$
-    SELECT CASE jsonb_typeof(voice_states)
-        WHEN 'array' THEN (
-            SELECT coalesce(jsonb_agg(
-                       CASE WHEN jsonb_typeof(v) = 'object'
-                            THEN v || jsonb_strip_nulls(jsonb_build_object(
-                                          'user_id', @extschema@._snowflake(v -> 'user_id'),
-                                          'channel_id', @extschema@._snowflake(v -> 'channel_id')))
-                            ELSE v END
-                       ORDER BY n), '[]'::jsonb)
-              FROM jsonb_array_elements(voice_states) WITH ORDINALITY AS e(v, n))
-        ELSE voice_states END
-$$;
-COMMENT ON FUNCTION _canonical_voice_states(jsonb) IS
-    'Internal: a raw_voice_snapshots.voice_states array with every user_id and channel_id that is a snowflake written as a JSON number ("04242" becomes 4242); other entries and non-array documents unchanged.';
-
-CREATE FUNCTION _voice_state_is_member(entry jsonb, user_id bigint)
-RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-AS $$
-    SELECT coalesce(@extschema@._snowflake(entry -> 'user_id') = user_id,
-                    @extschema@._mentions_id(entry, user_id))
-$$;
-COMMENT ON FUNCTION _voice_state_is_member(jsonb, bigint) IS
-    'Internal: a voice_states entry is the member''s: its user_id is theirs however spelled, or, when it has no readable user_id, it mentions their id anywhere.';
-
--- Every table of the extension that names a member by (guild_id, user_id), found by catalog so
--- that a new one cannot be forgotten by erasure, export or opt-out. Raw tables first.
-CREATE FUNCTION _member_tables()
-RETURNS SETOF text
-LANGUAGE sql STABLE
-AS $$
-    SELECT c.relname::text
-      FROM pg_catalog.pg_class c
-      JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace
-     WHERE s.nspname = '@extschema@' AND c.relkind = 'r'
-       AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'guild_id' AND NOT a.attisdropped)
-       AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'user_id' AND NOT a.attisdropped)
-     ORDER BY c.relname NOT LIKE 'raw\_%', c.relname
-$$;
-COMMENT ON FUNCTION _member_tables() IS
-    'Internal: the extension''s tables that have both guild_id and user_id, raw tables first.';
-
--- Opt-out: one list in the database, read by the Discord bot too. Inserting a member erases
--- everything stored about them in that guild; from then on the raw tables drop their rows on
--- arrival (a BEFORE trigger), whichever ingester sends them and however stale its own list is,
--- so the builders never see them. Deleting the row opts the member back in, from then on.
-CREATE TABLE opt_out (
-    guild_id  bigint      NOT NULL,
-    user_id   bigint      NOT NULL,
-    since     timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (guild_id, user_id)
-);
-COMMENT ON TABLE opt_out IS
-    'Members who opted out of tracking, per guild. Inserting a row erases the member''s stored rows in that guild (erase_member) and makes every raw table drop their later rows on arrival; the Discord bot reads the same list and does not even send them. Delete the row to opt back in.';
-COMMENT ON COLUMN opt_out.guild_id IS 'Discord guild snowflake.';
-COMMENT ON COLUMN opt_out.user_id IS 'Discord user snowflake of the member who opted out.';
-COMMENT ON COLUMN opt_out.since IS 'When the opt-out was recorded.';
-SELECT pg_catalog.pg_extension_config_dump('opt_out', '');
-
-CREATE FUNCTION is_opted_out(guild_id bigint, user_id bigint)
-RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-    SELECT EXISTS (SELECT 1 FROM @extschema@.opt_out o
-                    WHERE o.guild_id = is_opted_out.guild_id AND o.user_id = is_opted_out.user_id)
-$$;
-COMMENT ON FUNCTION is_opted_out(bigint, bigint) IS
-    'The member opted out of tracking in the guild (has a row in opt_out). Example: SELECT guildstats.is_opted_out(guild_id => 1, user_id => 42);';
-
--- Raw tables that name a member by (guild_id, user_id): a row of an opted-out member is dropped
--- (RETURN NULL), not refused, so that the rest of the ingester's batch goes on. The trigger
--- functions are SECURITY DEFINER because the ingest role may execute no function of its own;
--- they touch nothing but the row and the list.
-CREATE FUNCTION _drop_opted_out_row()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -1167,6 +1037,338 @@ BEGIN
     RETURN NEXT;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION erase_member(guild_id bigint, user_id bigint)
+RETURNS TABLE (table_name text, rows_changed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lock_wait text;
+    n bigint;
+BEGIN
+    IF erase_member.guild_id IS NULL OR erase_member.user_id IS NULL THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): both are required', erase_member.guild_id, erase_member.user_id
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Waits for builds in flight, but not forever: a transaction left open holding a builder's
+    -- lock gets a clear error instead of a hang (the caller's lock_timeout, else 30 seconds).
+    lock_wait := current_setting('lock_timeout');
+    BEGIN
+        IF lock_wait = '0' THEN
+            PERFORM set_config('lock_timeout', '30s', true);
+        END IF;
+        PERFORM 1 FROM @extschema@.builder_locks l ORDER BY l.builder FOR UPDATE;
+        PERFORM set_config('lock_timeout', lock_wait, true);
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): a build held the builders'' locks for longer than lock_timeout (%); nothing was erased',
+            erase_member.guild_id, erase_member.user_id, CASE lock_wait WHEN '0' THEN '30s' ELSE lock_wait END
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Retry when the build has committed; pg_stat_activity shows the transaction holding guildstats.builder_locks.';
+    END;
+
+    -- Every table with a (guild_id, user_id) pair, raw first.
+    FOR table_name IN
+        SELECT c.relname::text
+          FROM pg_class c
+          JOIN pg_namespace s ON s.oid = c.relnamespace
+         WHERE s.nspname = '@extschema@' AND c.relkind = 'r'
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'guild_id' AND NOT a.attisdropped)
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'user_id' AND NOT a.attisdropped)
+         ORDER BY c.relname NOT LIKE 'raw\_%', c.relname
+    LOOP
+        EXECUTE format('DELETE FROM @extschema@.%I t WHERE t.guild_id = $1 AND t.user_id = $2', table_name)
+            USING erase_member.guild_id, erase_member.user_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        rows_changed := n;
+        RETURN NEXT;
+    END LOOP;
+
+    UPDATE @extschema@.raw_voice_snapshots s
+       SET voice_states = (SELECT coalesce(jsonb_agg(v ORDER BY o), '[]'::jsonb)
+                             FROM jsonb_array_elements(s.voice_states) WITH ORDINALITY AS e(v, o)
+                            WHERE (v->>'user_id') IS DISTINCT FROM erase_member.user_id::text)
+     WHERE s.guild_id = erase_member.guild_id
+       AND jsonb_typeof(s.voice_states) = 'array'
+       AND EXISTS (SELECT 1 FROM jsonb_array_elements(s.voice_states) v
+                    WHERE v->>'user_id' = erase_member.user_id::text);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_voice_snapshots'; rows_changed := n; RETURN NEXT;
+
+    UPDATE @extschema@.raw_scheduled_events e
+       SET creator_id = NULL
+     WHERE e.guild_id = erase_member.guild_id AND e.creator_id = erase_member.user_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_scheduled_events'; rows_changed := n; RETURN NEXT;
+
+END
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- ET:Legacy import (issue 10, items 9-11): files are imported by the builders, never by the
+-- insert; per-file range errors and UTF-8 repair warnings; a bounded file name.
+-- ---------------------------------------------------------------------------------------------
+
+-- Inserting a file no longer imports it (build_all() / import_et_rounds() do), so that the
+-- ingester's INSERT cannot time out or fail because of the file.
+DROP TRIGGER raw_et_stats_files_import ON raw_et_stats_files;
+DROP FUNCTION _et_import_on_insert();
+
+ALTER TABLE raw_et_stats_files ADD COLUMN import_warning text;
+
+-- A name longer than any file name used to fail on the btree index (the row was lost); now it
+-- is a check violation the ingesters set aside with the reason. A row stored before with such a
+-- name is kept: the constraint then covers new rows only (NOT VALID), and a warning says so.
+DO $length$
+DECLARE
+    too_long bigint;
+BEGIN
+    SELECT count(*) INTO too_long FROM raw_et_stats_files WHERE octet_length(file_name) > 1024;
+    IF too_long = 0 THEN
+        ALTER TABLE raw_et_stats_files ADD CONSTRAINT raw_et_stats_files_file_name_length
+            CHECK (octet_length(file_name) <= 1024);
+    ELSE
+        ALTER TABLE raw_et_stats_files ADD CONSTRAINT raw_et_stats_files_file_name_length
+            CHECK (octet_length(file_name) <= 1024) NOT VALID;
+        RAISE WARNING 'guildstats: % raw_et_stats_files row(s) have a file name longer than 1024 bytes; they are kept, and raw_et_stats_files_file_name_length checks new rows only', too_long;
+    END IF;
+END
+$length$;
+
+COMMENT ON TABLE raw_et_stats_files IS
+    'ET:Legacy end-of-round stats files (c0rnp0rn format), byte for byte as fetched. The same content is stored once, whatever its name or source. import_et_rounds() (run by build_all(), which pg_cron runs every minute) parses them and records its outcome in imported_at / import_error / import_warning; the content always stays, and inserting a row never imports anything, so no file can make the insert fail or time out.';
+COMMENT ON COLUMN raw_et_stats_files.file_name IS 'File name as on the game server, e.g. 2025-10-12-213000-supply-round-1.txt; it carries the round''s date, time, map and round number. At most 1024 bytes (a Linux file name has at most 255): a longer one is refused with a check violation (SQLSTATE 23514), which the ingesters set aside with the reason, instead of failing on the index.';
+COMMENT ON COLUMN raw_et_stats_files.import_warning IS 'What the import had to repair to read the file, naming the file (bytes that were not UTF-8, replaced by U+FFFD); NULL for a clean file or one not imported yet.';
+
+-- One file: parse, store the round and its players with the file's values, record what the
+-- parser repaired. Raises on a bad file, with a message that names it (parse errors do; any
+-- other error gets the name in front); import_et_rounds() runs it in a subtransaction.
+CREATE OR REPLACE FUNCTION _et_import_file(raw_ingest_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    raw record;
+    doc jsonb;
+    new_round_id bigint;
+BEGIN
+    SELECT r.ingest_id, r.file_name, r.source, r.content, r.sha256 INTO raw
+    FROM @extschema@.raw_et_stats_files r WHERE r.ingest_id = raw_ingest_id;
+    BEGIN
+        doc := @extschema@.et_parse_round(raw.file_name, raw.content);
+        INSERT INTO @extschema@.et_rounds (
+            raw_ingest_id, sha256, file_name, source, saved_at, map, round_number, server_name,
+            server_name_raw, config, defender_team, winner_team, time_limit_seconds,
+            time_used_seconds, lua_fields, player_count)
+        VALUES (
+            raw.ingest_id, raw.sha256, raw.file_name, raw.source, (doc ->> 'saved_at')::timestamp,
+            doc ->> 'map', (doc ->> 'round_number')::smallint, doc #>> '{header,server_name}',
+            doc #>> '{header,server_name_raw}', doc #>> '{header,config}',
+            (doc #>> '{header,defender_team}')::smallint, (doc #>> '{header,winner_team}')::smallint,
+            (doc #>> '{header,time_limit_seconds}')::integer,
+            (doc #>> '{header,time_used_seconds}')::integer, (doc ->> 'lua_fields')::smallint,
+            jsonb_array_length(doc -> 'players'))
+        RETURNING round_id INTO new_round_id;
+        PERFORM @extschema@._et_store_players(
+            @extschema@._et_player_rows(new_round_id, doc -> 'players', doc -> 'players'));
+    EXCEPTION WHEN OTHERS THEN
+        IF starts_with(SQLERRM, raw.file_name) THEN
+            RAISE;
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = raw.file_name || ': ' || SQLERRM;
+    END;
+    UPDATE @extschema@.raw_et_stats_files
+    SET import_warning = nullif(array_to_string(ARRAY(
+            SELECT jsonb_array_elements_text(doc -> 'warnings')), E'\n'), '')
+    WHERE ingest_id = raw.ingest_id;
+    RETURN new_round_id;
+END
+$$;
+COMMENT ON FUNCTION _et_import_file(bigint) IS
+    'Internal: imports one raw ET:Legacy file and records its warnings in import_warning (raises on a malformed file).';
+COMMENT ON FUNCTION et_parse_round(text, bytea) IS
+    'Parses one ET:Legacy stats file (c0rnp0rn format, Lua versions with 33, 36, 37 or 38 extended fields) without writing anything: a jsonb document with the file name facts, the header, every player with weapons and named extended fields (absent fields are null, never 0), and warnings (bytes that were not UTF-8, replaced by U+FFFD). Raises an error naming the file, line and problem when the file is malformed, and also the player, field and value when a number lies outside its documented range (counts 0 to 2147483647, team 1 to 3, header round 1 or 2 and the file name''s, defender and winner 1 or 2). Example: SELECT guildstats.et_parse_round(file_name, content) -> ''header'' FROM guildstats.raw_et_stats_files;';
+
+COMMENT ON FUNCTION _et_import_file(bigint) IS
+    'Internal: imports one raw ET:Legacy file and records its warnings in import_warning (raises on a malformed file).';
+
+-- Files imported by 0.1.0 are held to the 0.2.0 rules too, so that an upgraded database holds
+-- what a fresh import of the same files gives: a file with a number outside its range (once
+-- stored as NULL) loses its round and gets its error; a repaired one gets its warning; a byte
+-- order mark leaves the server name. If any round went, every round is relinked by the next
+-- import_et_rounds() (build_all() runs it within a minute), so that no pairing, match or
+-- session names it for long: linking here would create its work table as an extension member.
+DO $revalidate$
+DECLARE
+    f record;
+    doc jsonb;
+    dropped integer := 0;
+BEGIN
+    FOR f IN SELECT r.ingest_id, r.file_name, r.content
+             FROM raw_et_stats_files r WHERE r.imported_at IS NOT NULL
+             ORDER BY r.ingest_id
+    LOOP
+        BEGIN
+            doc := et_parse_round(f.file_name, f.content);
+            IF jsonb_array_length(doc -> 'warnings') > 0 THEN
+                UPDATE raw_et_stats_files
+                SET import_warning = array_to_string(ARRAY(
+                        SELECT jsonb_array_elements_text(doc -> 'warnings')), E'\n')
+                WHERE ingest_id = f.ingest_id;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            DELETE FROM et_rounds WHERE raw_ingest_id = f.ingest_id;
+            UPDATE raw_et_stats_files SET imported_at = NULL, import_error = SQLERRM
+            WHERE ingest_id = f.ingest_id;
+            dropped := dropped + 1;
+        END;
+    END LOOP;
+    UPDATE et_rounds
+    SET server_name = substr(server_name, 2), server_name_raw = substr(server_name_raw, 2)
+    WHERE starts_with(server_name_raw, U&'\FEFF');
+    IF dropped > 0 THEN
+        -- Rounds without a session are what the next import links; with no link state left it
+        -- relinks every round from scratch (as after a change of et_session_gap).
+        UPDATE et_rounds SET et_session_id = NULL;
+        DELETE FROM et_link_state;
+        RAISE WARNING 'guildstats: % imported ET:Legacy file(s) break the 0.2.0 range rules; their rounds were removed, import_error says why, and the next import_et_rounds() relinks every round', dropped;
+    END IF;
+END
+$revalidate$;
+-- ==== privacy: erasure in every form, export_member, opt_out, per-guild isolation (issue 10: 8, 14, 15, 16)
+
+-- raw_tables.sql: the snapshot column's comment tells the canonical form.
+COMMENT ON COLUMN raw_voice_snapshots.voice_states IS
+    'JSON array of objects {"user_id": bigint, "channel_id": bigint, "self_mute": bool, "self_deaf": bool}; user and channel ids may be sent as numbers or strings of digits and are stored as numbers (trigger raw_voice_snapshots_canonical). A document that is not an array is not a snapshot: kept as sent, ignored by the builders.';
+
+-- sql/extension/privacy.sql, whole: every object in it is new except erase_member (replaced).
+-- Erasure: a member who asks to be forgotten is removed from every table that names them, raw
+-- and derived, in one transaction. The builders' locks are taken first (waiting, not trying), so
+-- no build in flight can write the member back from rows it read before the erasure.
+--
+-- Snapshots are rewritten without the member's entry rather than deleted: the other people in
+-- voice at that moment are still true. A scheduled event the member created keeps existing
+-- without its creator. ET:Legacy rounds are the game server's public record under a nickname and
+-- are kept; the member's links to their GUIDs (et_guid_links) go with the other tables.
+
+-- Snowflakes in JSON documents. The ingesters may send a user id as a number or as a string of
+-- digits; "04242" and 4242 are the same member. Everything that looks for a member in a document
+-- compares through _snowflake(), and snapshots are stored in one canonical form (numbers), so
+-- that erasure, export and opt-out cannot miss an entry because of how it was spelled.
+CREATE FUNCTION _snowflake(value jsonb)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$
+    SELECT CASE
+        WHEN jsonb_typeof(value) = 'string' AND (value #>> '{}') ~ '^0*[0-9]{1,19}$'
+             AND (value #>> '{}')::numeric <= 9223372036854775807
+            THEN (value #>> '{}')::numeric::bigint
+        WHEN jsonb_typeof(value) = 'number' AND (value #>> '{}')::numeric BETWEEN 0 AND 9223372036854775807
+             AND (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric)
+            THEN (value #>> '{}')::numeric::bigint
+    END
+$$;
+COMMENT ON FUNCTION _snowflake(jsonb) IS
+    'Internal: the Discord id a JSON value holds (a whole number, or a string of digits with any leading zeros, within bigint); NULL for anything else.';
+
+CREATE FUNCTION _mentions_id(document jsonb, id bigint)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM jsonb_path_query(document, 'strict $.**') v
+         WHERE jsonb_typeof(v) IN ('number', 'string') AND @extschema@._snowflake(v) = id)
+$$;
+COMMENT ON FUNCTION _mentions_id(jsonb, bigint) IS
+    'Internal: the JSON document holds the id anywhere, at any depth, as a number or a string of digits.';
+
+-- The canonical voice_states: the same array with every user_id and channel_id that is a
+-- snowflake written as a JSON number. Entries the builders cannot read stay as they came (they
+-- are skipped at build time and still found by erasure). A document that is not an array is not
+-- a snapshot (the builders ignore it); it is kept as sent, and erase_member() blanks it to JSON
+-- null when it mentions the member anywhere.
+CREATE FUNCTION _canonical_voice_states(voice_states jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$
+    SELECT CASE jsonb_typeof(voice_states)
+        WHEN 'array' THEN (
+            SELECT coalesce(jsonb_agg(
+                       CASE WHEN jsonb_typeof(v) = 'object'
+                            THEN v || jsonb_strip_nulls(jsonb_build_object(
+                                          'user_id', @extschema@._snowflake(v -> 'user_id'),
+                                          'channel_id', @extschema@._snowflake(v -> 'channel_id')))
+                            ELSE v END
+                       ORDER BY n), '[]'::jsonb)
+              FROM jsonb_array_elements(voice_states) WITH ORDINALITY AS e(v, n))
+        ELSE voice_states END
+$$;
+COMMENT ON FUNCTION _canonical_voice_states(jsonb) IS
+    'Internal: a raw_voice_snapshots.voice_states array with every user_id and channel_id that is a snowflake written as a JSON number ("04242" becomes 4242); other entries and non-array documents unchanged.';
+
+CREATE FUNCTION _voice_state_is_member(entry jsonb, user_id bigint)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$
+    SELECT coalesce(@extschema@._snowflake(entry -> 'user_id') = user_id,
+                    @extschema@._mentions_id(entry, user_id))
+$$;
+COMMENT ON FUNCTION _voice_state_is_member(jsonb, bigint) IS
+    'Internal: a voice_states entry is the member''s: its user_id is theirs however spelled, or, when it has no readable user_id, it mentions their id anywhere.';
+
+-- Every table of the extension that names a member by (guild_id, user_id), found by catalog so
+-- that a new one cannot be forgotten by erasure, export or opt-out. Raw tables first.
+CREATE FUNCTION _member_tables()
+RETURNS SETOF text
+LANGUAGE sql STABLE
+AS $$
+    SELECT c.relname::text
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace
+     WHERE s.nspname = '@extschema@' AND c.relkind = 'r'
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'guild_id' AND NOT a.attisdropped)
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'user_id' AND NOT a.attisdropped)
+     ORDER BY c.relname NOT LIKE 'raw\_%', c.relname
+$$;
+COMMENT ON FUNCTION _member_tables() IS
+    'Internal: the extension''s tables that have both guild_id and user_id, raw tables first.';
+
+-- Opt-out: one list in the database, read by the Discord bot too. Inserting a member erases
+-- everything stored about them in that guild; from then on the raw tables drop their rows on
+-- arrival (a BEFORE trigger), whichever ingester sends them and however stale its own list is,
+-- so the builders never see them. Deleting the row opts the member back in, from then on.
+CREATE TABLE opt_out (
+    guild_id  bigint      NOT NULL,
+    user_id   bigint      NOT NULL,
+    since     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (guild_id, user_id)
+);
+COMMENT ON TABLE opt_out IS
+    'Members who opted out of tracking, per guild. Inserting a row erases the member''s stored rows in that guild (erase_member) and makes every raw table drop their later rows on arrival; the Discord bot reads the same list and does not even send them. Delete the row to opt back in.';
+COMMENT ON COLUMN opt_out.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN opt_out.user_id IS 'Discord user snowflake of the member who opted out.';
+COMMENT ON COLUMN opt_out.since IS 'When the opt-out was recorded.';
+SELECT pg_catalog.pg_extension_config_dump('opt_out', '');
+
+CREATE FUNCTION is_opted_out(guild_id bigint, user_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT EXISTS (SELECT 1 FROM @extschema@.opt_out o
+                    WHERE o.guild_id = is_opted_out.guild_id AND o.user_id = is_opted_out.user_id)
+$$;
+COMMENT ON FUNCTION is_opted_out(bigint, bigint) IS
+    'The member opted out of tracking in the guild (has a row in opt_out). Example: SELECT guildstats.is_opted_out(guild_id => 1, user_id => 42);';
+
+-- Raw tables that name a member by (guild_id, user_id): a row of an opted-out member is dropped
+-- (RETURN NULL), not refused, so that the rest of the ingester's batch goes on. The trigger
+-- functions are SECURITY DEFINER because the ingest role may execute no function of its own;
+-- they touch nothing but the row and the list.
+CREATE FUNCTION _drop_opted_out_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF @extschema@.is_opted_out(NEW.guild_id, NEW.user_id) THEN
@@ -1254,7 +1456,6 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    lock_wait text;
     builder text;
     n bigint;
 BEGIN
@@ -1262,31 +1463,6 @@ BEGIN
         RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): both are required', erase_member.guild_id, erase_member.user_id
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    -- Waits for builds in flight, but not forever: a transaction left open holding a builder's
-    -- lock gets a clear error instead of a hang (the caller's lock_timeout, else 30 seconds).
-    lock_wait := current_setting('lock_timeout');
-    BEGIN
-        IF lock_wait = '0' THEN
-            PERFORM set_config('lock_timeout', '30s', true);
-        END IF;
-        PERFORM 1 FROM @extschema@.builder_locks l ORDER BY l.builder FOR UPDATE;
-        PERFORM set_config('lock_timeout', lock_wait, true);
-    EXCEPTION WHEN lock_not_available THEN
-        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): a build held the builders'' locks for longer than lock_timeout (%); nothing was erased',
-            erase_member.guild_id, erase_member.user_id, CASE lock_wait WHEN '0' THEN '30s' ELSE lock_wait END
-            USING ERRCODE = 'lock_not_available',
-                  HINT = 'Retry when the build has committed; pg_stat_activity shows the transaction holding guildstats.builder_locks.';
-    END;
-
-    -- Every table with a (guild_id, user_id) pair, raw first.
-    FOR table_name IN
-        SELECT c.relname::text
-          FROM pg_class c
-          JOIN pg_namespace s ON s.oid = c.relnamespace
-         WHERE s.nspname = '@extschema@' AND c.relkind = 'r'
-           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'guild_id' AND NOT a.attisdropped)
-           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'user_id' AND NOT a.attisdropped)
-         ORDER BY c.relname NOT LIKE 'raw\_%', c.relname
     FOREACH builder IN ARRAY ARRAY['build_voice_sessions', 'build_members', 'build_event_attendance',
                                    'build_rollups', 'import_et_rounds'] LOOP
         PERFORM pg_advisory_xact_lock(hashtext('guildstats.' || builder));
@@ -1304,14 +1480,6 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 
-    UPDATE @extschema@.raw_voice_snapshots s
-       SET voice_states = (SELECT coalesce(jsonb_agg(v ORDER BY o), '[]'::jsonb)
-                             FROM jsonb_array_elements(s.voice_states) WITH ORDINALITY AS e(v, o)
-                            WHERE (v->>'user_id') IS DISTINCT FROM erase_member.user_id::text)
-     WHERE s.guild_id = erase_member.guild_id
-       AND jsonb_typeof(s.voice_states) = 'array'
-       AND EXISTS (SELECT 1 FROM jsonb_array_elements(s.voice_states) v
-                    WHERE v->>'user_id' = erase_member.user_id::text);
     -- Snapshots in every form: entries whose user_id is the member, however spelled; entries
     -- the builders cannot read that mention the member anywhere; and documents that are not
     -- arrays (not snapshots at all) that mention the member, blanked to JSON null.
@@ -1338,134 +1506,6 @@ BEGIN
 
 END
 $$;
--- ET:Legacy import (issue 10, items 9-11): files are imported by the builders, never by the
--- insert; per-file range errors and UTF-8 repair warnings; a bounded file name.
--- ---------------------------------------------------------------------------------------------
-
--- Inserting a file no longer imports it (build_all() / import_et_rounds() do), so that the
--- ingester's INSERT cannot time out or fail because of the file.
-DROP TRIGGER raw_et_stats_files_import ON raw_et_stats_files;
-DROP FUNCTION _et_import_on_insert();
-
-ALTER TABLE raw_et_stats_files ADD COLUMN import_warning text;
-
--- A name longer than any file name used to fail on the btree index (the row was lost); now it
--- is a check violation the ingesters set aside with the reason. A row stored before with such a
--- name is kept: the constraint then covers new rows only (NOT VALID), and a warning says so.
-DO $length$
-DECLARE
-    too_long bigint;
-BEGIN
-    SELECT count(*) INTO too_long FROM raw_et_stats_files WHERE octet_length(file_name) > 1024;
-    IF too_long = 0 THEN
-        ALTER TABLE raw_et_stats_files ADD CONSTRAINT raw_et_stats_files_file_name_length
-            CHECK (octet_length(file_name) <= 1024);
-    ELSE
-        ALTER TABLE raw_et_stats_files ADD CONSTRAINT raw_et_stats_files_file_name_length
-            CHECK (octet_length(file_name) <= 1024) NOT VALID;
-        RAISE WARNING 'guildstats: % raw_et_stats_files row(s) have a file name longer than 1024 bytes; they are kept, and raw_et_stats_files_file_name_length checks new rows only', too_long;
-    END IF;
-END
-$length$;
-
-COMMENT ON TABLE raw_et_stats_files IS
-    'ET:Legacy end-of-round stats files (c0rnp0rn format), byte for byte as fetched. The same content is stored once, whatever its name or source. import_et_rounds() (run by build_all(), which pg_cron runs every minute) parses them and records its outcome in imported_at / import_error / import_warning; the content always stays, and inserting a row never imports anything, so no file can make the insert fail or time out.';
-COMMENT ON COLUMN raw_et_stats_files.file_name IS 'File name as on the game server, e.g. 2025-10-12-213000-supply-round-1.txt; it carries the round''s date, time, map and round number. At most 1024 bytes (a Linux file name has at most 255): a longer one is refused with a check violation (SQLSTATE 23514), which the ingesters set aside with the reason, instead of failing on the index.';
-COMMENT ON COLUMN raw_et_stats_files.import_warning IS 'What the import had to repair to read the file, naming the file (bytes that were not UTF-8, replaced by U+FFFD); NULL for a clean file or one not imported yet.';
-
--- One file: parse, store the round and its players with the file's values, record what the
--- parser repaired. Raises on a bad file, with a message that names it (parse errors do; any
--- other error gets the name in front); import_et_rounds() runs it in a subtransaction.
-CREATE OR REPLACE FUNCTION _et_import_file(raw_ingest_id bigint)
-RETURNS bigint
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    raw record;
-    doc jsonb;
-    new_round_id bigint;
-BEGIN
-    SELECT r.ingest_id, r.file_name, r.source, r.content, r.sha256 INTO raw
-    FROM @extschema@.raw_et_stats_files r WHERE r.ingest_id = raw_ingest_id;
-    BEGIN
-        doc := @extschema@.et_parse_round(raw.file_name, raw.content);
-        INSERT INTO @extschema@.et_rounds (
-            raw_ingest_id, sha256, file_name, source, saved_at, map, round_number, server_name,
-            server_name_raw, config, defender_team, winner_team, time_limit_seconds,
-            time_used_seconds, lua_fields, player_count)
-        VALUES (
-            raw.ingest_id, raw.sha256, raw.file_name, raw.source, (doc ->> 'saved_at')::timestamp,
-            doc ->> 'map', (doc ->> 'round_number')::smallint, doc #>> '{header,server_name}',
-            doc #>> '{header,server_name_raw}', doc #>> '{header,config}',
-            (doc #>> '{header,defender_team}')::smallint, (doc #>> '{header,winner_team}')::smallint,
-            (doc #>> '{header,time_limit_seconds}')::integer,
-            (doc #>> '{header,time_used_seconds}')::integer, (doc ->> 'lua_fields')::smallint,
-            jsonb_array_length(doc -> 'players'))
-        RETURNING round_id INTO new_round_id;
-        PERFORM @extschema@._et_store_players(
-            @extschema@._et_player_rows(new_round_id, doc -> 'players', doc -> 'players'));
-    EXCEPTION WHEN OTHERS THEN
-        IF starts_with(SQLERRM, raw.file_name) THEN
-            RAISE;
-        END IF;
-        RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = raw.file_name || ': ' || SQLERRM;
-    END;
-    UPDATE @extschema@.raw_et_stats_files
-    SET import_warning = nullif(array_to_string(ARRAY(
-            SELECT jsonb_array_elements_text(doc -> 'warnings')), E'\n'), '')
-    WHERE ingest_id = raw.ingest_id;
-    RETURN new_round_id;
-END
-$$;
-COMMENT ON FUNCTION _et_import_file(bigint) IS
-    'Internal: imports one raw ET:Legacy file and records its warnings in import_warning (raises on a malformed file).';
-
-COMMENT ON FUNCTION _et_import_file(bigint) IS
-    'Internal: imports one raw ET:Legacy file and records its warnings in import_warning (raises on a malformed file).';
-
--- Files imported by 0.1.0 are held to the 0.2.0 rules too, so that an upgraded database holds
--- what a fresh import of the same files gives: a file with a number outside its range (once
--- stored as NULL) loses its round and gets its error; a repaired one gets its warning; a byte
--- order mark leaves the server name. If any round went, every round is relinked by the next
--- import_et_rounds() (build_all() runs it within a minute), so that no pairing, match or
--- session names it for long: linking here would create its work table as an extension member.
-DO $revalidate$
-DECLARE
-    f record;
-    doc jsonb;
-    dropped integer := 0;
-BEGIN
-    FOR f IN SELECT r.ingest_id, r.file_name, r.content
-             FROM raw_et_stats_files r WHERE r.imported_at IS NOT NULL
-             ORDER BY r.ingest_id
-    LOOP
-        BEGIN
-            doc := et_parse_round(f.file_name, f.content);
-            IF jsonb_array_length(doc -> 'warnings') > 0 THEN
-                UPDATE raw_et_stats_files
-                SET import_warning = array_to_string(ARRAY(
-                        SELECT jsonb_array_elements_text(doc -> 'warnings')), E'\n')
-                WHERE ingest_id = f.ingest_id;
-            END IF;
-        EXCEPTION WHEN OTHERS THEN
-            DELETE FROM et_rounds WHERE raw_ingest_id = f.ingest_id;
-            UPDATE raw_et_stats_files SET imported_at = NULL, import_error = SQLERRM
-            WHERE ingest_id = f.ingest_id;
-            dropped := dropped + 1;
-        END;
-    END LOOP;
-    UPDATE et_rounds
-    SET server_name = substr(server_name, 2), server_name_raw = substr(server_name_raw, 2)
-    WHERE starts_with(server_name_raw, U&'\FEFF');
-    IF dropped > 0 THEN
-        -- Rounds without a session are what the next import links; with no link state left it
-        -- relinks every round from scratch (as after a change of et_session_gap).
-        UPDATE et_rounds SET et_session_id = NULL;
-        DELETE FROM et_link_state;
-        RAISE WARNING 'guildstats: % imported ET:Legacy file(s) break the 0.2.0 range rules; their rounds were removed, import_error says why, and the next import_et_rounds() relinks every round', dropped;
-    END IF;
-END
-$revalidate$;
 
 COMMENT ON FUNCTION erase_member(bigint, bigint) IS
     'Forgets a member of a guild: deletes their rows from every raw and derived table that has (guild_id, user_id) (opt_out excepted), removes their entries from voice snapshots however the id is spelled (a document that is not an array and mentions them becomes JSON null), clears them as creator of scheduled events and unlinks their ET:Legacy GUIDs. Returns the rows changed per table. To keep their later rows out too, insert them into opt_out instead (which calls this). Example: SELECT * FROM guildstats.erase_member(guild_id => 1, user_id => 42);';
@@ -1650,6 +1690,7 @@ SELECT count(@extschema@.isolate_by_guild(c.oid))
         OR (c.relkind IN ('r', 'p') AND c.relname <> 'reader_guilds'
             AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'guild_id' AND NOT a.attisdropped)));
 -- ==== end of privacy
+
 -- ==== BI mart (issue 11): schema guildstats_mart, the views dashboards read ====
 -- Same statements as sql/extension/mart.sql.
 
@@ -2247,3 +2288,82 @@ COMMENT ON COLUMN guildstats_mart.voice_now.busy_channels IS 'Voice channels wit
 SELECT count(@extschema@.isolate_by_guild(c.oid))
   FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
  WHERE s.nspname = 'guildstats_mart' AND c.relkind = 'v';
+
+-- ==== functions that more than one section above changed: their final definitions
+-- erase_member: the privacy section's version, with the builder lock table of the timestamps
+-- section (a lock timeout and a clear error instead of advisory locks) and the quarantine.
+CREATE OR REPLACE FUNCTION erase_member(guild_id bigint, user_id bigint)
+RETURNS TABLE (table_name text, rows_changed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lock_wait text;
+    n bigint;
+BEGIN
+    IF erase_member.guild_id IS NULL OR erase_member.user_id IS NULL THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): both are required', erase_member.guild_id, erase_member.user_id
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Waits for builds in flight, but not forever: a transaction left open holding a builder's
+    -- lock gets a clear error instead of a hang (the caller's lock_timeout, else 30 seconds).
+    lock_wait := current_setting('lock_timeout');
+    BEGIN
+        IF lock_wait = '0' THEN
+            PERFORM set_config('lock_timeout', '30s', true);
+        END IF;
+        PERFORM 1 FROM @extschema@.builder_locks l ORDER BY l.builder FOR UPDATE;
+        PERFORM set_config('lock_timeout', lock_wait, true);
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): a build held the builders'' locks for longer than lock_timeout (%); nothing was erased',
+            erase_member.guild_id, erase_member.user_id, CASE lock_wait WHEN '0' THEN '30s' ELSE lock_wait END
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Retry when the build has committed; pg_stat_activity shows the transaction holding guildstats.builder_locks.';
+    END;
+
+    -- Every table with a (guild_id, user_id) pair, raw first.
+    FOR table_name IN
+        -- The list itself must survive the erasure it causes.
+        SELECT t FROM @extschema@._member_tables() t WHERE t <> 'opt_out'
+    LOOP
+        EXECUTE format('DELETE FROM @extschema@.%I t WHERE t.guild_id = $1 AND t.user_id = $2', table_name)
+            USING erase_member.guild_id, erase_member.user_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        rows_changed := n;
+        RETURN NEXT;
+    END LOOP;
+
+    -- Snapshots in every form: entries whose user_id is the member, however spelled; entries
+    -- the builders cannot read that mention the member anywhere; and documents that are not
+    -- arrays (not snapshots at all) that mention the member, blanked to JSON null.
+    UPDATE @extschema@.raw_voice_snapshots s
+       SET voice_states = CASE jsonb_typeof(s.voice_states)
+               WHEN 'array' THEN (
+                   SELECT coalesce(jsonb_agg(v ORDER BY o), '[]'::jsonb)
+                     FROM jsonb_array_elements(s.voice_states) WITH ORDINALITY AS e(v, o)
+                    WHERE NOT @extschema@._voice_state_is_member(v, erase_member.user_id))
+               ELSE 'null'::jsonb END
+     WHERE s.guild_id = erase_member.guild_id
+       AND @extschema@._mentions_id(s.voice_states, erase_member.user_id)
+       AND (jsonb_typeof(s.voice_states) <> 'array'
+            OR EXISTS (SELECT 1 FROM jsonb_array_elements(s.voice_states) v
+                        WHERE @extschema@._voice_state_is_member(v, erase_member.user_id)));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_voice_snapshots'; rows_changed := n; RETURN NEXT;
+
+    UPDATE @extschema@.raw_scheduled_events e
+       SET creator_id = NULL
+     WHERE e.guild_id = erase_member.guild_id AND e.creator_id = erase_member.user_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_scheduled_events'; rows_changed := n; RETURN NEXT;
+
+    -- Quarantined raw rows are kept whole, so they name members inside row_data too (a
+    -- snapshot's voice states, an event's creator). Those that mention the member go whole:
+    -- nothing is built from them, and a redacted copy would no longer be the row that came.
+    DELETE FROM @extschema@.quarantine q
+     WHERE q.guild_id = erase_member.guild_id
+       AND @extschema@._mentions_id(q.row_data, erase_member.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'quarantine (row_data)'; rows_changed := n; RETURN NEXT;
+END
+$$;

@@ -408,16 +408,18 @@ COMMENT ON COLUMN raw_point_transactions.received_at IS 'When the database store
 
 -- pg_dump keeps the rows of extension tables only when they are marked; the identity
 -- sequences are marked too, so a restored database goes on numbering where it stopped.
--- One call per statement: each call rewrites the pg_extension row.
+-- One call per statement: each call rewrites the pg_extension row. Every raw table of this file
+-- is marked, found in the catalog rather than listed again here.
 DO $mark$
 DECLARE
     raw_table text;
 BEGIN
-    FOREACH raw_table IN ARRAY ARRAY[
-        'raw_voice_events', 'raw_voice_snapshots', 'raw_heartbeats', 'raw_messages',
-        'raw_member_events', 'raw_guilds', 'raw_channels', 'raw_scheduled_events', 'raw_scheduled_event_users',
-        'raw_server_polls', 'raw_server_players', 'raw_et_stats_files', 'raw_point_transactions'
-    ] LOOP
+    FOR raw_table IN
+        SELECT c.relname FROM pg_catalog.pg_class c
+        WHERE c.relnamespace = '@extschema@'::regnamespace AND c.relkind = 'r'
+          AND c.relname LIKE 'raw\_%'
+        ORDER BY c.relname
+    LOOP
         PERFORM pg_catalog.pg_extension_config_dump(raw_table::regclass, '');
         PERFORM pg_catalog.pg_extension_config_dump(
             pg_catalog.pg_get_serial_sequence(raw_table, 'ingest_id')::regclass, '');

@@ -258,6 +258,56 @@ fn a_reader_bound_to_a_guild_sees_nothing_of_another() {
         seen
     };
     assert_eq!(guilds_seen("e2e_reader_one"), [1]);
+    // Every relation with a guild_id in every guildstats schema, found by catalog, read as the
+    // bound login: nothing of guild 2 anywhere, while the owner sees guild 2 in many of them.
+    owner
+        .batch_execute(
+            "INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts)
+             SELECT g, 1, c, t FROM generate_series(1, 2) g,
+                    (VALUES (100, timestamptz '2026-03-01 20:00+00'), (NULL, '2026-03-01 21:00+00')) v(c, t);
+             INSERT INTO guildstats.raw_member_events (guild_id, user_id, event_type, event_ts)
+             SELECT g, 1, 'join', '2026-02-01 12:00+00' FROM generate_series(1, 2) g;
+             SELECT * FROM guildstats.build_all();",
+        )
+        .expect("more rows, built");
+    let relations: Vec<String> = owner
+        .query(
+            "SELECT format('%I.%I', s.nspname, c.relname)
+               FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+              WHERE s.nspname LIKE 'guildstats%' AND c.relkind IN ('r', 'p', 'v', 'm')
+                AND has_table_privilege('e2e_reader_one', c.oid, 'SELECT')
+                AND EXISTS (SELECT 1 FROM pg_attribute a
+                             WHERE a.attrelid = c.oid AND a.attname = 'guild_id' AND NOT a.attisdropped)
+              ORDER BY 1",
+            &[],
+        )
+        .expect("relations")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(relations.len() > 20, "{relations:?}");
+    let mut reader = db.connect_as("e2e_reader_one");
+    let mut with_guild_2 = 0;
+    for relation in &relations {
+        let count = |client: &mut postgres::Client| -> i64 {
+            client
+                .query_one(
+                    &format!("SELECT count(*) FROM {relation} WHERE guild_id = 2"),
+                    &[],
+                )
+                .unwrap_or_else(|e| panic!("{relation}: {}", db_message(&e)))
+                .get(0)
+        };
+        if count(&mut owner) > 0 {
+            with_guild_2 += 1;
+        }
+        assert_eq!(
+            count(&mut reader),
+            0,
+            "{relation} shows guild 2 to a guild 1 reader"
+        );
+    }
+    assert!(with_guild_2 > 8, "too few relations have rows to hide");
     assert_eq!(guilds_seen("e2e_reader_unbound"), Vec::<i64>::new());
     assert_eq!(guilds_seen("e2e_admin_iso"), [1, 2]);
     // A reader cannot bind itself to more guilds.

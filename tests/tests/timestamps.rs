@@ -246,7 +246,22 @@ fn rows_dated_ahead_of_their_arrival_go_to_quarantine() {
         "{}",
         health.1
     );
-    // erase_member forgets quarantined rows too.
+    // erase_member forgets quarantined rows too, those that name the member only inside
+    // row_data (a snapshot's voice states) included.
+    assert_eq!(
+        ingester
+            .execute(
+                "INSERT INTO guildstats.raw_voice_snapshots (guild_id, taken_at, voice_states)
+                 VALUES (1, now() + interval '3 hours', '[{\"user_id\": \"77\", \"channel_id\": 100}]')",
+                &[],
+            )
+            .expect("snapshot"),
+        0
+    );
+    assert_eq!(
+        count(&mut owner, "SELECT count(*) FROM guildstats.quarantine"),
+        2
+    );
     owner
         .query(
             "SELECT * FROM guildstats.erase_member(guild_id => 1, user_id => 77)",

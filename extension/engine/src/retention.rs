@@ -9,11 +9,15 @@
 //! SQL aggregate runs in parallel and re-aggregates.
 //!
 //! Output, per cohort and period offset `k` (0 = the cohort period itself), up to the last
-//! period with any activity in the input:
+//! period with any activity in the input and at most `max_offset`:
 //!
 //! - `retained`: users of the cohort active in exactly period `k` after their cohort period;
-//! - `retained_or_later`: users active in period `k` or any later one;
+//! - `retained_or_later`: users active in period `k` or any later one (past `max_offset` too);
 //! - rates: both divided by the cohort size.
+//!
+//! Nothing from outside can make that unbounded: one outlier timestamp, centuries away, adds at
+//! most `max_offset` rows per cohort; `max_offset` has a ceiling, the table a row limit checked
+//! before its cells are allocated, and decoding refuses periods no timestamp can fall in.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -222,20 +226,18 @@ impl fmt::Display for RowsError {
     }
 }
 
-/// The rows of a cohort table, cohort by cohort, offset by offset, computed as they are read.
+/// The rows of a cohort table, cohort by cohort, offset by offset.
 #[derive(Debug, Default)]
 pub struct RetentionRows {
     period: Option<Period>,
-    /// (cohort, size, number of offsets), ascending.
-    cohorts: Vec<(i32, u64, i64)>,
-    /// (cohort, offset) per active period, ascending.
-    exact: Vec<(i32, i64)>,
-    /// (cohort, last offset) per user with activity, ascending.
-    last: Vec<(i32, i64)>,
+    /// (cohort, size, first cell, number of offsets), ascending by cohort.
+    cohorts: Vec<(i32, u64, usize, usize)>,
+    /// Per cell (cohort and offset): users active at exactly that offset.
+    exact: Vec<u64>,
+    /// Per cell: users whose last activity is at that offset (or past the last one shown).
+    last: Vec<u64>,
     cohort: usize,
-    offset: i64,
-    at_exact: usize,
-    at_last: usize,
+    offset: usize,
     /// Users of the current cohort whose last offset is at least `offset`.
     or_later: u64,
 }
@@ -246,7 +248,7 @@ impl Iterator for RetentionRows {
     fn next(&mut self) -> Option<RetentionRow> {
         let period = self.period?;
         loop {
-            let &(cohort, size, width) = self.cohorts.get(self.cohort)?;
+            let &(cohort, size, first, width) = self.cohorts.get(self.cohort)?;
             if self.offset >= width {
                 self.cohort += 1;
                 self.offset = 0;
@@ -254,40 +256,17 @@ impl Iterator for RetentionRows {
             }
             let k = self.offset;
             if k == 0 {
-                let from = self.at_last;
-                while self.last.get(self.at_last).is_some_and(|l| l.0 == cohort) {
-                    self.at_last += 1;
-                }
-                self.or_later = (self.at_last - from) as u64;
-                // Back to the first entry of the cohort: the entries are consumed below as
-                // offsets pass them.
-                self.at_last = from;
-            }
-            let mut retained = 0u64;
-            while self
-                .exact
-                .get(self.at_exact)
-                .is_some_and(|e| *e == (cohort, k))
-            {
-                retained += 1;
-                self.at_exact += 1;
+                self.or_later = self.last[first..first + width].iter().sum();
             }
             let row = RetentionRow {
                 cohort_start_day: period.start_day(cohort),
                 cohort_size: size,
                 period_offset: k as i32,
-                retained,
+                retained: self.exact[first + k],
                 retained_or_later: self.or_later,
             };
             // Users whose last offset is k are not active at k + 1 or later.
-            while self
-                .last
-                .get(self.at_last)
-                .is_some_and(|l| *l == (cohort, k))
-            {
-                self.or_later -= 1;
-                self.at_last += 1;
-            }
+            self.or_later -= self.last[first + k];
             self.offset += 1;
             return Some(row);
         }
@@ -412,9 +391,9 @@ impl RetentionState {
     }
 
     /// The cohort table: every cohort, offsets from 0 to the last period with any activity in
-    /// the state, and at most `max_offset`. Refuses (before computing anything large) a
+    /// the state, and at most `max_offset`. Refuses (before allocating anything large) a
     /// `max_offset` outside `0..=MAX_OFFSET_CEILING` and a table of more than `MAX_ROWS` rows.
-    /// Memory is linear in the state; the rows are produced one by one.
+    /// Memory: linear in the state, plus two counters per row of the table.
     pub fn rows(&self, max_offset: i32) -> Result<RetentionRows, RowsError> {
         if !(0..=MAX_OFFSET_CEILING).contains(&max_offset) {
             return Err(RowsError::MaxOffset(max_offset));
@@ -433,28 +412,9 @@ impl RetentionState {
             return Ok(empty);
         };
         let max_offset = i64::from(max_offset);
-        // Sparse counts, one entry per (user, active period) and one per user: what a hostile
-        // span of periods (one user active in period 0 and in period 2^31) cannot inflate.
-        let mut members: Vec<i32> = Vec::new(); // one cohort per user
-        let mut exact: Vec<(i32, i64)> = Vec::new(); // (cohort, offset) per active period
-        let mut last: Vec<(i32, i64)> = Vec::new(); // (cohort, last offset, capped) per user
-        let mut count_user = |cohort: i32, periods: &[Pair]| {
-            members.push(cohort);
-            let mut latest = None;
-            for &(_, p) in periods {
-                let k = i64::from(p) - i64::from(cohort);
-                if k >= 0 {
-                    if k <= max_offset {
-                        exact.push((cohort, k));
-                    }
-                    latest = Some(k.min(max_offset));
-                }
-            }
-            if let Some(k) = latest {
-                last.push((cohort, k));
-            }
-        };
-        // Pairs are sorted by user, then period: each user is one run.
+        // Pairs are sorted by user, then period: each user is one run. First the cohort of each
+        // user (in run order, then users with a cohort and no activity)...
+        let mut runs: Vec<(usize, usize, i32)> = Vec::new();
         let mut start = 0;
         while start < pairs.len() {
             let user = pairs[start].0;
@@ -462,37 +422,52 @@ impl RetentionState {
             while end < pairs.len() && pairs[end].0 == user {
                 end += 1;
             }
-            let run = &pairs[start..end];
-            let cohort = self.cohorts.get(&user).copied().unwrap_or(run[0].1);
-            count_user(cohort, run);
+            let cohort = self.cohorts.get(&user).copied().unwrap_or(pairs[start].1);
+            runs.push((start, end, cohort));
             start = end;
         }
-        // Users with a cohort and no activity at all.
         for (&user, &cohort) in &self.cohorts {
             let active = pairs
                 .binary_search_by(|p| p.0.cmp(&user).then(std::cmp::Ordering::Greater))
                 .unwrap_err();
             if pairs.get(active).is_none_or(|p| p.0 != user) {
-                count_user(cohort, &[]);
+                runs.push((0, 0, cohort));
             }
         }
-        members.sort_unstable();
-        exact.sort_unstable();
-        last.sort_unstable();
-        let mut cohorts: Vec<(i32, u64, i64)> = Vec::new(); // (cohort, size, width)
-        let mut total_rows = 0u64;
-        for &cohort in &members {
-            match cohorts.last_mut() {
-                Some(c) if c.0 == cohort => c.1 += 1,
-                _ => {
-                    let width = (i64::from(horizon) - i64::from(cohort)).min(max_offset) + 1;
-                    total_rows += width as u64;
-                    cohorts.push((cohort, 1, width));
+        // ... then the size of the table, checked before any memory goes to its cells: a
+        // forged or outlying span costs max_offset cells per cohort at most, and the whole
+        // table MAX_ROWS.
+        let mut distinct: Vec<i32> = runs.iter().map(|r| r.2).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut cohorts = Vec::with_capacity(distinct.len());
+        let mut cells = 0usize;
+        for &cohort in &distinct {
+            let width = ((i64::from(horizon) - i64::from(cohort)).min(max_offset) + 1) as usize;
+            cohorts.push((cohort, 0u64, cells, width));
+            cells += width;
+        }
+        if cells as u64 > MAX_ROWS {
+            return Err(RowsError::TooManyRows(cells as u64));
+        }
+        let mut exact = vec![0u64; cells];
+        let mut last = vec![0u64; cells];
+        for &(start, end, cohort) in &runs {
+            let entry = &mut cohorts[distinct.binary_search(&cohort).expect("a known cohort")];
+            entry.1 += 1;
+            let mut latest = None;
+            for &(_, p) in &pairs[start..end] {
+                let k = i64::from(p) - i64::from(cohort);
+                if k >= 0 {
+                    if k <= max_offset {
+                        exact[entry.2 + k as usize] += 1;
+                    }
+                    latest = Some(k.min(max_offset) as usize);
                 }
             }
-        }
-        if total_rows > MAX_ROWS {
-            return Err(RowsError::TooManyRows(total_rows));
+            if let Some(k) = latest {
+                last[entry.2 + k] += 1;
+            }
         }
         Ok(RetentionRows {
             period: Some(period),
@@ -501,8 +476,6 @@ impl RetentionState {
             last,
             cohort: 0,
             offset: 0,
-            at_exact: 0,
-            at_last: 0,
             or_later: 0,
         })
     }
