@@ -329,7 +329,11 @@ fn bad_timestamps_never_stop_the_builders() {
         .query_one("SELECT count(*) FROM guildstats.builder_locks", &[])
         .expect("builder_locks")
         .get(0);
-    assert_eq!(statuses.len() as i64, builders, "one row per builder: {statuses:?}");
+    assert_eq!(
+        statuses.len() as i64,
+        builders,
+        "one row per builder: {statuses:?}"
+    );
     assert!(statuses.iter().all(|(_, s)| s == "ok"), "{statuses:?}");
 
     // One session, ended by its leave: the year-294276 event neither saturated it nor took the
