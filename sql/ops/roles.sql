@@ -45,8 +45,8 @@ REVOKE ALL ON SCHEMA guildstats FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA guildstats FROM PUBLIC;
 
 -- Ingest: the raw tables, INSERT only, and only into the contract columns. The columns the
--- database assigns (ingest_id, received_at, the ET import's imported_at and import_error, and
--- generated ones) stay out of reach: an ingest_id ahead of the sequence would later make an
+-- database assigns (ingest_id, received_at, the ET import's imported_at, import_error and
+-- import_warning, and generated ones) stay out of reach: an ingest_id ahead of the sequence would later make an
 -- honest insert collide and be dropped, and imported_at set by a client would keep a file from
 -- ever being imported. Table-level INSERT is revoked first (which also revokes the column
 -- grants), so that an earlier run's grants never outlive a column's change of status.
@@ -62,7 +62,7 @@ BEGIN
         JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                            AND a.attgenerated = ''
-                           AND a.attname NOT IN ('ingest_id', 'received_at', 'imported_at', 'import_error')
+                           AND a.attname NOT IN ('ingest_id', 'received_at', 'imported_at', 'import_error', 'import_warning')
         WHERE n.nspname = 'guildstats' AND c.relkind IN ('r', 'p') AND c.relname LIKE 'raw\_%'
         GROUP BY c.oid
     LOOP

@@ -26,6 +26,7 @@ fn ingest_role_can_only_insert_into_raw_tables() {
             ("received_at", "now()"),
             ("imported_at", "now()"),
             ("import_error", "'set by a client'"),
+            ("import_warning", "'set by a client'"),
         ] {
             if column.starts_with("import") && table.name != raw_tables::RAW_ET_STATS_FILES.name {
                 continue;
