@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The remote account sftp-server.sh sets up.
-pub const SFTP_USER: &str = "etlstats";
+/// The remote accounts sftp-server.sh sets up start with this; each server gets its own
+/// account, because every start rewrites the account's authorized_keys, and a rewrite racing
+/// another test's login (truncated file, key refused) made tests fail under load.
+pub const SFTP_USER_PREFIX: &str = "gse2e";
 
 /// sftp-server.sh rewrites the account's authorized_keys and may create the account: starts
 /// take turns.
@@ -95,6 +97,7 @@ fn client_keys() -> PathBuf {
 /// A running sshd and the remote directory this test drops its files into.
 pub struct SshServer {
     script: PathBuf,
+    pub user: String,
     pub state: PathBuf,
     pub port: u16,
     pub remote_dir: PathBuf,
@@ -119,14 +122,20 @@ impl SshServer {
                 std::fs::copy(keys.join(&name), state.join(&name)).expect("copy client key");
             }
         }
+        let user = format!(
+            "{SFTP_USER_PREFIX}{}x{}",
+            std::process::id() % 100_000,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         let mut server = SshServer {
             script,
+            user,
             state,
             port: free_port(),
             remote_dir: PathBuf::new(),
         };
         server.restart();
-        let home = run_ok(Command::new("getent").args(["passwd", SFTP_USER]));
+        let home = run_ok(Command::new("getent").args(["passwd", &server.user]));
         let home = home.trim().split(':').nth(5).expect("home dir").to_string();
         server.remote_dir = Path::new(&home).join("stats").join(unique);
         std::fs::create_dir_all(&server.remote_dir).expect("remote dir");
@@ -142,7 +151,7 @@ impl SshServer {
                 .arg("start")
                 .arg(&self.state)
                 .arg(self.port.to_string())
-                .env("SFTP_USER", SFTP_USER),
+                .env("SFTP_USER", &self.user),
         );
     }
 
@@ -205,7 +214,7 @@ impl SshServer {
             "--port".into(),
             self.port.to_string(),
             "--user".into(),
-            SFTP_USER.into(),
+            self.user.clone(),
             "--key".into(),
             self.client_key().display().to_string(),
             "--known-hosts".into(),
@@ -221,6 +230,7 @@ impl Drop for SshServer {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.remote_dir);
         let _ = std::fs::remove_dir_all(&self.state);
+        let _ = Command::new("userdel").args(["-r", &self.user]).output();
     }
 }
 
