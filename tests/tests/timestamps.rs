@@ -57,7 +57,7 @@ fn insert_with(owner: &mut Client, table: &str, column: &str, value: &str) -> St
                                string_agg(quote_nullable(f.value), ', ' ORDER BY f.key))
                    FROM (SELECT * FROM guildstats.{table} LIMIT 1) r,
                         jsonb_each_text((to_jsonb(r) - ARRAY['ingest_id', 'received_at', 'sha256', 'size_bytes',
-                                                              'imported_at', 'import_error'])
+                                                              'imported_at', 'import_error', 'import_warning'])
                                         || jsonb_build_object($2::text, {value})) f"
             ),
             &[&table, &column],
