@@ -25,7 +25,7 @@
 
 CREATE FUNCTION _player_name_key(name text)
 RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN nullif(lower(btrim(regexp_replace(name, '\^.', '', 'g'))), '');
 COMMENT ON FUNCTION _player_name_key(text) IS
     'Internal to the event funnel: the form in which a game-server player name and a member''s name are compared: ET colour codes (a ^ and the character after it) removed, surrounding spaces trimmed, lower case; NULL for a name that is nothing else.';
@@ -64,15 +64,18 @@ WITH w AS (
       LEFT JOIN @extschema@.voice_build_guilds b ON b.guild_id = e.guild_id
      CROSS JOIN LATERAL @extschema@.settings_for(e.guild_id) st
      WHERE e.actual_start IS NOT NULL
-), seen AS (
-    -- Sessions in the window first (few per event, by the range index), then their names.
-    SELECT DISTINCT ON (w.event_id, n.user_id) w.event_id, n.user_id, n.name_key
+), names_seen AS MATERIALIZED (
+    -- The names on a game server during each event: the sessions that overlap it first (a few
+    -- per event, by the range index), each name made a key once; only then the members.
+    SELECT DISTINCT w.event_id, w.guild_id, @extschema@._player_name_key(g.player_name) AS name_key
       FROM w
       JOIN @extschema@.game_sessions g
         ON tstzrange(g.joined_at, coalesce(g.left_at, g.last_seen)) && tstzrange(w.actual_start, w.window_end)
-      JOIN @extschema@.event_member_names n
-        ON n.guild_id = w.guild_id AND n.name_key = @extschema@._player_name_key(g.player_name)
-     ORDER BY w.event_id, n.user_id, n.name_key
+), seen AS (
+    SELECT DISTINCT ON (x.event_id, n.user_id) x.event_id, n.user_id, n.name_key
+      FROM names_seen x
+      JOIN @extschema@.event_member_names n ON n.guild_id = x.guild_id AND n.name_key = x.name_key
+     ORDER BY x.event_id, n.user_id, n.name_key
 )
 SELECT w.guild_id, w.event_id, c.user_id, c.interested,
        a.user_id IS NOT NULL AS in_voice,
