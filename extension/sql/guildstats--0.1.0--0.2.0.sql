@@ -3274,7 +3274,8 @@ COMMENT ON FUNCTION build_all() IS
 --   in voice    the member has a row in event_attendance (the event's channel, any voice
 --               channel for events without one, AFK excluded);
 --   on server   a game session (any server: game servers belong to no guild) under one of the
---               member's names overlaps the window, or the member played a counted round in it;
+--               member's names overlaps the window (a visit seen by a single poll counts at that
+--               poll), or the member played a counted round in it;
 --   played      a counted ET:Legacy round (et_counted_player_rounds) of a GUID linked to the
 --               member in this guild (et_guid_links) overlaps the window: the round ran from
 --               saved_at - time_used_seconds to saved_at, the server's local time read in the
@@ -3291,8 +3292,9 @@ COMMENT ON FUNCTION _player_name_key(text) IS
     'Internal to the event funnel: the form in which a game-server player name and a member''s name are compared: ET colour codes (a ^ and the character after it) removed, surrounding spaces trimmed, lower case; NULL for a name that is nothing else.';
 
 -- The funnel looks up the sessions that overlap an event, across servers. An open session
--- counts up to its last poll, as in the other session views.
-CREATE INDEX game_sessions_span_idx ON game_sessions USING gist (tstzrange(joined_at, coalesce(left_at, last_seen)));
+-- counts up to its last poll, as in the other session views; the range is closed, so that a
+-- visit seen by one poll only (joined and left at that poll) still counts at that instant.
+CREATE INDEX game_sessions_span_idx ON game_sessions USING gist (tstzrange(joined_at, coalesce(left_at, last_seen), '[]'));
 
 CREATE VIEW event_member_names AS
 SELECT n.guild_id, n.name_key, min(n.user_id) AS user_id,
@@ -3330,7 +3332,7 @@ WITH w AS (
     SELECT DISTINCT w.event_id, w.guild_id, @extschema@._player_name_key(g.player_name) AS name_key
       FROM w
       JOIN @extschema@.game_sessions g
-        ON tstzrange(g.joined_at, coalesce(g.left_at, g.last_seen)) && tstzrange(w.actual_start, w.window_end)
+        ON tstzrange(g.joined_at, coalesce(g.left_at, g.last_seen), '[]') && tstzrange(w.actual_start, w.window_end)
 ), seen AS (
     SELECT DISTINCT ON (x.event_id, n.user_id) x.event_id, n.user_id, n.name_key
       FROM names_seen x
