@@ -18,65 +18,8 @@ WHERE event_type IN ('join', 'update') AND NOT is_bot;
 COMMENT ON VIEW activity_events IS
     'Every sign of life of a user, from the raw tables: voice joins and moves (kind voice), messages by non-bots (message), point transactions (points), member joins and profile updates of non-bots (member). Columns: guild_id, user_id, activity_at, kind. The input of retention() and the activity metrics, which leave out kind member by default (a join is not engagement, and Discord reports the original join date of members who joined before tracking began).';
 
-CREATE TYPE retention_state;
-
-CREATE FUNCTION retention_state_in(cstring) RETURNS retention_state
-    AS 'MODULE_PATHNAME', 'gs_retention_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION retention_state_in(cstring) IS
-    'Input function of retention_state: \x and the versioned binary form in hex; checked.';
-
-CREATE FUNCTION retention_state_out(retention_state) RETURNS cstring
-    AS 'MODULE_PATHNAME', 'gs_retention_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION retention_state_out(retention_state) IS
-    'Output function of retention_state: \x and the versioned binary form in hex.';
-
-CREATE FUNCTION retention_state_recv(internal) RETURNS retention_state
-    AS 'MODULE_PATHNAME', 'gs_retention_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION retention_state_recv(internal) IS
-    'Binary input function of retention_state; the bytes are checked.';
-
-CREATE FUNCTION retention_state_send(retention_state) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'gs_retention_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION retention_state_send(retention_state) IS
-    'Binary output function of retention_state: the versioned binary form.';
-
-CREATE TYPE retention_state (
-    INPUT = retention_state_in,
-    OUTPUT = retention_state_out,
-    RECEIVE = retention_state_recv,
-    SEND = retention_state_send,
-    INTERNALLENGTH = VARIABLE,
-    STORAGE = extended
-);
-COMMENT ON TYPE retention_state IS
-    'Users with their cohort period and the periods they were active in (day, week or month), built by retention_agg() and read by retention_rows(); rollup() merges states. Versioned binary form (first byte: version 1).';
-
--- The binary form is the same varlena as a bytea holding it.
-CREATE CAST (retention_state AS bytea) WITHOUT FUNCTION;
-
-CREATE FUNCTION retention_trans(retention_state, bigint, timestamp, timestamp, text) RETURNS retention_state
-    AS 'MODULE_PATHNAME', 'gs_retention_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION retention_trans(retention_state, bigint, timestamp, timestamp, text) IS
-    'Internal: transition function of retention_agg().';
-
-CREATE FUNCTION retention_combine(retention_state, retention_state) RETURNS retention_state
-    AS 'MODULE_PATHNAME', 'gs_retention_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION retention_combine(retention_state, retention_state) IS
-    'Internal: merges two retention states (union of users and periods). Combine function of retention_agg() and transition function of rollup(retention_state).';
-
-CREATE AGGREGATE retention_agg(user_id bigint, cohort_at timestamp, activity_at timestamp, period text) (
-    SFUNC = retention_trans, STYPE = retention_state, COMBINEFUNC = retention_combine,
-    PARALLEL = SAFE
-);
-COMMENT ON AGGREGATE retention_agg(bigint, timestamp, timestamp, text) IS
-    'Retention cohorts from (user, cohort time, activity time) rows, times as local timestamps (use AT TIME ZONE). A user''s cohort period is the earliest non-NULL cohort_at, else the period of their first activity; a row with activity_at NULL only places the user in a cohort. period: day, week (Monday first) or month. Read with retention_rows(). Example: SELECT r.* FROM (SELECT guildstats.retention_agg(user_id, NULL, activity_at AT TIME ZONE ''UTC'', ''week'') s FROM guildstats.activity_events) a, guildstats.retention_rows(a.s) r;';
-
-CREATE AGGREGATE rollup(retention_state) (
-    SFUNC = retention_combine, STYPE = retention_state, COMBINEFUNC = retention_combine,
-    PARALLEL = SAFE
-);
-COMMENT ON AGGREGATE rollup(retention_state) IS
-    'Merges retention states (for example one per activity source or per month of input) into one, exactly.';
+-- retention_state, retention_agg() and rollup(retention_state) are declared with their C
+-- functions by state_aggregate! in extension/src/retention.rs.
 
 CREATE FUNCTION retention_rows(state retention_state, max_offset integer DEFAULT 365)
 RETURNS TABLE (cohort_start date, cohort_size bigint, period_offset integer, retained bigint,
