@@ -3257,9 +3257,21 @@ COMMENT ON FUNCTION build_all() IS
 
 -- ==== depth-weighted retention and the retention of voice hours (issue 13: 7) ====
 -- retention() and retention_dn() take min_activity and activity (new trailing arguments with
--- defaults, so every existing call means what it meant); _retention_activity() and
+-- defaults, so every existing call means what it meant); _period_unit(), _retention_activity() and
 -- voice_hours_retention() are new. The state types and their C functions are unchanged (issue
 -- 13: 9 only moved their declarations into Rust).
+CREATE FUNCTION _period_unit(period text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE lower(btrim(period))
+               WHEN 'day' THEN 'day' WHEN 'days' THEN 'day' WHEN 'daily' THEN 'day'
+               WHEN 'week' THEN 'week' WHEN 'weeks' THEN 'week' WHEN 'weekly' THEN 'week'
+               WHEN 'month' THEN 'month' WHEN 'months' THEN 'month' WHEN 'monthly' THEN 'month'
+           END
+$$;
+COMMENT ON FUNCTION _period_unit(text) IS
+    'Internal: the date_trunc unit (day, week, month) of a retention period as retention_agg() accepts it (day, days, daily, week, ...), or NULL for anything else.';
+
 CREATE FUNCTION _retention_activity(guild_id bigint, activity text, kinds text[], tz text, unit text)
 RETURNS TABLE (user_id bigint, first_at timestamp, amount numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -3333,11 +3345,7 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     tz text := (SELECT s.calendar_time_zone FROM @extschema@.settings_for(retention.guild_id) s);
-    unit text := CASE lower(btrim(retention.period))
-                     WHEN 'day' THEN 'day' WHEN 'days' THEN 'day' WHEN 'daily' THEN 'day'
-                     WHEN 'week' THEN 'week' WHEN 'weeks' THEN 'week' WHEN 'weekly' THEN 'week'
-                     WHEN 'month' THEN 'month' WHEN 'months' THEN 'month' WHEN 'monthly' THEN 'month'
-                 END;
+    unit text := @extschema@._period_unit(retention.period);
 BEGIN
     IF retention.cohort_by IS DISTINCT FROM 'first_activity' AND retention.cohort_by IS DISTINCT FROM 'join' THEN
         RAISE EXCEPTION 'retention: cohort_by must be first_activity or join, got %', retention.cohort_by
@@ -3475,11 +3483,7 @@ RETURNS TABLE (cohort_start date, cohort_size bigint, period_offset integer, act
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 DECLARE
-    unit text := CASE lower(btrim(voice_hours_retention.period))
-                     WHEN 'day' THEN 'day' WHEN 'days' THEN 'day' WHEN 'daily' THEN 'day'
-                     WHEN 'week' THEN 'week' WHEN 'weeks' THEN 'week' WHEN 'weekly' THEN 'week'
-                     WHEN 'month' THEN 'month' WHEN 'months' THEN 'month' WHEN 'monthly' THEN 'month'
-                 END;
+    unit text := @extschema@._period_unit(voice_hours_retention.period);
 BEGIN
     IF unit IS NULL THEN
         RAISE EXCEPTION 'voice_hours_retention: period must be day, week or month, got %',

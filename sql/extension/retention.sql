@@ -31,6 +31,20 @@ COMMENT ON FUNCTION retention_rows(retention_state, integer) IS
 COMMENT ON FUNCTION _retention_rows(bytea, integer) IS
     'Internal: retention_rows() over the state''s binary form, which it checks.';
 
+-- The date_trunc unit of a period as retention_agg() reads it (day, week or month, with the
+-- plural and -ly spellings), or NULL.
+CREATE FUNCTION _period_unit(period text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE lower(btrim(period))
+               WHEN 'day' THEN 'day' WHEN 'days' THEN 'day' WHEN 'daily' THEN 'day'
+               WHEN 'week' THEN 'week' WHEN 'weeks' THEN 'week' WHEN 'weekly' THEN 'week'
+               WHEN 'month' THEN 'month' WHEN 'months' THEN 'month' WHEN 'monthly' THEN 'month'
+           END
+$$;
+COMMENT ON FUNCTION _period_unit(text) IS
+    'Internal: the date_trunc unit (day, week, month) of a retention period as retention_agg() accepts it (day, days, daily, week, ...), or NULL for anything else.';
+
 -- How much a member did in each period, by one measure (see retention()): one row per member
 -- and period with the local time of their first activity in it and the amount. A row per
 -- period rather than per event keeps the threshold exact under parallel plans: it is applied
@@ -74,11 +88,7 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     tz text := (SELECT s.calendar_time_zone FROM @extschema@.settings_for(retention.guild_id) s);
-    unit text := CASE lower(btrim(retention.period))
-                     WHEN 'day' THEN 'day' WHEN 'days' THEN 'day' WHEN 'daily' THEN 'day'
-                     WHEN 'week' THEN 'week' WHEN 'weeks' THEN 'week' WHEN 'weekly' THEN 'week'
-                     WHEN 'month' THEN 'month' WHEN 'months' THEN 'month' WHEN 'monthly' THEN 'month'
-                 END;
+    unit text := @extschema@._period_unit(retention.period);
 BEGIN
     IF retention.cohort_by IS DISTINCT FROM 'first_activity' AND retention.cohort_by IS DISTINCT FROM 'join' THEN
         RAISE EXCEPTION 'retention: cohort_by must be first_activity or join, got %', retention.cohort_by
@@ -203,11 +213,7 @@ RETURNS TABLE (cohort_start date, cohort_size bigint, period_offset integer, act
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 DECLARE
-    unit text := CASE lower(btrim(voice_hours_retention.period))
-                     WHEN 'day' THEN 'day' WHEN 'days' THEN 'day' WHEN 'daily' THEN 'day'
-                     WHEN 'week' THEN 'week' WHEN 'weeks' THEN 'week' WHEN 'weekly' THEN 'week'
-                     WHEN 'month' THEN 'month' WHEN 'months' THEN 'month' WHEN 'monthly' THEN 'month'
-                 END;
+    unit text := @extschema@._period_unit(voice_hours_retention.period);
 BEGIN
     IF unit IS NULL THEN
         RAISE EXCEPTION 'voice_hours_retention: period must be day, week or month, got %',
