@@ -3925,15 +3925,20 @@ CROSS JOIN LATERAL (SELECT v.hour_start AT TIME ZONE g.calendar_time_zone AS loc
 COMMENT ON VIEW guildstats_mart.voice_hour_weekday IS 'Voice time per hour (from the guild_voice_hourly rollup of voice sessions, AFK excluded), with the hour of day and weekday in the guild''s time zone: sum voice_hours by weekday_name and hour_of_day for the weekly heatmap.';
 
 CREATE OR REPLACE VIEW guildstats_mart.executive_daily AS
-WITH member_marks AS (
-    SELECT m.guild_id, (m.first_seen AT TIME ZONE g.calendar_time_zone)::date AS day, 1 AS delta
-    FROM @extschema@.members m JOIN guildstats_mart.guilds g USING (guild_id)
+-- The member count per day is computed once (MATERIALIZED), then looked up for each day.
+WITH zones AS MATERIALIZED (
+    SELECT a.guild_id, s.calendar_time_zone AS tz
+    FROM (SELECT DISTINCT x.guild_id FROM @extschema@.guild_activity_daily x) a
+    CROSS JOIN LATERAL @extschema@.settings_for(a.guild_id) s),
+member_marks AS (
+    SELECT m.guild_id, (m.first_seen AT TIME ZONE z.tz)::date AS day, 1 AS delta
+    FROM @extschema@.members m JOIN zones z USING (guild_id)
     WHERE NOT m.is_bot
     UNION ALL
-    SELECT m.guild_id, (m.left_at AT TIME ZONE g.calendar_time_zone)::date, -1
-    FROM @extschema@.members m JOIN guildstats_mart.guilds g USING (guild_id)
+    SELECT m.guild_id, (m.left_at AT TIME ZONE z.tz)::date, -1
+    FROM @extschema@.members m JOIN zones z USING (guild_id)
     WHERE NOT m.is_bot AND m.left_at IS NOT NULL),
-member_days AS (
+member_days AS MATERIALIZED (
     SELECT guild_id, day, sum(sum(delta)) OVER (PARTITION BY guild_id ORDER BY day) AS members
     FROM member_marks GROUP BY guild_id, day)
 SELECT a.guild_id, a.day,

@@ -152,6 +152,19 @@ fn rollup_backed_mart_views_equal_plain_sql_after_late_rows() {
     );
     assert_same(
         &mut client,
+        "executive_daily: members (seen by the end of the day and not gone)",
+        "SELECT day, members::bigint FROM guildstats_mart.executive_daily",
+        &format!(
+            "SELECT e.day,
+                    (SELECT count(*) FROM guildstats.members m WHERE NOT m.is_bot
+                        AND (m.first_seen AT TIME ZONE '{TZ}')::date <= e.day)
+                  - (SELECT count(*) FROM guildstats.members m WHERE NOT m.is_bot
+                        AND (m.left_at AT TIME ZONE '{TZ}')::date <= e.day)
+             FROM guildstats_mart.executive_daily e"
+        ),
+    );
+    assert_same(
+        &mut client,
         "executive_daily: points in circulation (the ledger up to the end of the day)",
         "SELECT day, points_in_circulation FROM guildstats_mart.executive_daily
          WHERE points_in_circulation IS NOT NULL",
