@@ -510,6 +510,27 @@ mod tests {
     }
 
     #[test]
+    fn fit_cuts_to_the_width_with_an_ellipsis() {
+        font::ensure().unwrap();
+        let mut buf = vec![0u8; 10 * 10 * 3];
+        let root = BitMapBackend::with_buffer(&mut buf, (10, 10)).into_drawing_area();
+        let font = Font::new(14.0, RGBColor(0, 0, 0));
+        assert_eq!(fit(&root, "  Rook  ", font, 150), "Rook");
+        assert_eq!(fit(&root, "tab\there", font, 150), "tab here");
+        let long = "W".repeat(500);
+        let cut = fit(&root, &long, font, 150);
+        assert!(cut.ends_with('…') && cut.chars().count() > 5, "{cut}");
+        assert!(text_width(&root, &cut, font) <= 150);
+        // One more character would not have fitted.
+        let longer = "W".repeat(cut.chars().count()) + "…";
+        assert!(text_width(&root, &longer, font) > 150);
+        // Short enough in pixels but over the character cap: still cut.
+        let dots = ".".repeat(MAX_CHARS + 5);
+        assert!(fit(&root, &dots, font, 10_000).ends_with('…'));
+        assert_eq!(fit(&root, "anything", font, 2), "");
+    }
+
+    #[test]
     fn durations_and_dates() {
         assert_eq!(duration(Some(1800.0)), "30m");
         assert_eq!(duration(Some(3900.0)), "1h 05m");
