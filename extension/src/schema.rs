@@ -77,7 +77,13 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/extension/copresence.sql",
     name = "copresence",
-    requires = ["settings", "members", "voice_sessions", "events", "retention"]
+    requires = [
+        "settings",
+        "members",
+        "voice_sessions",
+        "events",
+        "retention"
+    ]
 );
 extension_sql_file!(
     "../../sql/extension/build_all.sql",
