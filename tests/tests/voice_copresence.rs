@@ -383,3 +383,192 @@ fn synthetic_community_in_shuffled_parts() {
     );
     assert_incremental_equals_full(&mut client);
 }
+
+/// Connected components by closure: every member reaches every member of their group through
+/// the pairs above the threshold; the group is named by the smallest id reached.
+const GROUPS_BY_CLOSURE: &str = "
+    WITH RECURSIVE t AS (SELECT * FROM guildstats.regulars_threshold_for(5)),
+    last AS (SELECT max(day) AS d FROM guildstats.voice_copresence_daily WHERE guild_id = 5),
+    edges AS (
+        SELECT user_a AS x, user_b AS y FROM guildstats.voice_copresence_daily, t, last
+         WHERE guild_id = 5 AND day > last.d - t.window_days AND day <= last.d
+         GROUP BY user_a, user_b, t.min_minutes HAVING sum(shared_seconds) >= t.min_minutes * 60
+        UNION SELECT user_b, user_a FROM guildstats.voice_copresence_daily, t, last
+         WHERE guild_id = 5 AND day > last.d - t.window_days AND day <= last.d
+         GROUP BY user_a, user_b, t.min_minutes HAVING sum(shared_seconds) >= t.min_minutes * 60),
+    reach(member, other) AS (
+        SELECT x, x FROM edges UNION SELECT r.member, e.y FROM reach r JOIN edges e ON e.x = r.other),
+    grouped AS (SELECT member, min(other) AS group_id FROM reach GROUP BY member)
+    SELECT group_id, member, (count(*) OVER (PARTITION BY group_id))::integer FROM grouped";
+
+fn groups(client: &mut Client, sql: &str) -> Vec<(i64, i64, i32)> {
+    let mut rows: Vec<(i64, i64, i32)> = client
+        .query(sql, &[])
+        .unwrap_or_else(|e| panic!("groups: {}", db_message(&e)))
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    rows.sort_unstable();
+    rows
+}
+
+#[test]
+fn groups_of_regulars_are_the_connected_components_above_the_threshold() {
+    let Some(cluster) = Cluster::from_env("copresence_groups") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "copresence_groups");
+    let mut client = db.connect();
+    // Pairs written directly (minutes per day); the last day is March 31.
+    client
+        .batch_execute(
+            "INSERT INTO guildstats.voice_copresence_daily (guild_id, day, user_a, user_b, shared_seconds)
+             SELECT 5, day::date, a, b, minutes * 60.0 FROM (VALUES
+                 ('2026-03-20', 1, 2, 70), ('2026-03-25', 2, 3, 60),            -- a chain: one group
+                 ('2026-03-30', 4, 5, 59),                                      -- just below
+                 ('2026-02-20', 5, 6, 120),                                     -- before the window
+                 ('2026-03-31', 7, 8, 120),
+                 ('2026-03-10', 9, 10, 30), ('2026-03-11', 9, 10, 30),          -- 60 over two days
+                 ('2026-03-31', 3, 11, 10)) AS p(day, a, b, minutes);",
+        )
+        .expect("pairs");
+    let built =
+        "SELECT group_id, user_id, group_size FROM guildstats.voice_regular_groups(guild_id => 5)";
+    let expected = vec![
+        (1, 1, 3),
+        (1, 2, 3),
+        (1, 3, 3),
+        (7, 7, 2),
+        (7, 8, 2),
+        (9, 9, 2),
+        (9, 10, 2),
+    ];
+    assert_eq!(groups(&mut client, built), expected);
+    assert_eq!(groups(&mut client, GROUPS_BY_CLOSURE), expected);
+
+    // A stricter threshold for this guild; an earlier as_of sees other pairs.
+    client
+        .batch_execute(
+            "INSERT INTO guildstats.settings (guild_id, regular_min_minutes) VALUES (5, 70)",
+        )
+        .expect("threshold");
+    assert_eq!(
+        groups(&mut client, built),
+        groups(&mut client, GROUPS_BY_CLOSURE)
+    );
+    assert_eq!(
+        groups(&mut client, built),
+        vec![(1, 1, 2), (1, 2, 2), (7, 7, 2), (7, 8, 2)]
+    );
+    assert_eq!(
+        groups(
+            &mut client,
+            "SELECT group_id, user_id, group_size FROM guildstats.voice_regular_groups(5, as_of => '2026-03-01')"
+        ),
+        vec![(5, 5, 2), (5, 6, 2)]
+    );
+    let rejected = client
+        .batch_execute("UPDATE guildstats.settings SET regular_window_days = 0 WHERE guild_id = 5");
+    assert!(rejected.is_err(), "a window of 0 days is refused");
+}
+
+/// Regulars 1, 2 and 3 meet every evening in January and February. Newcomers: 10 (first seen
+/// Feb 1) meets all three on Feb 3 and comes back on Mar 10; 11 (Feb 2) meets only newcomer 10;
+/// 12 (Feb 5) meets regular 1. Regular 1 is also seen on Mar 10, so the data reaches day 30
+/// of everyone.
+const NEWCOMER_EVENTS: &str = "
+INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts)
+SELECT 6, u, c, t FROM (
+    SELECT u, 10 AS c, d + interval '20 hours' AS t FROM generate_series(timestamptz '2026-01-01 00:00+00', '2026-02-28', interval '1 day') d, generate_series(1, 3) u
+    UNION ALL
+    SELECT u, NULL, d + interval '21 hours' FROM generate_series(timestamptz '2026-01-01 00:00+00', '2026-02-28', interval '1 day') d, generate_series(1, 3) u
+    UNION ALL VALUES
+    (10, 20, timestamptz '2026-02-01 20:00+00'), (10, NULL, '2026-02-01 20:10+00'),
+    (10, 10, '2026-02-03 20:00+00'), (10, NULL, '2026-02-03 20:30+00'),
+    (11, 30, '2026-02-02 19:00+00'), (11, NULL, '2026-02-02 19:10+00'),
+    (11, 30, '2026-02-04 19:00+00'), (11, NULL, '2026-02-04 19:30+00'),
+    (10, 30, '2026-02-04 19:00+00'), (10, NULL, '2026-02-04 19:30+00'),
+    (12, 40, '2026-02-05 22:00+00'), (12, NULL, '2026-02-05 22:20+00'),
+    (1, 40, '2026-02-05 22:00+00'), (1, NULL, '2026-02-05 22:20+00'),
+    (10, 50, '2026-03-10 12:00+00'), (10, NULL, '2026-03-10 12:05+00'),
+    (1, 50, '2026-03-10 12:00+00'), (1, NULL, '2026-03-10 12:05+00')) e(u, c, t);
+";
+
+/// The score from the sessions alone: partners are members with an overlapping session in the
+/// same channel in the newcomer's first 14 days; a partner is a regular when some pair of theirs
+/// overlapped at least the threshold in the window before the newcomer's first day.
+const SCORE_FROM_SESSIONS: &str = "
+    WITH s AS (SELECT user_id, channel_id, started_at, ended_at FROM guildstats.voice_sessions WHERE guild_id = 6 AND NOT is_afk),
+    newcomer AS (SELECT user_id, (first_seen AT TIME ZONE 'UTC')::date AS first_day FROM guildstats.members
+                  WHERE guild_id = 6 AND first_seen >= (SELECT min(first_seen) FROM guildstats.members WHERE guild_id = 6) + interval '28 days'),
+    overlap AS (
+        SELECT a.user_id AS x, b.user_id AS y, greatest(a.started_at, b.started_at) AS from_t,
+               least(a.ended_at, b.ended_at) AS to_t
+          FROM s a JOIN s b ON a.channel_id = b.channel_id AND a.user_id <> b.user_id
+           AND a.started_at < b.ended_at AND b.started_at < a.ended_at)
+    SELECT n.user_id, count(DISTINCT o.y) FILTER (WHERE EXISTS (
+               SELECT 1 FROM overlap r
+                WHERE r.x = o.y AND r.from_t >= n.first_day::timestamp AT TIME ZONE 'UTC' - interval '28 days'
+                  AND r.to_t <= n.first_day::timestamp AT TIME ZONE 'UTC'
+                GROUP BY r.y HAVING sum(extract(epoch FROM r.to_t - r.from_t)) >= 3600))
+    FROM newcomer n
+    LEFT JOIN overlap o ON o.x = n.user_id AND o.from_t >= n.first_day::timestamp AT TIME ZONE 'UTC'
+                       AND o.from_t < (n.first_day + 14)::timestamp AT TIME ZONE 'UTC'
+    GROUP BY n.user_id ORDER BY 1";
+
+#[test]
+fn newcomer_integration_counts_regulars_met_in_the_first_two_weeks() {
+    let Some(cluster) = Cluster::from_env("copresence_newcomers") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "copresence_newcomers");
+    let mut client = db.connect();
+    client.batch_execute(NEWCOMER_EVENTS).expect("events");
+    build_all(&mut client);
+
+    let scores: Vec<(i64, String, i32, String, Option<bool>)> = client
+        .query(
+            "SELECT user_id, first_day::text, regulars_met, score_band, retained_d30
+             FROM guildstats.voice_newcomer_integration(guild_id => 6) ORDER BY user_id",
+            &[],
+        )
+        .expect("scores")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        scores,
+        vec![
+            (10, s("2026-02-01"), 3, s("3-5"), Some(true)),
+            (11, s("2026-02-02"), 0, s("0"), Some(false)),
+            (12, s("2026-02-05"), 1, s("1-2"), Some(false)),
+        ]
+    );
+    let independent: Vec<(i64, i64)> = client
+        .query(SCORE_FROM_SESSIONS, &[])
+        .unwrap_or_else(|e| panic!("score from sessions: {}", db_message(&e)))
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(independent, vec![(10, 3), (11, 0), (12, 1)]);
+
+    let bands: Vec<(String, i64, i64, String)> = client
+        .query(
+            "SELECT score_band, newcomers, retained_d30, d30_rate::text
+             FROM guildstats.voice_integration_retention WHERE guild_id = 6 ORDER BY min_regulars_met",
+            &[],
+        )
+        .expect("bands")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        bands,
+        vec![
+            (s("0"), 1, 0, s("0.000")),
+            (s("1-2"), 1, 0, s("0.000")),
+            (s("3-5"), 1, 1, s("1.000")),
+        ]
+    );
+}
