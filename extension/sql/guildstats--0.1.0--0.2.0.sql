@@ -3557,26 +3557,39 @@ BEGIN ATOMIC
          WHERE m.guild_id = voice_newcomer_integration.guild_id AND NOT m.is_bot
            -- Before a whole window of data nobody can be told a regular.
            AND (m.first_seen AT TIME ZONE setup.tz)::date >= span.tracked_from + setup.days),
-    met AS (
-        SELECT n.user_id, count(*) FILTER (WHERE EXISTS (
-                   SELECT 1
-                     FROM (SELECT d.user_b AS other, d.shared_seconds FROM @extschema@.voice_copresence_daily d
-                            WHERE d.guild_id = voice_newcomer_integration.guild_id AND d.user_a = p.partner
-                              AND d.day >= n.first_day - setup.days AND d.day < n.first_day
-                           UNION ALL
-                           SELECT d.user_a, d.shared_seconds FROM @extschema@.voice_copresence_daily d
-                            WHERE d.guild_id = voice_newcomer_integration.guild_id AND d.user_b = p.partner
-                              AND d.day >= n.first_day - setup.days AND d.day < n.first_day) o
-                    GROUP BY o.other
-                   HAVING sum(o.shared_seconds) >= setup.min_seconds))::integer AS regulars
-          FROM newcomers n
+    -- When each member was a regular, in one pass over the pairs rather than one window sum per
+    -- newcomer and partner: a pair-day counts in the windows of the days after it (from day + 1
+    -- to day + window), so a running sum of +seconds at day + 1 and -seconds at day + 1 + window
+    -- is the pair's window total at each day, constant until its next change.
+    deltas AS (
+        SELECT d.user_a, d.user_b, d.day + 1 AS at, d.shared_seconds AS delta
+          FROM @extschema@.voice_copresence_daily d WHERE d.guild_id = voice_newcomer_integration.guild_id
+        UNION ALL
+        SELECT d.user_a, d.user_b, d.day + 1 + setup.days, -d.shared_seconds
+          FROM @extschema@.voice_copresence_daily d, setup WHERE d.guild_id = voice_newcomer_integration.guild_id),
+    totals AS (
+        SELECT p.user_a, p.user_b, p.at,
+               sum(p.delta) OVER w AS total, lead(p.at) OVER w AS until
+          FROM (SELECT x.user_a, x.user_b, x.at, sum(x.delta) AS delta FROM deltas x
+                 GROUP BY x.user_a, x.user_b, x.at) p
+        WINDOW w AS (PARTITION BY p.user_a, p.user_b ORDER BY p.at)),
+    regular_days AS (
+        SELECT u.user_id, range_agg(daterange(t.at, t.until)) AS days
+          FROM totals t
           CROSS JOIN setup
+          CROSS JOIN LATERAL (VALUES (t.user_a), (t.user_b)) AS u(user_id)
+         WHERE t.total >= setup.min_seconds AND t.until IS NOT NULL
+         GROUP BY u.user_id),
+    met AS (
+        SELECT n.user_id, count(*) FILTER (WHERE n.first_day <@ r.days)::integer AS regulars
+          FROM newcomers n
           CROSS JOIN LATERAL (
               SELECT DISTINCT CASE WHEN d.user_a = n.user_id THEN d.user_b ELSE d.user_a END AS partner
                 FROM @extschema@.voice_copresence_daily d
                WHERE d.guild_id = voice_newcomer_integration.guild_id
                  AND (d.user_a = n.user_id OR d.user_b = n.user_id)
                  AND d.day >= n.first_day AND d.day < n.first_day + 14) p
+          LEFT JOIN regular_days r ON r.user_id = p.partner
          GROUP BY n.user_id)
     SELECT n.user_id, n.first_day, coalesce(met.regulars, 0),
            CASE WHEN coalesce(met.regulars, 0) = 0 THEN '0'
@@ -3584,14 +3597,16 @@ BEGIN ATOMIC
                 WHEN met.regulars <= 5 THEN '3-5'
                 ELSE '6+' END,
            CASE WHEN span.data_until < n.first_day + 30 THEN NULL
-                ELSE EXISTS (SELECT 1 FROM @extschema@.activity_events e
-                              WHERE e.guild_id = voice_newcomer_integration.guild_id AND e.user_id = n.user_id
-                                AND e.kind <> 'member'
-                                AND e.activity_at >= ((n.first_day + 30)::timestamp AT TIME ZONE setup.tz)) END
+                ELSE coalesce(seen.last_active >= ((n.first_day + 30)::timestamp AT TIME ZONE setup.tz), false) END
       FROM newcomers n
       CROSS JOIN setup
       CROSS JOIN span
       LEFT JOIN met ON met.user_id = n.user_id
+      -- Active on day 30 or later: their latest activity is. One pass over the guild's activity,
+      -- not a probe per newcomer (activity_events is a union of raw tables).
+      LEFT JOIN (SELECT e.user_id, max(e.activity_at) AS last_active FROM @extschema@.activity_events e
+                  WHERE e.guild_id = voice_newcomer_integration.guild_id AND e.kind <> 'member'
+                  GROUP BY e.user_id) seen ON seen.user_id = n.user_id
      ORDER BY n.first_day, n.user_id;
 END;
 COMMENT ON FUNCTION voice_newcomer_integration(bigint) IS
@@ -3701,6 +3716,61 @@ $$;
 
 COMMENT ON FUNCTION erase_member(bigint, bigint) IS
     'Forgets a member of a guild: deletes their rows from every raw and derived table that has (guild_id, user_id) (opt_out excepted) and their pairs from voice_copresence_daily, removes their entries from voice snapshots however the id is spelled (a document that is not an array and mentions them becomes JSON null), clears them as creator of scheduled events and unlinks their ET:Legacy GUIDs. Returns the rows changed per table. To keep their later rows out too, insert them into opt_out instead (which calls this). Example: SELECT * FROM guildstats.erase_member(guild_id => 1, user_id => 42);';
+
+CREATE OR REPLACE FUNCTION export_member(guild_id bigint, user_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parts text[] := ARRAY[]::text[];
+    member_table text;
+    document jsonb;
+BEGIN
+    IF export_member.guild_id IS NULL OR export_member.user_id IS NULL THEN
+        RAISE EXCEPTION 'export_member(guild_id => %, user_id => %): both are required', export_member.guild_id, export_member.user_id
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Every table with a (guild_id, user_id) pair, the same set erase_member() empties.
+    FOR member_table IN
+        SELECT t FROM @extschema@._member_tables() t
+    LOOP
+        parts := array_append(parts, format(
+            '%L, (SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)), ''[]'') FROM @extschema@.%I t WHERE t.guild_id = $1 AND t.user_id = $2)',
+            member_table, member_table));
+    END LOOP;
+    parts := array_append(parts, $part$'raw_voice_snapshots', (
+        SELECT coalesce(jsonb_agg(jsonb_build_object('ingest_id', s.ingest_id, 'guild_id', s.guild_id,
+                                                     'taken_at', s.taken_at, 'source', s.source,
+                                                     'received_at', s.received_at, 'voice_state', e.v)
+                                  ORDER BY s.taken_at, e.n), '[]')
+          FROM @extschema@.raw_voice_snapshots s
+          CROSS JOIN LATERAL (SELECT v, n FROM jsonb_array_elements(
+                                  CASE jsonb_typeof(s.voice_states) WHEN 'array' THEN s.voice_states
+                                       ELSE jsonb_build_array(s.voice_states) END) WITH ORDINALITY AS x(v, n)) e
+         WHERE s.guild_id = $1 AND @extschema@._voice_state_is_member(e.v, $2))$part$);
+    -- The member's pairs of shared voice time, from either side of the pair.
+    parts := array_append(parts, $part$'voice_copresence_daily', (
+        SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.day, p.user_a, p.user_b), '[]')
+          FROM @extschema@.voice_copresence_daily p
+         WHERE p.guild_id = $1 AND (p.user_a = $2 OR p.user_b = $2))$part$);
+    parts := array_append(parts, $part$'raw_scheduled_events', (
+        SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.observed_at, e.event_id), '[]')
+          FROM @extschema@.raw_scheduled_events e WHERE e.guild_id = $1 AND e.creator_id = $2)$part$);
+    -- The member's ET:Legacy rounds, through the GUIDs linked to them.
+    parts := array_append(parts, $part$'et_player_rounds', (
+        SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.round_id, p.guid), '[]')
+          FROM @extschema@.et_player_rounds p
+         WHERE p.guid IN (SELECT l.guid FROM @extschema@.et_guid_links l WHERE l.guild_id = $1 AND l.user_id = $2))$part$);
+    EXECUTE format('SELECT jsonb_build_object(''guild_id'', $1, ''user_id'', $2, ''exported_at'', now(), ''tables'', jsonb_build_object(%s))',
+                   array_to_string(parts, ', '))
+       INTO document
+      USING export_member.guild_id, export_member.user_id;
+    RETURN document;
+END
+$$;
+COMMENT ON FUNCTION export_member(bigint, bigint) IS
+    'Everything stored about a member of a guild, raw and derived, as one JSON document (the GDPR right of access): {guild_id, user_id, exported_at, tables: {table: [rows]}} with every row of every table that has (guild_id, user_id), the member''s own entries of voice snapshots (others in the same snapshot are left out), their pairs of shared voice time (voice_copresence_daily), the scheduled events they created, and their ET:Legacy rounds through linked GUIDs. Example: SELECT guildstats.export_member(guild_id => 1, user_id => 42);';
 
 CREATE OR REPLACE FUNCTION build_all()
 RETURNS TABLE (builder text, status text, elapsed interval)

@@ -276,26 +276,39 @@ BEGIN ATOMIC
          WHERE m.guild_id = voice_newcomer_integration.guild_id AND NOT m.is_bot
            -- Before a whole window of data nobody can be told a regular.
            AND (m.first_seen AT TIME ZONE setup.tz)::date >= span.tracked_from + setup.days),
-    met AS (
-        SELECT n.user_id, count(*) FILTER (WHERE EXISTS (
-                   SELECT 1
-                     FROM (SELECT d.user_b AS other, d.shared_seconds FROM @extschema@.voice_copresence_daily d
-                            WHERE d.guild_id = voice_newcomer_integration.guild_id AND d.user_a = p.partner
-                              AND d.day >= n.first_day - setup.days AND d.day < n.first_day
-                           UNION ALL
-                           SELECT d.user_a, d.shared_seconds FROM @extschema@.voice_copresence_daily d
-                            WHERE d.guild_id = voice_newcomer_integration.guild_id AND d.user_b = p.partner
-                              AND d.day >= n.first_day - setup.days AND d.day < n.first_day) o
-                    GROUP BY o.other
-                   HAVING sum(o.shared_seconds) >= setup.min_seconds))::integer AS regulars
-          FROM newcomers n
+    -- When each member was a regular, in one pass over the pairs rather than one window sum per
+    -- newcomer and partner: a pair-day counts in the windows of the days after it (from day + 1
+    -- to day + window), so a running sum of +seconds at day + 1 and -seconds at day + 1 + window
+    -- is the pair's window total at each day, constant until its next change.
+    deltas AS (
+        SELECT d.user_a, d.user_b, d.day + 1 AS at, d.shared_seconds AS delta
+          FROM @extschema@.voice_copresence_daily d WHERE d.guild_id = voice_newcomer_integration.guild_id
+        UNION ALL
+        SELECT d.user_a, d.user_b, d.day + 1 + setup.days, -d.shared_seconds
+          FROM @extschema@.voice_copresence_daily d, setup WHERE d.guild_id = voice_newcomer_integration.guild_id),
+    totals AS (
+        SELECT p.user_a, p.user_b, p.at,
+               sum(p.delta) OVER w AS total, lead(p.at) OVER w AS until
+          FROM (SELECT x.user_a, x.user_b, x.at, sum(x.delta) AS delta FROM deltas x
+                 GROUP BY x.user_a, x.user_b, x.at) p
+        WINDOW w AS (PARTITION BY p.user_a, p.user_b ORDER BY p.at)),
+    regular_days AS (
+        SELECT u.user_id, range_agg(daterange(t.at, t.until)) AS days
+          FROM totals t
           CROSS JOIN setup
+          CROSS JOIN LATERAL (VALUES (t.user_a), (t.user_b)) AS u(user_id)
+         WHERE t.total >= setup.min_seconds AND t.until IS NOT NULL
+         GROUP BY u.user_id),
+    met AS (
+        SELECT n.user_id, count(*) FILTER (WHERE n.first_day <@ r.days)::integer AS regulars
+          FROM newcomers n
           CROSS JOIN LATERAL (
               SELECT DISTINCT CASE WHEN d.user_a = n.user_id THEN d.user_b ELSE d.user_a END AS partner
                 FROM @extschema@.voice_copresence_daily d
                WHERE d.guild_id = voice_newcomer_integration.guild_id
                  AND (d.user_a = n.user_id OR d.user_b = n.user_id)
                  AND d.day >= n.first_day AND d.day < n.first_day + 14) p
+          LEFT JOIN regular_days r ON r.user_id = p.partner
          GROUP BY n.user_id)
     SELECT n.user_id, n.first_day, coalesce(met.regulars, 0),
            CASE WHEN coalesce(met.regulars, 0) = 0 THEN '0'
@@ -303,14 +316,16 @@ BEGIN ATOMIC
                 WHEN met.regulars <= 5 THEN '3-5'
                 ELSE '6+' END,
            CASE WHEN span.data_until < n.first_day + 30 THEN NULL
-                ELSE EXISTS (SELECT 1 FROM @extschema@.activity_events e
-                              WHERE e.guild_id = voice_newcomer_integration.guild_id AND e.user_id = n.user_id
-                                AND e.kind <> 'member'
-                                AND e.activity_at >= ((n.first_day + 30)::timestamp AT TIME ZONE setup.tz)) END
+                ELSE coalesce(seen.last_active >= ((n.first_day + 30)::timestamp AT TIME ZONE setup.tz), false) END
       FROM newcomers n
       CROSS JOIN setup
       CROSS JOIN span
       LEFT JOIN met ON met.user_id = n.user_id
+      -- Active on day 30 or later: their latest activity is. One pass over the guild's activity,
+      -- not a probe per newcomer (activity_events is a union of raw tables).
+      LEFT JOIN (SELECT e.user_id, max(e.activity_at) AS last_active FROM @extschema@.activity_events e
+                  WHERE e.guild_id = voice_newcomer_integration.guild_id AND e.kind <> 'member'
+                  GROUP BY e.user_id) seen ON seen.user_id = n.user_id
      ORDER BY n.first_day, n.user_id;
 END;
 COMMENT ON FUNCTION voice_newcomer_integration(bigint) IS

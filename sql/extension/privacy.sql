@@ -361,6 +361,11 @@ BEGIN
                                   CASE jsonb_typeof(s.voice_states) WHEN 'array' THEN s.voice_states
                                        ELSE jsonb_build_array(s.voice_states) END) WITH ORDINALITY AS x(v, n)) e
          WHERE s.guild_id = $1 AND @extschema@._voice_state_is_member(e.v, $2))$part$);
+    -- The member's pairs of shared voice time, from either side of the pair.
+    parts := array_append(parts, $part$'voice_copresence_daily', (
+        SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.day, p.user_a, p.user_b), '[]')
+          FROM @extschema@.voice_copresence_daily p
+         WHERE p.guild_id = $1 AND (p.user_a = $2 OR p.user_b = $2))$part$);
     parts := array_append(parts, $part$'raw_scheduled_events', (
         SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.observed_at, e.event_id), '[]')
           FROM @extschema@.raw_scheduled_events e WHERE e.guild_id = $1 AND e.creator_id = $2)$part$);
@@ -377,4 +382,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION export_member(bigint, bigint) IS
-    'Everything stored about a member of a guild, raw and derived, as one JSON document (the GDPR right of access): {guild_id, user_id, exported_at, tables: {table: [rows]}} with every row of every table that has (guild_id, user_id), the member''s own entries of voice snapshots (others in the same snapshot are left out), the scheduled events they created, and their ET:Legacy rounds through linked GUIDs. Example: SELECT guildstats.export_member(guild_id => 1, user_id => 42);';
+    'Everything stored about a member of a guild, raw and derived, as one JSON document (the GDPR right of access): {guild_id, user_id, exported_at, tables: {table: [rows]}} with every row of every table that has (guild_id, user_id), the member''s own entries of voice snapshots (others in the same snapshot are left out), their pairs of shared voice time (voice_copresence_daily), the scheduled events they created, and their ET:Legacy rounds through linked GUIDs. Example: SELECT guildstats.export_member(guild_id => 1, user_id => 42);';

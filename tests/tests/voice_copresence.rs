@@ -217,6 +217,17 @@ fn hand_made_cases_equal_minute_by_minute_occupancy() {
         .get(0);
     assert_eq!(limited, 1);
 
+    // The member's export carries their pairs, from either side.
+    let exported: i64 = client
+        .query_one(
+            "SELECT jsonb_array_length(guildstats.export_member(guild_id => 1, user_id => 3)
+                                       -> 'tables' -> 'voice_copresence_daily')::bigint",
+            &[],
+        )
+        .expect("export")
+        .get(0);
+    assert_eq!(exported, 2);
+
     // Erasing a member removes their pairs and only theirs.
     let erased: i64 = client
         .query_one(
