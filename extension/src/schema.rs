@@ -80,6 +80,17 @@ extension_sql_file!(
     requires = ["members", "events", "game_sessions", "et_reports"]
 );
 extension_sql_file!(
+    "../../sql/extension/copresence.sql",
+    name = "copresence",
+    requires = [
+        "settings",
+        "members",
+        "voice_sessions",
+        "events",
+        "retention"
+    ]
+);
+extension_sql_file!(
     "../../sql/extension/build_all.sql",
     name = "build_all",
     requires = [
@@ -89,7 +100,8 @@ extension_sql_file!(
         "voice_sessions",
         "events",
         "game_sessions",
-        "rollups"
+        "rollups",
+        "copresence"
     ]
 );
 
@@ -104,7 +116,8 @@ extension_sql_file!(
         "rollups",
         "build_all",
         "game_sessions",
-        "funnel"
+        "funnel",
+        "copresence"
     ]
 );
 

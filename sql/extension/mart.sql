@@ -664,3 +664,14 @@ COMMENT ON COLUMN guildstats_mart.event_retention_d30.members IS 'Members in the
 COMMENT ON COLUMN guildstats_mart.event_retention_d30.eligible_members IS 'Of those, members whose 30th day after the event the data already reaches.';
 COMMENT ON COLUMN guildstats_mart.event_retention_d30.retained IS 'Of the eligible, members active on the 30th day after their first event or later.';
 COMMENT ON COLUMN guildstats_mart.event_retention_d30.retention_rate IS 'retained / eligible_members; empty without eligible members.';
+CREATE VIEW guildstats_mart.voice_regular_groups AS
+SELECT g.guild_id, r.group_id, r.user_id, coalesce(m.display_name, 'user ' || r.user_id) AS member_name, r.group_size
+FROM (SELECT c.guild_id FROM @extschema@.voice_copresence_guilds c) g
+CROSS JOIN LATERAL @extschema@.voice_regular_groups(g.guild_id) r
+LEFT JOIN @extschema@.members m ON m.guild_id = g.guild_id AND m.user_id = r.user_id;
+COMMENT ON VIEW guildstats_mart.voice_regular_groups IS 'Groups of regulars per guild: members linked by at least 60 shared voice minutes in the last 28 days (settings.regular_min_minutes, regular_window_days), directly or through each other. Count user_id by group_id for the size of each circle; members with no such partner are in no group.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.group_id IS 'The group: the smallest user id in it.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.user_id IS 'Discord user id of a member of the group.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.member_name IS 'The member''s latest display name, or "user <id>".';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.group_size IS 'Members in the group.';
