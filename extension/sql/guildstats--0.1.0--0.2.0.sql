@@ -4362,156 +4362,6 @@ BEGIN
               GROUP BY m.guild_id) c
         CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
         LEFT JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
--- ==== voice co-presence (issue 13: 2): pairs per day, top partners, groups of regulars, integration score
-ALTER TABLE settings ADD COLUMN regular_min_minutes integer;
-ALTER TABLE settings ADD COLUMN regular_window_days integer;
-ALTER TABLE settings ADD CONSTRAINT settings_regular_min_minutes_positive CHECK (regular_min_minutes > 0);
-ALTER TABLE settings ADD CONSTRAINT settings_regular_window_days_positive CHECK (regular_window_days > 0);
-COMMENT ON COLUMN settings.regular_min_minutes IS 'Two members are regulars of each other with at least this many minutes of shared voice within regular_window_days (built-in default 60). Read it with regulars_threshold_for(guild_id).';
-COMMENT ON COLUMN settings.regular_window_days IS 'The window, in days, of regular_min_minutes (built-in default 28).';
-
-INSERT INTO builder_locks (builder) VALUES ('build_voice_copresence');
-
-CREATE OR REPLACE FUNCTION _note_voice_change(guild_id bigint, changed_from timestamptz)
-RETURNS void
-LANGUAGE sql VOLATILE
-BEGIN ATOMIC
-    INSERT INTO @extschema@.voice_session_changes AS c (consumer, guild_id, changed_from)
-    SELECT consumer, _note_voice_change.guild_id, _note_voice_change.changed_from
-    FROM unnest(ARRAY['build_event_attendance', 'build_rollups', 'build_voice_copresence']) AS consumer
-    WHERE _note_voice_change.changed_from IS NOT NULL
-    ON CONFLICT (consumer, guild_id) DO UPDATE SET changed_from = least(c.changed_from, EXCLUDED.changed_from);
-END;
-COMMENT ON FUNCTION _note_voice_change(bigint, timestamptz) IS
-    'Internal to the builders: tells the downstream builders that a guild''s voice sessions from changed_from on may have changed.';
-COMMENT ON COLUMN voice_session_changes.consumer IS 'The downstream builder: build_event_attendance, build_rollups or build_voice_copresence.';
-
--- Voice co-presence: who spends time in voice with whom. build_voice_copresence() keeps the
--- shared time of every pair of members per calendar day; top partners, groups of regulars and
--- the newcomer integration score are read from it.
---
--- Cost: a channel with n people at once holds n(n-1)/2 pairs, so the rows grow with the square
--- of channel occupancy, not with the number of sessions. Pairs are found per channel and day
--- (sessions cut at midnight first), so a busy channel's year is never joined with itself.
-
-CREATE TABLE voice_copresence_daily (
-    guild_id        bigint           NOT NULL,
-    day             date             NOT NULL,
-    user_a          bigint           NOT NULL,
-    user_b          bigint           NOT NULL,
-    shared_seconds  double precision NOT NULL,
-    PRIMARY KEY (guild_id, day, user_a, user_b),
-    CONSTRAINT voice_copresence_daily_pair_ordered CHECK (user_a < user_b),
-    CONSTRAINT voice_copresence_daily_positive CHECK (shared_seconds > 0)
-);
--- A member's partners are read by user_b as often as by user_a (voice_top_partners).
-CREATE INDEX voice_copresence_daily_user_b ON voice_copresence_daily (guild_id, user_b, day);
-CREATE INDEX voice_copresence_daily_user_a ON voice_copresence_daily (guild_id, user_a, day);
-COMMENT ON TABLE voice_copresence_daily IS
-    'Shared voice time per pair of members and calendar day (the guild''s settings.calendar_time_zone): both in the same channel at the same time, the AFK channel excluded. Each unordered pair once (user_a < user_b); time over midnight is split between the days; a member''s overlapping sessions count once; open sessions count up to the voice horizon. Built by build_voice_copresence().';
-COMMENT ON COLUMN voice_copresence_daily.guild_id IS 'Discord guild snowflake.';
-COMMENT ON COLUMN voice_copresence_daily.day IS 'Calendar day in settings.calendar_time_zone.';
-COMMENT ON COLUMN voice_copresence_daily.user_a IS 'Discord user snowflake, the smaller of the pair.';
-COMMENT ON COLUMN voice_copresence_daily.user_b IS 'Discord user snowflake, the larger of the pair.';
-COMMENT ON COLUMN voice_copresence_daily.shared_seconds IS 'Seconds both spent in the same non-AFK voice channel that day.';
-COMMENT ON INDEX voice_copresence_daily_user_a IS 'A member''s pairs where they are user_a, by day.';
-COMMENT ON INDEX voice_copresence_daily_user_b IS 'A member''s pairs where they are user_b, by day.';
-SELECT pg_catalog.pg_extension_config_dump('voice_copresence_daily', '');
-
-CREATE TABLE voice_copresence_guilds (
-    guild_id            bigint      PRIMARY KEY,
-    calendar_time_zone  text        NOT NULL,
-    built_at            timestamptz NOT NULL
-);
-COMMENT ON TABLE voice_copresence_guilds IS
-    'Bookkeeping of build_voice_copresence(): the guilds it has built and the time zone their days were cut in. A guild with voice sessions but no row here (new, or sessions built before this builder existed) or with another time zone now is built whole.';
-COMMENT ON COLUMN voice_copresence_guilds.guild_id IS 'Discord guild snowflake.';
-COMMENT ON COLUMN voice_copresence_guilds.calendar_time_zone IS 'settings.calendar_time_zone when the guild was last built.';
-COMMENT ON COLUMN voice_copresence_guilds.built_at IS 'When the guild was last built.';
-SELECT pg_catalog.pg_extension_config_dump('voice_copresence_guilds', '');
-
-CREATE FUNCTION _voice_copresence_pairs(guild_id bigint, from_day date, time_zone text, horizon timestamptz)
-RETURNS TABLE (day date, user_a bigint, user_b bigint, shared_seconds double precision)
-LANGUAGE sql STABLE
-BEGIN ATOMIC
-    WITH clipped AS (
-        SELECT v.user_id, v.channel_id,
-               tstzrange(greatest(v.started_at, (_voice_copresence_pairs.from_day::timestamp AT TIME ZONE _voice_copresence_pairs.time_zone)),
-                         coalesce(v.ended_at, _voice_copresence_pairs.horizon)) AS r
-        FROM @extschema@.voice_sessions v
-        WHERE v.guild_id = _voice_copresence_pairs.guild_id AND NOT v.is_afk
-          AND coalesce(v.ended_at, _voice_copresence_pairs.horizon)
-              > (_voice_copresence_pairs.from_day::timestamp AT TIME ZONE _voice_copresence_pairs.time_zone)
-          AND v.started_at < coalesce(v.ended_at, _voice_copresence_pairs.horizon)
-    ),
-    -- A member's overlapping stints in one channel count once.
-    merged AS (
-        SELECT c.user_id, c.channel_id, unnest(range_agg(c.r)) AS r
-        FROM clipped c GROUP BY c.user_id, c.channel_id
-    ),
-    pieces AS (
-        SELECT m.user_id, m.channel_id, d.day::date AS day,
-               m.r * tstzrange(d.day AT TIME ZONE _voice_copresence_pairs.time_zone,
-                               (d.day + interval '1 day') AT TIME ZONE _voice_copresence_pairs.time_zone) AS r
-        FROM merged m
-        CROSS JOIN LATERAL generate_series((lower(m.r) AT TIME ZONE _voice_copresence_pairs.time_zone)::date::timestamp,
-                                           (upper(m.r) AT TIME ZONE _voice_copresence_pairs.time_zone)::date::timestamp,
-                                           interval '1 day') AS d(day)
-    ),
-    together AS (
-        SELECT a.day, a.user_id AS user_a, b.user_id AS user_b, a.r * b.r AS r
-        FROM pieces a
-        JOIN pieces b ON b.channel_id = a.channel_id AND b.day = a.day AND b.user_id > a.user_id AND b.r && a.r
-        WHERE NOT isempty(a.r)
-    ),
-    -- A pair together in two channels at once (overlapping sessions of both) counts once.
-    unioned AS (
-        SELECT o.day, o.user_a, o.user_b, unnest(range_agg(o.r)) AS r
-        FROM together o GROUP BY o.day, o.user_a, o.user_b
-    )
-    SELECT u.day, u.user_a, u.user_b, sum(extract(epoch FROM upper(u.r) - lower(u.r)))::double precision
-    FROM unioned u
-    GROUP BY u.day, u.user_a, u.user_b
-    HAVING sum(extract(epoch FROM upper(u.r) - lower(u.r))) > 0;
-END;
-COMMENT ON FUNCTION _voice_copresence_pairs(bigint, date, text, timestamptz) IS
-    'Internal to build_voice_copresence(): the shared voice seconds of every pair of a guild per calendar day in time_zone, from from_day on, open sessions counted up to horizon.';
-
-CREATE FUNCTION build_voice_copresence(full boolean DEFAULT false)
-RETURNS TABLE (guilds_refreshed integer, pair_rows bigint, elapsed interval, status text)
-LANGUAGE plpgsql VOLATILE AS $$
-#variable_conflict use_variable
-DECLARE
-    started  timestamptz := clock_timestamp();
-    g        record;
-    n        bigint;
-BEGIN
-    guilds_refreshed := 0; pair_rows := 0;
-    IF NOT @extschema@._try_builder_lock('build_voice_copresence') THEN
-        elapsed := clock_timestamp() - started;
-        status := 'skipped: another build_voice_copresence() is running';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF build_voice_copresence.full THEN
-        DELETE FROM @extschema@.voice_copresence_guilds;
-        TRUNCATE @extschema@.voice_copresence_daily;
-    END IF;
-
-    -- The days from the earliest session build_voice_sessions() rewrote; a guild never built
-    -- here, or whose calendar time zone changed, whole.
-    FOR g IN
-        SELECT c.guild_id, min(c.changed_from) AS changed_from, s.calendar_time_zone AS tz, b.horizon
-        FROM (SELECT v.guild_id, v.changed_from FROM @extschema@.voice_session_changes v
-               WHERE v.consumer = 'build_voice_copresence'
-              UNION ALL
-              SELECT b.guild_id, '-infinity' FROM @extschema@.voice_build_guilds b
-               WHERE NOT EXISTS (SELECT 1 FROM @extschema@.voice_copresence_guilds d
-                                  WHERE d.guild_id = b.guild_id
-                                    AND d.calendar_time_zone = (SELECT s.calendar_time_zone
-                                                                  FROM @extschema@.settings_for(b.guild_id) s))) c
-        CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
-        JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
         GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
         ORDER BY c.guild_id
     LOOP
@@ -4904,6 +4754,161 @@ SELECT count(@extschema@.isolate_by_guild(x.relation::regclass))
                     '@extschema@.economy_daily',
                     'guildstats_mart.voice_hour_weekday', 'guildstats_mart.executive_daily', 'guildstats_mart.retention_daily', 'guildstats_mart.retention_cohorts', 'guildstats_mart.economy_daily', 'guildstats_mart.economy_flows_daily', 'guildstats_mart.chat_daily', 'guildstats_mart.game_servers_hourly', 'guildstats_mart.ingest_lag_hourly', 'guildstats_mart.live_activity_5min']) AS x(relation);
 -- ==== end of dashboard rollups
+
+-- ==== voice co-presence (issue 13: 2): pairs per day, top partners, groups of regulars, integration score
+ALTER TABLE settings ADD COLUMN regular_min_minutes integer;
+ALTER TABLE settings ADD COLUMN regular_window_days integer;
+ALTER TABLE settings ADD CONSTRAINT settings_regular_min_minutes_positive CHECK (regular_min_minutes > 0);
+ALTER TABLE settings ADD CONSTRAINT settings_regular_window_days_positive CHECK (regular_window_days > 0);
+COMMENT ON COLUMN settings.regular_min_minutes IS 'Two members are regulars of each other with at least this many minutes of shared voice within regular_window_days (built-in default 60). Read it with regulars_threshold_for(guild_id).';
+COMMENT ON COLUMN settings.regular_window_days IS 'The window, in days, of regular_min_minutes (built-in default 28).';
+
+INSERT INTO builder_locks (builder) VALUES ('build_voice_copresence');
+
+CREATE OR REPLACE FUNCTION _note_voice_change(guild_id bigint, changed_from timestamptz)
+RETURNS void
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    INSERT INTO @extschema@.voice_session_changes AS c (consumer, guild_id, changed_from)
+    SELECT consumer, _note_voice_change.guild_id, _note_voice_change.changed_from
+    FROM unnest(ARRAY['build_event_attendance', 'build_rollups', 'build_voice_copresence']) AS consumer
+    WHERE _note_voice_change.changed_from IS NOT NULL
+    ON CONFLICT (consumer, guild_id) DO UPDATE SET changed_from = least(c.changed_from, EXCLUDED.changed_from);
+END;
+COMMENT ON FUNCTION _note_voice_change(bigint, timestamptz) IS
+    'Internal to the builders: tells the downstream builders that a guild''s voice sessions from changed_from on may have changed.';
+COMMENT ON COLUMN voice_session_changes.consumer IS 'The downstream builder: build_event_attendance, build_rollups or build_voice_copresence.';
+
+-- Voice co-presence: who spends time in voice with whom. build_voice_copresence() keeps the
+-- shared time of every pair of members per calendar day; top partners, groups of regulars and
+-- the newcomer integration score are read from it.
+--
+-- Cost: a channel with n people at once holds n(n-1)/2 pairs, so the rows grow with the square
+-- of channel occupancy, not with the number of sessions. Pairs are found per channel and day
+-- (sessions cut at midnight first), so a busy channel's year is never joined with itself.
+
+CREATE TABLE voice_copresence_daily (
+    guild_id        bigint           NOT NULL,
+    day             date             NOT NULL,
+    user_a          bigint           NOT NULL,
+    user_b          bigint           NOT NULL,
+    shared_seconds  double precision NOT NULL,
+    PRIMARY KEY (guild_id, day, user_a, user_b),
+    CONSTRAINT voice_copresence_daily_pair_ordered CHECK (user_a < user_b),
+    CONSTRAINT voice_copresence_daily_positive CHECK (shared_seconds > 0)
+);
+-- A member's partners are read by user_b as often as by user_a (voice_top_partners).
+CREATE INDEX voice_copresence_daily_user_b ON voice_copresence_daily (guild_id, user_b, day);
+CREATE INDEX voice_copresence_daily_user_a ON voice_copresence_daily (guild_id, user_a, day);
+COMMENT ON TABLE voice_copresence_daily IS
+    'Shared voice time per pair of members and calendar day (the guild''s settings.calendar_time_zone): both in the same channel at the same time, the AFK channel excluded. Each unordered pair once (user_a < user_b); time over midnight is split between the days; a member''s overlapping sessions count once; open sessions count up to the voice horizon. Built by build_voice_copresence().';
+COMMENT ON COLUMN voice_copresence_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN voice_copresence_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN voice_copresence_daily.user_a IS 'Discord user snowflake, the smaller of the pair.';
+COMMENT ON COLUMN voice_copresence_daily.user_b IS 'Discord user snowflake, the larger of the pair.';
+COMMENT ON COLUMN voice_copresence_daily.shared_seconds IS 'Seconds both spent in the same non-AFK voice channel that day.';
+COMMENT ON INDEX voice_copresence_daily_user_a IS 'A member''s pairs where they are user_a, by day.';
+COMMENT ON INDEX voice_copresence_daily_user_b IS 'A member''s pairs where they are user_b, by day.';
+SELECT pg_catalog.pg_extension_config_dump('voice_copresence_daily', '');
+
+CREATE TABLE voice_copresence_guilds (
+    guild_id            bigint      PRIMARY KEY,
+    calendar_time_zone  text        NOT NULL,
+    built_at            timestamptz NOT NULL
+);
+COMMENT ON TABLE voice_copresence_guilds IS
+    'Bookkeeping of build_voice_copresence(): the guilds it has built and the time zone their days were cut in. A guild with voice sessions but no row here (new, or sessions built before this builder existed) or with another time zone now is built whole.';
+COMMENT ON COLUMN voice_copresence_guilds.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN voice_copresence_guilds.calendar_time_zone IS 'settings.calendar_time_zone when the guild was last built.';
+COMMENT ON COLUMN voice_copresence_guilds.built_at IS 'When the guild was last built.';
+SELECT pg_catalog.pg_extension_config_dump('voice_copresence_guilds', '');
+
+CREATE FUNCTION _voice_copresence_pairs(guild_id bigint, from_day date, time_zone text, horizon timestamptz)
+RETURNS TABLE (day date, user_a bigint, user_b bigint, shared_seconds double precision)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH clipped AS (
+        SELECT v.user_id, v.channel_id,
+               tstzrange(greatest(v.started_at, (_voice_copresence_pairs.from_day::timestamp AT TIME ZONE _voice_copresence_pairs.time_zone)),
+                         coalesce(v.ended_at, _voice_copresence_pairs.horizon)) AS r
+        FROM @extschema@.voice_sessions v
+        WHERE v.guild_id = _voice_copresence_pairs.guild_id AND NOT v.is_afk
+          AND coalesce(v.ended_at, _voice_copresence_pairs.horizon)
+              > (_voice_copresence_pairs.from_day::timestamp AT TIME ZONE _voice_copresence_pairs.time_zone)
+          AND v.started_at < coalesce(v.ended_at, _voice_copresence_pairs.horizon)
+    ),
+    -- A member's overlapping stints in one channel count once.
+    merged AS (
+        SELECT c.user_id, c.channel_id, unnest(range_agg(c.r)) AS r
+        FROM clipped c GROUP BY c.user_id, c.channel_id
+    ),
+    pieces AS (
+        SELECT m.user_id, m.channel_id, d.day::date AS day,
+               m.r * tstzrange(d.day AT TIME ZONE _voice_copresence_pairs.time_zone,
+                               (d.day + interval '1 day') AT TIME ZONE _voice_copresence_pairs.time_zone) AS r
+        FROM merged m
+        CROSS JOIN LATERAL generate_series((lower(m.r) AT TIME ZONE _voice_copresence_pairs.time_zone)::date::timestamp,
+                                           (upper(m.r) AT TIME ZONE _voice_copresence_pairs.time_zone)::date::timestamp,
+                                           interval '1 day') AS d(day)
+    ),
+    together AS (
+        SELECT a.day, a.user_id AS user_a, b.user_id AS user_b, a.r * b.r AS r
+        FROM pieces a
+        JOIN pieces b ON b.channel_id = a.channel_id AND b.day = a.day AND b.user_id > a.user_id AND b.r && a.r
+        WHERE NOT isempty(a.r)
+    ),
+    -- A pair together in two channels at once (overlapping sessions of both) counts once.
+    unioned AS (
+        SELECT o.day, o.user_a, o.user_b, unnest(range_agg(o.r)) AS r
+        FROM together o GROUP BY o.day, o.user_a, o.user_b
+    )
+    SELECT u.day, u.user_a, u.user_b, sum(extract(epoch FROM upper(u.r) - lower(u.r)))::double precision
+    FROM unioned u
+    GROUP BY u.day, u.user_a, u.user_b
+    HAVING sum(extract(epoch FROM upper(u.r) - lower(u.r))) > 0;
+END;
+COMMENT ON FUNCTION _voice_copresence_pairs(bigint, date, text, timestamptz) IS
+    'Internal to build_voice_copresence(): the shared voice seconds of every pair of a guild per calendar day in time_zone, from from_day on, open sessions counted up to horizon.';
+
+CREATE FUNCTION build_voice_copresence(full boolean DEFAULT false)
+RETURNS TABLE (guilds_refreshed integer, pair_rows bigint, elapsed interval, status text)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    started  timestamptz := clock_timestamp();
+    g        record;
+    n        bigint;
+BEGIN
+    guilds_refreshed := 0; pair_rows := 0;
+    IF NOT @extschema@._try_builder_lock('build_voice_copresence') THEN
+        elapsed := clock_timestamp() - started;
+        status := 'skipped: another build_voice_copresence() is running';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF build_voice_copresence.full THEN
+        DELETE FROM @extschema@.voice_copresence_guilds;
+        TRUNCATE @extschema@.voice_copresence_daily;
+    END IF;
+
+    -- The days from the earliest session build_voice_sessions() rewrote; a guild never built
+    -- here, or whose calendar time zone changed, whole.
+    FOR g IN
+        SELECT c.guild_id, min(c.changed_from) AS changed_from, s.calendar_time_zone AS tz, b.horizon
+        FROM (SELECT v.guild_id, v.changed_from FROM @extschema@.voice_session_changes v
+               WHERE v.consumer = 'build_voice_copresence'
+              UNION ALL
+              SELECT b.guild_id, '-infinity' FROM @extschema@.voice_build_guilds b
+               WHERE NOT EXISTS (SELECT 1 FROM @extschema@.voice_copresence_guilds d
+                                  WHERE d.guild_id = b.guild_id
+                                    AND d.calendar_time_zone = (SELECT s.calendar_time_zone
+                                                                  FROM @extschema@.settings_for(b.guild_id) s))) c
+        CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
+        JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
+        GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
+        ORDER BY c.guild_id
+    LOOP
+        guilds_refreshed := guilds_refreshed + 1;
         DELETE FROM @extschema@.voice_copresence_daily d
          WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
         INSERT INTO @extschema@.voice_copresence_daily (guild_id, day, user_a, user_b, shared_seconds)
