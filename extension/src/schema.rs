@@ -127,7 +127,8 @@ extension_sql_file!(
         "members",
         "events",
         "game_sessions",
-        "privacy"
+        "privacy",
+        "copresence"
     ]
 );
 
