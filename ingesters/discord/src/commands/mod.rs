@@ -289,6 +289,7 @@ impl Commands {
         self.finish(&ctx, &interaction, reply, private).await;
         tracing::info!(
             command,
+            interaction = %interaction.id,
             user = caller.user,
             ms = started.elapsed().as_millis() as u64,
             "command answered"

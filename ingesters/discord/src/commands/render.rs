@@ -389,8 +389,13 @@ fn voice(a: &Value) -> Reply {
             .unwrap_or_else(|| format!("user {}", s(p, "user_id")));
         format!("{who}: {} min together", n(p, "shared_minutes"))
     });
+    let who = a
+        .get("name")
+        .and_then(Value::as_str)
+        .map(clean)
+        .unwrap_or_else(|| "a member".into());
     let embed = CreateEmbed::new()
-        .title("Voice")
+        .title(format!("Voice of {who}"))
         .description(format!(
             "<@{}>",
             s(a, "user_id").replace(|c: char| !c.is_ascii_digit(), "")
