@@ -102,6 +102,22 @@ extension_sql_file!(
     ]
 );
 
+// The Discord commands' answers read every part of the schema (issue 14).
+extension_sql_file!(
+    "../../sql/extension/commands.sql",
+    name = "commands",
+    requires = [
+        "activity",
+        "economy",
+        "retention",
+        "et_reports",
+        "members",
+        "events",
+        "game_sessions",
+        "privacy"
+    ]
+);
+
 // Last of all (finalize): it puts every table with a guild_id and every view, whichever file
 // made them, under per-guild isolation.
 extension_sql_file!(
