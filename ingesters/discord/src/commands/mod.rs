@@ -16,10 +16,10 @@ use render::Reply;
 use request::{Caller, Opt, Param, Request};
 use serde_json::Value;
 use serenity::all::{
-    CommandDataOptionValue, CommandInteraction, CommandOptionType, Context, CreateAllowedMentions,
-    CreateAttachment, CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, EditInteractionResponse,
-    GuildId, Permissions,
+    CommandDataOptionValue, CommandInteraction, CommandOptionType, CommandType, Context,
+    CreateAllowedMentions, CreateAttachment, CreateCommand, CreateCommandOption,
+    CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
+    EditInteractionResponse, GuildId, Permissions,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -74,7 +74,9 @@ pub fn definitions() -> Vec<CreateCommand> {
     for p in request::PERIODS {
         period = period.add_string_choice(p, p);
     }
-    let guild_only = |c: CreateCommand| c.dm_permission(false);
+    // The type is Discord's default, but written out: a registration echo without it (the
+    // test stand-in's) does not parse.
+    let guild_only = |c: CreateCommand| c.kind(CommandType::ChatInput).dm_permission(false);
     vec![
         guild_only(CreateCommand::new("last_session").description(
             "The last gaming session: maps, results, every player's numbers, MVP and awards",
@@ -156,7 +158,7 @@ fn refusal_reply(error: String, answer: &Value) -> Reply {
         .map(|c| {
             format!(
                 "• {} ({} rounds)",
-                render::clean(c.get("name").and_then(Value::as_str).unwrap_or("?")),
+                render::plain(c.get("name").and_then(Value::as_str).unwrap_or("?")),
                 render::num(c.get("rounds").unwrap_or(&Value::Null))
             )
         })
@@ -378,5 +380,42 @@ impl Commands {
         if let Err(e) = result {
             tracing::warn!(command = %interaction.data.name, error = %e, "cannot send the answer");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serenity::all::Command;
+
+    /// What Discord answers to the bulk overwrite is our definitions with ids: serenity must
+    /// read that back, or registration reports a failure.
+    #[test]
+    fn the_registered_definitions_read_back_as_commands() {
+        let mut sent = serde_json::to_value(definitions()).unwrap();
+        for (i, c) in sent.as_array_mut().unwrap().iter_mut().enumerate() {
+            c["id"] = serde_json::json!((900 + i).to_string());
+            c["application_id"] = serde_json::json!("1");
+            c["version"] = serde_json::json!("1");
+        }
+        let commands: Vec<Command> = serde_json::from_value(sent).expect("commands parse");
+        let names: Vec<&str> = commands.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "last_session",
+                "stats",
+                "top",
+                "link",
+                "server",
+                "voice",
+                "community"
+            ]
+        );
+        let community = &commands[6];
+        assert_eq!(
+            community.default_member_permissions,
+            Some(Permissions::MANAGE_GUILD)
+        );
     }
 }

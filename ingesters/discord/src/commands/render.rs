@@ -95,16 +95,29 @@ fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
         .unwrap_or(&[])
 }
 
-/// A name safe inside a code block and in plain text: no backticks, no markdown, no mentions.
+/// A name safe inside a code block, a title or a field name: nothing that ends a code span or
+/// makes a mention.
 pub fn clean(name: &str) -> String {
     name.chars()
         .map(|c| match c {
-            '`' | '*' | '_' | '~' | '|' | '@' | '<' | '>' => '\'',
+            '`' | '@' | '<' | '>' => '\'',
             c if c.is_control() => ' ',
             c => c,
         })
         .take(32)
         .collect()
+}
+
+/// A name in running text: cleaned, with Discord's markdown characters escaped.
+pub fn plain(name: &str) -> String {
+    let mut out = String::new();
+    for c in clean(name).chars() {
+        if matches!(c, '*' | '_' | '~' | '|' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Lines up to `max` characters; says how many were left out.
@@ -144,7 +157,7 @@ fn last_session(a: &Value) -> Reply {
     let session = a.get("session").unwrap_or(&Value::Null);
     let maps = list(a, "maps")
         .iter()
-        .map(|m| format!("**{}**: {}", clean(s(m, "map")), s(m, "result")));
+        .map(|m| format!("`{}`: {}", clean(s(m, "map")), s(m, "result")));
     let mut players = vec![format!(
         "{:<16}{:>4}{:>4}{:>6}{:>7}{:>7}{:>4}{:>5}",
         "player", "K", "D", "K/D", "DPM", "dmg", "gib", "min"
@@ -178,7 +191,7 @@ fn last_session(a: &Value) -> Reply {
             .unwrap_or(&[])
             .iter()
             .filter_map(Value::as_str)
-            .map(clean)
+            .map(plain)
             .collect();
         if !names.is_empty() {
             embed = embed.field(team, fit([names.join(", ")], FIELD_MAX), true);
@@ -187,7 +200,7 @@ fn last_session(a: &Value) -> Reply {
     if let Some(mvp) = a.get("mvp").filter(|m| !m.is_null()) {
         embed = embed.field(
             "MVP",
-            format!("{} ({})", clean(s(mvp, "name")), s(mvp, "reason")),
+            format!("{} ({})", plain(s(mvp, "name")), s(mvp, "reason")),
             false,
         );
     }
@@ -195,7 +208,7 @@ fn last_session(a: &Value) -> Reply {
         format!(
             "{}: {} ({})",
             s(w, "award"),
-            clean(s(w, "name")),
+            plain(s(w, "name")),
             n(w, "value")
         )
     });
@@ -324,7 +337,7 @@ fn link_candidates(a: &Value) -> Reply {
         format!(
             "`{}` {} · {} rounds · last seen {} · in voice during {} of them",
             clean(s(c, "guid")),
-            clean(s(c, "name")),
+            plain(s(c, "name")),
             n(c, "rounds"),
             s(c, "last_seen"),
             n(c, "voice_overlap_rounds")
@@ -358,13 +371,13 @@ fn server(a: &Value) -> Reply {
                 } else {
                     ""
                 },
-                clean(s(p, "name")),
+                plain(s(p, "name")),
                 n(p, "score"),
                 n(p, "ping")
             )
         });
         let body = format!(
-            "map **{}** · {}/{} players · polled {}\n{}",
+            "map `{}` · {}/{} players · polled {}\n{}",
             clean(s(srv, "map")),
             players.len(),
             n(srv, "max_players"),
@@ -385,7 +398,7 @@ fn voice(a: &Value) -> Reply {
         let who = p
             .get("name")
             .and_then(Value::as_str)
-            .map(clean)
+            .map(plain)
             .unwrap_or_else(|| format!("user {}", s(p, "user_id")));
         format!("{who}: {} min together", n(p, "shared_minutes"))
     });
@@ -485,6 +498,8 @@ mod tests {
             assert!(text.contains(expected), "{expected} in {text}");
         }
         assert!(!text.contains("@everyone") && !text.contains("`bob`"));
+        assert_eq!(plain("a_b*c"), "a\\_b\\*c");
+        assert_eq!(clean("etl_sp_delivery"), "etl_sp_delivery");
         assert_eq!(reply.chart, Some(Chart::LastSession));
         assert!(!reply.ephemeral);
     }
