@@ -49,8 +49,8 @@ mod tests {
             "rank_week": 1, "rank_month": 1, "members_ranked": 2, "partners": [],
             "weeks": [{"week_start": "2026-11-02", "hours": 1.0},
                       {"week_start": "2026-11-09", "hours": 2.0}]});
-        let png = png(Chart::VoiceWeeks, voice).await.expect("a chart");
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+        let drawn = png(Chart::VoiceWeeks, voice).await.expect("a chart");
+        assert!(drawn.starts_with(b"\x89PNG\r\n\x1a\n"));
         let refused = json!({"ok": false, "error": "no such member"});
         assert!(png(Chart::VoiceWeeks, refused).await.is_none());
     }
