@@ -3255,6 +3255,506 @@ $$;
 COMMENT ON FUNCTION build_all() IS
     'Runs every builder in dependency order (import_et_rounds, build_et_ratings, build_members, build_voice_sessions, build_event_attendance, build_game_sessions, build_rollups) in the caller''s transaction and returns one row per builder with its status. What pg_cron runs every minute (sql/ops/cron.sql).';
 
+-- ==== voice co-presence (issue 13: 2): pairs per day, top partners, groups of regulars, integration score
+ALTER TABLE settings ADD COLUMN regular_min_minutes integer;
+ALTER TABLE settings ADD COLUMN regular_window_days integer;
+ALTER TABLE settings ADD CONSTRAINT settings_regular_min_minutes_positive CHECK (regular_min_minutes > 0);
+ALTER TABLE settings ADD CONSTRAINT settings_regular_window_days_positive CHECK (regular_window_days > 0);
+COMMENT ON COLUMN settings.regular_min_minutes IS 'Two members are regulars of each other with at least this many minutes of shared voice within regular_window_days (built-in default 60). Read it with regulars_threshold_for(guild_id).';
+COMMENT ON COLUMN settings.regular_window_days IS 'The window, in days, of regular_min_minutes (built-in default 28).';
+
+INSERT INTO builder_locks (builder) VALUES ('build_voice_copresence');
+
+CREATE OR REPLACE FUNCTION _note_voice_change(guild_id bigint, changed_from timestamptz)
+RETURNS void
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    INSERT INTO @extschema@.voice_session_changes AS c (consumer, guild_id, changed_from)
+    SELECT consumer, _note_voice_change.guild_id, _note_voice_change.changed_from
+    FROM unnest(ARRAY['build_event_attendance', 'build_rollups', 'build_voice_copresence']) AS consumer
+    WHERE _note_voice_change.changed_from IS NOT NULL
+    ON CONFLICT (consumer, guild_id) DO UPDATE SET changed_from = least(c.changed_from, EXCLUDED.changed_from);
+END;
+COMMENT ON FUNCTION _note_voice_change(bigint, timestamptz) IS
+    'Internal to the builders: tells the downstream builders that a guild''s voice sessions from changed_from on may have changed.';
+COMMENT ON COLUMN voice_session_changes.consumer IS 'The downstream builder: build_event_attendance, build_rollups or build_voice_copresence.';
+
+-- Voice co-presence: who spends time in voice with whom. build_voice_copresence() keeps the
+-- shared time of every pair of members per calendar day; top partners, groups of regulars and
+-- the newcomer integration score are read from it.
+--
+-- Cost: a channel with n people at once holds n(n-1)/2 pairs, so the rows grow with the square
+-- of channel occupancy, not with the number of sessions. Pairs are found per channel and day
+-- (sessions cut at midnight first), so a busy channel's year is never joined with itself.
+
+CREATE TABLE voice_copresence_daily (
+    guild_id        bigint           NOT NULL,
+    day             date             NOT NULL,
+    user_a          bigint           NOT NULL,
+    user_b          bigint           NOT NULL,
+    shared_seconds  double precision NOT NULL,
+    PRIMARY KEY (guild_id, day, user_a, user_b),
+    CONSTRAINT voice_copresence_daily_pair_ordered CHECK (user_a < user_b),
+    CONSTRAINT voice_copresence_daily_positive CHECK (shared_seconds > 0)
+);
+-- A member's partners are read by user_b as often as by user_a (voice_top_partners).
+CREATE INDEX voice_copresence_daily_user_b ON voice_copresence_daily (guild_id, user_b, day);
+CREATE INDEX voice_copresence_daily_user_a ON voice_copresence_daily (guild_id, user_a, day);
+COMMENT ON TABLE voice_copresence_daily IS
+    'Shared voice time per pair of members and calendar day (the guild''s settings.calendar_time_zone): both in the same channel at the same time, the AFK channel excluded. Each unordered pair once (user_a < user_b); time over midnight is split between the days; a member''s overlapping sessions count once; open sessions count up to the voice horizon. Built by build_voice_copresence().';
+COMMENT ON COLUMN voice_copresence_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN voice_copresence_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN voice_copresence_daily.user_a IS 'Discord user snowflake, the smaller of the pair.';
+COMMENT ON COLUMN voice_copresence_daily.user_b IS 'Discord user snowflake, the larger of the pair.';
+COMMENT ON COLUMN voice_copresence_daily.shared_seconds IS 'Seconds both spent in the same non-AFK voice channel that day.';
+COMMENT ON INDEX voice_copresence_daily_user_a IS 'A member''s pairs where they are user_a, by day.';
+COMMENT ON INDEX voice_copresence_daily_user_b IS 'A member''s pairs where they are user_b, by day.';
+SELECT pg_catalog.pg_extension_config_dump('voice_copresence_daily', '');
+
+CREATE TABLE voice_copresence_guilds (
+    guild_id            bigint      PRIMARY KEY,
+    calendar_time_zone  text        NOT NULL,
+    built_at            timestamptz NOT NULL
+);
+COMMENT ON TABLE voice_copresence_guilds IS
+    'Bookkeeping of build_voice_copresence(): the guilds it has built and the time zone their days were cut in. A guild with voice sessions but no row here (new, or sessions built before this builder existed) or with another time zone now is built whole.';
+COMMENT ON COLUMN voice_copresence_guilds.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN voice_copresence_guilds.calendar_time_zone IS 'settings.calendar_time_zone when the guild was last built.';
+COMMENT ON COLUMN voice_copresence_guilds.built_at IS 'When the guild was last built.';
+SELECT pg_catalog.pg_extension_config_dump('voice_copresence_guilds', '');
+
+CREATE FUNCTION _voice_copresence_pairs(guild_id bigint, from_day date, time_zone text, horizon timestamptz)
+RETURNS TABLE (day date, user_a bigint, user_b bigint, shared_seconds double precision)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH clipped AS (
+        SELECT v.user_id, v.channel_id,
+               tstzrange(greatest(v.started_at, (_voice_copresence_pairs.from_day::timestamp AT TIME ZONE _voice_copresence_pairs.time_zone)),
+                         coalesce(v.ended_at, _voice_copresence_pairs.horizon)) AS r
+        FROM @extschema@.voice_sessions v
+        WHERE v.guild_id = _voice_copresence_pairs.guild_id AND NOT v.is_afk
+          AND coalesce(v.ended_at, _voice_copresence_pairs.horizon)
+              > (_voice_copresence_pairs.from_day::timestamp AT TIME ZONE _voice_copresence_pairs.time_zone)
+          AND v.started_at < coalesce(v.ended_at, _voice_copresence_pairs.horizon)
+    ),
+    -- A member's overlapping stints in one channel count once.
+    merged AS (
+        SELECT c.user_id, c.channel_id, unnest(range_agg(c.r)) AS r
+        FROM clipped c GROUP BY c.user_id, c.channel_id
+    ),
+    pieces AS (
+        SELECT m.user_id, m.channel_id, d.day::date AS day,
+               m.r * tstzrange(d.day AT TIME ZONE _voice_copresence_pairs.time_zone,
+                               (d.day + interval '1 day') AT TIME ZONE _voice_copresence_pairs.time_zone) AS r
+        FROM merged m
+        CROSS JOIN LATERAL generate_series((lower(m.r) AT TIME ZONE _voice_copresence_pairs.time_zone)::date::timestamp,
+                                           (upper(m.r) AT TIME ZONE _voice_copresence_pairs.time_zone)::date::timestamp,
+                                           interval '1 day') AS d(day)
+    ),
+    together AS (
+        SELECT a.day, a.user_id AS user_a, b.user_id AS user_b, a.r * b.r AS r
+        FROM pieces a
+        JOIN pieces b ON b.channel_id = a.channel_id AND b.day = a.day AND b.user_id > a.user_id AND b.r && a.r
+        WHERE NOT isempty(a.r)
+    ),
+    -- A pair together in two channels at once (overlapping sessions of both) counts once.
+    unioned AS (
+        SELECT o.day, o.user_a, o.user_b, unnest(range_agg(o.r)) AS r
+        FROM together o GROUP BY o.day, o.user_a, o.user_b
+    )
+    SELECT u.day, u.user_a, u.user_b, sum(extract(epoch FROM upper(u.r) - lower(u.r)))::double precision
+    FROM unioned u
+    GROUP BY u.day, u.user_a, u.user_b
+    HAVING sum(extract(epoch FROM upper(u.r) - lower(u.r))) > 0;
+END;
+COMMENT ON FUNCTION _voice_copresence_pairs(bigint, date, text, timestamptz) IS
+    'Internal to build_voice_copresence(): the shared voice seconds of every pair of a guild per calendar day in time_zone, from from_day on, open sessions counted up to horizon.';
+
+CREATE FUNCTION build_voice_copresence(full boolean DEFAULT false)
+RETURNS TABLE (guilds_refreshed integer, pair_rows bigint, elapsed interval, status text)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    started  timestamptz := clock_timestamp();
+    g        record;
+    n        bigint;
+BEGIN
+    guilds_refreshed := 0; pair_rows := 0;
+    IF NOT @extschema@._try_builder_lock('build_voice_copresence') THEN
+        elapsed := clock_timestamp() - started;
+        status := 'skipped: another build_voice_copresence() is running';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF build_voice_copresence.full THEN
+        DELETE FROM @extschema@.voice_copresence_guilds;
+        TRUNCATE @extschema@.voice_copresence_daily;
+    END IF;
+
+    -- The days from the earliest session build_voice_sessions() rewrote; a guild never built
+    -- here, or whose calendar time zone changed, whole.
+    FOR g IN
+        SELECT c.guild_id, min(c.changed_from) AS changed_from, s.calendar_time_zone AS tz, b.horizon
+        FROM (SELECT v.guild_id, v.changed_from FROM @extschema@.voice_session_changes v
+               WHERE v.consumer = 'build_voice_copresence'
+              UNION ALL
+              SELECT b.guild_id, '-infinity' FROM @extschema@.voice_build_guilds b
+               WHERE NOT EXISTS (SELECT 1 FROM @extschema@.voice_copresence_guilds d
+                                  WHERE d.guild_id = b.guild_id
+                                    AND d.calendar_time_zone = (SELECT s.calendar_time_zone
+                                                                  FROM @extschema@.settings_for(b.guild_id) s))) c
+        CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
+        JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
+        GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
+        ORDER BY c.guild_id
+    LOOP
+        guilds_refreshed := guilds_refreshed + 1;
+        DELETE FROM @extschema@.voice_copresence_daily d
+         WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+        INSERT INTO @extschema@.voice_copresence_daily (guild_id, day, user_a, user_b, shared_seconds)
+        SELECT g.guild_id, p.day, p.user_a, p.user_b, p.shared_seconds
+        FROM @extschema@._voice_copresence_pairs(g.guild_id, (g.changed_from AT TIME ZONE g.tz)::date, g.tz, g.horizon) p;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        pair_rows := pair_rows + n;
+        INSERT INTO @extschema@.voice_copresence_guilds AS d (guild_id, calendar_time_zone, built_at)
+        VALUES (g.guild_id, g.tz, now())
+        ON CONFLICT (guild_id) DO UPDATE SET calendar_time_zone = EXCLUDED.calendar_time_zone, built_at = EXCLUDED.built_at;
+    END LOOP;
+    DELETE FROM @extschema@.voice_session_changes c WHERE c.consumer = 'build_voice_copresence';
+
+    elapsed := clock_timestamp() - started;
+    status := CASE WHEN build_voice_copresence.full THEN 'ok: full rebuild' ELSE 'ok' END;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION build_voice_copresence(boolean) IS
+    'Refreshes voice_copresence_daily from the first calendar day whose voice sessions build_voice_sessions() rewrote, per guild (a guild never built, or whose calendar time zone changed, whole). Returns one summary row; full => true starts over. build_all() runs it after build_voice_sessions().';
+
+CREATE FUNCTION voice_top_partners(guild_id bigint, user_id bigint, from_day date DEFAULT NULL,
+                                   to_day date DEFAULT NULL, max_rows integer DEFAULT 5)
+RETURNS TABLE (partner_id bigint, partner_name text, shared_minutes double precision, days_together bigint)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT p.partner_id, m.display_name, p.seconds / 60.0, p.days
+    FROM (SELECT x.partner_id, sum(x.shared_seconds) AS seconds, count(DISTINCT x.day) AS days
+          FROM (SELECT d.user_b AS partner_id, d.shared_seconds, d.day FROM @extschema@.voice_copresence_daily d
+                 WHERE d.guild_id = voice_top_partners.guild_id AND d.user_a = voice_top_partners.user_id
+                   AND d.day >= coalesce(voice_top_partners.from_day, '-infinity')
+                   AND d.day <= coalesce(voice_top_partners.to_day, 'infinity')
+                UNION ALL
+                SELECT d.user_a, d.shared_seconds, d.day FROM @extschema@.voice_copresence_daily d
+                 WHERE d.guild_id = voice_top_partners.guild_id AND d.user_b = voice_top_partners.user_id
+                   AND d.day >= coalesce(voice_top_partners.from_day, '-infinity')
+                   AND d.day <= coalesce(voice_top_partners.to_day, 'infinity')) x
+          GROUP BY x.partner_id) p
+    LEFT JOIN @extschema@.members m ON m.guild_id = voice_top_partners.guild_id AND m.user_id = p.partner_id
+    ORDER BY p.seconds DESC, p.partner_id
+    LIMIT greatest(voice_top_partners.max_rows, 0);
+END;
+COMMENT ON FUNCTION voice_top_partners(bigint, bigint, date, date, integer) IS
+    'A member''s top voice partners in a guild: the members they shared a (non-AFK) voice channel with most, with the shared minutes and the number of days together, between from_day and to_day inclusive (calendar days in the guild''s time zone; NULL: unbounded), most shared first, at most max_rows. partner_name is the latest display name, if any. Reads voice_copresence_daily. Example: SELECT * FROM guildstats.voice_top_partners(guild_id => 1, user_id => 42);';
+
+-- Regulars: members with a partner above the threshold of settings.regular_min_minutes in the
+-- last settings.regular_window_days days. Resolved on its own, like future_tolerance_for(), so
+-- that settings_for() keeps its signature.
+CREATE FUNCTION regulars_threshold_for(guild_id bigint)
+RETURNS TABLE (min_minutes integer, window_days integer)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT coalesce(g.regular_min_minutes, d.regular_min_minutes, 60),
+           coalesce(g.regular_window_days, d.regular_window_days, 28)
+    FROM (SELECT 1) AS one
+    LEFT JOIN @extschema@.settings d ON d.guild_id IS NULL
+    LEFT JOIN @extschema@.settings g ON g.guild_id = regulars_threshold_for.guild_id;
+END;
+COMMENT ON FUNCTION regulars_threshold_for(bigint) IS
+    'The threshold that makes two members of a guild regulars of each other: at least min_minutes of shared voice within window_days days (settings.regular_min_minutes and regular_window_days: the guild''s row, else the global row, else 60 minutes in 28 days). Example: SELECT * FROM guildstats.regulars_threshold_for(1234);';
+
+CREATE FUNCTION voice_regular_groups(guild_id bigint, as_of date DEFAULT NULL)
+RETURNS TABLE (group_id bigint, user_id bigint, group_size integer)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+    last_day  date := voice_regular_groups.as_of;
+    min_seconds double precision;
+    days      integer;
+    users     bigint[];
+    ea        integer[];
+    eb        integer[];
+    parent    integer[];
+    ra        integer;
+    rb        integer;
+BEGIN
+    SELECT t.min_minutes * 60.0, t.window_days INTO min_seconds, days
+      FROM @extschema@.regulars_threshold_for(voice_regular_groups.guild_id) t;
+    IF last_day IS NULL THEN
+        SELECT max(d.day) INTO last_day FROM @extschema@.voice_copresence_daily d
+         WHERE d.guild_id = voice_regular_groups.guild_id;
+    END IF;
+    WITH edges AS (
+        SELECT d.user_a, d.user_b FROM @extschema@.voice_copresence_daily d
+         WHERE d.guild_id = voice_regular_groups.guild_id
+           AND d.day > last_day - days AND d.day <= last_day
+         GROUP BY d.user_a, d.user_b
+        HAVING sum(d.shared_seconds) >= min_seconds),
+    nodes AS (
+        SELECT x.u, row_number() OVER (ORDER BY x.u)::integer AS i
+          FROM (SELECT e.user_a AS u FROM edges e UNION SELECT e.user_b FROM edges e) x)
+    SELECT (SELECT array_agg(n.u ORDER BY n.i) FROM nodes n),
+           array_agg(na.i), array_agg(nb.i)
+      INTO users, ea, eb
+      FROM edges e JOIN nodes na ON na.u = e.user_a JOIN nodes nb ON nb.u = e.user_b;
+    IF users IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- Union-find with the smaller index as root: a component's root is its smallest user id,
+    -- which names the group stably while the group grows.
+    parent := ARRAY(SELECT generate_series(1, cardinality(users)));
+    FOR k IN 1 .. cardinality(ea) LOOP
+        ra := ea[k];
+        WHILE parent[ra] <> ra LOOP parent[ra] := parent[parent[ra]]; ra := parent[ra]; END LOOP;
+        rb := eb[k];
+        WHILE parent[rb] <> rb LOOP parent[rb] := parent[parent[rb]]; rb := parent[rb]; END LOOP;
+        IF ra < rb THEN parent[rb] := ra; ELSIF rb < ra THEN parent[ra] := rb; END IF;
+    END LOOP;
+    FOR k IN 1 .. cardinality(users) LOOP
+        ra := k;
+        WHILE parent[ra] <> ra LOOP ra := parent[ra]; END LOOP;
+        parent[k] := ra;
+    END LOOP;
+
+    RETURN QUERY
+    SELECT users[r.root], r.member, (count(*) OVER (PARTITION BY r.root))::integer
+      FROM unnest(users, parent) AS r(member, root)
+     ORDER BY 1, 2;
+END
+$$;
+COMMENT ON FUNCTION voice_regular_groups(bigint, date) IS
+    'Groups of regulars of a guild: the connected components of the graph whose edges are the pairs above regulars_threshold_for(guild_id) (by default at least 60 shared voice minutes in the 28 days up to as_of; as_of NULL: the latest day with shared voice). One row per member in a group (guildstats_mart.voice_regular_groups has every guild''s, with guild_id and names); group_id is the smallest user id of the group, group_size its number of members. Members with no partner above the threshold are in no group. Example: SELECT * FROM guildstats.voice_regular_groups(guild_id => 1);';
+
+-- The newcomer integration score. A newcomer's day 0 is their first activity (members.first_seen,
+-- which a tracked join dates); a partner is a regular when, in the window before that day, they
+-- had some partner above the threshold: judged with what was known then, so a newcomer's
+-- later friends do not make themselves look integrated.
+CREATE FUNCTION voice_newcomer_integration(guild_id bigint)
+RETURNS TABLE (user_id bigint, first_day date, regulars_met integer, score_band text, retained_d30 boolean)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH setup AS (
+        SELECT s.calendar_time_zone AS tz, t.min_minutes * 60.0 AS min_seconds, t.window_days AS days
+          FROM @extschema@.settings_for(voice_newcomer_integration.guild_id) s,
+               @extschema@.regulars_threshold_for(voice_newcomer_integration.guild_id) t),
+    span AS (
+        SELECT (min(m.first_seen) AT TIME ZONE setup.tz)::date AS tracked_from,
+               (max(m.last_seen) AT TIME ZONE setup.tz)::date AS data_until
+          FROM @extschema@.members m, setup
+         WHERE m.guild_id = voice_newcomer_integration.guild_id
+         GROUP BY setup.tz),
+    newcomers AS (
+        SELECT m.user_id, (m.first_seen AT TIME ZONE setup.tz)::date AS first_day
+          FROM @extschema@.members m, setup, span
+         WHERE m.guild_id = voice_newcomer_integration.guild_id AND NOT m.is_bot
+           -- Before a whole window of data nobody can be told a regular.
+           AND (m.first_seen AT TIME ZONE setup.tz)::date >= span.tracked_from + setup.days),
+    met AS (
+        SELECT n.user_id, count(*) FILTER (WHERE EXISTS (
+                   SELECT 1
+                     FROM (SELECT d.user_b AS other, d.shared_seconds FROM @extschema@.voice_copresence_daily d
+                            WHERE d.guild_id = voice_newcomer_integration.guild_id AND d.user_a = p.partner
+                              AND d.day >= n.first_day - setup.days AND d.day < n.first_day
+                           UNION ALL
+                           SELECT d.user_a, d.shared_seconds FROM @extschema@.voice_copresence_daily d
+                            WHERE d.guild_id = voice_newcomer_integration.guild_id AND d.user_b = p.partner
+                              AND d.day >= n.first_day - setup.days AND d.day < n.first_day) o
+                    GROUP BY o.other
+                   HAVING sum(o.shared_seconds) >= setup.min_seconds))::integer AS regulars
+          FROM newcomers n
+          CROSS JOIN setup
+          CROSS JOIN LATERAL (
+              SELECT DISTINCT CASE WHEN d.user_a = n.user_id THEN d.user_b ELSE d.user_a END AS partner
+                FROM @extschema@.voice_copresence_daily d
+               WHERE d.guild_id = voice_newcomer_integration.guild_id
+                 AND (d.user_a = n.user_id OR d.user_b = n.user_id)
+                 AND d.day >= n.first_day AND d.day < n.first_day + 14) p
+         GROUP BY n.user_id)
+    SELECT n.user_id, n.first_day, coalesce(met.regulars, 0),
+           CASE WHEN coalesce(met.regulars, 0) = 0 THEN '0'
+                WHEN met.regulars <= 2 THEN '1-2'
+                WHEN met.regulars <= 5 THEN '3-5'
+                ELSE '6+' END,
+           CASE WHEN span.data_until < n.first_day + 30 THEN NULL
+                ELSE EXISTS (SELECT 1 FROM @extschema@.activity_events e
+                              WHERE e.guild_id = voice_newcomer_integration.guild_id AND e.user_id = n.user_id
+                                AND e.kind <> 'member'
+                                AND e.activity_at >= ((n.first_day + 30)::timestamp AT TIME ZONE setup.tz)) END
+      FROM newcomers n
+      CROSS JOIN setup
+      CROSS JOIN span
+      LEFT JOIN met ON met.user_id = n.user_id
+     ORDER BY n.first_day, n.user_id;
+END;
+COMMENT ON FUNCTION voice_newcomer_integration(bigint) IS
+    'The newcomer integration score of a guild''s members: for each member first seen (members.first_seen, calendar day in the guild''s time zone) at least a regulars window after the data begins, regulars_met is how many distinct regulars they shared voice with in their first 14 days (days 0 to 13). A regular is a member who, in the window before the newcomer''s first day, had a partner above regulars_threshold_for(guild_id). score_band: 0, 1-2, 3-5 or 6+. retained_d30: active (activity_events, kind member excluded) on day 30 or later; NULL while the data does not reach day 30. Example: SELECT * FROM guildstats.voice_newcomer_integration(guild_id => 1);';
+
+CREATE VIEW voice_integration_retention AS
+SELECT g.guild_id, i.score_band,
+       min(i.regulars_met) AS min_regulars_met,
+       count(*) AS newcomers,
+       count(*) FILTER (WHERE i.retained_d30) AS retained_d30,
+       round(count(*) FILTER (WHERE i.retained_d30)::numeric / nullif(count(*), 0), 3) AS d30_rate
+FROM (SELECT DISTINCT c.guild_id FROM @extschema@.voice_copresence_guilds c) g
+CROSS JOIN LATERAL @extschema@.voice_newcomer_integration(g.guild_id) i
+WHERE i.retained_d30 IS NOT NULL
+GROUP BY g.guild_id, i.score_band;
+COMMENT ON VIEW voice_integration_retention IS
+    'Whether the newcomer integration score predicts retention: per guild and score band (0, 1-2, 3-5, 6+ regulars met in voice in the first 14 days, voice_newcomer_integration()), the newcomers whose data reaches day 30 and the share of them still active on day 30 or later.';
+COMMENT ON COLUMN voice_integration_retention.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN voice_integration_retention.score_band IS 'Regulars met in the first 14 days: 0, 1-2, 3-5 or 6+.';
+COMMENT ON COLUMN voice_integration_retention.min_regulars_met IS 'The smallest score in the band among these newcomers: sorts the bands.';
+COMMENT ON COLUMN voice_integration_retention.newcomers IS 'Newcomers in the band whose data reaches day 30.';
+COMMENT ON COLUMN voice_integration_retention.retained_d30 IS 'Of them, active on day 30 after their first day or later.';
+COMMENT ON COLUMN voice_integration_retention.d30_rate IS 'retained_d30 / newcomers, to three decimals.';
+
+CREATE OR REPLACE FUNCTION erase_member(guild_id bigint, user_id bigint)
+RETURNS TABLE (table_name text, rows_changed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lock_wait text;
+    n bigint;
+BEGIN
+    IF erase_member.guild_id IS NULL OR erase_member.user_id IS NULL THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): both are required', erase_member.guild_id, erase_member.user_id
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Waits for builds in flight, but not forever: a transaction left open holding a builder's
+    -- lock gets a clear error instead of a hang (the caller's lock_timeout, else 30 seconds).
+    lock_wait := current_setting('lock_timeout');
+    BEGIN
+        IF lock_wait = '0' THEN
+            PERFORM set_config('lock_timeout', '30s', true);
+        END IF;
+        PERFORM 1 FROM @extschema@.builder_locks l ORDER BY l.builder FOR UPDATE;
+        PERFORM set_config('lock_timeout', lock_wait, true);
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): a build held the builders'' locks for longer than lock_timeout (%); nothing was erased',
+            erase_member.guild_id, erase_member.user_id, CASE lock_wait WHEN '0' THEN '30s' ELSE lock_wait END
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Retry when the build has committed; pg_stat_activity shows the transaction holding guildstats.builder_locks.';
+    END;
+
+    -- Every table with a (guild_id, user_id) pair, raw first.
+    FOR table_name IN
+        -- The list itself must survive the erasure it causes.
+        SELECT t FROM @extschema@._member_tables() t WHERE t <> 'opt_out'
+    LOOP
+        EXECUTE format('DELETE FROM @extschema@.%I t WHERE t.guild_id = $1 AND t.user_id = $2', table_name)
+            USING erase_member.guild_id, erase_member.user_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        rows_changed := n;
+        RETURN NEXT;
+    END LOOP;
+
+    -- Pairs name the member as user_a or user_b, not user_id.
+    DELETE FROM @extschema@.voice_copresence_daily p
+     WHERE p.guild_id = erase_member.guild_id
+       AND (p.user_a = erase_member.user_id OR p.user_b = erase_member.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'voice_copresence_daily'; rows_changed := n; RETURN NEXT;
+
+    -- Snapshots in every form: entries whose user_id is the member, however spelled; entries
+    -- the builders cannot read that mention the member anywhere; and documents that are not
+    -- arrays (not snapshots at all) that mention the member, blanked to JSON null.
+    UPDATE @extschema@.raw_voice_snapshots s
+       SET voice_states = CASE jsonb_typeof(s.voice_states)
+               WHEN 'array' THEN (
+                   SELECT coalesce(jsonb_agg(v ORDER BY o), '[]'::jsonb)
+                     FROM jsonb_array_elements(s.voice_states) WITH ORDINALITY AS e(v, o)
+                    WHERE NOT @extschema@._voice_state_is_member(v, erase_member.user_id))
+               ELSE 'null'::jsonb END
+     WHERE s.guild_id = erase_member.guild_id
+       AND @extschema@._mentions_id(s.voice_states, erase_member.user_id)
+       AND (jsonb_typeof(s.voice_states) <> 'array'
+            OR EXISTS (SELECT 1 FROM jsonb_array_elements(s.voice_states) v
+                        WHERE @extschema@._voice_state_is_member(v, erase_member.user_id)));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_voice_snapshots'; rows_changed := n; RETURN NEXT;
+
+    UPDATE @extschema@.raw_scheduled_events e
+       SET creator_id = NULL
+     WHERE e.guild_id = erase_member.guild_id AND e.creator_id = erase_member.user_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_scheduled_events'; rows_changed := n; RETURN NEXT;
+
+    -- Quarantined raw rows are kept whole, so they name members inside row_data too (a
+    -- snapshot's voice states, an event's creator). Those that mention the member go whole:
+    -- nothing is built from them, and a redacted copy would no longer be the row that came.
+    DELETE FROM @extschema@.quarantine q
+     WHERE q.guild_id = erase_member.guild_id
+       AND @extschema@._mentions_id(q.row_data, erase_member.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'quarantine (row_data)'; rows_changed := n; RETURN NEXT;
+END
+$$;
+
+COMMENT ON FUNCTION erase_member(bigint, bigint) IS
+    'Forgets a member of a guild: deletes their rows from every raw and derived table that has (guild_id, user_id) (opt_out excepted) and their pairs from voice_copresence_daily, removes their entries from voice snapshots however the id is spelled (a document that is not an array and mentions them becomes JSON null), clears them as creator of scheduled events and unlinks their ET:Legacy GUIDs. Returns the rows changed per table. To keep their later rows out too, insert them into opt_out instead (which calls this). Example: SELECT * FROM guildstats.erase_member(guild_id => 1, user_id => 42);';
+
+CREATE OR REPLACE FUNCTION build_all()
+RETURNS TABLE (builder text, status text, elapsed interval)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    r record;
+BEGIN
+    SELECT * INTO r FROM @extschema@.import_et_rounds();
+    builder := 'import_et_rounds'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_et_ratings();
+    builder := 'build_et_ratings'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_members();
+    builder := 'build_members'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_voice_sessions();
+    builder := 'build_voice_sessions'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_voice_copresence();
+    builder := 'build_voice_copresence'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_event_attendance();
+    builder := 'build_event_attendance'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_game_sessions();
+    builder := 'build_game_sessions'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_rollups();
+    builder := 'build_rollups'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION build_all() IS
+    'Runs every builder in dependency order (import_et_rounds, build_et_ratings, build_members, build_voice_sessions, build_voice_copresence, build_event_attendance, build_game_sessions, build_rollups) in the caller''s transaction and returns one row per builder with its status. What pg_cron runs every minute (sql/ops/cron.sql).';
+
+CREATE VIEW guildstats_mart.voice_regular_groups AS
+SELECT g.guild_id, r.group_id, r.user_id, coalesce(m.display_name, 'user ' || r.user_id) AS member_name, r.group_size
+FROM (SELECT c.guild_id FROM @extschema@.voice_copresence_guilds c) g
+CROSS JOIN LATERAL @extschema@.voice_regular_groups(g.guild_id) r
+LEFT JOIN @extschema@.members m ON m.guild_id = g.guild_id AND m.user_id = r.user_id;
+COMMENT ON VIEW guildstats_mart.voice_regular_groups IS 'Groups of regulars per guild: members linked by at least 60 shared voice minutes in the last 28 days (settings.regular_min_minutes, regular_window_days), directly or through each other. Count user_id by group_id for the size of each circle; members with no such partner are in no group.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.group_id IS 'The group: the smallest user id in it.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.user_id IS 'Discord user id of a member of the group.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.member_name IS 'The member''s latest display name, or "user <id>".';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.group_size IS 'Members in the group.';
+
+SELECT count(@extschema@.isolate_by_guild(v::regclass))
+  FROM unnest(ARRAY['@extschema@.voice_copresence_daily', '@extschema@.voice_copresence_guilds',
+                    '@extschema@.voice_integration_retention', 'guildstats_mart.voice_regular_groups']) v;
+-- ==== end of voice co-presence
+
 -- ==== Discord command answers (issue 14: 1, 3, 5, 6): sql/extension/commands.sql ====
 -- The answers of the Discord slash commands (issue 14). The bot calls ONE function per command
 -- and renders the jsonb it returns; all the logic is here. The shapes are documented in
@@ -3358,22 +3858,6 @@ END;
 COMMENT ON FUNCTION _command_dpm(numeric, numeric) IS
     'Internal: damage per minute (damage * 60 / seconds played) rounded to 1 decimal; NULL without time played.';
 
--- Bigram Dice coefficient: the share of two-letter pieces two names have in common. Enough to
--- find "sebastian" from "sebastain" without any contrib module.
-CREATE FUNCTION _name_similarity(a text, b text)
-RETURNS double precision
-LANGUAGE sql IMMUTABLE STRICT
-BEGIN ATOMIC
-    WITH x AS (SELECT DISTINCT substr(lower(a), i, 2) AS g FROM generate_series(1, length(a) - 1) i),
-         y AS (SELECT DISTINCT substr(lower(b), i, 2) AS g FROM generate_series(1, length(b) - 1) i)
-    SELECT CASE WHEN lower(a) = lower(b) THEN 1.0
-                WHEN (SELECT count(*) FROM x) + (SELECT count(*) FROM y) = 0 THEN 0.0
-                ELSE 2.0 * (SELECT count(*) FROM x JOIN y USING (g))
-                     / ((SELECT count(*) FROM x) + (SELECT count(*) FROM y)) END;
-END;
-COMMENT ON FUNCTION _name_similarity(text, text) IS
-    'Similarity of two names between 0 and 1, case-insensitive: the Dice coefficient of their sets of two-character pieces (1 for equal names). Example: SELECT guildstats._name_similarity(''sebastian'', ''sebastain'');';
-
 CREATE FUNCTION command_find_player(name text)
 RETURNS TABLE (guid text, player_name text, rounds integer, last_seen timestamp, match text, score double precision)
 LANGUAGE plpgsql STABLE
@@ -3388,40 +3872,50 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY
-    WITH names AS (
-        SELECT p.guid, lower(p.clean_name) AS used, count(*) AS n
-        FROM @extschema@.et_counted_player_rounds p
-        WHERE NOT p.is_bot
-        GROUP BY p.guid, lower(p.clean_name)
-    ), tiered AS (
-        SELECT n.guid,
+    WITH names AS MATERIALIZED (
+        SELECT DISTINCT p.guid, lower(p.clean_name) AS used
+        FROM @extschema@.et_counted_player_rounds p WHERE NOT p.is_bot
+    ), tiered AS MATERIALIZED (
+        SELECT n.guid, n.used,
                CASE WHEN n.used = wanted THEN 1
                     WHEN left(n.used, length(wanted)) = wanted THEN 2
                     WHEN strpos(n.used, wanted) > 0 THEN 3
-                    ELSE 4 END AS tier,
-               @extschema@._name_similarity(n.used, wanted) AS sim
+                    ELSE 4 END AS tier
         FROM names n
-    ), best AS (
-        SELECT t.guid, min(t.tier) AS tier, max(t.sim) AS sim
+    ), typed AS (
+        SELECT DISTINCT substr(wanted, i, 2) AS piece FROM generate_series(1, length(wanted) - 1) i
+    ), alike AS MATERIALIZED (
+        -- Only when no name contains the typed one (a one-time filter: otherwise not computed):
+        -- the Dice coefficient of the two names' sets of two-character pieces,
+        -- 2 |A and B| / (|A| + |B|); "sebastain" finds "sebastian" with 0.625.
+        SELECT pc.guid,
+               2.0 * count(*) FILTER (WHERE pc.piece IN (SELECT t.piece FROM typed t))
+                   / (count(*) + (SELECT count(*) FROM typed)) AS score
+        FROM (SELECT DISTINCT n.guid, n.used, substr(n.used, i, 2) AS piece
+              FROM names n, generate_series(1, length(n.used) - 1) i
+              WHERE NOT EXISTS (SELECT 1 FROM tiered t WHERE t.tier < 4)) pc
+        GROUP BY pc.guid, pc.used
+    ), matched AS (
+        SELECT t.guid, min(t.tier) AS tier, NULL::double precision AS score
         FROM tiered t
-        WHERE t.tier < 4 OR t.sim >= 0.5
+        WHERE t.tier < 4 AND t.tier = (SELECT min(t2.tier) FROM tiered t2)
         GROUP BY t.guid
-    ), winning AS (
-        SELECT b.* FROM best b WHERE b.tier = (SELECT min(tier) FROM best)
+        UNION ALL
+        SELECT sm.guid, 4, max(sm.score) FROM alike sm WHERE sm.score >= 0.5 GROUP BY sm.guid
     )
     SELECT w.guid, pl.name, pl.rounds, pl.last_seen,
-           (ARRAY['exact', 'prefix', 'substring', 'similar'])[w.tier], w.sim
-    FROM winning w
+           (ARRAY['exact', 'prefix', 'substring', 'similar'])[w.tier], w.score
+    FROM matched w
     JOIN (SELECT p.guid, (array_agg(p.clean_name ORDER BY p.saved_at DESC))[1] AS name,
                  count(*)::integer AS rounds, max(p.saved_at) AS last_seen
           FROM @extschema@.et_counted_player_rounds p
-          WHERE p.guid IN (SELECT w2.guid FROM winning w2)
+          WHERE p.guid IN (SELECT m.guid FROM matched m)
           GROUP BY p.guid) pl ON pl.guid = w.guid
-    ORDER BY w.sim DESC, pl.rounds DESC, w.guid;
+    ORDER BY w.score DESC NULLS LAST, pl.rounds DESC, w.guid;
 END
 $$;
 COMMENT ON FUNCTION command_find_player(text) IS
-    'ET:Legacy players (not bots) whose names match a typed name, colour codes stripped and case ignored, by the first tier that finds anybody: exact, prefix, substring, similar (a bigram similarity of at least 0.5 with any name the GUID used). Empty names and names over 64 characters match nobody. Example: SELECT * FROM guildstats.command_find_player(''^1lu'');';
+    'ET:Legacy players (not bots) whose names match a typed name, colour codes stripped and case ignored, by the first tier that finds anybody: exact, prefix, substring, similar (score: the Dice coefficient of the two names'' sets of two-character pieces, at least 0.5, with any name the GUID used; NULL in the other tiers). Every name a GUID ever used counts. Empty names and names over 64 characters match nobody. Example: SELECT * FROM guildstats.command_find_player(''^1lu'');';
 
 CREATE FUNCTION _command_name_problem(name text)
 RETURNS text
@@ -3635,7 +4129,7 @@ BEGIN
         END IF;
     ELSE
         SELECT jsonb_agg(jsonb_build_object('name', f.player_name, 'guid', f.guid, 'rounds', f.rounds)
-                         ORDER BY f.score DESC, f.rounds DESC, f.guid), min(f.guid)
+                         ORDER BY f.score DESC NULLS LAST, f.rounds DESC, f.guid), min(f.guid)
           INTO candidates, found_guid
           FROM (SELECT * FROM @extschema@.command_find_player(player) LIMIT 10) f;
         IF candidates IS NULL THEN
@@ -3660,6 +4154,26 @@ BEGIN
                sum(m.kills) AS kills, sum(m.deaths) AS deaths, sum(m.damage_given) AS damage,
                sum(m.time_played_seconds) FILTER (WHERE m.damage_given IS NOT NULL) AS damage_seconds
         FROM mine m GROUP BY m.et_session_id ORDER BY min(m.saved_at) DESC LIMIT 20
+    ), ranked_players AS (
+        SELECT p.guid, sum(p.kills)::double precision AS kills,
+               sum(p.damage_given) * 60.0 / nullif(sum(p.time_played_seconds) FILTER (WHERE p.damage_given IS NOT NULL), 0) AS dpm,
+               CASE WHEN sum(p.deaths) = 0 THEN sum(p.kills)::double precision
+                    ELSE sum(p.kills)::double precision / sum(p.deaths) END AS kd
+        FROM @extschema@.et_counted_player_rounds p
+        WHERE NOT p.is_bot
+        GROUP BY p.guid
+        HAVING count(*) >= cfg.top_min_rounds
+    ), metric_values AS (
+        SELECT mt.metric, mt.ord, rp.guid,
+               CASE mt.metric WHEN 'kills' THEN rp.kills WHEN 'dpm' THEN rp.dpm ELSE rp.kd END AS v
+        FROM unnest(ARRAY['kills', 'dpm', 'kd']) WITH ORDINALITY AS mt(metric, ord)
+        CROSS JOIN ranked_players rp
+    ), ranks AS (
+        -- As et_leaderboard ranks: 1 + the players with a higher value; null when not ranked.
+        SELECT a.metric, a.ord, a.of,
+               CASE WHEN a.mine IS NOT NULL THEN 1 + (SELECT count(*) FROM metric_values b WHERE b.metric = a.metric AND b.v > a.mine) END AS rank
+        FROM (SELECT mv.metric, mv.ord, count(mv.v) AS of, max(mv.v) FILTER (WHERE mv.guid = found_guid) AS mine
+              FROM metric_values mv GROUP BY mv.metric, mv.ord) a
     ), voice AS (
         SELECT (SELECT v.seconds FROM @extschema@._voice_seconds(command_stats.guild_id,
                     @extschema@._command_period_start(command_stats.guild_id, 'week', at_time), at_time) v
@@ -3697,12 +4211,8 @@ BEGIN
         'events_attended', CASE WHEN linked_user IS NOT NULL THEN
                                (SELECT count(*) FROM @extschema@.event_attendance a
                                  WHERE a.guild_id = command_stats.guild_id AND a.user_id = linked_user) END,
-        'ranks', (SELECT jsonb_agg(jsonb_build_object('metric', k.metric, 'rank', k.rank, 'of', k.of) ORDER BY k.ord)
-                  FROM (SELECT mt.metric, mt.ord,
-                               (SELECT l.rank FROM @extschema@.et_leaderboard(mt.metric, min_rounds => cfg.top_min_rounds, top => 2147483647) l
-                                 WHERE l.guid = found_guid) AS rank,
-                               (SELECT count(*) FROM @extschema@.et_leaderboard(mt.metric, min_rounds => cfg.top_min_rounds, top => 2147483647)) AS of
-                        FROM unnest(ARRAY['kills', 'dpm', 'kd']) WITH ORDINALITY AS mt(metric, ord)) k),
+        'ranks', (SELECT jsonb_agg(jsonb_build_object('metric', r.metric, 'rank', r.rank, 'of', r.of) ORDER BY r.ord)
+                  FROM ranks r),
         'sessions', coalesce((SELECT jsonb_agg(jsonb_build_object(
                         'session_id', s.et_session_id, 'date', s.first_round::date,
                         'kills', s.kills, 'deaths', s.deaths,
@@ -3714,7 +4224,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION command_stats(bigint, text, bigint, timestamptz) IS
-    'The /stats answer for one ET:Legacy player, found by a Discord member''s GUID link (user_id; the linked GUID with the most rounds) or by name (colour codes stripped, case ignored: exact, prefix, substring, then similar spelling; several matches answer ok false with candidates): totals over counted rounds, form in the 30 days before as_of (default now) against before, voice hours (week, month, all; null when the GUID is linked to nobody in the guild), events attended, all-time rank for kills, dpm and kd (null when under the minimum rounds), and the last 20 sessions played, oldest first. Example: SELECT jsonb_pretty(guildstats.command_stats(1234, player => ''lu''));';
+    'The /stats answer for one ET:Legacy player, found by a Discord member''s GUID link (user_id; the linked GUID with the most rounds) or by name (colour codes stripped, case ignored: exact, prefix, substring, then similar spelling; several matches answer ok false with candidates): totals over counted rounds, form in the 30 days before as_of (default now) against before, voice hours (week, month, all; null when the GUID is linked to nobody in the guild), events attended, all-time rank for kills, dpm and kd among the players with at least command_settings.top_min_rounds rounds, as command_top ranks them (null when under the minimum), and the last 20 sessions played, oldest first. Example: SELECT jsonb_pretty(guildstats.command_stats(1234, player => ''lu''));';
 
 CREATE FUNCTION command_top(guild_id bigint, metric text, period text DEFAULT 'all', map text DEFAULT NULL,
                             max_rows integer DEFAULT 10, as_of timestamptz DEFAULT NULL)
@@ -3819,7 +4329,7 @@ BEGIN
                'guid', f.guid, 'name', f.player_name, 'rounds', f.rounds, 'last_seen', f.last_seen,
                'voice_overlap_rounds', coalesce(o.rounds, 0),
                'linked_user_id', l.user_id::text)
-           ORDER BY coalesce(o.rounds, 0) DESC, f.score DESC, f.rounds DESC, f.guid)
+           ORDER BY coalesce(o.rounds, 0) DESC, f.score DESC NULLS LAST, f.rounds DESC, f.guid)
       INTO found
       FROM (SELECT * FROM @extschema@.command_find_player(name) LIMIT 25) f
       LEFT JOIN @extschema@._voice_overlap_rounds(command_link_candidates.guild_id, command_link_candidates.user_id) o
@@ -3994,19 +4504,6 @@ BEGIN
     ), mo AS (
         SELECT m.*, rank() OVER (ORDER BY m.seconds DESC) AS rank
         FROM @extschema@._voice_seconds(command_voice.guild_id, mo_from, at_time) m WHERE m.seconds > 0
-    ), partners AS (
-        -- Shared time over the last 30 days: both in the same channel at once, AFK excluded.
-        SELECT o.user_id,
-               sum(extract(epoch FROM least(coalesce(me.ended_at, at_time), coalesce(o.ended_at, at_time), at_time)
-                                      - greatest(me.started_at, o.started_at, at_time - interval '30 days'))) AS seconds
-        FROM @extschema@.voice_sessions me
-        JOIN @extschema@.voice_sessions o
-          ON o.guild_id = me.guild_id AND o.channel_id = me.channel_id AND o.user_id <> me.user_id AND NOT o.is_afk
-         AND o.started_at < coalesce(me.ended_at, at_time) AND coalesce(o.ended_at, 'infinity') > me.started_at
-        WHERE me.guild_id = command_voice.guild_id AND me.user_id = command_voice.user_id AND NOT me.is_afk
-          AND me.started_at < at_time AND coalesce(me.ended_at, 'infinity') > at_time - interval '30 days'
-          AND o.started_at < at_time AND coalesce(o.ended_at, 'infinity') > at_time - interval '30 days'
-        GROUP BY o.user_id
     ), weeks AS (
         SELECT g.week_start, (SELECT w.seconds FROM @extschema@._voice_seconds(command_voice.guild_id,
                                    g.week_start, least(g.week_start + interval '7 days', at_time)) w
@@ -4025,11 +4522,17 @@ BEGIN
         'rank_month', (SELECT m.rank FROM mo m WHERE m.user_id = command_voice.user_id),
         'members_ranked', (SELECT count(*) FROM mo),
         'members_ranked_week', (SELECT count(*) FROM wk),
-        'partners', coalesce((SELECT jsonb_agg(jsonb_build_object('user_id', p.user_id::text, 'name', mb.display_name,
-                                                                  'shared_minutes', round(p.seconds / 60)::bigint)
-                                               ORDER BY p.seconds DESC, p.user_id)
-                              FROM (SELECT * FROM partners p WHERE p.seconds >= 60 ORDER BY p.seconds DESC, p.user_id LIMIT 5) p
-                              LEFT JOIN @extschema@.members mb ON mb.guild_id = command_voice.guild_id AND mb.user_id = p.user_id), '[]'),
+        -- Partners from the co-presence builder (build_voice_copresence, run by build_all):
+        -- shared minutes per pair and calendar day, the last 30 days including today.
+        'partners', coalesce((SELECT jsonb_agg(jsonb_build_object('user_id', tp.partner_id::text, 'name', tp.partner_name,
+                                                                  'shared_minutes', round(tp.shared_minutes)::bigint,
+                                                                  'days_together', tp.days_together)
+                                               ORDER BY tp.shared_minutes DESC, tp.partner_id)
+                              FROM @extschema@.voice_top_partners(command_voice.guild_id, command_voice.user_id,
+                                                                  from_day => (at_time AT TIME ZONE tz)::date - 29,
+                                                                  to_day => (at_time AT TIME ZONE tz)::date,
+                                                                  max_rows => 5) tp
+                              WHERE tp.shared_minutes >= 1), '[]'),
         'weeks', (SELECT jsonb_agg(jsonb_build_object('week_start', (w.week_start AT TIME ZONE tz)::date,
                                                       'hours', round(coalesce(w.seconds, 0)::numeric / 3600, 1)::double precision)
                                    ORDER BY w.week_start) FROM weeks w))
@@ -4038,7 +4541,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION command_voice(bigint, bigint, timestamptz) IS
-    'The /voice answer for a member at as_of (default now): voice hours this calendar week and month (guild time zone, AFK excluded, open sessions up to as_of), rank among the members with voice time in that week and month (members_ranked counts the month''s), the top 5 partners by minutes shared in the same channel over the last 30 days (at least one minute), and the hours of each of the last 12 weeks, oldest first. Example: SELECT jsonb_pretty(guildstats.command_voice(1234, 42));';
+    'The /voice answer for a member at as_of (default now): voice hours this calendar week and month (guild time zone, AFK excluded, open sessions up to as_of), rank among the members with voice time in that week and month (members_ranked counts the month''s), the top 5 partners by minutes shared in the same channel on the last 30 calendar days (voice_top_partners, from the co-presence builder; at least one minute), and the hours of each of the last 12 weeks, oldest first. Example: SELECT jsonb_pretty(guildstats.command_voice(1234, 42));';
 
 CREATE FUNCTION command_community(guild_id bigint, as_of timestamptz DEFAULT NULL)
 RETURNS jsonb

@@ -75,6 +75,17 @@ extension_sql_file!(
     requires = ["settings", "build_progress"]
 );
 extension_sql_file!(
+    "../../sql/extension/copresence.sql",
+    name = "copresence",
+    requires = [
+        "settings",
+        "members",
+        "voice_sessions",
+        "events",
+        "retention"
+    ]
+);
+extension_sql_file!(
     "../../sql/extension/build_all.sql",
     name = "build_all",
     requires = [
@@ -84,7 +95,8 @@ extension_sql_file!(
         "voice_sessions",
         "events",
         "game_sessions",
-        "rollups"
+        "rollups",
+        "copresence"
     ]
 );
 
@@ -98,7 +110,8 @@ extension_sql_file!(
         "et_reports",
         "rollups",
         "build_all",
-        "game_sessions"
+        "game_sessions",
+        "copresence"
     ]
 );
 
@@ -114,7 +127,8 @@ extension_sql_file!(
         "members",
         "events",
         "game_sessions",
-        "privacy"
+        "privacy",
+        "copresence"
     ]
 );
 

@@ -19,6 +19,9 @@ BEGIN
     SELECT * INTO r FROM @extschema@.build_voice_sessions();
     builder := 'build_voice_sessions'; status := r.status; elapsed := r.elapsed;
     RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_voice_copresence();
+    builder := 'build_voice_copresence'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
     SELECT * INTO r FROM @extschema@.build_event_attendance();
     builder := 'build_event_attendance'; status := r.status; elapsed := r.elapsed;
     RETURN NEXT;
@@ -31,4 +34,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION build_all() IS
-    'Runs every builder in dependency order (import_et_rounds, build_et_ratings, build_members, build_voice_sessions, build_event_attendance, build_game_sessions, build_rollups) in the caller''s transaction and returns one row per builder with its status. What pg_cron runs every minute (sql/ops/cron.sql).';
+    'Runs every builder in dependency order (import_et_rounds, build_et_ratings, build_members, build_voice_sessions, build_voice_copresence, build_event_attendance, build_game_sessions, build_rollups) in the caller''s transaction and returns one row per builder with its status. What pg_cron runs every minute (sql/ops/cron.sql).';

@@ -140,7 +140,7 @@ CREATE TABLE builder_locks (
 );
 INSERT INTO builder_locks (builder)
 VALUES ('import_et_rounds'), ('build_members'), ('build_voice_sessions'), ('build_event_attendance'),
-       ('build_rollups'), ('build_game_sessions');
+       ('build_rollups'), ('build_game_sessions'), ('build_voice_copresence');
 COMMENT ON TABLE builder_locks IS
     'One row per builder; a builder runs while it holds its row locked (SELECT ... FOR UPDATE SKIP LOCKED), and erase_member() locks every row. Only roles with UPDATE on this table (guildstats_admin) can hold them. Do not edit.';
 COMMENT ON COLUMN builder_locks.builder IS 'The builder function, e.g. build_voice_sessions.';

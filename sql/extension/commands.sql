@@ -100,22 +100,6 @@ END;
 COMMENT ON FUNCTION _command_dpm(numeric, numeric) IS
     'Internal: damage per minute (damage * 60 / seconds played) rounded to 1 decimal; NULL without time played.';
 
--- Bigram Dice coefficient: the share of two-letter pieces two names have in common. Enough to
--- find "sebastian" from "sebastain" without any contrib module.
-CREATE FUNCTION _name_similarity(a text, b text)
-RETURNS double precision
-LANGUAGE sql IMMUTABLE STRICT
-BEGIN ATOMIC
-    WITH x AS (SELECT DISTINCT substr(lower(a), i, 2) AS g FROM generate_series(1, length(a) - 1) i),
-         y AS (SELECT DISTINCT substr(lower(b), i, 2) AS g FROM generate_series(1, length(b) - 1) i)
-    SELECT CASE WHEN lower(a) = lower(b) THEN 1.0
-                WHEN (SELECT count(*) FROM x) + (SELECT count(*) FROM y) = 0 THEN 0.0
-                ELSE 2.0 * (SELECT count(*) FROM x JOIN y USING (g))
-                     / ((SELECT count(*) FROM x) + (SELECT count(*) FROM y)) END;
-END;
-COMMENT ON FUNCTION _name_similarity(text, text) IS
-    'Similarity of two names between 0 and 1, case-insensitive: the Dice coefficient of their sets of two-character pieces (1 for equal names). Example: SELECT guildstats._name_similarity(''sebastian'', ''sebastain'');';
-
 CREATE FUNCTION command_find_player(name text)
 RETURNS TABLE (guid text, player_name text, rounds integer, last_seen timestamp, match text, score double precision)
 LANGUAGE plpgsql STABLE
@@ -130,40 +114,50 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY
-    WITH names AS (
-        SELECT p.guid, lower(p.clean_name) AS used, count(*) AS n
-        FROM @extschema@.et_counted_player_rounds p
-        WHERE NOT p.is_bot
-        GROUP BY p.guid, lower(p.clean_name)
-    ), tiered AS (
-        SELECT n.guid,
+    WITH names AS MATERIALIZED (
+        SELECT DISTINCT p.guid, lower(p.clean_name) AS used
+        FROM @extschema@.et_counted_player_rounds p WHERE NOT p.is_bot
+    ), tiered AS MATERIALIZED (
+        SELECT n.guid, n.used,
                CASE WHEN n.used = wanted THEN 1
                     WHEN left(n.used, length(wanted)) = wanted THEN 2
                     WHEN strpos(n.used, wanted) > 0 THEN 3
-                    ELSE 4 END AS tier,
-               @extschema@._name_similarity(n.used, wanted) AS sim
+                    ELSE 4 END AS tier
         FROM names n
-    ), best AS (
-        SELECT t.guid, min(t.tier) AS tier, max(t.sim) AS sim
+    ), typed AS (
+        SELECT DISTINCT substr(wanted, i, 2) AS piece FROM generate_series(1, length(wanted) - 1) i
+    ), alike AS MATERIALIZED (
+        -- Only when no name contains the typed one (a one-time filter: otherwise not computed):
+        -- the Dice coefficient of the two names' sets of two-character pieces,
+        -- 2 |A and B| / (|A| + |B|); "sebastain" finds "sebastian" with 0.625.
+        SELECT pc.guid,
+               2.0 * count(*) FILTER (WHERE pc.piece IN (SELECT t.piece FROM typed t))
+                   / (count(*) + (SELECT count(*) FROM typed)) AS score
+        FROM (SELECT DISTINCT n.guid, n.used, substr(n.used, i, 2) AS piece
+              FROM names n, generate_series(1, length(n.used) - 1) i
+              WHERE NOT EXISTS (SELECT 1 FROM tiered t WHERE t.tier < 4)) pc
+        GROUP BY pc.guid, pc.used
+    ), matched AS (
+        SELECT t.guid, min(t.tier) AS tier, NULL::double precision AS score
         FROM tiered t
-        WHERE t.tier < 4 OR t.sim >= 0.5
+        WHERE t.tier < 4 AND t.tier = (SELECT min(t2.tier) FROM tiered t2)
         GROUP BY t.guid
-    ), winning AS (
-        SELECT b.* FROM best b WHERE b.tier = (SELECT min(tier) FROM best)
+        UNION ALL
+        SELECT sm.guid, 4, max(sm.score) FROM alike sm WHERE sm.score >= 0.5 GROUP BY sm.guid
     )
     SELECT w.guid, pl.name, pl.rounds, pl.last_seen,
-           (ARRAY['exact', 'prefix', 'substring', 'similar'])[w.tier], w.sim
-    FROM winning w
+           (ARRAY['exact', 'prefix', 'substring', 'similar'])[w.tier], w.score
+    FROM matched w
     JOIN (SELECT p.guid, (array_agg(p.clean_name ORDER BY p.saved_at DESC))[1] AS name,
                  count(*)::integer AS rounds, max(p.saved_at) AS last_seen
           FROM @extschema@.et_counted_player_rounds p
-          WHERE p.guid IN (SELECT w2.guid FROM winning w2)
+          WHERE p.guid IN (SELECT m.guid FROM matched m)
           GROUP BY p.guid) pl ON pl.guid = w.guid
-    ORDER BY w.sim DESC, pl.rounds DESC, w.guid;
+    ORDER BY w.score DESC NULLS LAST, pl.rounds DESC, w.guid;
 END
 $$;
 COMMENT ON FUNCTION command_find_player(text) IS
-    'ET:Legacy players (not bots) whose names match a typed name, colour codes stripped and case ignored, by the first tier that finds anybody: exact, prefix, substring, similar (a bigram similarity of at least 0.5 with any name the GUID used). Empty names and names over 64 characters match nobody. Example: SELECT * FROM guildstats.command_find_player(''^1lu'');';
+    'ET:Legacy players (not bots) whose names match a typed name, colour codes stripped and case ignored, by the first tier that finds anybody: exact, prefix, substring, similar (score: the Dice coefficient of the two names'' sets of two-character pieces, at least 0.5, with any name the GUID used; NULL in the other tiers). Every name a GUID ever used counts. Empty names and names over 64 characters match nobody. Example: SELECT * FROM guildstats.command_find_player(''^1lu'');';
 
 CREATE FUNCTION _command_name_problem(name text)
 RETURNS text
@@ -377,7 +371,7 @@ BEGIN
         END IF;
     ELSE
         SELECT jsonb_agg(jsonb_build_object('name', f.player_name, 'guid', f.guid, 'rounds', f.rounds)
-                         ORDER BY f.score DESC, f.rounds DESC, f.guid), min(f.guid)
+                         ORDER BY f.score DESC NULLS LAST, f.rounds DESC, f.guid), min(f.guid)
           INTO candidates, found_guid
           FROM (SELECT * FROM @extschema@.command_find_player(player) LIMIT 10) f;
         IF candidates IS NULL THEN
@@ -402,6 +396,26 @@ BEGIN
                sum(m.kills) AS kills, sum(m.deaths) AS deaths, sum(m.damage_given) AS damage,
                sum(m.time_played_seconds) FILTER (WHERE m.damage_given IS NOT NULL) AS damage_seconds
         FROM mine m GROUP BY m.et_session_id ORDER BY min(m.saved_at) DESC LIMIT 20
+    ), ranked_players AS (
+        SELECT p.guid, sum(p.kills)::double precision AS kills,
+               sum(p.damage_given) * 60.0 / nullif(sum(p.time_played_seconds) FILTER (WHERE p.damage_given IS NOT NULL), 0) AS dpm,
+               CASE WHEN sum(p.deaths) = 0 THEN sum(p.kills)::double precision
+                    ELSE sum(p.kills)::double precision / sum(p.deaths) END AS kd
+        FROM @extschema@.et_counted_player_rounds p
+        WHERE NOT p.is_bot
+        GROUP BY p.guid
+        HAVING count(*) >= cfg.top_min_rounds
+    ), metric_values AS (
+        SELECT mt.metric, mt.ord, rp.guid,
+               CASE mt.metric WHEN 'kills' THEN rp.kills WHEN 'dpm' THEN rp.dpm ELSE rp.kd END AS v
+        FROM unnest(ARRAY['kills', 'dpm', 'kd']) WITH ORDINALITY AS mt(metric, ord)
+        CROSS JOIN ranked_players rp
+    ), ranks AS (
+        -- As et_leaderboard ranks: 1 + the players with a higher value; null when not ranked.
+        SELECT a.metric, a.ord, a.of,
+               CASE WHEN a.mine IS NOT NULL THEN 1 + (SELECT count(*) FROM metric_values b WHERE b.metric = a.metric AND b.v > a.mine) END AS rank
+        FROM (SELECT mv.metric, mv.ord, count(mv.v) AS of, max(mv.v) FILTER (WHERE mv.guid = found_guid) AS mine
+              FROM metric_values mv GROUP BY mv.metric, mv.ord) a
     ), voice AS (
         SELECT (SELECT v.seconds FROM @extschema@._voice_seconds(command_stats.guild_id,
                     @extschema@._command_period_start(command_stats.guild_id, 'week', at_time), at_time) v
@@ -439,12 +453,8 @@ BEGIN
         'events_attended', CASE WHEN linked_user IS NOT NULL THEN
                                (SELECT count(*) FROM @extschema@.event_attendance a
                                  WHERE a.guild_id = command_stats.guild_id AND a.user_id = linked_user) END,
-        'ranks', (SELECT jsonb_agg(jsonb_build_object('metric', k.metric, 'rank', k.rank, 'of', k.of) ORDER BY k.ord)
-                  FROM (SELECT mt.metric, mt.ord,
-                               (SELECT l.rank FROM @extschema@.et_leaderboard(mt.metric, min_rounds => cfg.top_min_rounds, top => 2147483647) l
-                                 WHERE l.guid = found_guid) AS rank,
-                               (SELECT count(*) FROM @extschema@.et_leaderboard(mt.metric, min_rounds => cfg.top_min_rounds, top => 2147483647)) AS of
-                        FROM unnest(ARRAY['kills', 'dpm', 'kd']) WITH ORDINALITY AS mt(metric, ord)) k),
+        'ranks', (SELECT jsonb_agg(jsonb_build_object('metric', r.metric, 'rank', r.rank, 'of', r.of) ORDER BY r.ord)
+                  FROM ranks r),
         'sessions', coalesce((SELECT jsonb_agg(jsonb_build_object(
                         'session_id', s.et_session_id, 'date', s.first_round::date,
                         'kills', s.kills, 'deaths', s.deaths,
@@ -456,7 +466,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION command_stats(bigint, text, bigint, timestamptz) IS
-    'The /stats answer for one ET:Legacy player, found by a Discord member''s GUID link (user_id; the linked GUID with the most rounds) or by name (colour codes stripped, case ignored: exact, prefix, substring, then similar spelling; several matches answer ok false with candidates): totals over counted rounds, form in the 30 days before as_of (default now) against before, voice hours (week, month, all; null when the GUID is linked to nobody in the guild), events attended, all-time rank for kills, dpm and kd (null when under the minimum rounds), and the last 20 sessions played, oldest first. Example: SELECT jsonb_pretty(guildstats.command_stats(1234, player => ''lu''));';
+    'The /stats answer for one ET:Legacy player, found by a Discord member''s GUID link (user_id; the linked GUID with the most rounds) or by name (colour codes stripped, case ignored: exact, prefix, substring, then similar spelling; several matches answer ok false with candidates): totals over counted rounds, form in the 30 days before as_of (default now) against before, voice hours (week, month, all; null when the GUID is linked to nobody in the guild), events attended, all-time rank for kills, dpm and kd among the players with at least command_settings.top_min_rounds rounds, as command_top ranks them (null when under the minimum), and the last 20 sessions played, oldest first. Example: SELECT jsonb_pretty(guildstats.command_stats(1234, player => ''lu''));';
 
 CREATE FUNCTION command_top(guild_id bigint, metric text, period text DEFAULT 'all', map text DEFAULT NULL,
                             max_rows integer DEFAULT 10, as_of timestamptz DEFAULT NULL)
@@ -561,7 +571,7 @@ BEGIN
                'guid', f.guid, 'name', f.player_name, 'rounds', f.rounds, 'last_seen', f.last_seen,
                'voice_overlap_rounds', coalesce(o.rounds, 0),
                'linked_user_id', l.user_id::text)
-           ORDER BY coalesce(o.rounds, 0) DESC, f.score DESC, f.rounds DESC, f.guid)
+           ORDER BY coalesce(o.rounds, 0) DESC, f.score DESC NULLS LAST, f.rounds DESC, f.guid)
       INTO found
       FROM (SELECT * FROM @extschema@.command_find_player(name) LIMIT 25) f
       LEFT JOIN @extschema@._voice_overlap_rounds(command_link_candidates.guild_id, command_link_candidates.user_id) o
@@ -736,19 +746,6 @@ BEGIN
     ), mo AS (
         SELECT m.*, rank() OVER (ORDER BY m.seconds DESC) AS rank
         FROM @extschema@._voice_seconds(command_voice.guild_id, mo_from, at_time) m WHERE m.seconds > 0
-    ), partners AS (
-        -- Shared time over the last 30 days: both in the same channel at once, AFK excluded.
-        SELECT o.user_id,
-               sum(extract(epoch FROM least(coalesce(me.ended_at, at_time), coalesce(o.ended_at, at_time), at_time)
-                                      - greatest(me.started_at, o.started_at, at_time - interval '30 days'))) AS seconds
-        FROM @extschema@.voice_sessions me
-        JOIN @extschema@.voice_sessions o
-          ON o.guild_id = me.guild_id AND o.channel_id = me.channel_id AND o.user_id <> me.user_id AND NOT o.is_afk
-         AND o.started_at < coalesce(me.ended_at, at_time) AND coalesce(o.ended_at, 'infinity') > me.started_at
-        WHERE me.guild_id = command_voice.guild_id AND me.user_id = command_voice.user_id AND NOT me.is_afk
-          AND me.started_at < at_time AND coalesce(me.ended_at, 'infinity') > at_time - interval '30 days'
-          AND o.started_at < at_time AND coalesce(o.ended_at, 'infinity') > at_time - interval '30 days'
-        GROUP BY o.user_id
     ), weeks AS (
         SELECT g.week_start, (SELECT w.seconds FROM @extschema@._voice_seconds(command_voice.guild_id,
                                    g.week_start, least(g.week_start + interval '7 days', at_time)) w
@@ -767,11 +764,17 @@ BEGIN
         'rank_month', (SELECT m.rank FROM mo m WHERE m.user_id = command_voice.user_id),
         'members_ranked', (SELECT count(*) FROM mo),
         'members_ranked_week', (SELECT count(*) FROM wk),
-        'partners', coalesce((SELECT jsonb_agg(jsonb_build_object('user_id', p.user_id::text, 'name', mb.display_name,
-                                                                  'shared_minutes', round(p.seconds / 60)::bigint)
-                                               ORDER BY p.seconds DESC, p.user_id)
-                              FROM (SELECT * FROM partners p WHERE p.seconds >= 60 ORDER BY p.seconds DESC, p.user_id LIMIT 5) p
-                              LEFT JOIN @extschema@.members mb ON mb.guild_id = command_voice.guild_id AND mb.user_id = p.user_id), '[]'),
+        -- Partners from the co-presence builder (build_voice_copresence, run by build_all):
+        -- shared minutes per pair and calendar day, the last 30 days including today.
+        'partners', coalesce((SELECT jsonb_agg(jsonb_build_object('user_id', tp.partner_id::text, 'name', tp.partner_name,
+                                                                  'shared_minutes', round(tp.shared_minutes)::bigint,
+                                                                  'days_together', tp.days_together)
+                                               ORDER BY tp.shared_minutes DESC, tp.partner_id)
+                              FROM @extschema@.voice_top_partners(command_voice.guild_id, command_voice.user_id,
+                                                                  from_day => (at_time AT TIME ZONE tz)::date - 29,
+                                                                  to_day => (at_time AT TIME ZONE tz)::date,
+                                                                  max_rows => 5) tp
+                              WHERE tp.shared_minutes >= 1), '[]'),
         'weeks', (SELECT jsonb_agg(jsonb_build_object('week_start', (w.week_start AT TIME ZONE tz)::date,
                                                       'hours', round(coalesce(w.seconds, 0)::numeric / 3600, 1)::double precision)
                                    ORDER BY w.week_start) FROM weeks w))
@@ -780,7 +783,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION command_voice(bigint, bigint, timestamptz) IS
-    'The /voice answer for a member at as_of (default now): voice hours this calendar week and month (guild time zone, AFK excluded, open sessions up to as_of), rank among the members with voice time in that week and month (members_ranked counts the month''s), the top 5 partners by minutes shared in the same channel over the last 30 days (at least one minute), and the hours of each of the last 12 weeks, oldest first. Example: SELECT jsonb_pretty(guildstats.command_voice(1234, 42));';
+    'The /voice answer for a member at as_of (default now): voice hours this calendar week and month (guild time zone, AFK excluded, open sessions up to as_of), rank among the members with voice time in that week and month (members_ranked counts the month''s), the top 5 partners by minutes shared in the same channel on the last 30 calendar days (voice_top_partners, from the co-presence builder; at least one minute), and the hours of each of the last 12 weeks, oldest first. Example: SELECT jsonb_pretty(guildstats.command_voice(1234, 42));';
 
 CREATE FUNCTION command_community(guild_id bigint, as_of timestamptz DEFAULT NULL)
 RETURNS jsonb

@@ -610,3 +610,15 @@ COMMENT ON COLUMN guildstats_mart.coverage_daily.week IS 'First day (Monday) of 
 COMMENT ON COLUMN guildstats_mart.coverage_daily.coverage IS 'Share of the day the bot was connected (0 to 1).';
 COMMENT ON COLUMN guildstats_mart.coverage_daily.is_complete IS 'The day is over (a later heartbeat exists).';
 COMMENT ON COLUMN guildstats_mart.coverage_daily.is_partial IS 'The bot missed part of the day: mark it on charts.';
+
+CREATE VIEW guildstats_mart.voice_regular_groups AS
+SELECT g.guild_id, r.group_id, r.user_id, coalesce(m.display_name, 'user ' || r.user_id) AS member_name, r.group_size
+FROM (SELECT c.guild_id FROM @extschema@.voice_copresence_guilds c) g
+CROSS JOIN LATERAL @extschema@.voice_regular_groups(g.guild_id) r
+LEFT JOIN @extschema@.members m ON m.guild_id = g.guild_id AND m.user_id = r.user_id;
+COMMENT ON VIEW guildstats_mart.voice_regular_groups IS 'Groups of regulars per guild: members linked by at least 60 shared voice minutes in the last 28 days (settings.regular_min_minutes, regular_window_days), directly or through each other. Count user_id by group_id for the size of each circle; members with no such partner are in no group.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.group_id IS 'The group: the smallest user id in it.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.user_id IS 'Discord user id of a member of the group.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.member_name IS 'The member''s latest display name, or "user <id>".';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.group_size IS 'Members in the group.';

@@ -248,6 +248,13 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 
+    -- Pairs name the member as user_a or user_b, not user_id.
+    DELETE FROM @extschema@.voice_copresence_daily p
+     WHERE p.guild_id = erase_member.guild_id
+       AND (p.user_a = erase_member.user_id OR p.user_b = erase_member.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'voice_copresence_daily'; rows_changed := n; RETURN NEXT;
+
     -- Snapshots in every form: entries whose user_id is the member, however spelled; entries
     -- the builders cannot read that mention the member anywhere; and documents that are not
     -- arrays (not snapshots at all) that mention the member, blanked to JSON null.
@@ -284,7 +291,7 @@ END
 $$;
 
 COMMENT ON FUNCTION erase_member(bigint, bigint) IS
-    'Forgets a member of a guild: deletes their rows from every raw and derived table that has (guild_id, user_id) (opt_out excepted), removes their entries from voice snapshots however the id is spelled (a document that is not an array and mentions them becomes JSON null), clears them as creator of scheduled events and unlinks their ET:Legacy GUIDs. Returns the rows changed per table. To keep their later rows out too, insert them into opt_out instead (which calls this). Example: SELECT * FROM guildstats.erase_member(guild_id => 1, user_id => 42);';
+    'Forgets a member of a guild: deletes their rows from every raw and derived table that has (guild_id, user_id) (opt_out excepted) and their pairs from voice_copresence_daily, removes their entries from voice snapshots however the id is spelled (a document that is not an array and mentions them becomes JSON null), clears them as creator of scheduled events and unlinks their ET:Legacy GUIDs. Returns the rows changed per table. To keep their later rows out too, insert them into opt_out instead (which calls this). Example: SELECT * FROM guildstats.erase_member(guild_id => 1, user_id => 42);';
 -- The opt-out takes effect in the transaction that records it. The member tables are locked
 -- against inserts first (SHARE waits for inserts in flight and holds new ones until commit), so
 -- no row of the member can slip in between the erasure and the commit of the list's row.

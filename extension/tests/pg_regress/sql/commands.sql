@@ -31,10 +31,7 @@ SELECT guildstats.command_link(77, 1, 'not-a-guid\%_') ->> 'error' AS bad_guid;
 SELECT guildstats.command_link(77, 1, NULL) ->> 'error' AS null_guid;
 SELECT guildstats.command_voice(77, NULL) ->> 'error' AS no_member;
 
--- The name matcher: colour codes stripped, case ignored; '%', '_' and '\' are plain characters.
-SELECT guildstats._name_similarity('sebastian', 'sebastain') AS similar,
-       guildstats._name_similarity('sebastian', 'zz') AS different,
-       guildstats._name_similarity('Ab', 'aB') AS equal;
+-- The name matcher on an empty database: nobody, whatever is typed.
 SELECT count(*) AS nobody FROM guildstats.command_find_player('%');
 
 -- Settings: the season starts on the first day of the quarter unless set; the minimum rounds
@@ -68,6 +65,11 @@ VALUES (77, 1, 500, '2026-03-09 20:00+00', '2026-03-09 22:00+00', 'leave', false
 INSERT INTO guildstats.members (guild_id, user_id, first_seen, last_seen, is_active, display_name)
 VALUES (77, 1, '2026-01-01', '2026-03-11', true, 'Alice'), (77, 2, '2026-01-01', '2026-03-11', true, 'Bob'),
        (77, 3, '2026-01-01', '2026-03-11', true, 'Cara');
+-- Partners come from the co-presence builder, as build_all() runs it; the row that
+-- build_voice_sessions() would have left tells it the guild's horizon.
+INSERT INTO guildstats.voice_build_guilds (guild_id, horizon, has_heartbeats, settings_fingerprint)
+VALUES (77, '2026-03-11 12:00+00', false, 'hand-made sessions');
+SELECT status FROM guildstats.build_voice_copresence();
 
 SELECT jsonb_pretty(guildstats.command_voice(77, 1, as_of => '2026-03-11 12:00+00'));
 SELECT v ->> 'hours_week' AS week, v ->> 'rank_week' AS rank_week, v ->> 'hours_month' AS month,
@@ -109,5 +111,6 @@ WHERE n.nspname = 'guildstats' AND (p.proname LIKE 'command\_%' OR p.proname LIK
   AND obj_description(p.oid, 'pg_proc') IS NULL;
 SELECT prosecdef, proconfig FROM pg_proc WHERE oid = 'guildstats.command_link(bigint, bigint, text, bigint)'::regprocedure;
 
-DELETE FROM guildstats.voice_sessions; DELETE FROM guildstats.members; DELETE FROM guildstats.raw_messages;
+DELETE FROM guildstats.voice_sessions; DELETE FROM guildstats.members;
+DELETE FROM guildstats.voice_copresence_daily; DELETE FROM guildstats.voice_copresence_guilds; DELETE FROM guildstats.voice_build_guilds; DELETE FROM guildstats.raw_messages;
 DELETE FROM guildstats.command_settings; DELETE FROM guildstats.command_admins;
