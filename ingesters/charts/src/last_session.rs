@@ -15,8 +15,8 @@
 //! and past 32 the rest are left out and the header says so.
 
 use crate::draw::{
-    clock, duration, empty_note, fill, finite, fit, fit_chars, num, panel, render_png, text, Font,
-    Palette, Rect, Root,
+    clock, duration, empty_note, fill, finite, fit, fit_chars, num, panel, render_png, text,
+    text_width, Font, Palette, Rect, Root,
 };
 use crate::model::{LastSession, PlayerLine};
 use crate::{check_ok, ChartError, Theme};
@@ -147,17 +147,71 @@ fn header(root: &Root, doc: &LastSession, pal: &Palette) -> Result<(), ChartErro
         format!("{} players", doc.players.len())
     });
     let small = Font::new(15.0, pal.muted);
-    let facts = fit_chars(root, &facts.join(" · "), small, 720, 200);
-    text(root, &facts, PAD + 4, 56, small)?;
+    let right = WIDTH as i32 - PAD - 4;
+    // The MVP's reason (right) gets up to 560 pixels; the session's facts (left) the rest.
+    let mut reason_w = 0;
     if let Some(mvp) = doc.mvp.as_ref().filter(|m| !m.name.trim().is_empty()) {
-        let right = WIDTH as i32 - PAD - 4;
         let name_font = Font::new(20.0, pal.kills).bold().right();
         let name = fit(root, &mvp.name, name_font, 330);
         text(root, &format!("MVP  {name}"), right, 26, name_font)?;
         if let Some(reason) = mvp.reason.as_deref() {
-            let reason = fit_chars(root, reason, small.right(), 400, 200);
+            let reason = fit_chars(root, reason, small.right(), 560, 200);
+            reason_w = text_width(root, &reason, small);
             text(root, &reason, right, 56, small.right())?;
         }
+    }
+    let facts_w = right - reason_w - 24 - (PAD + 4);
+    let facts = fit_chars(root, &facts.join(" · "), small, facts_w, 200);
+    text(root, &facts, PAD + 4, 56, small)?;
+    Ok(())
+}
+
+/// The awards, one a line, in what room the maps leave; the rest are counted.
+fn awards(root: &Root, r: Rect, doc: &LastSession, pal: &Palette) -> Result<(), ChartError> {
+    const LINE: i32 = 21;
+    let lines = (r.h / LINE).max(0) as usize;
+    if doc.awards.is_empty() || lines < 2 {
+        return Ok(());
+    }
+    text(
+        root,
+        "Awards",
+        r.x + 22,
+        r.y + LINE / 2,
+        Font::new(14.0, pal.fg).bold(),
+    )?;
+    let fits = lines - 1;
+    let shown = if doc.awards.len() > fits {
+        fits - 1
+    } else {
+        doc.awards.len()
+    };
+    let label = Font::new(13.0, pal.muted);
+    let name = Font::new(13.0, pal.fg).bold();
+    for (i, a) in doc.awards.iter().take(shown).enumerate() {
+        let mid = r.y + LINE * (i as i32 + 1) + LINE / 2;
+        let value = finite(a.value)
+            .map(|v| format!("  {}", num(Some(v), if v.fract() == 0.0 { 0 } else { 1 })));
+        let award = fit(root, &a.award, label, 230);
+        text(root, &award, r.x + 22, mid, label)?;
+        let who = fit(root, &a.name, name, 200);
+        text(
+            root,
+            &format!("{who}{}", value.unwrap_or_default()),
+            r.x + 262,
+            mid,
+            name,
+        )?;
+    }
+    if shown < doc.awards.len() {
+        let mid = r.y + LINE * (shown as i32 + 1) + LINE / 2;
+        text(
+            root,
+            &format!("+{} more", doc.awards.len() - shown),
+            r.x + 22,
+            mid,
+            label,
+        )?;
     }
     Ok(())
 }
@@ -403,16 +457,18 @@ fn maps_panel(root: &Root, r: Rect, doc: &LastSession, pal: &Palette) -> Result<
             cell,
         )?;
     }
+    let mut below = table.y + 16 + shown as i32 * MAP_ROW;
     if shown < doc.maps.len() {
-        let y = table.y + 16 + shown as i32 * MAP_ROW + MAP_ROW / 2;
-        text(
-            root,
-            &format!("+{} more maps", doc.maps.len() - shown),
-            cols[0],
-            y,
-            head,
-        )?;
+        let more = format!("+{} more maps", doc.maps.len() - shown);
+        text(root, &more, cols[0], below + MAP_ROW / 2, head)?;
+        below += MAP_ROW;
     }
+    awards(
+        root,
+        Rect::new(r.x, below + 8, r.w, table.bottom() - below - 8),
+        doc,
+        pal,
+    )?;
     for (i, (team, color)) in [("a", pal.team_a), ("b", pal.team_b)]
         .into_iter()
         .enumerate()

@@ -82,8 +82,8 @@ pub fn stats_form_png(doc: &serde_json::Value, theme: Theme) -> Result<Vec<u8>, 
     render_stats_form(&parse(doc, "command_stats")?, theme)
 }
 
-/// The `/voice` weekly image from `command_voice`'s document. The document carries no member
-/// name, so the bot passes the one it shows (`None` leaves it out of the title).
+/// The `/voice` weekly image from `command_voice`'s document. `member` names the member in the
+/// title; `None` takes the document's `name`, and without either the title has no name.
 pub fn voice_weekly_png(
     doc: &serde_json::Value,
     member: Option<&str>,

@@ -46,6 +46,8 @@ pub struct LastSession {
     #[serde(deserialize_with = "nullable")]
     pub players: Vec<PlayerLine>,
     pub mvp: Option<Mvp>,
+    #[serde(deserialize_with = "nullable")]
+    pub awards: Vec<AwardLine>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -94,6 +96,16 @@ pub struct Mvp {
     #[serde(deserialize_with = "nullable")]
     pub name: String,
     pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AwardLine {
+    #[serde(deserialize_with = "nullable")]
+    pub award: String,
+    #[serde(deserialize_with = "nullable")]
+    pub name: String,
+    pub value: Option<f64>,
 }
 
 /// `command_stats(guild_id, player, user_id)`.
@@ -148,11 +160,16 @@ pub struct SessionForm {
 pub struct Voice {
     pub ok: Option<bool>,
     pub error: Option<String>,
+    /// The member's display name (added by cmdsql at 13:05; may be null).
+    pub name: Option<String>,
     pub hours_week: Option<f64>,
     pub hours_month: Option<f64>,
     pub rank_week: Option<f64>,
     pub rank_month: Option<f64>,
+    /// Members ranked this month (`rank_month` is out of these).
     pub members_ranked: Option<f64>,
+    /// Members ranked this week (`rank_week` is out of these); older answers lack it.
+    pub members_ranked_week: Option<f64>,
     /// The last 12 weeks, oldest first.
     #[serde(deserialize_with = "nullable")]
     pub weeks: Vec<VoiceWeek>,

@@ -28,12 +28,13 @@ pub fn render_voice_weekly(
     let weeks = &doc.weeks[doc.weeks.len().saturating_sub(MAX_WEEKS)..];
     render_png(WIDTH, HEIGHT, theme, |root, pal| {
         let title_font = Font::new(26.0, pal.fg).bold();
+        let member = member.or(doc.name.as_deref());
         let title = match member.map(str::trim).filter(|m| !m.is_empty()) {
             Some(m) => format!("Voice hours of {}", fit(root, m, title_font, 640)),
             None => "Voice hours".to_string(),
         };
         text(root, &title, PAD + 4, 26, title_font)?;
-        let rank = |rank: Option<f64>| match (finite(rank), finite(doc.members_ranked)) {
+        let rank = |rank: Option<f64>, of: Option<f64>| match (finite(rank), finite(of)) {
             (Some(r), Some(of)) => format!(" (#{} of {})", num(Some(r), 0), num(Some(of), 0)),
             (Some(r), None) => format!(" (#{})", num(Some(r), 0)),
             _ => String::new(),
@@ -41,9 +42,9 @@ pub fn render_voice_weekly(
         let facts = format!(
             "this week {} h{} · this month {} h{}",
             num(doc.hours_week, 1),
-            rank(doc.rank_week),
+            rank(doc.rank_week, doc.members_ranked_week),
             num(doc.hours_month, 1),
-            rank(doc.rank_month)
+            rank(doc.rank_month, doc.members_ranked)
         );
         let small = Font::new(15.0, pal.muted);
         text(

@@ -124,3 +124,24 @@ fn voice_weekly_light() {
         voice_weekly_png(&fixture("voice.json"), Some("Quickfire"), Theme::Light).unwrap(),
     );
 }
+
+/// The hash tolerance is not so loose that it passes another picture of the same size: the
+/// same players in reverse order (short bars on top) must fall outside it.
+#[test]
+fn the_hash_tolerance_still_tells_images_apart() {
+    let mut doc = fixture("last_session.json");
+    doc["players"].as_array_mut().unwrap().reverse();
+    let reversed = Image::decode(&last_session_png(&doc, Theme::Dark).unwrap()).dhash();
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/last_session-dark.txt");
+    let spec = std::fs::read_to_string(path).unwrap();
+    let line = spec.lines().find(|l| l.starts_with("dhash ")).unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let distance = hamming(reversed, words[1]);
+    let allowed: u32 = words[2].parse().unwrap();
+    assert!(
+        distance > 2 * allowed,
+        "reversed players differ by only {distance} bits"
+    );
+    eprintln!("reversed players: {distance} bits");
+}
