@@ -415,15 +415,24 @@ fn voice(a: &Value) -> Reply {
         ))
         .field(
             "This week",
-            format!("{} h · rank #{}", n(a, "hours_week"), n(a, "rank_week")),
+            format!(
+                "{} h · rank #{} of {}",
+                n(a, "hours_week"),
+                n(a, "rank_week"),
+                n(a, "members_ranked_week")
+            ),
             true,
         )
         .field(
             "This month",
-            format!("{} h · rank #{}", n(a, "hours_month"), n(a, "rank_month")),
+            format!(
+                "{} h · rank #{} of {}",
+                n(a, "hours_month"),
+                n(a, "rank_month"),
+                n(a, "members_ranked")
+            ),
             true,
         )
-        .field("Members ranked", n(a, "members_ranked"), true)
         .field("Top partners", fit(partners, FIELD_MAX), false);
     let chart = (!list(a, "weeks").is_empty()).then_some(Chart::VoiceWeeks);
     Reply::public(embed, chart)
