@@ -63,17 +63,39 @@ pub struct MockDiscord {
     pub rest_port: u16,
     pub ws_port: u16,
     pub log: PathBuf,
+    /// With [`MockDiscord::start_recording`]: every REST request as a JSON line, and the
+    /// directory of the attachments it received.
+    pub requests: Option<PathBuf>,
+    pub files: Option<PathBuf>,
 }
 
 impl MockDiscord {
     /// Starts the mock with `{"guild": ..., "script": [[EVENT, payload], ...]}` and waits until it
     /// listens.
     pub fn start(tool: &Path, dir: &Path, name: &str, scenario: &Value) -> MockDiscord {
+        MockDiscord::spawn(tool, dir, name, scenario, false)
+    }
+
+    /// As [`MockDiscord::start`], logging every REST request (MOCK_DISCORD_LOG) and saving
+    /// the attachments (MOCK_DISCORD_FILES), for tests of the bot's answers.
+    pub fn start_recording(tool: &Path, dir: &Path, name: &str, scenario: &Value) -> MockDiscord {
+        MockDiscord::spawn(tool, dir, name, scenario, true)
+    }
+
+    fn spawn(tool: &Path, dir: &Path, name: &str, scenario: &Value, record: bool) -> MockDiscord {
         let scenario_file = dir.join(format!("{name}.json"));
         std::fs::write(&scenario_file, scenario.to_string()).expect("scenario file");
         let log = dir.join(format!("{name}.log"));
+        let requests = record.then(|| dir.join(format!("{name}.requests.jsonl")));
+        let files = record.then(|| dir.join(format!("{name}.files")));
         let (rest_port, ws_port) = (free_tcp_port(), free_tcp_port());
-        let child = Command::new("python3")
+        let mut command = Command::new("python3");
+        if let (Some(requests), Some(files)) = (&requests, &files) {
+            command
+                .env("MOCK_DISCORD_LOG", requests)
+                .env("MOCK_DISCORD_FILES", files);
+        }
+        let child = command
             .arg(tool)
             .args([rest_port.to_string(), ws_port.to_string()])
             .arg(&scenario_file)
@@ -86,6 +108,8 @@ impl MockDiscord {
             rest_port,
             ws_port,
             log,
+            requests,
+            files,
         };
         wait_for("the mock to listen", Duration::from_secs(20), || {
             mock.log_text().contains("mock discord rest=")
@@ -99,6 +123,16 @@ impl MockDiscord {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The REST requests logged so far (needs [`MockDiscord::start_recording`]).
+    pub fn requests(&self) -> Vec<Value> {
+        let path = self.requests.as_ref().expect("a recording mock");
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 }
 
@@ -228,6 +262,20 @@ pub fn guild(
     guild["members"] = Value::Array(members);
     guild["voice_states"] = Value::Array(voice_states);
     guild
+}
+
+/// An INTERACTION_CREATE payload: `user` runs `/command` in the guild with `options`
+/// (`[{"name", "type", "value"}]`); `admin` gives them Manage Server. The token is
+/// `token-{id}`, which the answers' webhook paths carry.
+pub fn interaction(id: u64, user_id: &str, command: &str, options: Value, admin: bool) -> Value {
+    let mut member = member(user_id, false);
+    // Manage Server (1 << 5) or nothing, as Discord computes them for the channel.
+    member["permissions"] = json!(if admin { "32" } else { "0" });
+    json!({"id": id.to_string(), "application_id": "1", "type": 2, "token": format!("token-{id}"),
+        "version": 1, "guild_id": GUILD, "channel_id": "510", "member": member,
+        "data": {"id": "900", "name": command, "type": 1, "options": options},
+        "app_permissions": "0", "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
+        "authorizing_integration_owners": {}, "context": 0, "attachment_size_limit": 8388608})
 }
 
 pub fn scenario(guild: Value, script: Vec<(&str, Value)>) -> Value {

@@ -52,6 +52,17 @@ impl SinkArgs {
                 "no database: set --dsn, GUILDSTATS_DSN or DATABASE_URL".to_string()
             })?,
         };
+        self.options_for(&dsn, self.password_file.as_deref())
+    }
+
+    /// The options of another login to the same database (the bot's commands use one): its own
+    /// DSN and password file, this one's TLS overrides and batching.
+    pub fn options_for(
+        &self,
+        dsn: &str,
+        password_file: Option<&std::path::Path>,
+    ) -> Result<SinkOptions, String> {
+        let dsn = dsn.to_string();
         // Reported here, before anything starts, rather than at each reconnect.
         crate::tls::from_dsn(&dsn).map_err(|e| format!("the DSN's TLS settings: {e}"))?;
         let mut options = SinkOptions::new(dsn, &self.spool);
@@ -62,7 +73,7 @@ impl SinkArgs {
             options.tls.root_cert = Some(file.clone());
         }
         options.tls.connector()?;
-        if let Some(file) = &self.password_file {
+        if let Some(file) = password_file {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
             options.password = Some(text.lines().next().unwrap_or("").to_string());

@@ -1,6 +1,7 @@
 //! Flags with environment fallbacks; the bot token from the environment or a file only (a flag
 //! would show it in the process list), held in a type that never prints it.
 
+use crate::commands::CommandSettings;
 use clap::Parser;
 use guildstats_ingest::config::SinkArgs;
 use serenity::model::gateway::GatewayIntents;
@@ -58,6 +59,52 @@ pub struct Args {
     pub check: bool,
     #[command(flatten)]
     pub sink: SinkArgs,
+    #[command(flatten)]
+    pub commands: CommandArgs,
+}
+
+/// Slash commands: off unless asked for, so that a pure ingester registers none.
+#[derive(clap::Args, Clone)]
+pub struct CommandArgs {
+    /// Register and answer the slash commands (/stats, /top, /last_session, ...).
+    #[arg(long = "commands", env = "GUILDSTATS_COMMANDS")]
+    pub enabled: bool,
+    /// The commands' own login (reader role plus EXECUTE on the command functions), never the
+    /// ingest one: libpq-style connection string or URL.
+    #[arg(long, env = "GUILDSTATS_COMMANDS_DSN", hide_env_values = true)]
+    pub commands_dsn: Option<String>,
+    /// File whose first line is the commands login's password.
+    #[arg(long, env = "GUILDSTATS_COMMANDS_PASSWORD_FILE")]
+    pub commands_password_file: Option<PathBuf>,
+    /// Commands one user may fire at once before being rate-limited.
+    #[arg(long, env = "GUILDSTATS_COMMANDS_BURST", default_value_t = 3)]
+    pub commands_burst: u32,
+    /// Commands a user gets back per minute after the burst.
+    #[arg(long, env = "GUILDSTATS_COMMANDS_PER_MINUTE", default_value_t = 6)]
+    pub commands_per_minute: u32,
+}
+
+impl Args {
+    /// The commands' settings when `--commands` is on. Errors never contain the DSN.
+    pub fn command_settings(&self) -> Result<Option<CommandSettings>, String> {
+        let c = &self.commands;
+        if !c.enabled {
+            return Ok(None);
+        }
+        let dsn = c.commands_dsn.as_deref().ok_or(
+            "--commands needs --commands-dsn (or GUILDSTATS_COMMANDS_DSN): a login of its own with the \
+             guildstats_commands role, not the ingest login",
+        )?;
+        let database = self
+            .sink
+            .options_for(dsn, c.commands_password_file.as_deref())
+            .map_err(|e| format!("the commands' database: {e}"))?;
+        Ok(Some(CommandSettings {
+            database,
+            burst: c.commands_burst,
+            per_minute: c.commands_per_minute,
+        }))
+    }
 }
 
 /// The bot token. No `Debug`/`Display`: it cannot reach a log by accident.
@@ -131,5 +178,29 @@ mod tests {
         assert_eq!(args.guilds, [100, 200]);
         assert_eq!(args.opt_out, [42, 43]);
         assert!(!intents().contains(GatewayIntents::MESSAGE_CONTENT));
+        assert!(
+            args.command_settings().unwrap().is_none(),
+            "commands are off by default"
+        );
+    }
+
+    #[test]
+    fn commands_need_a_login_of_their_own() {
+        let args = Args::parse_from(["guildstats-discord", "--dsn", "host=/tmp", "--commands"]);
+        let err = args.command_settings().err().unwrap();
+        assert!(err.contains("--commands-dsn"), "{err}");
+        let args = Args::parse_from([
+            "guildstats-discord",
+            "--dsn",
+            "host=/tmp user=ingest",
+            "--commands",
+            "--commands-dsn",
+            "host=/tmp user=bot_commands",
+            "--commands-burst",
+            "5",
+        ]);
+        let settings = args.command_settings().unwrap().unwrap();
+        assert!(settings.database.dsn.contains("bot_commands"));
+        assert_eq!(settings.burst, 5);
     }
 }

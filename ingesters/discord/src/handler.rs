@@ -4,6 +4,7 @@
 //! lacks, maps with `rows`, and hands the rows to the sink.
 
 use crate::clock::ReceiptClock;
+use crate::commands::Commands;
 use crate::heartbeats::Heartbeats;
 use crate::opt_out::OptOutList;
 use crate::rows::{self, guild, members, messages, scheduled, voice};
@@ -26,6 +27,8 @@ pub struct Handler {
     pub beats: Heartbeats,
     /// Reports what makes going on pointless (rows can no longer be made durable).
     fatal: mpsc::UnboundedSender<String>,
+    /// Slash commands, when `--commands` is on.
+    commands: Option<Arc<Commands>>,
 }
 
 impl Handler {
@@ -43,7 +46,12 @@ impl Handler {
             guilds: guilds.into_iter().collect(),
             beats,
             fatal,
+            commands: None,
         }
+    }
+
+    pub fn with_commands(self, commands: Option<Arc<Commands>>) -> Handler {
+        Handler { commands, ..self }
     }
 
     fn wanted(&self, guild: Option<GuildId>) -> bool {
@@ -119,10 +127,15 @@ impl EventHandler for Handler {
         }
     }
 
-    async fn guild_create(&self, _ctx: Context, g: Guild, _is_new: Option<bool>) {
+    async fn guild_create(&self, ctx: Context, g: Guild, _is_new: Option<bool>) {
         let at = self.clock.stamp();
         if !self.wanted(Some(g.id)) {
             return;
+        }
+        if let Some(commands) = &self.commands {
+            // On its own task: registering must not delay the snapshot's rows.
+            let (commands, ctx, guild) = (commands.clone(), ctx.clone(), g.id);
+            tokio::spawn(async move { commands.register(&ctx, guild).await });
         }
         tracing::info!(guild = %g.id, in_voice = g.voice_states.len(), "guild available; snapshot taken");
         let rows = guild::guild_create_rows(&g, &at, &self.opt_out.current());
@@ -182,6 +195,16 @@ impl EventHandler for Handler {
         let at = self.clock.stamp();
         self.channel_changed("thread_create", &thread, false, &at)
             .await;
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        let (Some(commands), Interaction::Command(command)) = (&self.commands, interaction) else {
+            return;
+        };
+        if !self.wanted(command.guild_id) {
+            return;
+        }
+        tokio::spawn(commands.clone().handle(ctx, command));
     }
 
     async fn voice_state_update(&self, ctx: Context, old: Option<VoiceState>, new: VoiceState) {

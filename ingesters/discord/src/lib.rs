@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod handler;
 pub mod heartbeats;

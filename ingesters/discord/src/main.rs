@@ -1,6 +1,7 @@
 //! guildstats-discord: the Discord bot ingester.
 
 use clap::Parser;
+use guildstats_discord::commands::Commands;
 use guildstats_discord::config::{intent_names, intents, Args, Token};
 use guildstats_discord::handler::Handler;
 use guildstats_discord::heartbeats::Heartbeats;
@@ -60,16 +61,22 @@ async fn run(args: Args) -> Result<(), String> {
         return guildstats_discord::check::run(&args, &opt_out, &http).await;
     }
 
+    let commands = args
+        .command_settings()?
+        .map(|settings| Arc::new(Commands::new(settings)));
     let sink =
         Sink::start(args.sink.options()?).map_err(|e| format!("cannot open the spool: {e}"))?;
     let (fatal, mut fatal_rx) = mpsc::unbounded_channel();
-    let handler = Arc::new(Handler::new(
-        sink.handle(),
-        opt_out.clone(),
-        args.guilds.iter().copied(),
-        Heartbeats::new(sink.handle(), args.sink.heartbeat_every()),
-        fatal,
-    ));
+    let handler = Arc::new(
+        Handler::new(
+            sink.handle(),
+            opt_out.clone(),
+            args.guilds.iter().copied(),
+            Heartbeats::new(sink.handle(), args.sink.heartbeat_every()),
+            fatal,
+        )
+        .with_commands(commands.clone()),
+    );
     let mut client = ClientBuilder::new_with_http(http, intents())
         .event_handler_arc(handler.clone())
         .await
@@ -109,7 +116,7 @@ async fn run(args: Args) -> Result<(), String> {
         }
     });
 
-    tracing::info!(intents = %intent_names(), "starting");
+    tracing::info!(intents = %intent_names(), commands = commands.is_some(), "starting");
     let outcome = tokio::select! {
         _ = guildstats_ingest::shutdown::requested() => Ok(()),
         Some(why) = fatal_rx.recv() => Err(why),
