@@ -4,7 +4,7 @@
 //! DejaVu Sans Condensed 2.37, from the `dejavu` crate on crates.io. Licence: the Bitstream Vera
 //! Fonts licence (free to use, embed and redistribute with its notice; the name may not be reused
 //! for modified fonts), DejaVu's changes are in the public domain; the full text ships in that
-//! crate (assets/dejavu-fonts-ttf-2.37/LICENSE) and is summarised in docs/commands-images.md.
+//! crate (assets/dejavu-fonts-ttf-2.37/LICENSE) and is summarised in docs/commands.md (section Images).
 //! The condensed cut fits about 10% more of a long player name in the same width.
 
 use crate::ChartError;
