@@ -83,6 +83,11 @@ extension_sql_file!(
     requires = ["settings", "builders"]
 );
 extension_sql_file!(
+    "../../sql/extension/funnel.sql",
+    name = "funnel",
+    requires = ["members", "events", "game_sessions", "et_reports"]
+);
+extension_sql_file!(
     "../../sql/extension/build_all.sql",
     name = "build_all",
     requires = [
@@ -106,7 +111,8 @@ extension_sql_file!(
         "et_reports",
         "rollups",
         "build_all",
-        "game_sessions"
+        "game_sessions",
+        "funnel"
     ]
 );
 

@@ -610,3 +610,68 @@ COMMENT ON COLUMN guildstats_mart.coverage_daily.week IS 'First day (Monday) of 
 COMMENT ON COLUMN guildstats_mart.coverage_daily.coverage IS 'Share of the day the bot was connected (0 to 1).';
 COMMENT ON COLUMN guildstats_mart.coverage_daily.is_complete IS 'The day is over (a later heartbeat exists).';
 COMMENT ON COLUMN guildstats_mart.coverage_daily.is_partial IS 'The bot missed part of the day: mark it on charts.';
+
+-- The show-up funnel of scheduled events (funnel.sql).
+CREATE VIEW guildstats_mart.event_funnel AS
+SELECT f.guild_id, f.event_id, f.name AS event_name, f.started, f.is_cancelled, f.start_time,
+       (f.start_time AT TIME ZONE g.calendar_time_zone)::date AS day,
+       f.interested, f.in_voice, f.on_server, f.played, f.attendees, f.walk_ins,
+       f.voice_rate, f.no_show_rate, f.server_rate, f.play_rate
+FROM @extschema@.event_funnel f
+JOIN guildstats_mart.guilds g ON g.guild_id = f.guild_id;
+COMMENT ON VIEW guildstats_mart.event_funnel IS 'The show-up funnel per scheduled event: members interested, of those in voice during the event, also seen on a game server, also playing ET:Legacy rounds; with the rates from stage to stage and the no-show rate. Walk-ins came into voice without marking interest.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.event_id IS 'Discord scheduled-event id.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.event_name IS 'Event title.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.started IS 'The event started; events cancelled before their start have no funnel (zero counts, empty rates).';
+COMMENT ON COLUMN guildstats_mart.event_funnel.is_cancelled IS 'The event was cancelled.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.start_time IS 'Actual start, else the announced start: the event''s time for charts.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.day IS 'Calendar day of start_time in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.interested IS 'Members interested in the event (their latest interest by its end).';
+COMMENT ON COLUMN guildstats_mart.event_funnel.in_voice IS 'Interested members who came into voice during the event.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.on_server IS 'Of those, members seen on a game server during the event.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.played IS 'Of those, members who played ET:Legacy rounds during the event.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.attendees IS 'Everybody in voice during the event, interested or not.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.walk_ins IS 'Members in voice during the event without having marked interest.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.voice_rate IS 'in_voice / interested.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.no_show_rate IS 'Interested members who did not come into voice, as a share of the interested.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.server_rate IS 'on_server / in_voice.';
+COMMENT ON COLUMN guildstats_mart.event_funnel.play_rate IS 'played / on_server.';
+
+CREATE VIEW guildstats_mart.member_event_funnel AS
+SELECT f.guild_id, f.user_id, coalesce(m.display_name, 'user ' || f.user_id) AS member_name,
+       (f.first_event_start AT TIME ZONE g.calendar_time_zone)::date AS first_event_day,
+       (f.last_event_start AT TIME ZONE g.calendar_time_zone)::date AS last_event_day,
+       f.events_interested, f.events_attended, f.no_shows, f.walk_ins, f.no_show_rate
+FROM @extschema@.member_event_funnel f
+JOIN guildstats_mart.guilds g ON g.guild_id = f.guild_id
+LEFT JOIN @extschema@.members m ON m.guild_id = f.guild_id AND m.user_id = f.user_id;
+COMMENT ON VIEW guildstats_mart.member_event_funnel IS 'Per member: scheduled events they were interested in, attended in voice, missed (no-shows) and came to without marking interest (walk-ins), and their no-show rate.';
+COMMENT ON COLUMN guildstats_mart.member_event_funnel.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_event_funnel.user_id IS 'Discord user id.';
+COMMENT ON COLUMN guildstats_mart.member_event_funnel.member_name IS 'Latest display name, else the user id.';
+COMMENT ON COLUMN guildstats_mart.member_event_funnel.first_event_day IS 'Day (guild time zone) of the member''s first event in the funnel.';
+COMMENT ON COLUMN guildstats_mart.member_event_funnel.last_event_day IS 'Day (guild time zone) of the member''s latest event in the funnel.';
+COMMENT ON COLUMN guildstats_mart.member_event_funnel.events_interested IS 'Started events the member was interested in.';
+COMMENT ON COLUMN guildstats_mart.member_event_funnel.events_attended IS 'Of those, events attended in voice.';
+COMMENT ON COLUMN guildstats_mart.member_event_funnel.no_shows IS 'Of those, events missed.';
+COMMENT ON COLUMN guildstats_mart.member_event_funnel.walk_ins IS 'Events attended in voice without marking interest.';
+COMMENT ON COLUMN guildstats_mart.member_event_funnel.no_show_rate IS 'no_shows / events_interested; empty when never interested.';
+
+CREATE VIEW guildstats_mart.event_retention_d30 AS
+SELECT r.guild_id, date_trunc('month', r.event_day)::date AS month, r.cohort,
+       count(*) AS members,
+       count(*) FILTER (WHERE r.eligible) AS eligible_members,
+       count(*) FILTER (WHERE r.eligible AND r.retained_d30) AS retained,
+       count(*) FILTER (WHERE r.eligible AND r.retained_d30)::double precision
+           / nullif(count(*) FILTER (WHERE r.eligible), 0) AS retention_rate
+FROM @extschema@.event_retention_d30 r
+GROUP BY r.guild_id, date_trunc('month', r.event_day)::date, r.cohort;
+COMMENT ON VIEW guildstats_mart.event_retention_d30 IS 'Do members who attend keep coming? Per guild, month of the member''s first event in the funnel and cohort (attended, absent: interested but not in voice, walk_in: in voice without interest): how many are still active 30 days or more after that event. Only members whose 30th day the data already reaches (eligible_members) are in the rate.';
+COMMENT ON COLUMN guildstats_mart.event_retention_d30.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.event_retention_d30.month IS 'First day of the month of the members'' first event (guild time zone).';
+COMMENT ON COLUMN guildstats_mart.event_retention_d30.cohort IS 'attended, absent or walk_in, at the member''s first event in the funnel.';
+COMMENT ON COLUMN guildstats_mart.event_retention_d30.members IS 'Members in the cohort.';
+COMMENT ON COLUMN guildstats_mart.event_retention_d30.eligible_members IS 'Of those, members whose 30th day after the event the data already reaches.';
+COMMENT ON COLUMN guildstats_mart.event_retention_d30.retained IS 'Of the eligible, members active on the 30th day after their first event or later.';
+COMMENT ON COLUMN guildstats_mart.event_retention_d30.retention_rate IS 'retained / eligible_members; empty without eligible members.';

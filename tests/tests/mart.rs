@@ -198,6 +198,40 @@ fn mart_numbers_equal_plain_sql() {
     assert_close("attendees", attendees, attendance);
     assert_close("on time + late", split, attendance);
 
+    // The show-up funnel: its attendees are the attendance rows, every one counted once as
+    // interested or as a walk-in, and each attending member has one D30 cohort entry.
+    let (funnel_attendees, funnel_split, cohort_members) = {
+        let row = client
+            .query_one(
+                "SELECT sum(attendees)::float8, sum(in_voice + walk_ins)::float8,
+                        (SELECT sum(members)::float8 FROM guildstats_mart.event_retention_d30)
+                 FROM guildstats_mart.event_funnel",
+                &[],
+            )
+            .expect("event funnel");
+        (
+            row.get::<_, f64>(0),
+            row.get::<_, f64>(1),
+            row.get::<_, f64>(2),
+        )
+    };
+    assert_close("funnel attendees", funnel_attendees, attendance);
+    assert_close("funnel in voice + walk-ins", funnel_split, attendance);
+    let interested_or_present = float(
+        &mut client,
+        "SELECT count(*)::float8 FROM (
+             SELECT guild_id, user_id FROM guildstats.event_attendance
+             UNION
+             SELECT u.guild_id, u.user_id FROM guildstats.raw_scheduled_event_users u
+               JOIN guildstats.events e ON e.event_id = u.event_id AND e.actual_start IS NOT NULL
+              WHERE u.action = 'add' AND u.observed_at <= coalesce(e.actual_end, 'infinity')
+                AND NOT EXISTS (SELECT 1 FROM guildstats.raw_scheduled_event_users later
+                                 WHERE later.event_id = u.event_id AND later.user_id = u.user_id
+                                   AND later.observed_at > u.observed_at
+                                   AND later.observed_at <= coalesce(e.actual_end, 'infinity'))) m",
+    );
+    assert_close("D30 cohort members", cohort_members, interested_or_present);
+
     // Monthly cohorts by first activity: the cohort sizes add up to everyone ever active.
     let cohorts = float(
         &mut client,

@@ -27,6 +27,9 @@ INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, tx_ts,
 SELECT g, u, 10, '2026-03-01 20:00+00', g || '-' || u FROM generate_series(1, 2) g, generate_series(1, 3) u;
 INSERT INTO guildstats.raw_scheduled_events (guild_id, event_id, observed_at, name, channel_id, status, creator_id)
 SELECT g, 5000 + g, '2026-03-01 19:00+00', 'Night', 100 * g, 'scheduled', 1 FROM generate_series(1, 2) g;
+-- Started, so that the event funnel has rows in both guilds.
+INSERT INTO guildstats.raw_scheduled_events (guild_id, event_id, observed_at, name, channel_id, status, creator_id)
+SELECT g, 5000 + g, '2026-03-01 20:00+00', 'Night', 100 * g, 'active', 1 FROM generate_series(1, 2) g;
 INSERT INTO guildstats.raw_scheduled_event_users (guild_id, event_id, user_id, action, observed_at)
 SELECT g, 5000 + g, 2, 'add', '2026-03-01 19:30+00' FROM generate_series(1, 2) g;
 INSERT INTO guildstats.settings (guild_id, session_cap) VALUES (NULL, '8 hours'), (1, '6 hours'), (2, '7 hours');
