@@ -1,8 +1,9 @@
-//! Aggregate states (`gini_state`, `retention_state`) as PostgreSQL "expanded objects", which
-//! is what keeps the aggregates linear.
+//! Aggregate states (every type `crate::aggregate::state_aggregate!` declares) as PostgreSQL
+//! "expanded objects", which is what keeps the aggregates linear. This module knows nothing of
+//! any particular state.
 //!
 //! A state on disk (and between parallel workers) is a plain varlena holding the versioned
-//! binary form of an engine state (`GiniState`, `RetentionState`). Decoding and re-encoding that on every row
+//! binary form of an engine state. Decoding and re-encoding that on every row
 //! would make the aggregate quadratic in the number of distinct values. Instead the transition
 //! function returns a read-write pointer to an expanded object: a small header in its own
 //! memory context (a child of the aggregate's context) that owns the decoded Rust state. The
@@ -67,7 +68,10 @@ unsafe extern "C-unwind" fn flatten_into<T: ExpandedState>(
     let obj = eoh.cast::<Expanded<T>>();
     let bytes = encoded(obj);
     if allocated_size != VARHDRSZ + bytes.len() {
-        pgrx::error!("expanded state: flatten size mismatch");
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            "expanded state: flatten size mismatch",
+        );
     }
     let out = result.cast::<u8>();
     std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.add(VARHDRSZ), bytes.len());

@@ -7,6 +7,7 @@
 ::pgrx::pg_module_magic!(name, version);
 
 mod activity;
+mod aggregate;
 mod economy;
 mod error;
 mod et;

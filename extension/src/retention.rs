@@ -3,139 +3,59 @@
 //! `retention_dn(...)` functions of `sql/extension/retention.sql`.
 //!
 //! The maths is `guildstats_engine::retention`. Like `gini_state`, the state is a concrete
-//! varlena type updated in place as an expanded object while the aggregate runs (see
-//! `crate::expanded`), with a combine function for parallel plans.
+//! type declared by [`state_aggregate!`]: its text form is `\x` and the binary form in hex
+//! (like bytea), and its binary form is also castable to bytea.
 
+use crate::aggregate::{state_aggregate, transition, AggregateState};
 use crate::error::raise;
-use crate::expanded::{flat_datum, methods_for, update, with_state, ExpandedState};
 use guildstats_engine::retention::{Period, RetentionState, RowsError, DEFAULT_MAX_OFFSET};
+use guildstats_macros::pg_v1;
 use pgrx::datum::Date;
-use pgrx::fcinfo::{pg_getarg_datum, pg_return_null};
+use pgrx::fcinfo::pg_getarg_datum;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 extension_sql_file!(
     "../../sql/extension/retention.sql",
     name = "retention",
-    requires = ["gini", _retention_rows_bounded]
+    // retention() also reads the voice rollup and the ET:Legacy rounds and GUID links.
+    requires = [
+        "retention_state",
+        _retention_rows_bounded,
+        "rollups",
+        "et_reports"
+    ]
 );
 
-static RETENTION_METHODS: pg_sys::ExpandedObjectMethods = methods_for::<RetentionState>();
-
-impl ExpandedState for RetentionState {
-    const CONTEXT_NAME: &'static std::ffi::CStr = c"guildstats retention_state";
-    fn methods() -> &'static pg_sys::ExpandedObjectMethods {
-        &RETENTION_METHODS
-    }
-    fn encode(&self) -> Vec<u8> {
-        RetentionState::encode(self)
-    }
-    fn decode(bytes: &[u8]) -> Result<Self, String> {
-        RetentionState::decode(bytes)
+impl AggregateState for RetentionState {
+    const SQL_TYPE: &'static str = "retention_state";
+    fn merge_from(&mut self, other: &Self) -> Result<(), (PgSqlErrorCode, String)> {
+        self.merge(other)
+            .map_err(|e| (PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e))
     }
 }
 
-crate::v1_info!(
-    pg_finfo_gs_retention_state_in,
-    pg_finfo_gs_retention_state_out,
-    pg_finfo_gs_retention_state_recv,
-    pg_finfo_gs_retention_state_send,
-    pg_finfo_gs_retention_trans,
-    pg_finfo_gs_retention_combine,
-);
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// `retention_state_in(cstring)`: `\x` and the binary form in hex (like bytea).
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn gs_retention_state_in(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    let Some(arg) = pg_getarg_datum(fcinfo, 0) else {
-        return pg_return_null(fcinfo);
-    };
-    let text = std::ffi::CStr::from_ptr(arg.cast_mut_ptr::<std::ffi::c_char>()).to_bytes();
-    let bad = || -> ! {
-        raise(
-            PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
-            "invalid retention_state: expected \\x followed by hex digits",
-        )
-    };
-    let Some(hex) = text.strip_prefix(b"\\x") else {
-        bad()
-    };
-    if hex.len() % 2 != 0 {
-        bad()
-    }
-    let digit = |c: u8| -> u8 {
-        match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => bad(),
-        }
-    };
-    let bytes: Vec<u8> = hex
-        .chunks_exact(2)
-        .map(|p| digit(p[0]) << 4 | digit(p[1]))
-        .collect();
-    if let Err(e) = RetentionState::decode(&bytes) {
-        raise(PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION, e)
-    }
-    flat_datum(&bytes)
-}
-
-/// `retention_state_out(retention_state)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn gs_retention_state_out(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    let Some(arg) = pg_getarg_datum(fcinfo, 0) else {
-        return pg_return_null(fcinfo);
-    };
-    let bytes = with_state(arg, |s: &RetentionState| s.encode());
-    let out = pg_sys::palloc(bytes.len() * 2 + 3).cast::<u8>();
-    *out = b'\\';
-    *out.add(1) = b'x';
-    for (i, b) in bytes.iter().enumerate() {
-        *out.add(2 + 2 * i) = HEX[usize::from(b >> 4)];
-        *out.add(3 + 2 * i) = HEX[usize::from(b & 15)];
-    }
-    *out.add(2 + 2 * bytes.len()) = 0;
-    pg_sys::Datum::from(out)
-}
-
-/// `retention_state_recv(internal)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn gs_retention_state_recv(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    let Some(arg) = pg_getarg_datum(fcinfo, 0) else {
-        return pg_return_null(fcinfo);
-    };
-    let buf = arg.cast_mut_ptr::<pg_sys::StringInfoData>();
-    let len = (*buf).len - (*buf).cursor;
-    let data = pg_sys::pq_getmsgbytes(buf, len);
-    let bytes = std::slice::from_raw_parts(data.cast::<u8>(), len as usize);
-    if let Err(e) = RetentionState::decode(bytes) {
-        raise(PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION, e)
-    }
-    flat_datum(bytes)
-}
-
-/// `retention_state_send(retention_state)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn gs_retention_state_send(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    let Some(arg) = pg_getarg_datum(fcinfo, 0) else {
-        return pg_return_null(fcinfo);
-    };
-    flat_datum(&with_state(arg, |s: &RetentionState| s.encode()))
+state_aggregate! {
+    state: RetentionState,
+    sql_type: "retention_state",
+    section: "retention_state",
+    requires: ["gini"],
+    comment: "Users with their cohort period and the periods they were active in (day, week or month), built by retention_agg() and read by retention_rows(); rollup() merges states. Versioned binary form (first byte: version 1).",
+    input: gs_retention_state_in, "Input function of retention_state: \\x and the versioned binary form in hex; checked.",
+    output: gs_retention_state_out, "Output function of retention_state: \\x and the versioned binary form in hex.",
+    receive: gs_retention_state_recv, "Binary input function of retention_state; the bytes are checked.",
+    send: gs_retention_state_send, "Binary output function of retention_state: the versioned binary form.",
+    cast_to_bytea: "bytea",
+    combine: "retention_combine" = gs_retention_combine, "Internal: merges two retention states (union of users and periods). Combine function of retention_agg() and transition function of rollup(retention_state).",
+    rollup: "Merges retention states (for example one per activity source or per month of input) into one, exactly.",
+    functions: [
+        "retention_trans"("retention_state, bigint, timestamp, timestamp, text") -> "retention_state" = gs_retention_trans, "IMMUTABLE PARALLEL SAFE",
+            "Internal: transition function of retention_agg().";
+    ],
+    aggregates: [
+        "retention_agg"("user_id bigint, cohort_at timestamp, activity_at timestamp, period text") = "retention_trans",
+            "Retention cohorts from (user, cohort time, activity time) rows, times as local timestamps (use AT TIME ZONE). A user''s cohort period is the earliest non-NULL cohort_at, else the period of their first activity; a row with activity_at NULL only places the user in a cohort. period: day, week (Monday first) or month. Read with retention_rows(). Example: SELECT r.* FROM (SELECT guildstats.retention_agg(user_id, NULL, activity_at AT TIME ZONE ''UTC'', ''week'') s FROM guildstats.activity_events) a, guildstats.retention_rows(a.s) r;";
+    ],
 }
 
 /// A `timestamp` argument as microseconds since 2000-01-01; NULL and infinities are `None`.
@@ -146,8 +66,7 @@ unsafe fn timestamp_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<i6
 }
 
 /// `retention_trans(state, user_id, cohort_at, activity_at, period)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
+#[pg_v1]
 pub unsafe extern "C-unwind" fn gs_retention_trans(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
@@ -165,33 +84,12 @@ pub unsafe extern "C-unwind" fn gs_retention_trans(
         .map_err(|e| e.to_string())
         .and_then(Period::parse)
         .unwrap_or_else(|e| raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e));
-    update(fcinfo, "retention_trans", |state: &mut RetentionState| {
+    transition(fcinfo, "retention_trans", |state: &mut RetentionState| {
         if let Some(user) = user {
             if let Err(e) = state.add(user, cohort, activity, period) {
                 raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e)
             }
         }
-    })
-}
-
-/// `retention_combine(state, state)`: combine function, and transition of `rollup`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn gs_retention_combine(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    let Some(other) = pg_getarg_datum(fcinfo, 1) else {
-        return match pg_getarg_datum(fcinfo, 0) {
-            Some(own) => own,
-            None => pg_return_null(fcinfo),
-        };
-    };
-    update(fcinfo, "retention_combine", |state: &mut RetentionState| {
-        with_state(other, |other: &RetentionState| {
-            if let Err(e) = state.merge(other) {
-                raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e)
-            }
-        })
     })
 }
 

@@ -36,10 +36,6 @@ fn interval_us(interval: Interval) -> i64 {
         .saturating_add(interval.micros())
 }
 
-fn spi_error(what: &str, e: pgrx::spi::SpiError) -> ! {
-    error!("guildstats: voice sessions: cannot read {what}: {e}")
-}
-
 /// The rows `_voice_sessionize` returns (the `name!` list of its signature, in order).
 type SessionRow = (
     i64,
@@ -119,10 +115,13 @@ pub(crate) fn voice_sessionize(
         (Some(users), restart_at) => {
             let restart_at = restart_at.unwrap_or_default();
             if restart_at.len() != users.len() {
-                error!(
-                    "guildstats: _voice_sessionize: users has {} elements but restart_at has {}",
-                    users.len(),
-                    restart_at.len()
+                crate::error::raise(
+                    PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                    format!(
+                        "guildstats: _voice_sessionize: users has {} elements but restart_at has {}",
+                        users.len(),
+                        restart_at.len()
+                    ),
                 );
             }
             let mut pairs: Vec<(i64, i64)> = users
@@ -156,7 +155,9 @@ pub(crate) fn voice_sessionize(
         }
         Ok(sessionize_users(observations, &[], &timeline, &config, horizon).sessions)
     })
-    .unwrap_or_else(|e| spi_error("the raw tables", e));
+    .unwrap_or_else(|e| {
+        crate::error::spi_error("guildstats: voice sessions: cannot read the raw tables", e)
+    });
     TableIterator::new(sessions.into_iter().map(session_row))
 }
 

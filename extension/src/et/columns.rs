@@ -21,7 +21,7 @@ fn count(value: u64) -> i32 {
 
 fn fits<T: TryInto<i32> + Copy + std::fmt::Display>(value: T, what: &str) -> i32 {
     value.try_into().unwrap_or_else(|_| {
-        super::raise(
+        crate::error::raise(
             pgrx::PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
             format!("{what} of {value} passed the parser but does not fit an integer column"),
         )

@@ -9,6 +9,7 @@
 
 use super::columns::{PlayerColumns, RoundColumns, RoundFacts, WeaponColumns};
 use super::json;
+use crate::error::spi_error;
 use guildstats_engine::et::{
     self as engine, pair_rounds, parse_file_name, ParsedRound, Player, RoundDescriptor,
     ROUND_MATCH_WINDOW,
@@ -30,13 +31,6 @@ struct KnownRound1 {
     round_id: i64,
     ingest_id: i64,
     file_name: String,
-}
-
-fn spi_error(context: &str, error: pgrx::spi::Error) -> ! {
-    super::raise(
-        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-        format!("_et_import_batch: {context}: {error}"),
-    )
 }
 
 /// `_et_import_batch(max_files)`: imports up to `max_files` pending files; returns the files
@@ -89,7 +83,7 @@ fn pending_files(max_files: i32) -> Vec<PendingFile> {
                 None,
                 &[DatumWithOid::from(max_files)],
             )
-            .unwrap_or_else(|e| spi_error("reading pending files", e));
+            .unwrap_or_else(|e| spi_error("_et_import_batch: reading pending files", e));
         rows.map(|row| PendingFile {
             ingest_id: row.get(1).ok().flatten().unwrap_or_default(),
             file_name: row.get(2).ok().flatten().unwrap_or_default(),
@@ -143,7 +137,7 @@ fn known_round1s(parsed: &[(PendingFile, ParsedRound)]) -> Vec<KnownRound1> {
                     DatumWithOid::from(window as f64),
                 ],
             )
-            .unwrap_or_else(|e| spi_error("reading imported round 1s", e));
+            .unwrap_or_else(|e| spi_error("_et_import_batch: reading imported round 1s", e));
         rows.map(|row| KnownRound1 {
             round_id: row.get(1).ok().flatten().unwrap_or_default(),
             ingest_id: row.get(2).ok().flatten().unwrap_or_default(),
@@ -161,7 +155,7 @@ fn raw_content(ingest_id: i64) -> Option<(String, Vec<u8>)> {
                 None,
                 &[DatumWithOid::from(ingest_id)],
             )
-            .unwrap_or_else(|e| spi_error("reading a round 1", e))
+            .unwrap_or_else(|e| spi_error("_et_import_batch: reading a round 1", e))
             .first();
         Some((row.get(1).ok()??, row.get(2).ok()??))
     })
@@ -176,7 +170,7 @@ fn new_round_ids(count: usize) -> Vec<i64> {
                 None,
                 &[DatumWithOid::from(count as i64)],
             )
-            .unwrap_or_else(|e| spi_error("allocating round ids", e));
+            .unwrap_or_else(|e| spi_error("_et_import_batch: allocating round ids", e));
         rows.map(|row| row.get::<i64>(1).ok().flatten().unwrap_or_default())
             .collect()
     })
@@ -277,16 +271,16 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
         let (sql, args) = rounds.insert();
         client
             .update(sql, None, &args)
-            .unwrap_or_else(|e| spi_error("storing rounds", e));
+            .unwrap_or_else(|e| spi_error("_et_import_batch: storing rounds", e));
         if players.len() > 0 {
             let (sql, args) = players.insert();
             client
                 .update(sql, None, &args)
-                .unwrap_or_else(|e| spi_error("storing players", e));
+                .unwrap_or_else(|e| spi_error("_et_import_batch: storing players", e));
             let (sql, args) = weapons.insert();
             client
                 .update(sql, None, &args)
-                .unwrap_or_else(|e| spi_error("storing weapons", e));
+                .unwrap_or_else(|e| spi_error("_et_import_batch: storing weapons", e));
         }
         let ingest_ids: Vec<i64> = parsed.iter().map(|(f, _)| f.ingest_id).collect();
         let warnings: Vec<Option<String>> = parsed
@@ -302,7 +296,7 @@ fn store(parsed: &[(PendingFile, ParsedRound)]) {
                 None,
                 &[DatumWithOid::from(ingest_ids), DatumWithOid::from(warnings)],
             )
-            .unwrap_or_else(|e| spi_error("marking files imported", e));
+            .unwrap_or_else(|e| spi_error("_et_import_batch: marking files imported", e));
     });
 }
 
@@ -316,7 +310,7 @@ fn push_player(
     file_values: &Player,
 ) {
     let file_stats = json::file_stats(file_values).unwrap_or_else(|error| {
-        super::raise(
+        crate::error::raise(
             PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
             format!("player {}: {error}", file_values.guid),
         )
@@ -340,7 +334,7 @@ fn record_failures(failures: &[(i64, String)]) {
                 None,
                 &[DatumWithOid::from(ids), DatumWithOid::from(messages)],
             )
-            .unwrap_or_else(|e| spi_error("recording parse errors", e));
+            .unwrap_or_else(|e| spi_error("_et_import_batch: recording parse errors", e));
     });
 }
 

@@ -61,7 +61,7 @@ pub(crate) fn _et_link_rounds(
     ),
 > {
     let stored: Vec<StoredRound> = serde_json::from_value(rounds.0).unwrap_or_else(|error| {
-        super::raise(
+        crate::error::raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("_et_link_rounds: malformed round list: {error}"),
         )

@@ -12,7 +12,7 @@ use crate::jsonb::JsonbBytes;
 use guildstats_engine::et::{self as engine, color::strip_color_codes};
 use pgrx::prelude::*;
 
-pub(crate) use crate::error::raise;
+use crate::error::raise;
 
 /// `et_clean_name(name)`: the player name without ET:Legacy colour codes.
 #[pg_extern(immutable, parallel_safe, strict)]

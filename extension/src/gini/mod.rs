@@ -1,71 +1,94 @@
 //! `gini(x)`, `gini_agg(x)`, `rollup(gini_state)` and the accessors of `gini_state`.
 //!
-//! The maths is `guildstats_engine::gini`; this module adapts it to PostgreSQL's calling
-//! convention. The functions are written against `fcinfo` directly (and declared in
-//! `sql/extension/gini.sql`) because the state is a custom varlena type that travels as an
-//! expanded object (see [`expanded`]): `#[pg_extern]` would copy it on every row.
+//! The maths is `guildstats_engine::gini`; this module gives its step and final logic, and
+//! [`state_aggregate!`] declares the rest: the type with its text form
+//! `{"version":1,"values":[[value,count],...]}`, the combine function, the aggregates and their
+//! SQL. The state is a concrete, versioned type (not internal), so the aggregates run in
+//! parallel with a combine function alone (EXPLAIN shows Partial and Finalize Aggregate),
+//! states can be stored in tables and re-aggregated, and Citus can push partial aggregation
+//! down to its workers.
 
-extension_sql_file!(
-    "../../../sql/extension/gini.sql",
-    name = "gini",
-    requires = ["settings"]
-);
-
+use crate::aggregate::{
+    arg, float_result, state_aggregate, transition, with_state, AggregateState,
+};
 use crate::error::raise;
-use crate::expanded::{flat_datum, methods_for, update, with_state, ExpandedState};
 use guildstats_engine::gini::{GiniState, ValueError};
+use guildstats_macros::pg_v1;
 use pgrx::fcinfo::{pg_getarg_datum, pg_return_null};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-static GINI_METHODS: pg_sys::ExpandedObjectMethods = methods_for::<GiniState>();
-
-impl ExpandedState for GiniState {
-    const CONTEXT_NAME: &'static std::ffi::CStr = c"guildstats gini_state";
-    fn methods() -> &'static pg_sys::ExpandedObjectMethods {
-        &GINI_METHODS
+impl AggregateState for GiniState {
+    const SQL_TYPE: &'static str = "gini_state";
+    fn to_text(&self) -> String {
+        GiniState::to_text(self)
     }
-    fn encode(&self) -> Vec<u8> {
-        GiniState::encode(self)
+    fn binary_from_text(text: &[u8]) -> Result<Vec<u8>, String> {
+        let text = std::str::from_utf8(text).map_err(|e| e.to_string())?;
+        GiniState::from_text(text)
+            .map(|state| state.encode())
+            .map_err(|e| e.to_string())
     }
-    fn decode(bytes: &[u8]) -> Result<Self, String> {
-        GiniState::decode(bytes).map_err(|e| e.to_string())
+    fn merge_from(&mut self, other: &Self) -> Result<(), (PgSqlErrorCode, String)> {
+        self.merge(other).map_err(value_error)
     }
 }
 
-/// `PG_FUNCTION_INFO_V1`: tells PostgreSQL the function uses the version-1 calling convention.
-#[macro_export]
-macro_rules! v1_info {
-    ($($finfo:ident),* $(,)?) => {$(
-        #[unsafe(no_mangle)]
-        #[doc(hidden)]
-        pub extern "C" fn $finfo() -> &'static pg_sys::Pg_finfo_record {
-            const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-            &V1
-        }
-    )*};
+state_aggregate! {
+    state: GiniState,
+    sql_type: "gini_state",
+    section: "gini",
+    requires: ["settings"],
+    comment: "A multiset of non-negative values (distinct value -> count), built by gini_agg(x) and read by gini(state), top_share(state, fraction) and median(state); rollup(state) merges states. Versioned binary form (first byte: version 1); text form {\"version\":1,\"values\":[[value,count],...]}.",
+    input: gs_gini_state_in, "Input function of gini_state: reads {\"version\":1,\"values\":[[value,count],...]}.",
+    output: gs_gini_state_out, "Output function of gini_state: {\"version\":1,\"values\":[[value,count],...]}, values ascending.",
+    receive: gs_gini_state_recv, "Binary input function of gini_state (COPY BINARY, binary protocol); the bytes are checked.",
+    send: gs_gini_state_send, "Binary output function of gini_state: the versioned binary form.",
+    combine: "gini_combine" = gs_gini_combine, "Internal: merges two gini states (counts add up). Combine function of the gini aggregates (parallel plans) and transition function of rollup(gini_state).",
+    rollup: "Merges gini states (for example daily states into a month) into one, exactly: gini(rollup(s)) equals gini over all the underlying values.",
+    functions: [
+        "gini_trans"("gini_state, bigint") -> "gini_state" = gs_gini_trans_int8, "IMMUTABLE PARALLEL SAFE",
+            "Internal: transition function of gini(bigint) and gini_agg(bigint). Errors on negative values; skips NULL.";
+        "gini_trans"("gini_state, double precision") -> "gini_state" = gs_gini_trans_float8, "IMMUTABLE PARALLEL SAFE",
+            "Internal: transition function of gini(double precision) and gini_agg(double precision). Errors on negative, NaN or infinite values; skips NULL.";
+        "gini_trans"("gini_state, numeric") -> "gini_state" = gs_gini_trans_numeric, "IMMUTABLE PARALLEL SAFE",
+            "Internal: transition function of gini(numeric) and gini_agg(numeric); values are read as double precision (whole numbers up to 2^53 stay exact). Errors on negative or NaN values; skips NULL.";
+        "gini"("gini_state") -> "double precision" = gs_gini_final, "IMMUTABLE STRICT PARALLEL SAFE",
+            "Gini coefficient of the values in the state: sum over pairs of |x_i - x_j| divided by 2 n^2 mean (0 = all equal, (n-1)/n = one holder of everything). NULL when the state is empty or its values sum to 0. Example: SELECT guildstats.gini(guildstats.gini_agg(balance)) FROM balances;";
+        "top_share"("gini_state, fraction double precision") -> "double precision" = gs_gini_top_share, "IMMUTABLE STRICT PARALLEL SAFE",
+            "Share of the total held by the largest ceil(fraction * n) values, fraction between 0 and 1 (top_share(s, 0.01): what the top 1 % hold). NULL when the values sum to 0.";
+        "median"("gini_state") -> "double precision" = gs_gini_median, "IMMUTABLE STRICT PARALLEL SAFE",
+            "Median of the values in the state (mean of the two middle values for an even count, like percentile_cont(0.5)). NULL when the state is empty.";
+    ],
+    aggregates: [
+        "gini"("bigint") = "gini_trans" ["gini"],
+            "Exact Gini coefficient of non-negative values (0 = perfect equality, towards 1 = one holder has everything). NULLs are skipped; no values or an all-zero total give NULL; a negative value is an error. Runs in parallel. Example: SELECT guildstats.gini(balance) FROM balances;";
+        "gini"("double precision") = "gini_trans" ["gini"],
+            "Exact Gini coefficient of non-negative finite values; see gini(bigint). Whole values up to 2^53 are counted exactly.";
+        "gini"("numeric") = "gini_trans" ["gini"],
+            "Gini coefficient of non-negative values; see gini(bigint). Values are read as double precision (whole numbers up to 2^53 exactly).";
+        "gini_agg"("bigint") = "gini_trans",
+            "The values as a gini_state, for several accessors over one scan (gini, top_share, median) or for storing and re-aggregating with rollup(). NULL when every value is NULL.";
+        "gini_agg"("double precision") = "gini_trans",
+            "The values as a gini_state; see gini_agg(bigint).";
+        "gini_agg"("numeric") = "gini_trans",
+            "The values as a gini_state (read as double precision); see gini_agg(bigint).";
+    ],
 }
 
-v1_info!(
-    pg_finfo_gs_gini_state_in,
-    pg_finfo_gs_gini_state_out,
-    pg_finfo_gs_gini_state_recv,
-    pg_finfo_gs_gini_state_send,
-    pg_finfo_gs_gini_trans_int8,
-    pg_finfo_gs_gini_trans_float8,
-    pg_finfo_gs_gini_trans_numeric,
-    pg_finfo_gs_gini_combine,
-    pg_finfo_gs_gini_final,
-    pg_finfo_gs_gini_top_share,
-    pg_finfo_gs_gini_median,
-);
-
-fn value_error(e: ValueError) -> ! {
+fn value_error(e: ValueError) -> (PgSqlErrorCode, String) {
     let code = match e {
         ValueError::TooMany => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         _ => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
     };
-    raise(code, e.to_string())
+    (code, e.to_string())
+}
+
+fn add(result: Result<(), ValueError>) {
+    if let Err(e) = result {
+        let (code, message) = value_error(e);
+        raise(code, message)
+    }
 }
 
 /// A NULL value before any other keeps the state NULL, so that `gini_agg` over only NULLs is
@@ -74,81 +97,8 @@ unsafe fn nothing_yet(fcinfo: pg_sys::FunctionCallInfo) -> bool {
     pg_getarg_datum(fcinfo, 0).is_none() && pg_getarg_datum(fcinfo, 1).is_none()
 }
 
-fn float_result(fcinfo: pg_sys::FunctionCallInfo, value: Option<f64>) -> pg_sys::Datum {
-    match value {
-        Some(v) => pg_sys::Datum::from(v.to_bits()),
-        None => unsafe { pg_return_null(fcinfo) },
-    }
-}
-
-/// Argument `n`, which the SQL declaration makes non-NULL (STRICT, or checked by the caller).
-unsafe fn arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> pg_sys::Datum {
-    pg_getarg_datum(fcinfo, n).unwrap_or_else(|| pgrx::error!("unexpected NULL argument {n}"))
-}
-
-/// `gini_state_in(cstring)`: the text form, `{"version":1,"values":[[value,count],...]}`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn gs_gini_state_in(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    let text = std::ffi::CStr::from_ptr(arg(fcinfo, 0).cast_mut_ptr::<std::ffi::c_char>());
-    let state = match text
-        .to_str()
-        .map_err(|e| e.to_string())
-        .and_then(|t| GiniState::from_text(t).map_err(|e| e.to_string()))
-    {
-        Ok(state) => state,
-        Err(e) => raise(PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION, e),
-    };
-    flat_datum(&state.encode())
-}
-
-/// `gini_state_out(gini_state)`: the text form.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn gs_gini_state_out(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    let text = with_state(arg(fcinfo, 0), |s: &GiniState| s.to_text());
-    let out = pg_sys::palloc(text.len() + 1).cast::<u8>();
-    std::ptr::copy_nonoverlapping(text.as_ptr(), out, text.len());
-    *out.add(text.len()) = 0;
-    pg_sys::Datum::from(out)
-}
-
-/// `gini_state_recv(internal)`: the binary form, checked.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn gs_gini_state_recv(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    let buf = arg(fcinfo, 0).cast_mut_ptr::<pg_sys::StringInfoData>();
-    let len = (*buf).len - (*buf).cursor;
-    let data = pg_sys::pq_getmsgbytes(buf, len);
-    let bytes = std::slice::from_raw_parts(data.cast::<u8>(), len as usize);
-    match GiniState::decode(bytes) {
-        Ok(_) => flat_datum(bytes),
-        Err(e) => raise(
-            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
-            e.to_string(),
-        ),
-    }
-}
-
-/// `gini_state_send(gini_state)`: the binary form as bytea.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn gs_gini_state_send(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    let bytes = with_state(arg(fcinfo, 0), |s: &GiniState| s.encode());
-    flat_datum(&bytes)
-}
-
 /// `gini_trans(gini_state, bigint)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
+#[pg_v1]
 pub unsafe extern "C-unwind" fn gs_gini_trans_int8(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
@@ -156,16 +106,15 @@ pub unsafe extern "C-unwind" fn gs_gini_trans_int8(
         return pg_return_null(fcinfo);
     }
     let value = pg_getarg_datum(fcinfo, 1).map(|d| d.value() as i64);
-    update(fcinfo, "gini_trans", |state: &mut GiniState| {
+    transition(fcinfo, "gini_trans", |state: &mut GiniState| {
         if let Some(v) = value {
-            state.add_i64(v).unwrap_or_else(|e| value_error(e));
+            add(state.add_i64(v));
         }
     })
 }
 
 /// `gini_trans(gini_state, double precision)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
+#[pg_v1]
 pub unsafe extern "C-unwind" fn gs_gini_trans_float8(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
@@ -173,17 +122,16 @@ pub unsafe extern "C-unwind" fn gs_gini_trans_float8(
         return pg_return_null(fcinfo);
     }
     let value = pg_getarg_datum(fcinfo, 1).map(|d| f64::from_bits(d.value() as u64));
-    update(fcinfo, "gini_trans", |state: &mut GiniState| {
+    transition(fcinfo, "gini_trans", |state: &mut GiniState| {
         if let Some(v) = value {
-            state.add_f64(v).unwrap_or_else(|e| value_error(e));
+            add(state.add_f64(v));
         }
     })
 }
 
 /// `gini_trans(gini_state, numeric)`: numeric values are read as double precision (exact for
 /// whole numbers up to 2^53).
-#[pg_guard]
-#[unsafe(no_mangle)]
+#[pg_v1]
 pub unsafe extern "C-unwind" fn gs_gini_trans_numeric(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
@@ -194,42 +142,22 @@ pub unsafe extern "C-unwind" fn gs_gini_trans_numeric(
         pgrx::fcinfo::direct_function_call::<f64>(pg_sys::numeric_float8, &[Some(d)])
             .unwrap_or(f64::NAN)
     });
-    update(fcinfo, "gini_trans", |state: &mut GiniState| {
+    transition(fcinfo, "gini_trans", |state: &mut GiniState| {
         if let Some(v) = value {
-            state.add_f64(v).unwrap_or_else(|e| value_error(e));
+            add(state.add_f64(v));
         }
     })
 }
 
-/// `gini_combine(gini_state, gini_state)`: the combine function of every gini aggregate, and
-/// the transition function of `rollup(gini_state)`. Never changes its second argument.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn gs_gini_combine(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let Some(other) = pg_getarg_datum(fcinfo, 1) else {
-        return match pg_getarg_datum(fcinfo, 0) {
-            Some(own) => own,
-            None => pg_return_null(fcinfo),
-        };
-    };
-    update(fcinfo, "gini_combine", |state: &mut GiniState| {
-        with_state(other, |other: &GiniState| {
-            state.merge(other).unwrap_or_else(|e| value_error(e))
-        });
-    })
-}
-
 /// `gini(gini_state)`: also the final function of `gini(x)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
+#[pg_v1]
 pub unsafe extern "C-unwind" fn gs_gini_final(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     let g = with_state(arg(fcinfo, 0), |s: &GiniState| s.gini());
     float_result(fcinfo, g)
 }
 
 /// `top_share(gini_state, fraction)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
+#[pg_v1]
 pub unsafe extern "C-unwind" fn gs_gini_top_share(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
@@ -242,8 +170,7 @@ pub unsafe extern "C-unwind" fn gs_gini_top_share(
 }
 
 /// `median(gini_state)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
+#[pg_v1]
 pub unsafe extern "C-unwind" fn gs_gini_median(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     let m = with_state(arg(fcinfo, 0), |s: &GiniState| s.median());
     float_result(fcinfo, m)
