@@ -71,9 +71,12 @@ DECLARE
     members_added    bigint;
     members_updated  bigint;
 BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS _guildstats_member_activity (
-        guild_id bigint, user_id bigint, first_seen timestamptz, last_seen timestamptz, rows bigint
-    ) ON COMMIT DROP;
+    -- Once per transaction: IF NOT EXISTS would say so in a NOTICE for every further guild.
+    IF pg_catalog.to_regclass('pg_temp._guildstats_member_activity') IS NULL THEN
+        CREATE TEMP TABLE _guildstats_member_activity (
+            guild_id bigint, user_id bigint, first_seen timestamptz, last_seen timestamptz, rows bigint
+        ) ON COMMIT DROP;
+    END IF;
     TRUNCATE _guildstats_member_activity;
     INSERT INTO _guildstats_member_activity
     SELECT g, a.user_id, min(a.first_seen), max(a.last_seen), sum(a.n)
