@@ -3833,9 +3833,2333 @@ $$;
 COMMENT ON FUNCTION voice_hours_retention(bigint, text, integer) IS
     'Retention of voice time rather than of heads: members grouped by the period (day, week or month in the guild''s calendar) of their first voice time outside AFK (cohort_start, cohort_size), and for each later period (period_offset, 0 = the cohort period, up to the last period with voice data and at most max_offset, default 52; 0 to 36525) how many of them were in voice (active_members), their voice_hours, and hours_share: those hours as a share of the cohort''s hours in period 0 (1 = the cohort still spends as much time in voice as in its first period; can exceed 1). Reads the member_voice_daily rollup (build_rollups()), so a session over midnight counts on both days. Example: SELECT * FROM guildstats.voice_hours_retention(1234, ''week'', 12);';
 -- ==== end of depth-weighted retention
+-- ==== dashboard rollups (issue 11, item 6): what the BI mart reads instead of raw rows ====
+-- Same statements as sql/extension/rollups.sql (tables, build_rollups() and its helpers) and
+-- sql/extension/mart.sql (the views that now read them). build_rollups() claims raw_messages
+-- again from the start, so that its first run after the upgrade fills the new rollups too.
+
+-- Dashboard rollups: what the BI mart (guildstats_mart) reads instead of rescanning raw rows.
+-- build_rollups() keeps them, each from the first day (or hour) that new raw rows or rewritten
+-- voice sessions touched on, like the rollups above.
+
+CREATE TABLE member_active_days (
+    guild_id  bigint NOT NULL,
+    user_id   bigint NOT NULL,
+    day       date   NOT NULL,
+    PRIMARY KEY (guild_id, user_id, day)
+);
+CREATE INDEX member_active_days_day_idx ON member_active_days (guild_id, day);
+COMMENT ON TABLE member_active_days IS
+    'The calendar days (guild time zone) on which a member showed activity: a voice join or move, a message (bots excluded) or a point transaction, as activity_events without member events. The input of guild_activity_daily; a late raw row adds its day.';
+COMMENT ON COLUMN member_active_days.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_active_days.user_id IS 'Discord user snowflake.';
+COMMENT ON COLUMN member_active_days.day IS 'Calendar day in settings.calendar_time_zone.';
+SELECT pg_catalog.pg_extension_config_dump('member_active_days', '');
+
+CREATE TABLE guild_activity_daily (
+    guild_id         bigint           NOT NULL,
+    day              date             NOT NULL,
+    dau              bigint           NOT NULL,
+    wau              bigint           NOT NULL,
+    mau              bigint           NOT NULL,
+    new_users        bigint           NOT NULL,
+    returning_users  bigint           NOT NULL,
+    d1_retained      bigint           NOT NULL,
+    d7_retained      bigint           NOT NULL,
+    d30_retained     bigint           NOT NULL,
+    messages         bigint           NOT NULL,
+    voice_hours      double precision NOT NULL,
+    PRIMARY KEY (guild_id, day)
+);
+COMMENT ON TABLE guild_activity_daily IS
+    'Per guild and calendar day, from its first to its last day with activity (member_active_days): active users over 1, 7 and 30 days, new and returning users, how many of the day''s new users came back 1, 7 and 30 days later, messages and voice hours. Counts, no member: erase_member() leaves them, and the next rebuild of those days recounts without the member.';
+COMMENT ON COLUMN guild_activity_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_activity_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN guild_activity_daily.dau IS 'Users active that day.';
+COMMENT ON COLUMN guild_activity_daily.wau IS 'Users active in the 7 days ending that day.';
+COMMENT ON COLUMN guild_activity_daily.mau IS 'Users active in the 30 days ending that day.';
+COMMENT ON COLUMN guild_activity_daily.new_users IS 'Users whose first active day was that day (the day''s cohort).';
+COMMENT ON COLUMN guild_activity_daily.returning_users IS 'Users active that day who had been active before.';
+COMMENT ON COLUMN guild_activity_daily.d1_retained IS 'Of the day''s new users, those active again exactly 1 day later.';
+COMMENT ON COLUMN guild_activity_daily.d7_retained IS 'Of the day''s new users, those active again exactly 7 days later.';
+COMMENT ON COLUMN guild_activity_daily.d30_retained IS 'Of the day''s new users, those active again exactly 30 days later.';
+COMMENT ON COLUMN guild_activity_daily.messages IS 'Messages that day, bots excluded (from chat_channel_daily).';
+COMMENT ON COLUMN guild_activity_daily.voice_hours IS 'Active voice hours that day, summed over members (from member_voice_daily).';
+SELECT pg_catalog.pg_extension_config_dump('guild_activity_daily', '');
+
+CREATE TABLE chat_channel_daily (
+    guild_id          bigint NOT NULL,
+    day               date   NOT NULL,
+    channel_id        bigint NOT NULL,
+    messages          bigint NOT NULL,
+    authors           bigint NOT NULL,
+    characters        bigint NOT NULL,
+    with_attachments  bigint NOT NULL,
+    replies           bigint NOT NULL,
+    PRIMARY KEY (guild_id, day, channel_id)
+);
+COMMENT ON TABLE chat_channel_daily IS
+    'Chat per guild, calendar day (guild time zone) and channel, bots excluded: the rows of chat_activity_daily, kept by build_rollups().';
+COMMENT ON COLUMN chat_channel_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN chat_channel_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN chat_channel_daily.channel_id IS 'Discord channel snowflake.';
+COMMENT ON COLUMN chat_channel_daily.messages IS 'Messages.';
+COMMENT ON COLUMN chat_channel_daily.authors IS 'Distinct authors.';
+COMMENT ON COLUMN chat_channel_daily.characters IS 'Characters written.';
+COMMENT ON COLUMN chat_channel_daily.with_attachments IS 'Messages with attachments.';
+COMMENT ON COLUMN chat_channel_daily.replies IS 'Replies.';
+SELECT pg_catalog.pg_extension_config_dump('chat_channel_daily', '');
+
+CREATE TABLE chat_activity_5min (
+    guild_id      bigint      NOT NULL,
+    window_start  timestamptz NOT NULL,
+    messages      bigint      NOT NULL,
+    authors       bigint      NOT NULL,
+    PRIMARY KEY (guild_id, window_start)
+);
+COMMENT ON TABLE chat_activity_5min IS
+    'Messages per guild and 5-minute window (UTC-aligned), bots excluded, for live operations panels.';
+COMMENT ON COLUMN chat_activity_5min.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN chat_activity_5min.window_start IS 'Start of the 5-minute window.';
+COMMENT ON COLUMN chat_activity_5min.messages IS 'Messages in the window.';
+COMMENT ON COLUMN chat_activity_5min.authors IS 'Distinct authors in the window.';
+SELECT pg_catalog.pg_extension_config_dump('chat_activity_5min', '');
+
+CREATE TABLE guild_voice_hourly (
+    guild_id     bigint           NOT NULL,
+    hour_start   timestamptz      NOT NULL,
+    voice_hours  double precision NOT NULL,
+    voice_users  bigint           NOT NULL,
+    PRIMARY KEY (guild_id, hour_start)
+);
+COMMENT ON TABLE guild_voice_hourly IS
+    'Voice time per guild and hour (AFK excluded, open sessions up to the voice horizon), cut from voice_sessions.';
+COMMENT ON COLUMN guild_voice_hourly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_voice_hourly.hour_start IS 'Start of the hour.';
+COMMENT ON COLUMN guild_voice_hourly.voice_hours IS 'Hours in voice within that hour, summed over members.';
+COMMENT ON COLUMN guild_voice_hourly.voice_users IS 'Members in voice at some point of that hour.';
+SELECT pg_catalog.pg_extension_config_dump('guild_voice_hourly', '');
+
+CREATE TABLE member_points_daily (
+    guild_id      bigint NOT NULL,
+    day           date   NOT NULL,
+    user_id       bigint NOT NULL,
+    reason        text   NOT NULL,
+    earned        bigint NOT NULL,
+    spent         bigint NOT NULL,
+    transactions  bigint NOT NULL,
+    PRIMARY KEY (guild_id, day, user_id, reason)
+);
+COMMENT ON TABLE member_points_daily IS
+    'Point flows per member, calendar day (guild time zone) and reason, from raw_point_transactions.';
+COMMENT ON COLUMN member_points_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_points_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_points_daily.user_id IS 'Discord user snowflake of the holder.';
+COMMENT ON COLUMN member_points_daily.reason IS 'The transactions'' reason as sent (may be empty).';
+COMMENT ON COLUMN member_points_daily.earned IS 'Points earned (positive amounts).';
+COMMENT ON COLUMN member_points_daily.spent IS 'Points spent (negative amounts, as a positive number).';
+COMMENT ON COLUMN member_points_daily.transactions IS 'Transactions.';
+SELECT pg_catalog.pg_extension_config_dump('member_points_daily', '');
+
+CREATE TABLE economy_daily (
+    guild_id            bigint           NOT NULL,
+    day                 date             NOT NULL,
+    circulation         bigint           NOT NULL,
+    earned              bigint           NOT NULL,
+    spent               bigint           NOT NULL,
+    net                 bigint           NOT NULL,
+    accounts            bigint           NOT NULL,
+    users_with_points   bigint           NOT NULL,
+    median_balance      double precision,
+    top1_share          double precision,
+    gini                double precision,
+    inflation           double precision,
+    negative_streak     integer          NOT NULL,
+    alert_inflation     boolean          NOT NULL,
+    alert_net_negative  boolean          NOT NULL,
+    alert_gini          boolean          NOT NULL,
+    alerts              text[]           NOT NULL,
+    PRIMARY KEY (guild_id, day)
+);
+COMMENT ON TABLE economy_daily IS
+    'The rows of economy_health() per guild and calendar day, from the first to the last day with point transactions, kept by build_rollups() from the first day new transactions touched on.';
+COMMENT ON COLUMN economy_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN economy_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN economy_daily.circulation IS 'Sum of all balances at the end of the day.';
+COMMENT ON COLUMN economy_daily.earned IS 'Points earned that day.';
+COMMENT ON COLUMN economy_daily.spent IS 'Points spent that day (a positive number).';
+COMMENT ON COLUMN economy_daily.net IS 'earned - spent.';
+COMMENT ON COLUMN economy_daily.accounts IS 'Users with any transaction so far.';
+COMMENT ON COLUMN economy_daily.users_with_points IS 'Users with a positive balance.';
+COMMENT ON COLUMN economy_daily.median_balance IS 'Median balance over accounts.';
+COMMENT ON COLUMN economy_daily.top1_share IS 'Share of all points held by the richest 1 % of accounts.';
+COMMENT ON COLUMN economy_daily.gini IS 'Gini coefficient of balances.';
+COMMENT ON COLUMN economy_daily.inflation IS 'Change of circulation against the day before.';
+COMMENT ON COLUMN economy_daily.negative_streak IS 'Days in a row, up to this one, with net < 0.';
+COMMENT ON COLUMN economy_daily.alert_inflation IS 'Inflation above 10 % that day.';
+COMMENT ON COLUMN economy_daily.alert_net_negative IS 'Net negative 3 or more days in a row.';
+COMMENT ON COLUMN economy_daily.alert_gini IS 'Gini above 0.7.';
+COMMENT ON COLUMN economy_daily.alerts IS 'The alerts raised that day.';
+SELECT pg_catalog.pg_extension_config_dump('economy_daily', '');
+
+CREATE TABLE server_polls_hourly (
+    server            text             NOT NULL,
+    hour              timestamptz      NOT NULL,
+    polls             bigint           NOT NULL,
+    ok_polls          bigint           NOT NULL,
+    player_sum        bigint           NOT NULL,
+    player_polls      bigint           NOT NULL,
+    max_players_seen  integer,
+    slots             integer,
+    utilization_sum   double precision NOT NULL,
+    utilization_polls bigint           NOT NULL,
+    PRIMARY KEY (server, hour)
+);
+COMMENT ON TABLE server_polls_hourly IS
+    'Game-server polls per server and hour (UTC), as sums that new polls add to: the input of server_activity_hourly''s numbers in the mart. Community-wide (no guild).';
+COMMENT ON COLUMN server_polls_hourly.server IS 'The polled address, host:port.';
+COMMENT ON COLUMN server_polls_hourly.hour IS 'Start of the hour.';
+COMMENT ON COLUMN server_polls_hourly.polls IS 'Polls.';
+COMMENT ON COLUMN server_polls_hourly.ok_polls IS 'Polls answered.';
+COMMENT ON COLUMN server_polls_hourly.player_sum IS 'Players reported, summed over answered polls that report them.';
+COMMENT ON COLUMN server_polls_hourly.player_polls IS 'Answered polls that report a player count.';
+COMMENT ON COLUMN server_polls_hourly.max_players_seen IS 'Most players an answered poll reported.';
+COMMENT ON COLUMN server_polls_hourly.slots IS 'Most player slots an answered poll reported.';
+COMMENT ON COLUMN server_polls_hourly.utilization_sum IS 'players / slots summed over answered polls that report both (slots > 0).';
+COMMENT ON COLUMN server_polls_hourly.utilization_polls IS 'Answered polls that report both players and slots (slots > 0).';
+SELECT pg_catalog.pg_extension_config_dump('server_polls_hourly', '');
+
+CREATE TABLE ingest_lag_rollup (
+    source_table     text             NOT NULL,
+    hour             timestamptz      NOT NULL,
+    rows             bigint           NOT NULL,
+    avg_lag_seconds  double precision NOT NULL,
+    p95_lag_seconds  double precision NOT NULL,
+    max_lag_seconds  double precision NOT NULL,
+    PRIMARY KEY (source_table, hour)
+);
+COMMENT ON TABLE ingest_lag_rollup IS
+    'The rows of the view ingest_lag_hourly (lag from event to storage per raw table and hour of event time), kept by build_rollups() for the hours new raw rows fall in. Community-wide (no guild).';
+COMMENT ON COLUMN ingest_lag_rollup.source_table IS 'The raw table.';
+COMMENT ON COLUMN ingest_lag_rollup.hour IS 'Hour of the events.';
+COMMENT ON COLUMN ingest_lag_rollup.rows IS 'Rows of that hour.';
+COMMENT ON COLUMN ingest_lag_rollup.avg_lag_seconds IS 'Average seconds from the event to its row being stored.';
+COMMENT ON COLUMN ingest_lag_rollup.p95_lag_seconds IS '95th percentile of that lag, seconds.';
+COMMENT ON COLUMN ingest_lag_rollup.max_lag_seconds IS 'Largest lag, seconds.';
+SELECT pg_catalog.pg_extension_config_dump('ingest_lag_rollup', '');
+
+CREATE FUNCTION _rollup_dashboards(guild_id bigint, tz text, horizon timestamptz, voice_from timestamptz,
+                                   messages_from timestamptz, active_from timestamptz, points_from timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g         bigint := _rollup_dashboards.guild_id;
+    day_from  date;
+    day_start timestamptz;
+    from_hour timestamptz;
+    first_day date;
+    last_day  date;
+    lo        date;
+BEGIN
+    -- Chat per channel and day, and per 5 minutes, from the first day with new messages.
+    IF messages_from IS NOT NULL THEN
+        day_from := (messages_from AT TIME ZONE tz)::date;
+        day_start := day_from::timestamp AT TIME ZONE tz;
+        DELETE FROM @extschema@.chat_channel_daily c WHERE c.guild_id = g AND c.day >= day_from;
+        INSERT INTO @extschema@.chat_channel_daily (guild_id, day, channel_id, messages, authors, characters,
+                                                    with_attachments, replies)
+        SELECT g, (m.sent_at AT TIME ZONE tz)::date, m.channel_id, count(*), count(DISTINCT m.user_id),
+               coalesce(sum(m.char_count), 0), count(*) FILTER (WHERE m.attachment_count > 0),
+               count(*) FILTER (WHERE m.is_reply)
+        FROM @extschema@.raw_messages m
+        WHERE m.guild_id = g AND NOT m.is_bot AND m.sent_at >= day_start
+        GROUP BY 2, 3;
+        IF isfinite(day_start) THEN
+            day_start := date_bin(interval '5 minutes', day_start, timestamptz '2000-01-01 00:00+00');
+        END IF;
+        DELETE FROM @extschema@.chat_activity_5min c WHERE c.guild_id = g AND c.window_start >= day_start;
+        INSERT INTO @extschema@.chat_activity_5min (guild_id, window_start, messages, authors)
+        SELECT g, date_bin(interval '5 minutes', m.sent_at, timestamptz '2000-01-01 00:00+00'), count(*),
+               count(DISTINCT m.user_id)
+        FROM @extschema@.raw_messages m
+        WHERE m.guild_id = g AND NOT m.is_bot AND m.sent_at >= day_start
+        GROUP BY 2;
+    END IF;
+
+    -- Voice per hour from the first hour rewritten sessions overlap.
+    IF voice_from IS NOT NULL THEN
+        from_hour := date_trunc('hour', voice_from, 'UTC');
+        DELETE FROM @extschema@.guild_voice_hourly v WHERE v.guild_id = g AND v.hour_start >= from_hour;
+        INSERT INTO @extschema@.guild_voice_hourly (guild_id, hour_start, voice_hours, voice_users)
+        SELECT g, h.hour_start,
+               (sum(extract(epoch FROM least(coalesce(v.ended_at, horizon), h.hour_start + interval '1 hour')
+                                     - greatest(v.started_at, h.hour_start))) / 3600)::double precision,
+               count(DISTINCT v.user_id)
+        FROM @extschema@.voice_sessions v
+        CROSS JOIN LATERAL generate_series(greatest(date_trunc('hour', v.started_at, 'UTC'), from_hour),
+                                           coalesce(v.ended_at, horizon) - interval '1 microsecond',
+                                           interval '1 hour') AS h(hour_start)
+        WHERE v.guild_id = g AND NOT v.is_afk AND coalesce(v.ended_at, horizon) > v.started_at
+          AND coalesce(v.ended_at, horizon) > from_hour
+        GROUP BY h.hour_start;
+    END IF;
+
+    -- Active users per day. A new active day changes that day's DAU, the WAU and MAU of the
+    -- 30 days after it, and the D1/D7/D30 counts of the cohorts up to 30 days before it.
+    IF coalesce(active_from, voice_from, messages_from) IS NOT NULL THEN
+        SELECT min(a.day), max(a.day) INTO first_day, last_day
+          FROM @extschema@.member_active_days a WHERE a.guild_id = g;
+        IF first_day IS NULL THEN
+            DELETE FROM @extschema@.guild_activity_daily d WHERE d.guild_id = g;
+        ELSE
+            lo := greatest(first_day,
+                           least(greatest((active_from AT TIME ZONE tz)::date, first_day) - 30,
+                                 (voice_from AT TIME ZONE tz)::date, (messages_from AT TIME ZONE tz)::date));
+            DELETE FROM @extschema@.guild_activity_daily d WHERE d.guild_id = g AND d.day >= lo;
+            INSERT INTO @extschema@.guild_activity_daily (guild_id, day, dau, wau, mau, new_users, returning_users,
+                                                          d1_retained, d7_retained, d30_retained, messages, voice_hours)
+            WITH act AS (
+                SELECT a.user_id, a.day, lead(a.day) OVER (PARTITION BY a.user_id ORDER BY a.day) AS next_day
+                FROM @extschema@.member_active_days a
+                WHERE a.guild_id = g AND a.day >= lo - 30),
+            firsts AS (
+                SELECT f.user_id, f.first_day
+                FROM (SELECT u.user_id,
+                             (SELECT min(x.day) FROM @extschema@.member_active_days x
+                               WHERE x.guild_id = g AND x.user_id = u.user_id) AS first_day
+                      FROM (SELECT DISTINCT a.user_id FROM act a WHERE a.day >= lo) u) f
+                WHERE f.first_day >= lo),
+            cohorts AS (
+                SELECT f.first_day AS day, count(*) AS new_users,
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM @extschema@.member_active_days x
+                                                       WHERE x.guild_id = g AND x.user_id = f.user_id AND x.day = f.first_day + 1)) AS d1,
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM @extschema@.member_active_days x
+                                                       WHERE x.guild_id = g AND x.user_id = f.user_id AND x.day = f.first_day + 7)) AS d7,
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM @extschema@.member_active_days x
+                                                       WHERE x.guild_id = g AND x.user_id = f.user_id AND x.day = f.first_day + 30)) AS d30
+                FROM firsts f GROUP BY f.first_day),
+            -- Each active day opens the interval [day, min(day + width, next active day)) in which
+            -- the user counts in the window ending on a day: running sums of +1 / -1 marks.
+            marks AS (
+                SELECT a.day, 1 AS dau, 1 AS wau, 1 AS mau FROM act a
+                UNION ALL SELECT least(a.day + 7, coalesce(a.next_day, a.day + 7)), 0, -1, 0 FROM act a
+                UNION ALL SELECT least(a.day + 30, coalesce(a.next_day, a.day + 30)), 0, 0, -1 FROM act a),
+            per_day AS (
+                SELECT m.day, sum(m.dau) AS dau, sum(m.wau) AS wau, sum(m.mau) AS mau FROM marks m GROUP BY m.day),
+            running AS (
+                SELECT d::date AS day, coalesce(p.dau, 0) AS dau,
+                       sum(coalesce(p.wau, 0)) OVER w AS wau, sum(coalesce(p.mau, 0)) OVER w AS mau
+                FROM generate_series((lo - 30)::timestamp, last_day::timestamp, interval '1 day') AS d
+                LEFT JOIN per_day p ON p.day = d::date
+                WINDOW w AS (ORDER BY d)),
+            chat AS (
+                SELECT c.day, sum(c.messages) AS messages FROM @extschema@.chat_channel_daily c
+                WHERE c.guild_id = g AND c.day >= lo GROUP BY c.day),
+            voice AS (
+                SELECT v.day, sum(v.active_seconds) / 3600.0 AS hours FROM @extschema@.member_voice_daily v
+                WHERE v.guild_id = g AND v.day >= lo GROUP BY v.day)
+            SELECT g, r.day, r.dau, r.wau, r.mau, coalesce(c.new_users, 0), r.dau - coalesce(c.new_users, 0),
+                   coalesce(c.d1, 0), coalesce(c.d7, 0), coalesce(c.d30, 0),
+                   coalesce(ch.messages, 0), coalesce(v.hours, 0)
+            FROM running r
+            LEFT JOIN cohorts c ON c.day = r.day
+            LEFT JOIN chat ch ON ch.day = r.day
+            LEFT JOIN voice v ON v.day = r.day
+            WHERE r.day >= lo;
+        END IF;
+    END IF;
+
+    -- Point flows and the economy from the first day with new transactions. The economy's
+    -- balances carry over from earlier days, which _economy_health() folds into its opening.
+    IF points_from IS NOT NULL THEN
+        day_from := (points_from AT TIME ZONE tz)::date;
+        DELETE FROM @extschema@.member_points_daily p WHERE p.guild_id = g AND p.day >= day_from;
+        INSERT INTO @extschema@.member_points_daily (guild_id, day, user_id, reason, earned, spent, transactions)
+        SELECT g, (t.tx_ts AT TIME ZONE tz)::date, t.user_id, t.reason,
+               coalesce(sum(t.amount) FILTER (WHERE t.amount > 0), 0),
+               coalesce(-sum(t.amount) FILTER (WHERE t.amount < 0), 0), count(*)
+        FROM @extschema@.raw_point_transactions t
+        WHERE t.guild_id = g AND t.tx_ts >= (day_from::timestamp AT TIME ZONE tz)
+        GROUP BY 2, 3, 4;
+
+        SELECT (min(t.tx_ts) AT TIME ZONE tz)::date, (max(t.tx_ts) AT TIME ZONE tz)::date INTO first_day, last_day
+          FROM @extschema@.raw_point_transactions t WHERE t.guild_id = g;
+        lo := greatest(day_from, first_day);
+        DELETE FROM @extschema@.economy_daily e WHERE e.guild_id = g AND e.day >= lo;
+        IF lo IS NOT NULL THEN
+            INSERT INTO @extschema@.economy_daily
+            SELECT g, h.* FROM @extschema@._economy_health(g, lo, last_day) h;
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION _rollup_dashboards(bigint, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz) IS
+    'Internal to build_rollups(): refreshes one guild''s dashboard rollups (chat_channel_daily, chat_activity_5min, guild_voice_hourly, guild_activity_daily, member_points_daily, economy_daily) from the first instant each input changed (NULL: unchanged), in the guild''s time zone tz, open voice sessions counted up to horizon.';
+
+CREATE FUNCTION _rollup_server_polls(poll_ids int8multirange)
+RETURNS void
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    INSERT INTO @extschema@.server_polls_hourly AS h (server, hour, polls, ok_polls, player_sum, player_polls,
+                                                      max_players_seen, slots, utilization_sum, utilization_polls)
+    SELECT p.server, date_trunc('hour', p.polled_at, 'UTC'), count(*), count(*) FILTER (WHERE p.ok),
+           coalesce(sum(p.player_count) FILTER (WHERE p.ok), 0), count(p.player_count) FILTER (WHERE p.ok),
+           max(p.player_count) FILTER (WHERE p.ok), max(p.max_players) FILTER (WHERE p.ok),
+           coalesce(sum(p.player_count::double precision / nullif(p.max_players, 0)) FILTER (WHERE p.ok), 0),
+           count(p.player_count::double precision / nullif(p.max_players, 0)) FILTER (WHERE p.ok)
+    FROM @extschema@.raw_server_polls p
+    WHERE p.ingest_id BETWEEN lower(_rollup_server_polls.poll_ids) AND upper(_rollup_server_polls.poll_ids) - 1
+      AND p.ingest_id <@ _rollup_server_polls.poll_ids
+    GROUP BY 1, 2
+    ON CONFLICT (server, hour) DO UPDATE
+       SET polls = h.polls + excluded.polls,
+           ok_polls = h.ok_polls + excluded.ok_polls,
+           player_sum = h.player_sum + excluded.player_sum,
+           player_polls = h.player_polls + excluded.player_polls,
+           max_players_seen = greatest(h.max_players_seen, excluded.max_players_seen),
+           slots = greatest(h.slots, excluded.slots),
+           utilization_sum = h.utilization_sum + excluded.utilization_sum,
+           utilization_polls = h.utilization_polls + excluded.utilization_polls;
+END;
+COMMENT ON FUNCTION _rollup_server_polls(int8multirange) IS
+    'Internal to build_rollups(): adds the polls of the claimed ingest ids to server_polls_hourly (every column is a sum or a maximum, so new polls add to their hour).';
+
+-- A percentile does not add up, so the hours new rows fall in are recounted from the raw
+-- table. The time indexes of the raw tables lead with guild_id: the rows are read guild by
+-- guild (the guilds found by skipping through the index), plus the rows of no guild.
+CREATE FUNCTION _rollup_ingest_lag(source_table text, time_column text, claim int8multirange)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    from_hour timestamptz;
+    guild_indexed boolean := _rollup_ingest_lag.source_table IN
+        ('raw_voice_events', 'raw_messages', 'raw_point_transactions', 'raw_heartbeats');
+    rows_sql text;
+BEGIN
+    EXECUTE format('SELECT date_trunc(''hour'', min(t.%I), ''UTC'') FROM @extschema@.%I t
+                     WHERE t.ingest_id BETWEEN lower($1) AND upper($1) - 1 AND t.ingest_id <@ $1',
+                   time_column, source_table)
+       INTO from_hour USING claim;
+    IF from_hour IS NULL THEN
+        RETURN;
+    END IF;
+    IF guild_indexed THEN
+        rows_sql := format(
+            'WITH RECURSIVE guilds AS (
+                 SELECT (SELECT min(t.guild_id) FROM @extschema@.%1$I t) AS guild_id
+                 UNION ALL
+                 SELECT (SELECT min(t.guild_id) FROM @extschema@.%1$I t WHERE t.guild_id > g.guild_id)
+                 FROM guilds g WHERE g.guild_id IS NOT NULL)
+             SELECT x.at, x.received_at FROM guilds g
+             CROSS JOIN LATERAL (SELECT t.%2$I AS at, t.received_at FROM @extschema@.%1$I t
+                                  WHERE t.guild_id = g.guild_id AND t.%2$I >= $1) x
+             UNION ALL
+             SELECT t.%2$I, t.received_at FROM @extschema@.%1$I t WHERE t.guild_id IS NULL AND t.%2$I >= $1',
+            source_table, time_column);
+    ELSE
+        rows_sql := format('SELECT t.%2$I AS at, t.received_at FROM @extschema@.%1$I t WHERE t.%2$I >= $1',
+                           source_table, time_column);
+    END IF;
+    DELETE FROM @extschema@.ingest_lag_rollup l
+     WHERE l.source_table = _rollup_ingest_lag.source_table AND l.hour >= from_hour;
+    EXECUTE format(
+        'INSERT INTO @extschema@.ingest_lag_rollup (source_table, hour, rows, avg_lag_seconds, p95_lag_seconds, max_lag_seconds)
+         SELECT %L, date_trunc(''hour'', r.at, ''UTC''), count(*),
+                avg(extract(epoch FROM r.received_at - r.at))::double precision,
+                percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM r.received_at - r.at)),
+                max(extract(epoch FROM r.received_at - r.at))::double precision
+         FROM (%s) r GROUP BY 2', source_table, rows_sql)
+       USING from_hour;
+END
+$$;
+COMMENT ON FUNCTION _rollup_ingest_lag(text, text, int8multirange) IS
+    'Internal to build_rollups(): recounts ingest_lag_rollup for one raw table (its event-time column time_column) from the hour of the earliest of the claimed ingest ids on.';
+
+CREATE OR REPLACE FUNCTION build_rollups(full boolean DEFAULT false)
+RETURNS TABLE (guilds_refreshed integer, daily_rows bigint, weekly_rows bigint, monthly_rows bigint,
+               elapsed interval, status text)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    started      timestamptz := clock_timestamp();
+    message_ids  int8multirange;
+    g            record;
+    n            bigint;
+    tracked_since timestamptz;
+    voice_event_ids int8multirange;
+    point_ids    int8multirange;
+    poll_ids     int8multirange;
+    lo           date;
+BEGIN
+    guilds_refreshed := 0; daily_rows := 0; weekly_rows := 0; monthly_rows := 0;
+    IF NOT @extschema@._try_builder_lock('build_rollups') THEN
+        elapsed := clock_timestamp() - started;
+        status := 'skipped: another build_rollups() is running';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF build_rollups.full THEN
+        PERFORM @extschema@._reset_progress('build_rollups');
+        TRUNCATE @extschema@.member_voice_daily, @extschema@.member_engagement_weekly,
+                 @extschema@.member_monthly_status, @extschema@.member_active_days,
+                 @extschema@.guild_activity_daily, @extschema@.chat_channel_daily,
+                 @extschema@.chat_activity_5min, @extschema@.guild_voice_hourly,
+                 @extschema@.member_points_daily, @extschema@.economy_daily,
+                 @extschema@.server_polls_hourly, @extschema@.ingest_lag_rollup;
+    END IF;
+    message_ids := @extschema@._claim_ingest_ids('build_rollups', 'raw_messages');
+    voice_event_ids := @extschema@._claim_ingest_ids('build_rollups', 'raw_voice_events');
+    point_ids := @extschema@._claim_ingest_ids('build_rollups', 'raw_point_transactions');
+    poll_ids := @extschema@._claim_ingest_ids('build_rollups', 'raw_server_polls');
+
+    -- Active days only grow with new raw rows (erasure deletes the member's days with them).
+    INSERT INTO @extschema@.member_active_days (guild_id, user_id, day)
+    SELECT DISTINCT a.guild_id, a.user_id, (a.at AT TIME ZONE s.calendar_time_zone)::date
+    FROM (SELECT e.guild_id, e.user_id, e.event_ts AS at FROM @extschema@.raw_voice_events e
+           WHERE e.ingest_id BETWEEN lower(voice_event_ids) AND upper(voice_event_ids) - 1
+             AND e.ingest_id <@ voice_event_ids AND e.channel_id IS NOT NULL
+          UNION ALL
+          SELECT m.guild_id, m.user_id, m.sent_at FROM @extschema@.raw_messages m
+           WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1
+             AND m.ingest_id <@ message_ids AND NOT m.is_bot
+          UNION ALL
+          SELECT t.guild_id, t.user_id, t.tx_ts FROM @extschema@.raw_point_transactions t
+           WHERE t.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1
+             AND t.ingest_id <@ point_ids) a
+    CROSS JOIN LATERAL @extschema@.settings_for(a.guild_id) s
+    ON CONFLICT DO NOTHING;
+
+    -- Per guild, the first instant each kind of input changed from: voice sessions rewritten,
+    -- new messages, new active days (voice joins, messages, points), new point transactions.
+    FOR g IN
+        SELECT c.guild_id,
+               min(c.changed_from) FILTER (WHERE c.kind IN ('voice', 'messages', 'full')) AS changed_from,
+               min(c.changed_from) FILTER (WHERE c.kind IN ('voice', 'full')) AS voice_from,
+               min(c.changed_from) FILTER (WHERE c.kind IN ('messages', 'full')) AS messages_from,
+               min(c.changed_from) FILTER (WHERE c.kind IN ('voice_events', 'messages', 'points', 'full')) AS active_from,
+               min(c.changed_from) FILTER (WHERE c.kind IN ('points', 'full')) AS points_from,
+               s.calendar_time_zone AS tz, coalesce(b.horizon, '-infinity') AS horizon
+        FROM (SELECT v.guild_id, v.changed_from, 'voice' AS kind FROM @extschema@.voice_session_changes v
+               WHERE v.consumer = 'build_rollups'
+              UNION ALL
+              SELECT m.guild_id, min(m.sent_at), 'messages' FROM @extschema@.raw_messages m
+               WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1
+                 AND m.ingest_id <@ message_ids
+               GROUP BY m.guild_id
+              UNION ALL
+              SELECT e.guild_id, min(e.event_ts), 'voice_events' FROM @extschema@.raw_voice_events e
+               WHERE e.ingest_id BETWEEN lower(voice_event_ids) AND upper(voice_event_ids) - 1
+                 AND e.ingest_id <@ voice_event_ids AND e.channel_id IS NOT NULL
+               GROUP BY e.guild_id
+              UNION ALL
+              SELECT t.guild_id, min(t.tx_ts), 'points' FROM @extschema@.raw_point_transactions t
+               WHERE t.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1
+                 AND t.ingest_id <@ point_ids
+               GROUP BY t.guild_id
+              UNION ALL
+              SELECT m.guild_id, '-infinity', 'full' FROM @extschema@.members m WHERE build_rollups.full
+              GROUP BY m.guild_id) c
+        CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
+        LEFT JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
+        GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
+        ORDER BY c.guild_id
+    LOOP
+        guilds_refreshed := guilds_refreshed + 1;
+
+        -- The member rollups, when voice sessions or messages changed.
+        IF g.changed_from IS NOT NULL THEN
+
+            -- Days from the first touched one.
+            DELETE FROM @extschema@.member_voice_daily d
+             WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+            INSERT INTO @extschema@.member_voice_daily (guild_id, user_id, day, active_seconds, afk_seconds)
+            SELECT g.guild_id, p.user_id, p.day,
+                   coalesce(sum(p.seconds) FILTER (WHERE NOT p.is_afk), 0),
+                   coalesce(sum(p.seconds) FILTER (WHERE p.is_afk), 0)
+            FROM (SELECT v.user_id, v.is_afk, d.day::date AS day,
+                         extract(epoch FROM least(coalesce(v.ended_at, g.horizon), (d.day + interval '1 day') AT TIME ZONE g.tz)
+                                            - greatest(v.started_at, d.day AT TIME ZONE g.tz))::double precision AS seconds
+                    FROM @extschema@.voice_sessions v
+                    CROSS JOIN LATERAL generate_series(
+                        greatest((v.started_at AT TIME ZONE g.tz)::date, (g.changed_from AT TIME ZONE g.tz)::date)::timestamp,
+                        (coalesce(v.ended_at, g.horizon) AT TIME ZONE g.tz)::date::timestamp,
+                        interval '1 day') AS d(day)
+                   WHERE v.guild_id = g.guild_id
+                     AND coalesce(v.ended_at, g.horizon) > ((g.changed_from AT TIME ZONE g.tz)::date::timestamp AT TIME ZONE g.tz)) p
+            WHERE p.seconds > 0
+            GROUP BY p.user_id, p.day;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            daily_rows := daily_rows + n;
+
+            -- Weeks from the week of the first touched day.
+            DELETE FROM @extschema@.member_engagement_weekly w
+             WHERE w.guild_id = g.guild_id
+               AND w.week >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+            INSERT INTO @extschema@.member_engagement_weekly (guild_id, user_id, week, voice_seconds,
+                                                              events_attended, distinct_event_types)
+            SELECT g.guild_id, x.user_id, x.week, sum(x.voice_seconds), sum(x.attended)::integer,
+                   count(DISTINCT x.event_kind)::integer
+            FROM (SELECT d.user_id, date_trunc('week', d.day)::date AS week, d.active_seconds AS voice_seconds,
+                         0 AS attended, NULL::text AS event_kind
+                    FROM @extschema@.member_voice_daily d
+                   WHERE d.guild_id = g.guild_id
+                     AND d.day >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date
+                  UNION ALL
+                  SELECT a.user_id, date_trunc('week', (e.actual_start AT TIME ZONE g.tz)::date)::date, 0, 1,
+                         e.entity_type || ':' || e.name
+                    FROM @extschema@.event_attendance a
+                    JOIN @extschema@.events e ON e.event_id = a.event_id
+                   WHERE a.guild_id = g.guild_id
+                     AND (e.actual_start AT TIME ZONE g.tz)::date
+                         >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date) x
+            GROUP BY x.user_id, x.week
+            HAVING sum(x.voice_seconds) > 0 OR sum(x.attended) > 0;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            weekly_rows := weekly_rows + n;
+
+            -- Months from the month of the first touched day, for every member present then (and
+            -- not before the guild's first voice event or message: earlier months have no data).
+            SELECT least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
+                         (SELECT min(r.sent_at) FROM @extschema@.raw_messages r WHERE r.guild_id = g.guild_id))
+              INTO tracked_since;
+            DELETE FROM @extschema@.member_monthly_status s
+             WHERE s.guild_id = g.guild_id
+               AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+            INSERT INTO @extschema@.member_monthly_status (guild_id, user_id, month, was_active, active_by_voice,
+                                                           active_by_messages, active_by_attendance)
+            SELECT g.guild_id, m.user_id, mo.month,
+                   coalesce(av.yes, false) OR coalesce(am.yes, false) OR coalesce(aa.yes, false),
+                   coalesce(av.yes, false), coalesce(am.yes, false), coalesce(aa.yes, false)
+            FROM @extschema@.members m
+            CROSS JOIN LATERAL (
+                SELECT mo::date AS month
+                FROM generate_series(
+                    greatest(date_trunc('month', (m.first_seen AT TIME ZONE g.tz)::date),
+                             date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date),
+                             date_trunc('month', (tracked_since AT TIME ZONE g.tz)::date)),
+                    date_trunc('month', (coalesce(m.left_at,
+                                                  (SELECT max(x.last_seen) FROM @extschema@.members x WHERE x.guild_id = g.guild_id))
+                                         AT TIME ZONE g.tz)::date),
+                    interval '1 month') AS mo) mo
+            LEFT JOIN LATERAL (
+                SELECT true AS yes FROM @extschema@.member_voice_daily d
+                 WHERE d.guild_id = g.guild_id AND d.user_id = m.user_id AND d.active_seconds > 0
+                   AND d.day >= mo.month AND d.day < (mo.month + interval '1 month')::date
+                 LIMIT 1) av ON true
+            LEFT JOIN LATERAL (
+                SELECT true AS yes FROM @extschema@.raw_messages r
+                 WHERE r.guild_id = g.guild_id AND r.user_id = m.user_id
+                   AND r.sent_at >= (mo.month::timestamp AT TIME ZONE g.tz)
+                   AND r.sent_at < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+                 LIMIT 1) am ON true
+            LEFT JOIN LATERAL (
+                SELECT true AS yes FROM @extschema@.event_attendance a
+                  JOIN @extschema@.events e ON e.event_id = a.event_id
+                 WHERE a.guild_id = g.guild_id AND a.user_id = m.user_id
+                   AND e.actual_start >= (mo.month::timestamp AT TIME ZONE g.tz)
+                   AND e.actual_start < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+                 LIMIT 1) aa ON true
+            WHERE m.guild_id = g.guild_id;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            monthly_rows := monthly_rows + n;
+        END IF;
+
+        PERFORM @extschema@._rollup_dashboards(g.guild_id, g.tz, g.horizon, g.voice_from, g.messages_from,
+                                               g.active_from, g.points_from);
+    END LOOP;
+    DELETE FROM @extschema@.voice_session_changes c WHERE c.consumer = 'build_rollups';
+    PERFORM @extschema@._rollup_server_polls(poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_voice_events', 'event_ts', voice_event_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_messages', 'sent_at', message_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_point_transactions', 'tx_ts', point_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_server_polls', 'polled_at', poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_member_events', 'event_ts',
+                                           @extschema@._claim_ingest_ids('build_rollups', 'raw_member_events'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_heartbeats', 'beat_at',
+                                           @extschema@._claim_ingest_ids('build_rollups', 'raw_heartbeats'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_et_stats_files', 'fetched_at',
+                                           @extschema@._claim_ingest_ids('build_rollups', 'raw_et_stats_files'));
+
+    elapsed := clock_timestamp() - started;
+    status := CASE WHEN build_rollups.full THEN 'ok: full rebuild' ELSE 'ok' END;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION build_rollups(boolean) IS
+    'Refreshes member_voice_daily, member_engagement_weekly and member_monthly_status from the first day that changed (voice sessions rewritten by build_voice_sessions(), attendance, new messages) on, per guild, in the guild''s calendar time zone. Returns one summary row; full => true starts over. Also keeps the dashboard rollups the BI mart reads (member_active_days, guild_activity_daily, chat_channel_daily, chat_activity_5min, guild_voice_hourly, member_points_daily, economy_daily, server_polls_hourly, ingest_lag_rollup). build_all() runs it last.';
+
+DELETE FROM @extschema@.build_progress p WHERE p.builder = 'build_rollups';
+
+CREATE OR REPLACE VIEW guildstats_mart.voice_hour_weekday AS
+SELECT v.guild_id, v.hour_start, (h.local_hour)::date AS day,
+       extract(isodow FROM h.local_hour)::integer AS weekday,
+       to_char(h.local_hour, 'ID Dy') AS weekday_name,
+       extract(hour FROM h.local_hour)::integer AS hour_of_day,
+       v.voice_hours, v.voice_users
+FROM @extschema@.guild_voice_hourly v
+JOIN guildstats_mart.guilds g ON g.guild_id = v.guild_id
+CROSS JOIN LATERAL (SELECT v.hour_start AT TIME ZONE g.calendar_time_zone AS local_hour) h;
+COMMENT ON VIEW guildstats_mart.voice_hour_weekday IS 'Voice time per hour (from the guild_voice_hourly rollup of voice sessions, AFK excluded), with the hour of day and weekday in the guild''s time zone: sum voice_hours by weekday_name and hour_of_day for the weekly heatmap.';
+
+CREATE OR REPLACE VIEW guildstats_mart.executive_daily AS
+-- The member count per day is computed once (MATERIALIZED), then looked up for each day.
+WITH zones AS MATERIALIZED (
+    SELECT a.guild_id, s.calendar_time_zone AS tz
+    FROM (SELECT DISTINCT x.guild_id FROM @extschema@.guild_activity_daily x) a
+    CROSS JOIN LATERAL @extschema@.settings_for(a.guild_id) s),
+member_marks AS (
+    SELECT m.guild_id, (m.first_seen AT TIME ZONE z.tz)::date AS day, 1 AS delta
+    FROM @extschema@.members m JOIN zones z USING (guild_id)
+    WHERE NOT m.is_bot
+    UNION ALL
+    SELECT m.guild_id, (m.left_at AT TIME ZONE z.tz)::date, -1
+    FROM @extschema@.members m JOIN zones z USING (guild_id)
+    WHERE NOT m.is_bot AND m.left_at IS NOT NULL),
+member_days AS MATERIALIZED (
+    SELECT guild_id, day, sum(sum(delta)) OVER (PARTITION BY guild_id ORDER BY day) AS members
+    FROM member_marks GROUP BY guild_id, day)
+SELECT a.guild_id, a.day,
+       (SELECT md.members FROM member_days md WHERE md.guild_id = a.guild_id AND md.day <= a.day
+         ORDER BY md.day DESC LIMIT 1) AS members,
+       a.dau, a.wau, a.mau, a.dau::double precision / nullif(a.mau, 0) AS dau_mau,
+       a.new_users AS new_members, a.returning_users AS returning_members,
+       a.messages::numeric AS messages, a.voice_hours, e.circulation AS points_in_circulation
+FROM @extschema@.guild_activity_daily a
+LEFT JOIN @extschema@.economy_daily e ON e.guild_id = a.guild_id AND e.day = a.day;
+COMMENT ON VIEW guildstats_mart.executive_daily IS 'The executive numbers per guild and calendar day (from the guild_activity_daily and economy_daily rollups): members, DAU, WAU, MAU, stickiness (DAU/MAU), new and returning members, messages, voice hours and points in circulation.';
+
+CREATE OR REPLACE VIEW guildstats_mart.retention_daily AS
+SELECT a.guild_id, a.day, a.new_users AS cohort_size,
+       CASE WHEN a.day + 1 <= l.last_day THEN a.new_users END AS d1_eligible,
+       CASE WHEN a.day + 1 <= l.last_day THEN a.d1_retained END AS d1_retained,
+       CASE WHEN a.day + 7 <= l.last_day THEN a.new_users END AS d7_eligible,
+       CASE WHEN a.day + 7 <= l.last_day THEN a.d7_retained END AS d7_retained,
+       CASE WHEN a.day + 30 <= l.last_day THEN a.new_users END AS d30_eligible,
+       CASE WHEN a.day + 30 <= l.last_day THEN a.d30_retained END AS d30_retained
+FROM @extschema@.guild_activity_daily a
+JOIN (SELECT x.guild_id, max(x.day) AS last_day FROM @extschema@.guild_activity_daily x GROUP BY x.guild_id) l
+  ON l.guild_id = a.guild_id
+WHERE a.new_users > 0;
+COMMENT ON VIEW guildstats_mart.retention_daily IS 'D1, D7 and D30 retention per day of first activity (from the guild_activity_daily rollup): of the users first active that day, how many were active again exactly 1, 7 and 30 days later. Rate over a period: sum(dN_retained) / sum(dN_eligible).';
+
+CREATE OR REPLACE VIEW guildstats_mart.retention_cohorts AS
+-- Weeks by first activity come from the active days (the same activity retention() counts, at
+-- day resolution, which is all a week needs); by join, from retention() over the raw joins.
+SELECT a.guild_id, 'week'::text AS period, 'first_activity'::text AS cohort_by, r.cohort_start, r.cohort_size,
+       r.period_offset, r.retained, r.rate, r.retained_or_later, r.rate_or_later
+FROM (SELECT x.guild_id, @extschema@.retention_agg(x.user_id, NULL::timestamp, x.day::timestamp, 'week') AS state
+        FROM @extschema@.member_active_days x GROUP BY x.guild_id) a
+CROSS JOIN LATERAL @extschema@.retention_rows(a.state, 365) r
+UNION ALL
+SELECT g.guild_id, 'week', 'join', r.cohort_start, r.cohort_size, r.period_offset,
+       r.retained, r.rate, r.retained_or_later, r.rate_or_later
+FROM guildstats_mart.guilds g
+CROSS JOIN LATERAL @extschema@.retention(g.guild_id, 'week', 'join') r
+UNION ALL
+-- Months come from the monthly rollup: an active month of member_monthly_status is a month
+-- with voice, messages or attendance, the same activity retention() counts.
+SELECT s.guild_id, 'month', c.cohort_by, r.cohort_start, r.cohort_size, r.period_offset,
+       r.retained, r.rate, r.retained_or_later, r.rate_or_later
+FROM (SELECT DISTINCT guild_id FROM @extschema@.member_monthly_status) s
+CROSS JOIN (VALUES ('first_activity'), ('join')) AS c(cohort_by)
+CROSS JOIN LATERAL (
+    SELECT @extschema@.retention_agg(x.user_id,
+                                     CASE WHEN c.cohort_by = 'join' THEN jm.join_month::timestamp END,
+                                     CASE WHEN x.was_active THEN x.month::timestamp END, 'month') AS state
+    FROM @extschema@.member_monthly_status x
+    JOIN guildstats_mart.members jm ON jm.guild_id = x.guild_id AND jm.user_id = x.user_id
+    WHERE x.guild_id = s.guild_id AND (x.was_active OR c.cohort_by = 'join')
+      -- Discord reports the original join date of members from before tracking began: those
+      -- joins have no activity to follow, so join cohorts start with the first tracked month.
+      AND (c.cohort_by = 'first_activity'
+           OR jm.join_month >= (SELECT min(y.month) FROM @extschema@.member_monthly_status y
+                                 WHERE y.guild_id = s.guild_id))) a
+CROSS JOIN LATERAL @extschema@.retention_rows(a.state) r;
+COMMENT ON VIEW guildstats_mart.retention_cohorts IS 'Retention cohort tables for heatmaps: weekly and monthly cohorts, by first activity or by join month; one row per cohort and period offset (0 = the cohort''s own period).';
+
+CREATE OR REPLACE VIEW guildstats_mart.economy_daily AS
+SELECT e.guild_id, e.day, e.circulation, e.earned, e.spent, e.net, e.accounts, e.users_with_points,
+       e.median_balance, e.top1_share, e.gini, e.inflation, e.negative_streak,
+       e.alert_inflation, e.alert_net_negative, e.alert_gini,
+       array_to_string(e.alerts, ', ') AS alerts,
+       0.10::double precision AS inflation_threshold, 0.7::double precision AS gini_threshold
+FROM @extschema@.economy_daily e;
+COMMENT ON VIEW guildstats_mart.economy_daily IS 'The points economy per guild and calendar day (economy_health(), kept in the economy_daily rollup): circulation, flows, inequality, inflation and the three alerts, with the alert thresholds as columns for chart lines.';
+
+CREATE OR REPLACE VIEW guildstats_mart.economy_flows_daily AS
+SELECT t.guild_id, t.day, t.user_id, coalesce(m.display_name, 'user ' || t.user_id) AS member_name,
+       CASE WHEN t.reason = '' THEN '(none)' ELSE t.reason END AS reason,
+       t.earned::numeric AS earned, t.spent::numeric AS spent, t.transactions
+FROM @extschema@.member_points_daily t
+LEFT JOIN @extschema@.members m ON m.guild_id = t.guild_id AND m.user_id = t.user_id;
+COMMENT ON VIEW guildstats_mart.economy_flows_daily IS 'Point flows per guild, calendar day, member and reason (from the member_points_daily rollup): earned and spent. Sum by reason for earn vs spend by type, by member_name for top earners and spenders.';
+
+CREATE OR REPLACE VIEW guildstats_mart.chat_daily AS
+SELECT c.guild_id, c.day, c.channel_id,
+       coalesce(nullif((SELECT n.name FROM @extschema@.raw_channels n WHERE n.channel_id = c.channel_id
+                         ORDER BY n.observed_at DESC, n.ingest_id DESC LIMIT 1), ''),
+                'channel ' || c.channel_id) AS channel_name,
+       c.messages, c.authors, c.characters, c.with_attachments, c.replies
+FROM @extschema@.chat_channel_daily c;
+COMMENT ON VIEW guildstats_mart.chat_daily IS 'Chat per guild, calendar day and channel, bots excluded (from the chat_channel_daily rollup).';
+
+CREATE OR REPLACE VIEW guildstats_mart.game_servers_hourly AS
+SELECT g.guild_id, h.hour, h.server, coalesce(s.label, h.server) AS server_label,
+       h.polls, h.ok_polls, h.ok_polls::double precision / h.polls AS uptime,
+       h.player_sum::numeric / nullif(h.player_polls, 0) AS avg_players, h.max_players_seen, h.slots,
+       h.utilization_sum / nullif(h.utilization_polls, 0) AS utilization
+FROM @extschema@.server_polls_hourly h
+LEFT JOIN @extschema@.game_servers s ON s.address = h.server
+CROSS JOIN guildstats_mart.guilds g;
+COMMENT ON VIEW guildstats_mart.game_servers_hourly IS 'Game servers per hour (from the server_polls_hourly rollup): uptime (share of polls answered), players and utilization (players / slots).';
+
+CREATE OR REPLACE VIEW guildstats_mart.ingest_lag_hourly AS
+SELECT g.guild_id, l.hour, l.source_table, l.rows, l.avg_lag_seconds, l.p95_lag_seconds, l.max_lag_seconds
+FROM @extschema@.ingest_lag_rollup l
+CROSS JOIN guildstats_mart.guilds g;
+COMMENT ON VIEW guildstats_mart.ingest_lag_hourly IS 'How long after the fact each input reached the database, per raw table and hour of event time (from the ingest_lag_rollup rollup).';
+
+CREATE OR REPLACE VIEW guildstats_mart.live_activity_5min AS
+SELECT c.guild_id, c.window_start, c.messages, c.authors
+FROM @extschema@.chat_activity_5min c;
+COMMENT ON VIEW guildstats_mart.live_activity_5min IS 'Messages per guild and 5-minute window (bots excluded; from the chat_activity_5min rollup, as of the last build), for live operations panels.';
+
+-- health(): the freshness, orphan and game-server checks through indexes (same statements as
+-- sql/extension/activity.sql).
+CREATE OR REPLACE FUNCTION health()
+RETURNS TABLE (check_name text, severity text, status text, detail text)
+LANGUAGE sql STABLE
+AS $$
+    -- The latest arrival is the row with the highest ingest_id (arrival order): one step down
+    -- the primary key instead of reading every received_at of tables of millions of rows.
+    WITH latest AS (
+        SELECT 'raw_heartbeats' AS source_table,
+               (SELECT t.received_at FROM @extschema@.raw_heartbeats t ORDER BY t.ingest_id DESC LIMIT 1) AS last_row
+        UNION ALL SELECT 'raw_voice_events',
+               (SELECT t.received_at FROM @extschema@.raw_voice_events t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_messages',
+               (SELECT t.received_at FROM @extschema@.raw_messages t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_member_events',
+               (SELECT t.received_at FROM @extschema@.raw_member_events t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_server_polls',
+               (SELECT t.received_at FROM @extschema@.raw_server_polls t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_point_transactions',
+               (SELECT t.received_at FROM @extschema@.raw_point_transactions t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_et_stats_files',
+               (SELECT t.received_at FROM @extschema@.raw_et_stats_files t ORDER BY t.ingest_id DESC LIMIT 1)),
+    freshness AS (
+        SELECT 'freshness: ' || source_table AS check_name,
+               CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls') THEN 'critical' ELSE 'warning' END AS severity,
+               CASE WHEN last_row IS NULL THEN 'no data'
+                    WHEN now() - last_row > CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls')
+                                                 THEN interval '15 minutes' ELSE interval '1 day' END THEN 'stale'
+                    ELSE 'ok' END AS status,
+               coalesce('last row received ' || to_char(last_row AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC',
+                        'no rows yet') AS detail
+        FROM latest),
+    beats AS (
+        SELECT 'heartbeat: ' || source || coalesce(' guild ' || guild_id, '') AS check_name, 'critical' AS severity,
+               CASE WHEN now() - max(beat_at) > interval '5 minutes' THEN 'missing' ELSE 'ok' END AS status,
+               'last beat ' || to_char(max(beat_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' AS detail
+        FROM @extschema@.raw_heartbeats GROUP BY source, guild_id),
+    et AS (
+        SELECT 'et files: failed imports' AS check_name, 'warning' AS severity,
+               CASE WHEN count(*) FILTER (WHERE import_error IS NOT NULL) > 0 THEN 'failing' ELSE 'ok' END AS status,
+               count(*) FILTER (WHERE import_error IS NOT NULL) || ' of ' || count(*) || ' files have an import_error' AS detail
+        FROM @extschema@.raw_et_stats_files
+        UNION ALL
+        SELECT 'et files: not imported', 'warning',
+               CASE WHEN count(*) > 0 THEN 'pending' ELSE 'ok' END,
+               count(*) || ' files received over an hour ago are not imported yet'
+        FROM @extschema@.raw_et_stats_files
+        WHERE imported_at IS NULL AND import_error IS NULL AND received_at < now() - interval '1 hour'),
+    orphans AS (
+        SELECT 'activity without member row' AS check_name, 'info' AS severity,
+               CASE WHEN count(*) > 0 THEN 'found' ELSE 'ok' END AS status,
+               count(*) || ' users are active but have no raw_member_events row (joined before tracking began?)' AS detail
+        -- The people build_members() has seen, each probed in the raw tables through their
+        -- (guild_id, user_id, time) indexes, instead of every raw row made distinct.
+        FROM @extschema@.members x
+        WHERE NOT EXISTS (SELECT 1 FROM @extschema@.raw_member_events m
+                           WHERE m.guild_id = x.guild_id AND m.user_id = x.user_id)
+          AND (EXISTS (SELECT 1 FROM @extschema@.raw_voice_events v
+                        WHERE v.guild_id = x.guild_id AND v.user_id = x.user_id AND v.channel_id IS NOT NULL)
+               OR EXISTS (SELECT 1 FROM @extschema@.raw_messages r
+                           WHERE r.guild_id = x.guild_id AND r.user_id = x.user_id AND NOT r.is_bot)
+               OR EXISTS (SELECT 1 FROM @extschema@.raw_point_transactions t
+                           WHERE t.guild_id = x.guild_id AND t.user_id = x.user_id))),
+    -- Each server's last hour through the (server, polled_at) key: the servers found by skipping
+    -- through it, not by reading every poll ever made.
+    polls AS (
+        SELECT 'game server: ' || l.server AS check_name, 'warning' AS severity,
+               CASE WHEN x.failed * 2 > x.n THEN 'down'
+                    WHEN x.failed > 0 THEN 'degraded' ELSE 'ok' END AS status,
+               x.failed || ' of ' || x.n || ' polls failed in the last hour of data' AS detail
+        FROM (WITH RECURSIVE servers AS (
+                  SELECT (SELECT min(s.server) FROM @extschema@.raw_server_polls s) AS server
+                  UNION ALL
+                  SELECT (SELECT min(s.server) FROM @extschema@.raw_server_polls s WHERE s.server > v.server)
+                  FROM servers v WHERE v.server IS NOT NULL)
+              SELECT servers.server FROM servers WHERE servers.server IS NOT NULL) l
+        CROSS JOIN LATERAL (SELECT max(q.polled_at) AS last_poll FROM @extschema@.raw_server_polls q
+                             WHERE q.server = l.server) m
+        CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE NOT p.ok) AS failed
+                              FROM @extschema@.raw_server_polls p
+                             WHERE p.server = l.server AND p.polled_at > m.last_poll - interval '1 hour') x),
+    quarantined AS (
+        SELECT 'quarantined rows' AS check_name, 'warning' AS severity,
+               CASE WHEN sum(n) > 0 THEN 'found' ELSE 'ok' END AS status,
+               coalesce(sum(n), 0) || ' raw rows are in quarantine (dated too far ahead of their arrival, or set aside by an upgrade)'
+               || coalesce(' (' || string_agg(source_table || ': ' || n, ', ' ORDER BY source_table) || ')', '') AS detail
+        FROM (SELECT q.source_table, count(*) AS n FROM @extschema@.quarantine q GROUP BY q.source_table) per_table),
+    -- Who holds the builders' locks (rows of builder_locks, locked FOR UPDATE: a RowShareLock on
+    -- the table, which only roles with UPDATE on it can take). A build holds them for seconds; a
+    -- transaction that holds one for minutes keeps every build skipped and erase_member()
+    -- waiting. The transaction's age is visible to superusers and pg_read_all_stats members.
+    lock_holders AS (
+        SELECT l.pid, a.xact_start
+        FROM (SELECT DISTINCT k.pid FROM pg_catalog.pg_locks k
+               WHERE k.locktype = 'relation' AND k.relation = '@extschema@.builder_locks'::regclass
+                 AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+                 AND k.mode = 'RowShareLock' AND k.granted AND k.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()) l
+        LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid),
+    builder_locks AS (
+        SELECT 'builder locks' AS check_name, 'warning' AS severity,
+               CASE WHEN bool_or(h.xact_start < now() - interval '5 minutes') THEN 'stuck'
+                    WHEN count(*) > 0 THEN 'busy' ELSE 'ok' END AS status,
+               coalesce('held by pid ' || string_agg(h.pid || coalesce(' since ' || to_char(h.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', ''),
+                                                   ', ' ORDER BY h.pid)
+                        || '; while held, builds are skipped and erase_member() waits',
+                        'no builder lock is held') AS detail
+        FROM lock_holders h)
+    SELECT * FROM freshness
+    UNION ALL SELECT * FROM beats
+    UNION ALL SELECT * FROM et
+    UNION ALL SELECT * FROM orphans
+    UNION ALL SELECT * FROM polls
+    UNION ALL SELECT * FROM quarantined
+    UNION ALL SELECT * FROM builder_locks
+    ORDER BY 1
+$$;
+COMMENT ON FUNCTION health() IS
+    'Data-quality checks, one row each (check_name, severity, status, detail): freshness of every raw table (its latest arrival by ingest_id; stale after 15 minutes for heartbeats and polls, a day for the rest), missing heartbeats per ingester and guild (none for 5 minutes), ET stats files that failed to import or wait unimported for over an hour, users active (voice, messages, points) without any member row (among the people build_members() has seen), failed game-server polls in the last hour of data, raw rows set aside in quarantine (dated too far ahead of their arrival), and who holds the builders'' locks (busy while a build runs, stuck when a transaction has held one for over 5 minutes, naming its pid). status ok means nothing to do.';
+
+-- New tables with a guild_id and the replaced views under per-guild isolation, as isolation.sql
+-- does on a fresh install.
+SELECT count(@extschema@.isolate_by_guild(x.relation::regclass))
+  FROM unnest(ARRAY['@extschema@.member_active_days', '@extschema@.guild_activity_daily',
+                    '@extschema@.chat_channel_daily', '@extschema@.chat_activity_5min',
+                    '@extschema@.guild_voice_hourly', '@extschema@.member_points_daily',
+                    '@extschema@.economy_daily',
+                    'guildstats_mart.voice_hour_weekday', 'guildstats_mart.executive_daily', 'guildstats_mart.retention_daily', 'guildstats_mart.retention_cohorts', 'guildstats_mart.economy_daily', 'guildstats_mart.economy_flows_daily', 'guildstats_mart.chat_daily', 'guildstats_mart.game_servers_hourly', 'guildstats_mart.ingest_lag_hourly', 'guildstats_mart.live_activity_5min']) AS x(relation);
+-- ==== end of dashboard rollups
+
+-- ==== voice co-presence (issue 13: 2): pairs per day, top partners, groups of regulars, integration score
+ALTER TABLE settings ADD COLUMN regular_min_minutes integer;
+ALTER TABLE settings ADD COLUMN regular_window_days integer;
+ALTER TABLE settings ADD CONSTRAINT settings_regular_min_minutes_positive CHECK (regular_min_minutes > 0);
+ALTER TABLE settings ADD CONSTRAINT settings_regular_window_days_positive CHECK (regular_window_days > 0);
+COMMENT ON COLUMN settings.regular_min_minutes IS 'Two members are regulars of each other with at least this many minutes of shared voice within regular_window_days (built-in default 60). Read it with regulars_threshold_for(guild_id).';
+COMMENT ON COLUMN settings.regular_window_days IS 'The window, in days, of regular_min_minutes (built-in default 28).';
+
+INSERT INTO builder_locks (builder) VALUES ('build_voice_copresence');
+
+CREATE OR REPLACE FUNCTION _note_voice_change(guild_id bigint, changed_from timestamptz)
+RETURNS void
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    INSERT INTO @extschema@.voice_session_changes AS c (consumer, guild_id, changed_from)
+    SELECT consumer, _note_voice_change.guild_id, _note_voice_change.changed_from
+    FROM unnest(ARRAY['build_event_attendance', 'build_rollups', 'build_voice_copresence']) AS consumer
+    WHERE _note_voice_change.changed_from IS NOT NULL
+    ON CONFLICT (consumer, guild_id) DO UPDATE SET changed_from = least(c.changed_from, EXCLUDED.changed_from);
+END;
+COMMENT ON FUNCTION _note_voice_change(bigint, timestamptz) IS
+    'Internal to the builders: tells the downstream builders that a guild''s voice sessions from changed_from on may have changed.';
+COMMENT ON COLUMN voice_session_changes.consumer IS 'The downstream builder: build_event_attendance, build_rollups or build_voice_copresence.';
+
+-- Voice co-presence: who spends time in voice with whom. build_voice_copresence() keeps the
+-- shared time of every pair of members per calendar day; top partners, groups of regulars and
+-- the newcomer integration score are read from it.
+--
+-- Cost: a channel with n people at once holds n(n-1)/2 pairs, so the rows grow with the square
+-- of channel occupancy, not with the number of sessions. Pairs are found per channel and day
+-- (sessions cut at midnight first), so a busy channel's year is never joined with itself.
+
+CREATE TABLE voice_copresence_daily (
+    guild_id        bigint           NOT NULL,
+    day             date             NOT NULL,
+    user_a          bigint           NOT NULL,
+    user_b          bigint           NOT NULL,
+    shared_seconds  double precision NOT NULL,
+    PRIMARY KEY (guild_id, day, user_a, user_b),
+    CONSTRAINT voice_copresence_daily_pair_ordered CHECK (user_a < user_b),
+    CONSTRAINT voice_copresence_daily_positive CHECK (shared_seconds > 0)
+);
+-- A member's partners are read by user_b as often as by user_a (voice_top_partners).
+CREATE INDEX voice_copresence_daily_user_b ON voice_copresence_daily (guild_id, user_b, day);
+CREATE INDEX voice_copresence_daily_user_a ON voice_copresence_daily (guild_id, user_a, day);
+COMMENT ON TABLE voice_copresence_daily IS
+    'Shared voice time per pair of members and calendar day (the guild''s settings.calendar_time_zone): both in the same channel at the same time, the AFK channel excluded. Each unordered pair once (user_a < user_b); time over midnight is split between the days; a member''s overlapping sessions count once; open sessions count up to the voice horizon. Built by build_voice_copresence().';
+COMMENT ON COLUMN voice_copresence_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN voice_copresence_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN voice_copresence_daily.user_a IS 'Discord user snowflake, the smaller of the pair.';
+COMMENT ON COLUMN voice_copresence_daily.user_b IS 'Discord user snowflake, the larger of the pair.';
+COMMENT ON COLUMN voice_copresence_daily.shared_seconds IS 'Seconds both spent in the same non-AFK voice channel that day.';
+COMMENT ON INDEX voice_copresence_daily_user_a IS 'A member''s pairs where they are user_a, by day.';
+COMMENT ON INDEX voice_copresence_daily_user_b IS 'A member''s pairs where they are user_b, by day.';
+SELECT pg_catalog.pg_extension_config_dump('voice_copresence_daily', '');
+
+CREATE TABLE voice_copresence_guilds (
+    guild_id            bigint      PRIMARY KEY,
+    calendar_time_zone  text        NOT NULL,
+    built_at            timestamptz NOT NULL
+);
+COMMENT ON TABLE voice_copresence_guilds IS
+    'Bookkeeping of build_voice_copresence(): the guilds it has built and the time zone their days were cut in. A guild with voice sessions but no row here (new, or sessions built before this builder existed) or with another time zone now is built whole.';
+COMMENT ON COLUMN voice_copresence_guilds.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN voice_copresence_guilds.calendar_time_zone IS 'settings.calendar_time_zone when the guild was last built.';
+COMMENT ON COLUMN voice_copresence_guilds.built_at IS 'When the guild was last built.';
+SELECT pg_catalog.pg_extension_config_dump('voice_copresence_guilds', '');
+
+CREATE FUNCTION _voice_copresence_pairs(guild_id bigint, from_day date, time_zone text, horizon timestamptz)
+RETURNS TABLE (day date, user_a bigint, user_b bigint, shared_seconds double precision)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH clipped AS (
+        SELECT v.user_id, v.channel_id,
+               tstzrange(greatest(v.started_at, (_voice_copresence_pairs.from_day::timestamp AT TIME ZONE _voice_copresence_pairs.time_zone)),
+                         coalesce(v.ended_at, _voice_copresence_pairs.horizon)) AS r
+        FROM @extschema@.voice_sessions v
+        WHERE v.guild_id = _voice_copresence_pairs.guild_id AND NOT v.is_afk
+          AND coalesce(v.ended_at, _voice_copresence_pairs.horizon)
+              > (_voice_copresence_pairs.from_day::timestamp AT TIME ZONE _voice_copresence_pairs.time_zone)
+          AND v.started_at < coalesce(v.ended_at, _voice_copresence_pairs.horizon)
+    ),
+    -- A member's overlapping stints in one channel count once.
+    merged AS (
+        SELECT c.user_id, c.channel_id, unnest(range_agg(c.r)) AS r
+        FROM clipped c GROUP BY c.user_id, c.channel_id
+    ),
+    pieces AS (
+        SELECT m.user_id, m.channel_id, d.day::date AS day,
+               m.r * tstzrange(d.day AT TIME ZONE _voice_copresence_pairs.time_zone,
+                               (d.day + interval '1 day') AT TIME ZONE _voice_copresence_pairs.time_zone) AS r
+        FROM merged m
+        CROSS JOIN LATERAL generate_series((lower(m.r) AT TIME ZONE _voice_copresence_pairs.time_zone)::date::timestamp,
+                                           (upper(m.r) AT TIME ZONE _voice_copresence_pairs.time_zone)::date::timestamp,
+                                           interval '1 day') AS d(day)
+    ),
+    together AS (
+        SELECT a.day, a.user_id AS user_a, b.user_id AS user_b, a.r * b.r AS r
+        FROM pieces a
+        JOIN pieces b ON b.channel_id = a.channel_id AND b.day = a.day AND b.user_id > a.user_id AND b.r && a.r
+        WHERE NOT isempty(a.r)
+    ),
+    -- A pair together in two channels at once (overlapping sessions of both) counts once.
+    unioned AS (
+        SELECT o.day, o.user_a, o.user_b, unnest(range_agg(o.r)) AS r
+        FROM together o GROUP BY o.day, o.user_a, o.user_b
+    )
+    SELECT u.day, u.user_a, u.user_b, sum(extract(epoch FROM upper(u.r) - lower(u.r)))::double precision
+    FROM unioned u
+    GROUP BY u.day, u.user_a, u.user_b
+    HAVING sum(extract(epoch FROM upper(u.r) - lower(u.r))) > 0;
+END;
+COMMENT ON FUNCTION _voice_copresence_pairs(bigint, date, text, timestamptz) IS
+    'Internal to build_voice_copresence(): the shared voice seconds of every pair of a guild per calendar day in time_zone, from from_day on, open sessions counted up to horizon.';
+
+CREATE FUNCTION build_voice_copresence(full boolean DEFAULT false)
+RETURNS TABLE (guilds_refreshed integer, pair_rows bigint, elapsed interval, status text)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    started  timestamptz := clock_timestamp();
+    g        record;
+    n        bigint;
+BEGIN
+    guilds_refreshed := 0; pair_rows := 0;
+    IF NOT @extschema@._try_builder_lock('build_voice_copresence') THEN
+        elapsed := clock_timestamp() - started;
+        status := 'skipped: another build_voice_copresence() is running';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF build_voice_copresence.full THEN
+        DELETE FROM @extschema@.voice_copresence_guilds;
+        TRUNCATE @extschema@.voice_copresence_daily;
+    END IF;
+
+    -- The days from the earliest session build_voice_sessions() rewrote; a guild never built
+    -- here, or whose calendar time zone changed, whole.
+    FOR g IN
+        SELECT c.guild_id, min(c.changed_from) AS changed_from, s.calendar_time_zone AS tz, b.horizon
+        FROM (SELECT v.guild_id, v.changed_from FROM @extschema@.voice_session_changes v
+               WHERE v.consumer = 'build_voice_copresence'
+              UNION ALL
+              SELECT b.guild_id, '-infinity' FROM @extschema@.voice_build_guilds b
+               WHERE NOT EXISTS (SELECT 1 FROM @extschema@.voice_copresence_guilds d
+                                  WHERE d.guild_id = b.guild_id
+                                    AND d.calendar_time_zone = (SELECT s.calendar_time_zone
+                                                                  FROM @extschema@.settings_for(b.guild_id) s))) c
+        CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
+        JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
+        GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
+        ORDER BY c.guild_id
+    LOOP
+        guilds_refreshed := guilds_refreshed + 1;
+        DELETE FROM @extschema@.voice_copresence_daily d
+         WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+        INSERT INTO @extschema@.voice_copresence_daily (guild_id, day, user_a, user_b, shared_seconds)
+        SELECT g.guild_id, p.day, p.user_a, p.user_b, p.shared_seconds
+        FROM @extschema@._voice_copresence_pairs(g.guild_id, (g.changed_from AT TIME ZONE g.tz)::date, g.tz, g.horizon) p;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        pair_rows := pair_rows + n;
+        INSERT INTO @extschema@.voice_copresence_guilds AS d (guild_id, calendar_time_zone, built_at)
+        VALUES (g.guild_id, g.tz, now())
+        ON CONFLICT (guild_id) DO UPDATE SET calendar_time_zone = EXCLUDED.calendar_time_zone, built_at = EXCLUDED.built_at;
+    END LOOP;
+    DELETE FROM @extschema@.voice_session_changes c WHERE c.consumer = 'build_voice_copresence';
+
+    elapsed := clock_timestamp() - started;
+    status := CASE WHEN build_voice_copresence.full THEN 'ok: full rebuild' ELSE 'ok' END;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION build_voice_copresence(boolean) IS
+    'Refreshes voice_copresence_daily from the first calendar day whose voice sessions build_voice_sessions() rewrote, per guild (a guild never built, or whose calendar time zone changed, whole). Returns one summary row; full => true starts over. build_all() runs it after build_voice_sessions().';
+
+CREATE FUNCTION voice_top_partners(guild_id bigint, user_id bigint, from_day date DEFAULT NULL,
+                                   to_day date DEFAULT NULL, max_rows integer DEFAULT 5)
+RETURNS TABLE (partner_id bigint, partner_name text, shared_minutes double precision, days_together bigint)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT p.partner_id, m.display_name, p.seconds / 60.0, p.days
+    FROM (SELECT x.partner_id, sum(x.shared_seconds) AS seconds, count(DISTINCT x.day) AS days
+          FROM (SELECT d.user_b AS partner_id, d.shared_seconds, d.day FROM @extschema@.voice_copresence_daily d
+                 WHERE d.guild_id = voice_top_partners.guild_id AND d.user_a = voice_top_partners.user_id
+                   AND d.day >= coalesce(voice_top_partners.from_day, '-infinity')
+                   AND d.day <= coalesce(voice_top_partners.to_day, 'infinity')
+                UNION ALL
+                SELECT d.user_a, d.shared_seconds, d.day FROM @extschema@.voice_copresence_daily d
+                 WHERE d.guild_id = voice_top_partners.guild_id AND d.user_b = voice_top_partners.user_id
+                   AND d.day >= coalesce(voice_top_partners.from_day, '-infinity')
+                   AND d.day <= coalesce(voice_top_partners.to_day, 'infinity')) x
+          GROUP BY x.partner_id) p
+    LEFT JOIN @extschema@.members m ON m.guild_id = voice_top_partners.guild_id AND m.user_id = p.partner_id
+    ORDER BY p.seconds DESC, p.partner_id
+    LIMIT greatest(voice_top_partners.max_rows, 0);
+END;
+COMMENT ON FUNCTION voice_top_partners(bigint, bigint, date, date, integer) IS
+    'A member''s top voice partners in a guild: the members they shared a (non-AFK) voice channel with most, with the shared minutes and the number of days together, between from_day and to_day inclusive (calendar days in the guild''s time zone; NULL: unbounded), most shared first, at most max_rows. partner_name is the latest display name, if any. Reads voice_copresence_daily. Example: SELECT * FROM guildstats.voice_top_partners(guild_id => 1, user_id => 42);';
+
+-- Regulars: members with a partner above the threshold of settings.regular_min_minutes in the
+-- last settings.regular_window_days days. Resolved on its own, like future_tolerance_for(), so
+-- that settings_for() keeps its signature.
+CREATE FUNCTION regulars_threshold_for(guild_id bigint)
+RETURNS TABLE (min_minutes integer, window_days integer)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT coalesce(g.regular_min_minutes, d.regular_min_minutes, 60),
+           coalesce(g.regular_window_days, d.regular_window_days, 28)
+    FROM (SELECT 1) AS one
+    LEFT JOIN @extschema@.settings d ON d.guild_id IS NULL
+    LEFT JOIN @extschema@.settings g ON g.guild_id = regulars_threshold_for.guild_id;
+END;
+COMMENT ON FUNCTION regulars_threshold_for(bigint) IS
+    'The threshold that makes two members of a guild regulars of each other: at least min_minutes of shared voice within window_days days (settings.regular_min_minutes and regular_window_days: the guild''s row, else the global row, else 60 minutes in 28 days). Example: SELECT * FROM guildstats.regulars_threshold_for(1234);';
+
+CREATE FUNCTION voice_regular_groups(guild_id bigint, as_of date DEFAULT NULL)
+RETURNS TABLE (group_id bigint, user_id bigint, group_size integer)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+    last_day  date := voice_regular_groups.as_of;
+    min_seconds double precision;
+    days      integer;
+    users     bigint[];
+    ea        integer[];
+    eb        integer[];
+    parent    integer[];
+    ra        integer;
+    rb        integer;
+BEGIN
+    SELECT t.min_minutes * 60.0, t.window_days INTO min_seconds, days
+      FROM @extschema@.regulars_threshold_for(voice_regular_groups.guild_id) t;
+    IF last_day IS NULL THEN
+        SELECT max(d.day) INTO last_day FROM @extschema@.voice_copresence_daily d
+         WHERE d.guild_id = voice_regular_groups.guild_id;
+    END IF;
+    WITH edges AS (
+        SELECT d.user_a, d.user_b FROM @extschema@.voice_copresence_daily d
+         WHERE d.guild_id = voice_regular_groups.guild_id
+           AND d.day > last_day - days AND d.day <= last_day
+         GROUP BY d.user_a, d.user_b
+        HAVING sum(d.shared_seconds) >= min_seconds),
+    nodes AS (
+        SELECT x.u, row_number() OVER (ORDER BY x.u)::integer AS i
+          FROM (SELECT e.user_a AS u FROM edges e UNION SELECT e.user_b FROM edges e) x)
+    SELECT (SELECT array_agg(n.u ORDER BY n.i) FROM nodes n),
+           array_agg(na.i), array_agg(nb.i)
+      INTO users, ea, eb
+      FROM edges e JOIN nodes na ON na.u = e.user_a JOIN nodes nb ON nb.u = e.user_b;
+    IF users IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- Union-find with the smaller index as root: a component's root is its smallest user id,
+    -- which names the group stably while the group grows.
+    parent := ARRAY(SELECT generate_series(1, cardinality(users)));
+    FOR k IN 1 .. cardinality(ea) LOOP
+        ra := ea[k];
+        WHILE parent[ra] <> ra LOOP parent[ra] := parent[parent[ra]]; ra := parent[ra]; END LOOP;
+        rb := eb[k];
+        WHILE parent[rb] <> rb LOOP parent[rb] := parent[parent[rb]]; rb := parent[rb]; END LOOP;
+        IF ra < rb THEN parent[rb] := ra; ELSIF rb < ra THEN parent[ra] := rb; END IF;
+    END LOOP;
+    FOR k IN 1 .. cardinality(users) LOOP
+        ra := k;
+        WHILE parent[ra] <> ra LOOP ra := parent[ra]; END LOOP;
+        parent[k] := ra;
+    END LOOP;
+
+    RETURN QUERY
+    SELECT users[r.root], r.member, (count(*) OVER (PARTITION BY r.root))::integer
+      FROM unnest(users, parent) AS r(member, root)
+     ORDER BY 1, 2;
+END
+$$;
+COMMENT ON FUNCTION voice_regular_groups(bigint, date) IS
+    'Groups of regulars of a guild: the connected components of the graph whose edges are the pairs above regulars_threshold_for(guild_id) (by default at least 60 shared voice minutes in the 28 days up to as_of; as_of NULL: the latest day with shared voice). One row per member in a group (guildstats_mart.voice_regular_groups has every guild''s, with guild_id and names); group_id is the smallest user id of the group, group_size its number of members. Members with no partner above the threshold are in no group. Example: SELECT * FROM guildstats.voice_regular_groups(guild_id => 1);';
+
+-- The newcomer integration score. A newcomer's day 0 is their first activity (members.first_seen,
+-- which a tracked join dates); a partner is a regular when, in the window before that day, they
+-- had some partner above the threshold: judged with what was known then, so a newcomer's
+-- later friends do not make themselves look integrated.
+CREATE FUNCTION voice_newcomer_integration(guild_id bigint)
+RETURNS TABLE (user_id bigint, first_day date, regulars_met integer, score_band text, retained_d30 boolean)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH setup AS (
+        SELECT s.calendar_time_zone AS tz, t.min_minutes * 60.0 AS min_seconds, t.window_days AS days
+          FROM @extschema@.settings_for(voice_newcomer_integration.guild_id) s,
+               @extschema@.regulars_threshold_for(voice_newcomer_integration.guild_id) t),
+    span AS (
+        SELECT (min(m.first_seen) AT TIME ZONE setup.tz)::date AS tracked_from,
+               (max(m.last_seen) AT TIME ZONE setup.tz)::date AS data_until
+          FROM @extschema@.members m, setup
+         WHERE m.guild_id = voice_newcomer_integration.guild_id
+         GROUP BY setup.tz),
+    newcomers AS (
+        SELECT m.user_id, (m.first_seen AT TIME ZONE setup.tz)::date AS first_day
+          FROM @extschema@.members m, setup, span
+         WHERE m.guild_id = voice_newcomer_integration.guild_id AND NOT m.is_bot
+           -- Before a whole window of data nobody can be told a regular.
+           AND (m.first_seen AT TIME ZONE setup.tz)::date >= span.tracked_from + setup.days),
+    -- When each member was a regular, in one pass over the pairs rather than one window sum per
+    -- newcomer and partner: a pair-day counts in the windows of the days after it (from day + 1
+    -- to day + window), so a running sum of +seconds at day + 1 and -seconds at day + 1 + window
+    -- is the pair's window total at each day, constant until its next change.
+    deltas AS (
+        SELECT d.user_a, d.user_b, d.day + 1 AS at, d.shared_seconds AS delta
+          FROM @extschema@.voice_copresence_daily d WHERE d.guild_id = voice_newcomer_integration.guild_id
+        UNION ALL
+        SELECT d.user_a, d.user_b, d.day + 1 + setup.days, -d.shared_seconds
+          FROM @extschema@.voice_copresence_daily d, setup WHERE d.guild_id = voice_newcomer_integration.guild_id),
+    totals AS (
+        SELECT p.user_a, p.user_b, p.at,
+               sum(p.delta) OVER w AS total, lead(p.at) OVER w AS until
+          FROM (SELECT x.user_a, x.user_b, x.at, sum(x.delta) AS delta FROM deltas x
+                 GROUP BY x.user_a, x.user_b, x.at) p
+        WINDOW w AS (PARTITION BY p.user_a, p.user_b ORDER BY p.at)),
+    regular_days AS (
+        SELECT u.user_id, range_agg(daterange(t.at, t.until)) AS days
+          FROM totals t
+          CROSS JOIN setup
+          CROSS JOIN LATERAL (VALUES (t.user_a), (t.user_b)) AS u(user_id)
+         WHERE t.total >= setup.min_seconds AND t.until IS NOT NULL
+         GROUP BY u.user_id),
+    met AS (
+        SELECT n.user_id, count(*) FILTER (WHERE n.first_day <@ r.days)::integer AS regulars
+          FROM newcomers n
+          CROSS JOIN LATERAL (
+              SELECT DISTINCT CASE WHEN d.user_a = n.user_id THEN d.user_b ELSE d.user_a END AS partner
+                FROM @extschema@.voice_copresence_daily d
+               WHERE d.guild_id = voice_newcomer_integration.guild_id
+                 AND (d.user_a = n.user_id OR d.user_b = n.user_id)
+                 AND d.day >= n.first_day AND d.day < n.first_day + 14) p
+          LEFT JOIN regular_days r ON r.user_id = p.partner
+         GROUP BY n.user_id)
+    SELECT n.user_id, n.first_day, coalesce(met.regulars, 0),
+           CASE WHEN coalesce(met.regulars, 0) = 0 THEN '0'
+                WHEN met.regulars <= 2 THEN '1-2'
+                WHEN met.regulars <= 5 THEN '3-5'
+                ELSE '6+' END,
+           CASE WHEN span.data_until < n.first_day + 30 THEN NULL
+                ELSE coalesce(seen.last_active >= ((n.first_day + 30)::timestamp AT TIME ZONE setup.tz), false) END
+      FROM newcomers n
+      CROSS JOIN setup
+      CROSS JOIN span
+      LEFT JOIN met ON met.user_id = n.user_id
+      -- Active on day 30 or later: their latest activity is. One pass over the guild's activity,
+      -- not a probe per newcomer (activity_events is a union of raw tables).
+      LEFT JOIN (SELECT e.user_id, max(e.activity_at) AS last_active FROM @extschema@.activity_events e
+                  WHERE e.guild_id = voice_newcomer_integration.guild_id AND e.kind <> 'member'
+                  GROUP BY e.user_id) seen ON seen.user_id = n.user_id
+     ORDER BY n.first_day, n.user_id;
+END;
+COMMENT ON FUNCTION voice_newcomer_integration(bigint) IS
+    'The newcomer integration score of a guild''s members: for each member first seen (members.first_seen, calendar day in the guild''s time zone) at least a regulars window after the data begins, regulars_met is how many distinct regulars they shared voice with in their first 14 days (days 0 to 13). A regular is a member who, in the window before the newcomer''s first day, had a partner above regulars_threshold_for(guild_id). score_band: 0, 1-2, 3-5 or 6+. retained_d30: active (activity_events, kind member excluded) on day 30 or later; NULL while the data does not reach day 30. Example: SELECT * FROM guildstats.voice_newcomer_integration(guild_id => 1);';
+
+CREATE VIEW voice_integration_retention AS
+SELECT g.guild_id, i.score_band,
+       min(i.regulars_met) AS min_regulars_met,
+       count(*) AS newcomers,
+       count(*) FILTER (WHERE i.retained_d30) AS retained_d30,
+       round(count(*) FILTER (WHERE i.retained_d30)::numeric / nullif(count(*), 0), 3) AS d30_rate
+FROM (SELECT DISTINCT c.guild_id FROM @extschema@.voice_copresence_guilds c) g
+CROSS JOIN LATERAL @extschema@.voice_newcomer_integration(g.guild_id) i
+WHERE i.retained_d30 IS NOT NULL
+GROUP BY g.guild_id, i.score_band;
+COMMENT ON VIEW voice_integration_retention IS
+    'Whether the newcomer integration score predicts retention: per guild and score band (0, 1-2, 3-5, 6+ regulars met in voice in the first 14 days, voice_newcomer_integration()), the newcomers whose data reaches day 30 and the share of them still active on day 30 or later.';
+COMMENT ON COLUMN voice_integration_retention.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN voice_integration_retention.score_band IS 'Regulars met in the first 14 days: 0, 1-2, 3-5 or 6+.';
+COMMENT ON COLUMN voice_integration_retention.min_regulars_met IS 'The smallest score in the band among these newcomers: sorts the bands.';
+COMMENT ON COLUMN voice_integration_retention.newcomers IS 'Newcomers in the band whose data reaches day 30.';
+COMMENT ON COLUMN voice_integration_retention.retained_d30 IS 'Of them, active on day 30 after their first day or later.';
+COMMENT ON COLUMN voice_integration_retention.d30_rate IS 'retained_d30 / newcomers, to three decimals.';
+
+CREATE OR REPLACE FUNCTION erase_member(guild_id bigint, user_id bigint)
+RETURNS TABLE (table_name text, rows_changed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lock_wait text;
+    n bigint;
+BEGIN
+    IF erase_member.guild_id IS NULL OR erase_member.user_id IS NULL THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): both are required', erase_member.guild_id, erase_member.user_id
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Waits for builds in flight, but not forever: a transaction left open holding a builder's
+    -- lock gets a clear error instead of a hang (the caller's lock_timeout, else 30 seconds).
+    lock_wait := current_setting('lock_timeout');
+    BEGIN
+        IF lock_wait = '0' THEN
+            PERFORM set_config('lock_timeout', '30s', true);
+        END IF;
+        PERFORM 1 FROM @extschema@.builder_locks l ORDER BY l.builder FOR UPDATE;
+        PERFORM set_config('lock_timeout', lock_wait, true);
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): a build held the builders'' locks for longer than lock_timeout (%); nothing was erased',
+            erase_member.guild_id, erase_member.user_id, CASE lock_wait WHEN '0' THEN '30s' ELSE lock_wait END
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Retry when the build has committed; pg_stat_activity shows the transaction holding guildstats.builder_locks.';
+    END;
+
+    -- Every table with a (guild_id, user_id) pair, raw first.
+    FOR table_name IN
+        -- The list itself must survive the erasure it causes.
+        SELECT t FROM @extschema@._member_tables() t WHERE t <> 'opt_out'
+    LOOP
+        EXECUTE format('DELETE FROM @extschema@.%I t WHERE t.guild_id = $1 AND t.user_id = $2', table_name)
+            USING erase_member.guild_id, erase_member.user_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        rows_changed := n;
+        RETURN NEXT;
+    END LOOP;
+
+    -- Pairs name the member as user_a or user_b, not user_id.
+    DELETE FROM @extschema@.voice_copresence_daily p
+     WHERE p.guild_id = erase_member.guild_id
+       AND (p.user_a = erase_member.user_id OR p.user_b = erase_member.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'voice_copresence_daily'; rows_changed := n; RETURN NEXT;
+
+    -- Snapshots in every form: entries whose user_id is the member, however spelled; entries
+    -- the builders cannot read that mention the member anywhere; and documents that are not
+    -- arrays (not snapshots at all) that mention the member, blanked to JSON null.
+    UPDATE @extschema@.raw_voice_snapshots s
+       SET voice_states = CASE jsonb_typeof(s.voice_states)
+               WHEN 'array' THEN (
+                   SELECT coalesce(jsonb_agg(v ORDER BY o), '[]'::jsonb)
+                     FROM jsonb_array_elements(s.voice_states) WITH ORDINALITY AS e(v, o)
+                    WHERE NOT @extschema@._voice_state_is_member(v, erase_member.user_id))
+               ELSE 'null'::jsonb END
+     WHERE s.guild_id = erase_member.guild_id
+       AND @extschema@._mentions_id(s.voice_states, erase_member.user_id)
+       AND (jsonb_typeof(s.voice_states) <> 'array'
+            OR EXISTS (SELECT 1 FROM jsonb_array_elements(s.voice_states) v
+                        WHERE @extschema@._voice_state_is_member(v, erase_member.user_id)));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_voice_snapshots'; rows_changed := n; RETURN NEXT;
+
+    UPDATE @extschema@.raw_scheduled_events e
+       SET creator_id = NULL
+     WHERE e.guild_id = erase_member.guild_id AND e.creator_id = erase_member.user_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_scheduled_events'; rows_changed := n; RETURN NEXT;
+
+    -- Quarantined raw rows are kept whole, so they name members inside row_data too (a
+    -- snapshot's voice states, an event's creator). Those that mention the member go whole:
+    -- nothing is built from them, and a redacted copy would no longer be the row that came.
+    DELETE FROM @extschema@.quarantine q
+     WHERE q.guild_id = erase_member.guild_id
+       AND @extschema@._mentions_id(q.row_data, erase_member.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'quarantine (row_data)'; rows_changed := n; RETURN NEXT;
+END
+$$;
+
+COMMENT ON FUNCTION erase_member(bigint, bigint) IS
+    'Forgets a member of a guild: deletes their rows from every raw and derived table that has (guild_id, user_id) (opt_out excepted) and their pairs from voice_copresence_daily, removes their entries from voice snapshots however the id is spelled (a document that is not an array and mentions them becomes JSON null), clears them as creator of scheduled events and unlinks their ET:Legacy GUIDs. Returns the rows changed per table. To keep their later rows out too, insert them into opt_out instead (which calls this). Example: SELECT * FROM guildstats.erase_member(guild_id => 1, user_id => 42);';
+
+CREATE OR REPLACE FUNCTION export_member(guild_id bigint, user_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parts text[] := ARRAY[]::text[];
+    member_table text;
+    document jsonb;
+BEGIN
+    IF export_member.guild_id IS NULL OR export_member.user_id IS NULL THEN
+        RAISE EXCEPTION 'export_member(guild_id => %, user_id => %): both are required', export_member.guild_id, export_member.user_id
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Every table with a (guild_id, user_id) pair, the same set erase_member() empties.
+    FOR member_table IN
+        SELECT t FROM @extschema@._member_tables() t
+    LOOP
+        parts := array_append(parts, format(
+            '%L, (SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)), ''[]'') FROM @extschema@.%I t WHERE t.guild_id = $1 AND t.user_id = $2)',
+            member_table, member_table));
+    END LOOP;
+    parts := array_append(parts, $part$'raw_voice_snapshots', (
+        SELECT coalesce(jsonb_agg(jsonb_build_object('ingest_id', s.ingest_id, 'guild_id', s.guild_id,
+                                                     'taken_at', s.taken_at, 'source', s.source,
+                                                     'received_at', s.received_at, 'voice_state', e.v)
+                                  ORDER BY s.taken_at, e.n), '[]')
+          FROM @extschema@.raw_voice_snapshots s
+          CROSS JOIN LATERAL (SELECT v, n FROM jsonb_array_elements(
+                                  CASE jsonb_typeof(s.voice_states) WHEN 'array' THEN s.voice_states
+                                       ELSE jsonb_build_array(s.voice_states) END) WITH ORDINALITY AS x(v, n)) e
+         WHERE s.guild_id = $1 AND @extschema@._voice_state_is_member(e.v, $2))$part$);
+    -- The member's pairs of shared voice time, from either side of the pair.
+    parts := array_append(parts, $part$'voice_copresence_daily', (
+        SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.day, p.user_a, p.user_b), '[]')
+          FROM @extschema@.voice_copresence_daily p
+         WHERE p.guild_id = $1 AND (p.user_a = $2 OR p.user_b = $2))$part$);
+    parts := array_append(parts, $part$'raw_scheduled_events', (
+        SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.observed_at, e.event_id), '[]')
+          FROM @extschema@.raw_scheduled_events e WHERE e.guild_id = $1 AND e.creator_id = $2)$part$);
+    -- The member's ET:Legacy rounds, through the GUIDs linked to them.
+    parts := array_append(parts, $part$'et_player_rounds', (
+        SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.round_id, p.guid), '[]')
+          FROM @extschema@.et_player_rounds p
+         WHERE p.guid IN (SELECT l.guid FROM @extschema@.et_guid_links l WHERE l.guild_id = $1 AND l.user_id = $2))$part$);
+    EXECUTE format('SELECT jsonb_build_object(''guild_id'', $1, ''user_id'', $2, ''exported_at'', now(), ''tables'', jsonb_build_object(%s))',
+                   array_to_string(parts, ', '))
+       INTO document
+      USING export_member.guild_id, export_member.user_id;
+    RETURN document;
+END
+$$;
+COMMENT ON FUNCTION export_member(bigint, bigint) IS
+    'Everything stored about a member of a guild, raw and derived, as one JSON document (the GDPR right of access): {guild_id, user_id, exported_at, tables: {table: [rows]}} with every row of every table that has (guild_id, user_id), the member''s own entries of voice snapshots (others in the same snapshot are left out), their pairs of shared voice time (voice_copresence_daily), the scheduled events they created, and their ET:Legacy rounds through linked GUIDs. Example: SELECT guildstats.export_member(guild_id => 1, user_id => 42);';
+
+CREATE OR REPLACE FUNCTION build_all()
+RETURNS TABLE (builder text, status text, elapsed interval)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    r record;
+BEGIN
+    SELECT * INTO r FROM @extschema@.import_et_rounds();
+    builder := 'import_et_rounds'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_et_ratings();
+    builder := 'build_et_ratings'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_members();
+    builder := 'build_members'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_voice_sessions();
+    builder := 'build_voice_sessions'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_voice_copresence();
+    builder := 'build_voice_copresence'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_event_attendance();
+    builder := 'build_event_attendance'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_game_sessions();
+    builder := 'build_game_sessions'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+    SELECT * INTO r FROM @extschema@.build_rollups();
+    builder := 'build_rollups'; status := r.status; elapsed := r.elapsed;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION build_all() IS
+    'Runs every builder in dependency order (import_et_rounds, build_et_ratings, build_members, build_voice_sessions, build_voice_copresence, build_event_attendance, build_game_sessions, build_rollups) in the caller''s transaction and returns one row per builder with its status. What pg_cron runs every minute (sql/ops/cron.sql).';
+
+CREATE VIEW guildstats_mart.voice_regular_groups AS
+SELECT g.guild_id, r.group_id, r.user_id, coalesce(m.display_name, 'user ' || r.user_id) AS member_name, r.group_size
+FROM (SELECT c.guild_id FROM @extschema@.voice_copresence_guilds c) g
+CROSS JOIN LATERAL @extschema@.voice_regular_groups(g.guild_id) r
+LEFT JOIN @extschema@.members m ON m.guild_id = g.guild_id AND m.user_id = r.user_id;
+COMMENT ON VIEW guildstats_mart.voice_regular_groups IS 'Groups of regulars per guild: members linked by at least 60 shared voice minutes in the last 28 days (settings.regular_min_minutes, regular_window_days), directly or through each other. Count user_id by group_id for the size of each circle; members with no such partner are in no group.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.group_id IS 'The group: the smallest user id in it.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.user_id IS 'Discord user id of a member of the group.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.member_name IS 'The member''s latest display name, or "user <id>".';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.group_size IS 'Members in the group.';
+
+SELECT count(@extschema@.isolate_by_guild(v::regclass))
+  FROM unnest(ARRAY['@extschema@.voice_copresence_daily', '@extschema@.voice_copresence_guilds',
+                    '@extschema@.voice_integration_retention', 'guildstats_mart.voice_regular_groups']) v;
+-- ==== end of voice co-presence
+
+-- ==== Discord command answers (issue 14: 1, 3, 5, 6): sql/extension/commands.sql ====
+-- The answers of the Discord slash commands (issue 14). The bot calls ONE function per command
+-- and renders the jsonb it returns; all the logic is here. The shapes are documented in
+-- docs/commands.md. A user's mistake (unknown player, ambiguous name, empty database, bad
+-- metric) is an {"ok": false, "error": ...} answer, never an exception, so that the bot can
+-- show it as is; only real faults raise.
+--
+-- ET:Legacy rounds carry the game server's local time (timestamp without time zone). As in the
+-- BI mart, it is read in the guild's calendar time zone wherever it meets Discord time.
+
+CREATE TABLE command_settings (
+    guild_id           bigint,
+    season_start       date,
+    top_min_rounds     integer,
+    link_voice_rounds  integer,
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT command_settings_guild_key UNIQUE NULLS NOT DISTINCT (guild_id),
+    CONSTRAINT command_settings_top_min_rounds_not_negative CHECK (top_min_rounds >= 0),
+    CONSTRAINT command_settings_link_voice_rounds_positive CHECK (link_voice_rounds > 0)
+);
+COMMENT ON TABLE command_settings IS
+    'Settings of the Discord commands, resolved like settings: a guild row, else the global row (guild_id NULL), else the built-in default. Read them with command_settings_for(guild_id).';
+COMMENT ON COLUMN command_settings.guild_id IS 'The guild these settings apply to; NULL for the global row.';
+COMMENT ON COLUMN command_settings.season_start IS 'First day of the current season for /top period:season (built-in default: the first day of the current calendar quarter in the guild''s calendar time zone).';
+COMMENT ON COLUMN command_settings.top_min_rounds IS '/top ranks ET:Legacy players only with at least this many counted rounds in the period (built-in default: the et_min_rounds setting, itself 5 by default).';
+COMMENT ON COLUMN command_settings.link_voice_rounds IS '/link links a claimed GUID at once when the member was in a voice channel of the guild (not AFK) during at least this many of the GUID''s counted rounds (built-in default 3); otherwise the claim waits for an admin.';
+COMMENT ON COLUMN command_settings.updated_at IS 'When the row was last written.';
+SELECT pg_catalog.pg_extension_config_dump('command_settings', '');
+
+CREATE TABLE command_admins (
+    guild_id  bigint      NOT NULL,
+    user_id   bigint      NOT NULL,
+    added_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (guild_id, user_id)
+);
+COMMENT ON TABLE command_admins IS
+    'Discord members who may confirm /link claims of their guild (command_link(confirmed_by => ...)). Kept in the database, not read from Discord roles, so that the database alone decides who can write links.';
+COMMENT ON COLUMN command_admins.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN command_admins.user_id IS 'Discord user snowflake of the admin.';
+COMMENT ON COLUMN command_admins.added_at IS 'When the admin was added.';
+SELECT pg_catalog.pg_extension_config_dump('command_admins', '');
+
+CREATE TABLE et_guid_claims (
+    guild_id    bigint      NOT NULL,
+    user_id     bigint      NOT NULL,
+    guid        text        NOT NULL,
+    claimed_at  timestamptz NOT NULL DEFAULT now(),
+    voice_overlap_rounds integer NOT NULL,
+    PRIMARY KEY (guild_id, user_id, guid)
+);
+COMMENT ON TABLE et_guid_claims IS
+    'Pending /link claims: a member said a GUID is theirs, but neither an admin confirmed it nor did their voice time match the GUID''s rounds. command_link() writes it and removes the claim once the GUID is linked.';
+COMMENT ON COLUMN et_guid_claims.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN et_guid_claims.user_id IS 'The member who claims the GUID.';
+COMMENT ON COLUMN et_guid_claims.guid IS 'The claimed ET:Legacy GUID (8 upper-case hex characters).';
+COMMENT ON COLUMN et_guid_claims.claimed_at IS 'When the member last claimed it.';
+COMMENT ON COLUMN et_guid_claims.voice_overlap_rounds IS 'Of the GUID''s counted rounds, how many the member spent (partly) in voice when claiming: what the automatic match fell short of.';
+SELECT pg_catalog.pg_extension_config_dump('et_guid_claims', '');
+
+CREATE FUNCTION command_settings_for(guild_id bigint)
+RETURNS TABLE (season_start date, top_min_rounds integer, link_voice_rounds integer, calendar_time_zone text)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT coalesce(g.season_start, d.season_start,
+                    date_trunc('quarter', now() AT TIME ZONE s.calendar_time_zone)::date),
+           coalesce(g.top_min_rounds, d.top_min_rounds, s.et_min_rounds),
+           coalesce(g.link_voice_rounds, d.link_voice_rounds, 3),
+           s.calendar_time_zone
+    FROM @extschema@.settings_for(command_settings_for.guild_id) s
+    LEFT JOIN @extschema@.command_settings d ON d.guild_id IS NULL
+    LEFT JOIN @extschema@.command_settings g ON g.guild_id = command_settings_for.guild_id;
+END;
+COMMENT ON FUNCTION command_settings_for(bigint) IS
+    'The command settings in force for a guild (its command_settings row, else the global row, else the built-in default), with its calendar time zone. Example: SELECT * FROM guildstats.command_settings_for(1234);';
+
+CREATE FUNCTION _command_error(message text, extra jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+BEGIN ATOMIC
+    SELECT jsonb_build_object('ok', false, 'error', message) || coalesce(extra, '{}');
+END;
+COMMENT ON FUNCTION _command_error(text, jsonb) IS
+    'Internal: the {"ok": false, "error": message} answer of a command, with extra fields (e.g. candidates).';
+
+CREATE FUNCTION _command_ratio(numerator numeric, denominator numeric)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE
+BEGIN ATOMIC
+    -- K/D as the game shows it: kills when there were no deaths.
+    SELECT round(CASE WHEN coalesce(denominator, 0) = 0 THEN numerator ELSE numerator / denominator END, 2)::double precision;
+END;
+COMMENT ON FUNCTION _command_ratio(numeric, numeric) IS
+    'Internal: numerator / denominator rounded to 2 decimals, or the numerator when the denominator is 0 (K/D with no deaths).';
+
+CREATE FUNCTION _command_dpm(damage numeric, seconds numeric)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE
+BEGIN ATOMIC
+    SELECT round(damage * 60 / nullif(seconds, 0), 1)::double precision;
+END;
+COMMENT ON FUNCTION _command_dpm(numeric, numeric) IS
+    'Internal: damage per minute (damage * 60 / seconds played) rounded to 1 decimal; NULL without time played.';
+
+CREATE FUNCTION command_find_player(name text)
+RETURNS TABLE (guid text, player_name text, rounds integer, last_seen timestamp, match text, score double precision)
+LANGUAGE plpgsql STABLE
+AS $$
+-- The tiers are tried in order and the first that finds anybody answers: an exact name beats a
+-- prefix, a prefix beats a substring, a substring beats a similar spelling. No user text ever
+-- reaches LIKE or a regular expression, so '%', '_' and backslashes are plain characters.
+DECLARE
+    wanted text := lower(btrim(@extschema@.et_clean_name(name)));
+BEGIN
+    IF wanted IS NULL OR wanted = '' OR length(wanted) > 64 THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH names AS MATERIALIZED (
+        SELECT DISTINCT p.guid, lower(p.clean_name) AS used
+        FROM @extschema@.et_counted_player_rounds p WHERE NOT p.is_bot
+    ), tiered AS MATERIALIZED (
+        SELECT n.guid, n.used,
+               CASE WHEN n.used = wanted THEN 1
+                    WHEN left(n.used, length(wanted)) = wanted THEN 2
+                    WHEN strpos(n.used, wanted) > 0 THEN 3
+                    ELSE 4 END AS tier
+        FROM names n
+    ), typed AS (
+        SELECT DISTINCT substr(wanted, i, 2) AS piece FROM generate_series(1, length(wanted) - 1) i
+    ), alike AS MATERIALIZED (
+        -- Only when no name contains the typed one (a one-time filter: otherwise not computed):
+        -- the Dice coefficient of the two names' sets of two-character pieces,
+        -- 2 |A and B| / (|A| + |B|); "sebastain" finds "sebastian" with 0.625.
+        SELECT pc.guid,
+               2.0 * count(*) FILTER (WHERE pc.piece IN (SELECT t.piece FROM typed t))
+                   / (count(*) + (SELECT count(*) FROM typed)) AS score
+        FROM (SELECT DISTINCT n.guid, n.used, substr(n.used, i, 2) AS piece
+              FROM names n, generate_series(1, length(n.used) - 1) i
+              WHERE NOT EXISTS (SELECT 1 FROM tiered t WHERE t.tier < 4)) pc
+        GROUP BY pc.guid, pc.used
+    ), matched AS (
+        SELECT t.guid, min(t.tier) AS tier, NULL::double precision AS score
+        FROM tiered t
+        WHERE t.tier < 4 AND t.tier = (SELECT min(t2.tier) FROM tiered t2)
+        GROUP BY t.guid
+        UNION ALL
+        SELECT sm.guid, 4, max(sm.score) FROM alike sm WHERE sm.score >= 0.5 GROUP BY sm.guid
+    )
+    SELECT w.guid, pl.name, pl.rounds, pl.last_seen,
+           (ARRAY['exact', 'prefix', 'substring', 'similar'])[w.tier], w.score
+    FROM matched w
+    JOIN (SELECT p.guid, (array_agg(p.clean_name ORDER BY p.saved_at DESC))[1] AS name,
+                 count(*)::integer AS rounds, max(p.saved_at) AS last_seen
+          FROM @extschema@.et_counted_player_rounds p
+          WHERE p.guid IN (SELECT m.guid FROM matched m)
+          GROUP BY p.guid) pl ON pl.guid = w.guid
+    ORDER BY w.score DESC NULLS LAST, pl.rounds DESC, w.guid;
+END
+$$;
+COMMENT ON FUNCTION command_find_player(text) IS
+    'ET:Legacy players (not bots) whose names match a typed name, colour codes stripped and case ignored, by the first tier that finds anybody: exact, prefix, substring, similar (score: the Dice coefficient of the two names'' sets of two-character pieces, at least 0.5, with any name the GUID used; NULL in the other tiers). Every name a GUID ever used counts. Empty names and names over 64 characters match nobody. Example: SELECT * FROM guildstats.command_find_player(''^1lu'');';
+
+CREATE FUNCTION _command_name_problem(name text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+BEGIN ATOMIC
+    SELECT CASE WHEN name IS NULL OR btrim(@extschema@.et_clean_name(name)) = '' THEN 'Give a player name.'
+                WHEN length(name) > 64 THEN format('A player name is at most 64 characters; this one has %s.', length(name))
+           END;
+END;
+COMMENT ON FUNCTION _command_name_problem(text) IS
+    'Internal: why a typed player name cannot be looked up (empty, longer than 64 characters), or NULL when it can.';
+
+-- Rounds of GUIDs during which a member was in voice: a round spans the time its attackers
+-- used (else its time limit) before its save time, read in the guild's time zone.
+CREATE FUNCTION _voice_overlap_rounds(guild_id bigint, user_id bigint)
+RETURNS TABLE (guid text, rounds bigint)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH tz AS (SELECT s.calendar_time_zone AS tz FROM @extschema@.settings_for(_voice_overlap_rounds.guild_id) s),
+    spans AS (
+        SELECT r.round_id,
+               (r.saved_at - make_interval(secs => coalesce(r.time_used_seconds, r.time_limit_seconds, 0))) AT TIME ZONE tz.tz AS from_t,
+               r.saved_at AT TIME ZONE tz.tz AS to_t
+        FROM @extschema@.et_rounds r, tz
+        WHERE NOT r.is_orphan AND r.restart_kind IS DISTINCT FROM 'cancelled'
+    ), heard AS (
+        SELECT DISTINCT s.round_id
+        FROM spans s
+        JOIN @extschema@.voice_sessions v
+          ON v.guild_id = _voice_overlap_rounds.guild_id AND v.user_id = _voice_overlap_rounds.user_id
+         AND NOT v.is_afk AND v.started_at < s.to_t AND coalesce(v.ended_at, 'infinity') > s.from_t
+    )
+    SELECT p.guid, count(*)
+    FROM heard h
+    JOIN @extschema@.et_player_rounds p ON p.round_id = h.round_id
+    WHERE NOT p.is_bot
+    GROUP BY p.guid;
+END;
+COMMENT ON FUNCTION _voice_overlap_rounds(bigint, bigint) IS
+    'Internal: per GUID, the counted ET:Legacy rounds it played during which the member was in a voice channel of the guild (AFK excluded). A round spans its time used (else its time limit) before its save time, the server''s local time read in the guild''s calendar time zone.';
+
+CREATE FUNCTION _command_period_start(guild_id bigint, period text, as_of timestamptz)
+RETURNS timestamptz
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT CASE period
+               WHEN 'week' THEN date_trunc('week', as_of AT TIME ZONE c.calendar_time_zone) AT TIME ZONE c.calendar_time_zone
+               WHEN 'month' THEN date_trunc('month', as_of AT TIME ZONE c.calendar_time_zone) AT TIME ZONE c.calendar_time_zone
+               WHEN 'season' THEN c.season_start::timestamp AT TIME ZONE c.calendar_time_zone
+               WHEN 'all' THEN '-infinity'::timestamptz
+           END
+    FROM @extschema@.command_settings_for(_command_period_start.guild_id) c;
+END;
+COMMENT ON FUNCTION _command_period_start(bigint, text, timestamptz) IS
+    'Internal: when a command period (week: since Monday, month: since the 1st, season: since command_settings.season_start, all) began at as_of, in the guild''s calendar time zone; NULL for an unknown period.';
+
+CREATE FUNCTION _voice_seconds(guild_id bigint, since timestamptz, until timestamptz)
+RETURNS TABLE (user_id bigint, seconds double precision)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT v.user_id,
+           sum(extract(epoch FROM least(coalesce(v.ended_at, until), until) - greatest(v.started_at, since)))
+    FROM @extschema@.voice_sessions v
+    WHERE v.guild_id = _voice_seconds.guild_id AND NOT v.is_afk
+      AND v.started_at < until AND coalesce(v.ended_at, 'infinity') > since
+    GROUP BY v.user_id;
+END;
+COMMENT ON FUNCTION _voice_seconds(bigint, timestamptz, timestamptz) IS
+    'Internal: per member, seconds in voice (AFK excluded) within [since, until); open sessions count up to until.';
+
+CREATE FUNCTION command_last_session(guild_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    sid bigint := @extschema@.et_last_session_id();
+    tz text := (SELECT s.calendar_time_zone FROM @extschema@.settings_for(command_last_session.guild_id) s);
+    team_a text[];
+    team_b text[];
+    answer jsonb;
+BEGIN
+    IF sid IS NULL THEN
+        RETURN @extschema@._command_error('No ET:Legacy session has been imported yet.');
+    END IF;
+    -- Teams are the two player sets with the most map wins (et_session_teams); substitutes who
+    -- belong to neither show with team null.
+    SELECT st.guids INTO team_a FROM @extschema@.et_session_teams(sid) st LIMIT 1;
+    SELECT st.guids INTO team_b FROM @extschema@.et_session_teams(sid) st WHERE NOT st.guids && team_a LIMIT 1;
+
+    WITH rounds AS (
+        SELECT r.* FROM @extschema@.et_rounds r WHERE r.et_session_id = sid
+    ), players AS (
+        SELECT p.guid, (array_agg(p.clean_name ORDER BY p.saved_at DESC))[1] AS name,
+               sum(p.kills) AS kills, sum(p.deaths) AS deaths,
+               sum(p.damage_given) AS damage_given, sum(p.damage_received) AS damage_received,
+               sum(p.time_played_seconds) FILTER (WHERE p.damage_given IS NOT NULL) AS damage_seconds,
+               sum(p.gibs) AS gibs, sum(p.time_played_seconds) AS seconds
+        FROM @extschema@.et_counted_player_rounds p
+        WHERE p.et_session_id = sid AND NOT p.is_bot
+        GROUP BY p.guid
+    ), sides AS (
+        SELECT m.match_id,
+               array_agg(p.guid) FILTER (WHERE p.team IN (1, 2) AND p.team <> r1.defender_team) AS attackers,
+               array_agg(p.guid) FILTER (WHERE p.team = r1.defender_team) AS defenders
+        FROM @extschema@.et_matches m
+        JOIN @extschema@.et_rounds r1 ON r1.round_id = m.round1_id
+        JOIN @extschema@.et_player_rounds p ON p.round_id = m.round1_id
+        WHERE m.et_session_id = sid
+        GROUP BY m.match_id
+    ), maps AS (
+        SELECT m.started_at, m.match_id, m.map, m.outcome,
+               r1.winner_team AS w1, r2.winner_team AS w2,
+               r1.time_used_seconds AS t1, r2.time_used_seconds AS t2,
+               CASE m.outcome WHEN 'round1_attackers' THEN s.attackers WHEN 'round2_attackers' THEN s.defenders END AS winners
+        FROM @extschema@.et_matches m
+        JOIN @extschema@.et_rounds r1 ON r1.round_id = m.round1_id
+        LEFT JOIN @extschema@.et_rounds r2 ON r2.round_id = m.round2_id
+        LEFT JOIN sides s ON s.match_id = m.match_id
+        WHERE m.et_session_id = sid
+    ), mvp AS (
+        SELECT su.guid, su.name, su.mvp_score FROM @extschema@.et_session_summary(sid) su
+        WHERE su.is_mvp ORDER BY su.guid LIMIT 1
+    )
+    SELECT jsonb_build_object(
+        'ok', true,
+        'session', (SELECT jsonb_build_object(
+                        'id', s.et_session_id,
+                        'started_at', s.started_at AT TIME ZONE tz,
+                        'ended_at', s.ended_at AT TIME ZONE tz,
+                        'server', (SELECT mode() WITHIN GROUP (ORDER BY r.server_name) FROM rounds r),
+                        'rounds', s.rounds)
+                    FROM @extschema@.et_sessions s WHERE s.et_session_id = sid),
+        'maps', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                        'map', m.map,
+                        'round1_winner', CASE m.w1 WHEN 1 THEN 'axis' WHEN 2 THEN 'allies' END,
+                        'round2_winner', CASE m.w2 WHEN 1 THEN 'axis' WHEN 2 THEN 'allies' END,
+                        'round1_time_s', m.t1,
+                        'round2_time_s', m.t2,
+                        'result', CASE m.outcome
+                                      WHEN 'round1_attackers' THEN 'round 1 attackers win'
+                                      WHEN 'round2_attackers' THEN 'round 2 attackers win'
+                                      WHEN 'draw' THEN 'draw'
+                                      WHEN 'unknown' THEN 'unknown'
+                                      ELSE 'unfinished' END
+                                  || coalesce(' (' || to_char(make_interval(secs => m.t1), 'FMMI:SS')
+                                              || coalesce(' vs ' || to_char(make_interval(secs => m.t2), 'FMMI:SS'), '') || ')', ''),
+                        'winner_team', CASE WHEN m.outcome = 'draw' THEN 'draw'
+                                            WHEN m.winners IS NULL THEN NULL
+                                            WHEN cardinality(ARRAY(SELECT unnest(m.winners) INTERSECT SELECT unnest(team_a)))
+                                                 >= cardinality(ARRAY(SELECT unnest(m.winners) INTERSECT SELECT unnest(team_b)))
+                                                THEN 'a' ELSE 'b' END)
+                    ORDER BY m.started_at) FROM maps m), '[]'),
+        'teams', jsonb_build_object(
+                    'a', coalesce((SELECT jsonb_agg(p.name ORDER BY lower(p.name)) FROM players p WHERE p.guid = ANY (team_a)), '[]'),
+                    'b', coalesce((SELECT jsonb_agg(p.name ORDER BY lower(p.name)) FROM players p WHERE p.guid = ANY (team_b)), '[]')),
+        'players', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                        'name', p.name, 'guid', p.guid,
+                        'team', CASE WHEN p.guid = ANY (team_a) THEN 'a' WHEN p.guid = ANY (team_b) THEN 'b' END,
+                        'kills', p.kills, 'deaths', p.deaths,
+                        'kd', @extschema@._command_ratio(p.kills, p.deaths),
+                        'dpm', @extschema@._command_dpm(p.damage_given, p.damage_seconds),
+                        'damage_given', p.damage_given, 'damage_received', p.damage_received,
+                        'gibs', p.gibs, 'time_played_s', p.seconds)
+                    ORDER BY p.kills DESC, p.deaths, p.guid) FROM players p), '[]'),
+        'mvp', (SELECT jsonb_build_object('name', v.name, 'guid', v.guid,
+                        'reason', format('highest MVP score %s (K/D x 10 + efficiency + damage / 100)', round(v.mvp_score::numeric, 1)))
+                FROM mvp v),
+        'awards', coalesce((SELECT jsonb_agg(jsonb_build_object('award', a.award, 'name', a.name, 'guid', a.guid, 'value', round(a.value::numeric, 2)::double precision))
+                    FROM @extschema@.et_awards(sid) a), '[]'))
+      INTO answer;
+    RETURN answer;
+END
+$$;
+COMMENT ON FUNCTION command_last_session(bigint) IS
+    'The /last_session answer: the last ET:Legacy gaming session (times in the guild''s calendar time zone), its maps with the stopwatch results (winner_team: which of the two teams won the map), the two teams, every player''s kills, deaths, K/D, DPM, damage given and received, gibs and time played (counted rounds, bots left out; sorted by kills), the MVP and the awards. Example: SELECT jsonb_pretty(guildstats.command_last_session(1234));';
+
+CREATE FUNCTION command_stats(guild_id bigint, player text DEFAULT NULL, user_id bigint DEFAULT NULL,
+                              as_of timestamptz DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    at_time timestamptz := coalesce(as_of, now());
+    cfg record;
+    found_guid text;
+    linked_user bigint;
+    problem text;
+    candidates jsonb;
+    local_now timestamp;
+    answer jsonb;
+BEGIN
+    SELECT * INTO cfg FROM @extschema@.command_settings_for(command_stats.guild_id);
+    local_now := at_time AT TIME ZONE cfg.calendar_time_zone;
+    IF command_stats.user_id IS NULL THEN
+        problem := @extschema@._command_name_problem(player);
+        IF problem IS NOT NULL THEN
+            RETURN @extschema@._command_error(problem);
+        END IF;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.et_rounds) THEN
+        RETURN @extschema@._command_error('No ET:Legacy rounds have been imported yet.');
+    END IF;
+    IF command_stats.user_id IS NOT NULL THEN
+        SELECT l.guid INTO found_guid
+          FROM @extschema@.et_guid_links l
+          LEFT JOIN LATERAL (SELECT count(*) AS n FROM @extschema@.et_counted_player_rounds p WHERE p.guid = l.guid) c ON true
+         WHERE l.guild_id = command_stats.guild_id AND l.user_id = command_stats.user_id
+         ORDER BY c.n DESC, l.guid LIMIT 1;
+        IF found_guid IS NULL THEN
+            RETURN @extschema@._command_error('This member has not linked an ET:Legacy GUID yet: use /link.');
+        END IF;
+    ELSE
+        SELECT jsonb_agg(jsonb_build_object('name', f.player_name, 'guid', f.guid, 'rounds', f.rounds)
+                         ORDER BY f.score DESC NULLS LAST, f.rounds DESC, f.guid), min(f.guid)
+          INTO candidates, found_guid
+          FROM (SELECT * FROM @extschema@.command_find_player(player) LIMIT 10) f;
+        IF candidates IS NULL THEN
+            RETURN @extschema@._command_error(format('No ET:Legacy player is called anything like "%s".', left(player, 64)));
+        ELSIF jsonb_array_length(candidates) > 1 THEN
+            RETURN @extschema@._command_error(format('Several players match "%s": pick one.', left(player, 64)),
+                                              jsonb_build_object('candidates', candidates));
+        END IF;
+    END IF;
+    SELECT l.user_id INTO linked_user FROM @extschema@.et_guid_links l
+     WHERE l.guid = found_guid AND l.guild_id = command_stats.guild_id;
+
+    WITH mine AS (
+        SELECT p.* FROM @extschema@.et_counted_player_rounds p WHERE p.guid = found_guid
+    ), split AS (
+        SELECT m.saved_at >= local_now - interval '30 days' AS recent, count(*) AS rounds,
+               sum(m.kills) AS kills, sum(m.deaths) AS deaths, sum(m.damage_given) AS damage,
+               sum(m.time_played_seconds) FILTER (WHERE m.damage_given IS NOT NULL) AS damage_seconds
+        FROM mine m GROUP BY 1
+    ), sessions AS (
+        SELECT m.et_session_id, min(m.saved_at) AS first_round,
+               sum(m.kills) AS kills, sum(m.deaths) AS deaths, sum(m.damage_given) AS damage,
+               sum(m.time_played_seconds) FILTER (WHERE m.damage_given IS NOT NULL) AS damage_seconds
+        FROM mine m GROUP BY m.et_session_id ORDER BY min(m.saved_at) DESC LIMIT 20
+    ), ranked_players AS (
+        SELECT p.guid, sum(p.kills)::double precision AS kills,
+               sum(p.damage_given) * 60.0 / nullif(sum(p.time_played_seconds) FILTER (WHERE p.damage_given IS NOT NULL), 0) AS dpm,
+               CASE WHEN sum(p.deaths) = 0 THEN sum(p.kills)::double precision
+                    ELSE sum(p.kills)::double precision / sum(p.deaths) END AS kd
+        FROM @extschema@.et_counted_player_rounds p
+        WHERE NOT p.is_bot
+        GROUP BY p.guid
+        HAVING count(*) >= cfg.top_min_rounds
+    ), metric_values AS (
+        SELECT mt.metric, mt.ord, rp.guid,
+               CASE mt.metric WHEN 'kills' THEN rp.kills WHEN 'dpm' THEN rp.dpm ELSE rp.kd END AS v
+        FROM unnest(ARRAY['kills', 'dpm', 'kd']) WITH ORDINALITY AS mt(metric, ord)
+        CROSS JOIN ranked_players rp
+    ), ranks AS (
+        -- As et_leaderboard ranks: 1 + the players with a higher value; null when not ranked.
+        SELECT a.metric, a.ord, a.of,
+               CASE WHEN a.mine IS NOT NULL THEN 1 + (SELECT count(*) FROM metric_values b WHERE b.metric = a.metric AND b.v > a.mine) END AS rank
+        FROM (SELECT mv.metric, mv.ord, count(mv.v) AS of, max(mv.v) FILTER (WHERE mv.guid = found_guid) AS mine
+              FROM metric_values mv GROUP BY mv.metric, mv.ord) a
+    ), voice AS (
+        SELECT (SELECT v.seconds FROM @extschema@._voice_seconds(command_stats.guild_id,
+                    @extschema@._command_period_start(command_stats.guild_id, 'week', at_time), at_time) v
+                 WHERE v.user_id = linked_user) AS week,
+               (SELECT v.seconds FROM @extschema@._voice_seconds(command_stats.guild_id,
+                    @extschema@._command_period_start(command_stats.guild_id, 'month', at_time), at_time) v
+                 WHERE v.user_id = linked_user) AS month,
+               (SELECT v.seconds FROM @extschema@._voice_seconds(command_stats.guild_id, '-infinity', at_time) v
+                 WHERE v.user_id = linked_user) AS total
+    )
+    SELECT jsonb_build_object(
+        'ok', true,
+        'player', jsonb_build_object('name', (SELECT (array_agg(m.clean_name ORDER BY m.saved_at DESC))[1] FROM mine m),
+                                     'guid', found_guid, 'user_id', linked_user::text),
+        'totals', (SELECT jsonb_build_object(
+                        'rounds', count(*), 'kills', sum(m.kills), 'deaths', sum(m.deaths),
+                        'kd', @extschema@._command_ratio(sum(m.kills), sum(m.deaths)),
+                        'dpm', @extschema@._command_dpm(sum(m.damage_given), sum(m.time_played_seconds) FILTER (WHERE m.damage_given IS NOT NULL)),
+                        'damage_given', sum(m.damage_given), 'gibs', sum(m.gibs),
+                        'time_played_s', sum(m.time_played_seconds))
+                   FROM mine m),
+        'form', jsonb_build_object(
+                    'last_30_days', (SELECT jsonb_build_object('rounds', coalesce(max(s.rounds), 0),
+                                        'kd', @extschema@._command_ratio(max(s.kills), max(s.deaths)),
+                                        'dpm', @extschema@._command_dpm(max(s.damage), max(s.damage_seconds)))
+                                     FROM split s WHERE s.recent),
+                    'before', (SELECT jsonb_build_object('rounds', coalesce(max(s.rounds), 0),
+                                        'kd', @extschema@._command_ratio(max(s.kills), max(s.deaths)),
+                                        'dpm', @extschema@._command_dpm(max(s.damage), max(s.damage_seconds)))
+                               FROM split s WHERE NOT s.recent)),
+        'voice_hours', CASE WHEN linked_user IS NOT NULL THEN
+                           (SELECT jsonb_build_object('week', round(coalesce(v.week, 0)::numeric / 3600, 1)::double precision,
+                                                      'month', round(coalesce(v.month, 0)::numeric / 3600, 1)::double precision,
+                                                      'all', round(coalesce(v.total, 0)::numeric / 3600, 1)::double precision) FROM voice v) END,
+        'events_attended', CASE WHEN linked_user IS NOT NULL THEN
+                               (SELECT count(*) FROM @extschema@.event_attendance a
+                                 WHERE a.guild_id = command_stats.guild_id AND a.user_id = linked_user) END,
+        'ranks', (SELECT jsonb_agg(jsonb_build_object('metric', r.metric, 'rank', r.rank, 'of', r.of) ORDER BY r.ord)
+                  FROM ranks r),
+        'sessions', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                        'session_id', s.et_session_id, 'date', s.first_round::date,
+                        'kills', s.kills, 'deaths', s.deaths,
+                        'kd', @extschema@._command_ratio(s.kills, s.deaths),
+                        'dpm', @extschema@._command_dpm(s.damage, s.damage_seconds))
+                    ORDER BY s.first_round) FROM sessions s), '[]'))
+      INTO answer;
+    RETURN answer;
+END
+$$;
+COMMENT ON FUNCTION command_stats(bigint, text, bigint, timestamptz) IS
+    'The /stats answer for one ET:Legacy player, found by a Discord member''s GUID link (user_id; the linked GUID with the most rounds) or by name (colour codes stripped, case ignored: exact, prefix, substring, then similar spelling; several matches answer ok false with candidates): totals over counted rounds, form in the 30 days before as_of (default now) against before, voice hours (week, month, all; null when the GUID is linked to nobody in the guild), events attended, all-time rank for kills, dpm and kd among the players with at least command_settings.top_min_rounds rounds, as command_top ranks them (null when under the minimum), and the last 20 sessions played, oldest first. Example: SELECT jsonb_pretty(guildstats.command_stats(1234, player => ''lu''));';
+
+CREATE FUNCTION command_top(guild_id bigint, metric text, period text DEFAULT 'all', map text DEFAULT NULL,
+                            max_rows integer DEFAULT 10, as_of timestamptz DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    metrics constant text[] := ARRAY['kills', 'dpm', 'kd', 'damage', 'gibs', 'time', 'voice_hours', 'messages'];
+    periods constant text[] := ARRAY['week', 'month', 'season', 'all'];
+    at_time timestamptz := coalesce(as_of, now());
+    cfg record;
+    since timestamptz;
+    wanted_map text := nullif(btrim(map), '');
+    rows_out jsonb;
+BEGIN
+    IF metric IS NULL OR NOT lower(metric) = ANY (metrics) THEN
+        RETURN @extschema@._command_error(format('Unknown metric "%s": use one of %s.', left(coalesce(metric, ''), 64), array_to_string(metrics, ', ')));
+    END IF;
+    IF period IS NULL OR NOT lower(period) = ANY (periods) THEN
+        RETURN @extschema@._command_error(format('Unknown period "%s": use one of %s.', left(coalesce(period, ''), 64), array_to_string(periods, ', ')));
+    END IF;
+    IF max_rows IS NULL OR max_rows NOT BETWEEN 1 AND 100 THEN
+        RETURN @extschema@._command_error('max_rows must be between 1 and 100.');
+    END IF;
+    IF length(wanted_map) > 64 THEN
+        RETURN @extschema@._command_error(format('A map name is at most 64 characters; this one has %s.', length(wanted_map)));
+    END IF;
+    metric := lower(metric);
+    period := lower(period);
+    SELECT * INTO cfg FROM @extschema@.command_settings_for(command_top.guild_id);
+    since := @extschema@._command_period_start(command_top.guild_id, period, at_time);
+
+    IF metric = 'voice_hours' AND NOT EXISTS (SELECT 1 FROM @extschema@.voice_sessions v WHERE v.guild_id = command_top.guild_id) THEN
+        RETURN @extschema@._command_error('No voice time has been recorded in this guild yet.');
+    ELSIF metric = 'messages' AND NOT EXISTS (SELECT 1 FROM @extschema@.raw_messages m WHERE m.guild_id = command_top.guild_id) THEN
+        RETURN @extschema@._command_error('No message has been recorded in this guild yet.');
+    ELSIF metric NOT IN ('voice_hours', 'messages') AND NOT EXISTS (SELECT 1 FROM @extschema@.et_rounds) THEN
+        RETURN @extschema@._command_error('No ET:Legacy rounds have been imported yet.');
+    END IF;
+
+    IF metric IN ('voice_hours', 'messages') THEN
+        WITH scores AS (
+            SELECT v.user_id, v.seconds / 3600.0 AS value
+            FROM @extschema@._voice_seconds(command_top.guild_id, since, at_time) v
+            WHERE metric = 'voice_hours' AND v.seconds > 0
+            UNION ALL
+            SELECT m.user_id, count(*)
+            FROM @extschema@.raw_messages m
+            WHERE metric = 'messages' AND m.guild_id = command_top.guild_id AND NOT m.is_bot
+              AND m.sent_at >= since AND m.sent_at < at_time
+            GROUP BY m.user_id
+        ), ranked AS (
+            SELECT rank() OVER (ORDER BY s.value DESC) AS rank, s.* FROM scores s
+            ORDER BY s.value DESC, s.user_id LIMIT max_rows
+        )
+        SELECT jsonb_agg(jsonb_build_object(
+                   'rank', r.rank, 'name', mb.display_name, 'guid', NULL, 'user_id', r.user_id::text,
+                   'value', round(r.value::numeric, CASE WHEN metric = 'voice_hours' THEN 1 ELSE 0 END)::double precision, 'rounds', NULL)
+               ORDER BY r.rank, r.user_id)
+          INTO rows_out
+          FROM ranked r
+          LEFT JOIN @extschema@.members mb ON mb.guild_id = command_top.guild_id AND mb.user_id = r.user_id;
+    ELSE
+        SELECT jsonb_agg(jsonb_build_object(
+                   'rank', l.rank, 'name', l.name, 'guid', l.guid, 'user_id', k.user_id::text,
+                   'value', round(l.value::numeric, CASE WHEN metric IN ('kd', 'dpm') THEN 2 ELSE 0 END)::double precision,
+                   'rounds', l.rounds)
+               ORDER BY l.rank, l.guid)
+          INTO rows_out
+          FROM @extschema@.et_leaderboard(
+                   CASE metric WHEN 'time' THEN 'time_played' ELSE metric END,
+                   since => CASE WHEN since = '-infinity' THEN NULL ELSE since AT TIME ZONE cfg.calendar_time_zone END,
+                   until => at_time AT TIME ZONE cfg.calendar_time_zone,
+                   map => wanted_map, min_rounds => cfg.top_min_rounds, top => max_rows) l
+          LEFT JOIN @extschema@.et_guid_links k ON k.guid = l.guid AND k.guild_id = command_top.guild_id;
+    END IF;
+    RETURN jsonb_build_object(
+        'ok', true, 'metric', metric, 'period', period, 'map', wanted_map,
+        'since', CASE WHEN since = '-infinity' THEN NULL ELSE since END,
+        'min_rounds', CASE WHEN metric IN ('voice_hours', 'messages') THEN NULL ELSE cfg.top_min_rounds END,
+        'rows', coalesce(rows_out, '[]'));
+END
+$$;
+COMMENT ON FUNCTION command_top(bigint, text, text, text, integer, timestamptz) IS
+    'The /top answer: a leaderboard of metric kills, dpm, kd, damage, gibs, time (ET:Legacy, counted rounds, players with at least command_settings.top_min_rounds rounds in the period, optionally on one map) or voice_hours, messages (Discord members of the guild; AFK and bots left out) over period week (since Monday), month (since the 1st), season (since command_settings.season_start) or all, in the guild''s calendar time zone, up to as_of (default now). Times are hours for voice_hours and seconds for time. Example: SELECT jsonb_pretty(guildstats.command_top(1234, ''kills'', ''all'', max_rows => 3));';
+
+CREATE FUNCTION command_link_candidates(guild_id bigint, user_id bigint, name text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    problem text := @extschema@._command_name_problem(name);
+    found jsonb;
+BEGIN
+    IF problem IS NOT NULL THEN
+        RETURN @extschema@._command_error(problem);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.et_rounds) THEN
+        RETURN @extschema@._command_error('No ET:Legacy rounds have been imported yet.');
+    END IF;
+    SELECT jsonb_agg(jsonb_build_object(
+               'guid', f.guid, 'name', f.player_name, 'rounds', f.rounds, 'last_seen', f.last_seen,
+               'voice_overlap_rounds', coalesce(o.rounds, 0),
+               'linked_user_id', l.user_id::text)
+           ORDER BY coalesce(o.rounds, 0) DESC, f.score DESC NULLS LAST, f.rounds DESC, f.guid)
+      INTO found
+      FROM (SELECT * FROM @extschema@.command_find_player(name) LIMIT 25) f
+      LEFT JOIN @extschema@._voice_overlap_rounds(command_link_candidates.guild_id, command_link_candidates.user_id) o
+             ON o.guid = f.guid
+      LEFT JOIN @extschema@.et_guid_links l ON l.guid = f.guid;
+    IF found IS NULL THEN
+        RETURN @extschema@._command_error(format('No ET:Legacy player is called anything like "%s".', left(name, 64)));
+    END IF;
+    RETURN jsonb_build_object('ok', true, 'candidates', found);
+END
+$$;
+COMMENT ON FUNCTION command_link_candidates(bigint, bigint, text) IS
+    'The first step of /link: the GUIDs whose names match (as for /stats, up to 25), each with its latest name, rounds, last round (server local time), how many of its rounds the member spent in voice (voice_overlap_rounds; the most likely first) and the member it is already linked to, if any. Example: SELECT jsonb_pretty(guildstats.command_link_candidates(1234, 42, ''lu''));';
+
+CREATE FUNCTION command_is_admin(guild_id bigint, user_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT EXISTS (SELECT 1 FROM @extschema@.command_admins a
+                    WHERE a.guild_id = command_is_admin.guild_id AND a.user_id = command_is_admin.user_id);
+END;
+COMMENT ON FUNCTION command_is_admin(bigint, bigint) IS
+    'Whether a member is listed in command_admins for the guild, i.e. may confirm /link claims and is answered /community. Example: SELECT guildstats.command_is_admin(1234, 42);';
+
+CREATE FUNCTION command_link(guild_id bigint, user_id bigint, guid text, confirmed_by bigint DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+-- SECURITY DEFINER: the command login may read, not write; this function is its only way to
+-- write a link, and it checks everything itself. The caller must be bound to the guild like a
+-- reader (reader_guilds), so one guild's bot cannot link members of another.
+DECLARE
+    wanted text := upper(btrim(guid));
+    caller name := session_user;
+    overlap integer;
+    needed integer;
+    holder bigint;
+BEGIN
+    IF command_link.guild_id IS NULL OR command_link.user_id IS NULL THEN
+        RETURN @extschema@._command_error('guild_id and user_id are required.');
+    END IF;
+    IF NOT (EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = caller AND r.rolsuper)
+            OR EXISTS (SELECT 1 FROM @extschema@.reader_guilds b
+                        WHERE b.role_name = caller AND (b.guild_id = command_link.guild_id OR b.guild_id IS NULL))
+            OR EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = 'guildstats_admin' AND pg_has_role(caller, r.oid, 'MEMBER'))) THEN
+        RAISE EXCEPTION 'command_link: login % is not bound to guild % in reader_guilds', caller, command_link.guild_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF @extschema@.is_opted_out(command_link.guild_id, command_link.user_id) THEN
+        RETURN @extschema@._command_error('You opted out of tracking, so no GUID can be linked to you.');
+    END IF;
+    IF wanted IS NULL OR wanted !~ '^[0-9A-F]{8}$' THEN
+        RETURN @extschema@._command_error(format('"%s" is not an ET:Legacy GUID (8 hexadecimal characters): pick one from the candidates.', left(coalesce(guid, ''), 64)));
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.et_counted_player_rounds p WHERE p.guid = wanted AND NOT p.is_bot) THEN
+        RETURN @extschema@._command_error(format('No counted ET:Legacy round has GUID %s.', wanted));
+    END IF;
+    IF confirmed_by IS NOT NULL AND NOT @extschema@.command_is_admin(command_link.guild_id, confirmed_by) THEN
+        RETURN @extschema@._command_error('Only an admin of this guild (command_admins) can confirm a link.');
+    END IF;
+    SELECT l.user_id INTO holder FROM @extschema@.et_guid_links l WHERE l.guid = wanted AND l.guild_id = command_link.guild_id;
+    IF holder = command_link.user_id THEN
+        RETURN jsonb_build_object('ok', true, 'status', 'linked', 'message', format('GUID %s is already linked to you.', wanted));
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.et_guid_links l WHERE l.guid = wanted AND l.guild_id <> command_link.guild_id) THEN
+        RETURN @extschema@._command_error(format('GUID %s is linked in another community.', wanted));
+    END IF;
+    IF holder IS NOT NULL AND confirmed_by IS NULL THEN
+        RETURN @extschema@._command_error(format('GUID %s is linked to another member; an admin can move it.', wanted));
+    END IF;
+
+    SELECT o.rounds INTO overlap
+      FROM @extschema@._voice_overlap_rounds(command_link.guild_id, command_link.user_id) o WHERE o.guid = wanted;
+    overlap := coalesce(overlap, 0);
+    needed := (SELECT c.link_voice_rounds FROM @extschema@.command_settings_for(command_link.guild_id) c);
+
+    IF confirmed_by IS NOT NULL OR overlap >= needed THEN
+        INSERT INTO @extschema@.et_guid_links AS l (guid, guild_id, user_id, linked_at, note)
+        VALUES (wanted, command_link.guild_id, command_link.user_id, now(),
+                CASE WHEN confirmed_by IS NOT NULL THEN format('confirmed by %s via /link', confirmed_by)
+                     ELSE format('matched via /link: in voice during %s of its rounds', overlap) END)
+        ON CONFLICT ON CONSTRAINT et_guid_links_pkey DO UPDATE
+            SET user_id = excluded.user_id, linked_at = excluded.linked_at, note = excluded.note;
+        DELETE FROM @extschema@.et_guid_claims c WHERE c.guild_id = command_link.guild_id AND c.guid = wanted;
+        RETURN jsonb_build_object('ok', true, 'status', 'linked', 'message',
+            CASE WHEN confirmed_by IS NOT NULL THEN format('GUID %s is linked, confirmed by an admin.', wanted)
+                 ELSE format('GUID %s is linked: you were in voice during %s of its rounds.', wanted, overlap) END);
+    END IF;
+    INSERT INTO @extschema@.et_guid_claims AS c (guild_id, user_id, guid, claimed_at, voice_overlap_rounds)
+    VALUES (command_link.guild_id, command_link.user_id, wanted, now(), overlap)
+    ON CONFLICT ON CONSTRAINT et_guid_claims_pkey DO UPDATE
+        SET claimed_at = excluded.claimed_at, voice_overlap_rounds = excluded.voice_overlap_rounds;
+    RETURN jsonb_build_object('ok', true, 'status', 'pending', 'message',
+        format('Claim for GUID %s saved; an admin must confirm it (you were in voice during %s of its rounds, %s needed to link at once).',
+               wanted, overlap, needed));
+END
+$$;
+COMMENT ON FUNCTION command_link(bigint, bigint, text, bigint) IS
+    'The second step of /link: a member claims a GUID. It is linked (et_guid_links) when confirmed_by is an admin of the guild (command_admins; an admin may also move a GUID from another member), or at once when the member was in voice (AFK excluded) during at least command_settings.link_voice_rounds of the GUID''s counted rounds; otherwise the claim is stored in et_guid_claims as pending. SECURITY DEFINER: the only write the command login can make; the login must be bound to the guild in reader_guilds. Example: SELECT guildstats.command_link(1234, 42, ''0A26D447'', confirmed_by => 7);';
+
+CREATE FUNCTION command_server(guild_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    servers jsonb;
+BEGIN
+    -- Who is in voice: an open, non-AFK voice session of a member linked to a GUID that used
+    -- the name the server lists (colour codes stripped; A2S and q3 give no ids).
+    WITH latest AS (
+        SELECT DISTINCT ON (p.server) p.*
+        FROM @extschema@.raw_server_polls p
+        ORDER BY p.server, p.polled_at DESC
+    ), in_voice AS (
+        SELECT DISTINCT ON (lower(n.clean_name)) lower(n.clean_name) AS name, l.user_id
+        FROM (SELECT DISTINCT pr.guid, pr.clean_name FROM @extschema@.et_player_rounds pr WHERE NOT pr.is_bot) n
+        JOIN @extschema@.et_guid_links l ON l.guid = n.guid AND l.guild_id = command_server.guild_id
+        ORDER BY lower(n.clean_name), l.user_id
+    ), listed AS (
+        SELECT sp.server, sp.polled_at, sp.player_index, @extschema@.et_clean_name(sp.name) AS name,
+               sp.score, sp.ping_ms, iv.user_id,
+               EXISTS (SELECT 1 FROM @extschema@.voice_sessions v
+                        WHERE v.guild_id = command_server.guild_id AND v.user_id = iv.user_id
+                          AND v.ended_at IS NULL AND NOT v.is_afk) AS in_voice
+        FROM latest la
+        JOIN @extschema@.raw_server_players sp ON sp.server = la.server AND sp.polled_at = la.polled_at
+        LEFT JOIN in_voice iv ON iv.name = lower(@extschema@.et_clean_name(sp.name))
+    )
+    SELECT jsonb_agg(jsonb_build_object(
+               'server', la.server, 'name', @extschema@.et_clean_name(la.server_name), 'map', la.map,
+               'polled_at', la.polled_at, 'ok', la.ok, 'error', la.error, 'max_players', la.max_players,
+               'players', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                               'name', li.name, 'score', li.score, 'ping', li.ping_ms,
+                               'in_voice', li.in_voice, 'user_id', li.user_id::text)
+                           ORDER BY li.score DESC NULLS LAST, li.player_index)
+                           FROM listed li WHERE li.server = la.server), '[]'))
+           ORDER BY la.server)
+      INTO servers
+      FROM latest la;
+    IF servers IS NULL THEN
+        RETURN @extschema@._command_error('No game server has been polled yet.');
+    END IF;
+    RETURN jsonb_build_object('ok', true, 'servers', servers);
+END
+$$;
+COMMENT ON FUNCTION command_server(bigint) IS
+    'The /server answer: the latest poll of each game server (ok false with the error when it failed), its map and players (colour codes stripped, best score first), and for each player whether a member of the guild linked to a GUID that used that name is in voice now (an open, non-AFK voice session). Example: SELECT jsonb_pretty(guildstats.command_server(1234));';
+
+CREATE FUNCTION command_voice(guild_id bigint, user_id bigint, as_of timestamptz DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    at_time timestamptz := coalesce(as_of, now());
+    tz text := (SELECT s.calendar_time_zone FROM @extschema@.settings_for(command_voice.guild_id) s);
+    wk_from timestamptz := @extschema@._command_period_start(command_voice.guild_id, 'week', at_time);
+    mo_from timestamptz := @extschema@._command_period_start(command_voice.guild_id, 'month', at_time);
+    answer jsonb;
+BEGIN
+    IF command_voice.user_id IS NULL THEN
+        RETURN @extschema@._command_error('Name a member.');
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.voice_sessions v
+                    WHERE v.guild_id = command_voice.guild_id AND v.user_id = command_voice.user_id AND v.started_at < at_time) THEN
+        RETURN @extschema@._command_error('No voice time recorded for this member yet.');
+    END IF;
+    WITH wk AS (
+        SELECT w.*, rank() OVER (ORDER BY w.seconds DESC) AS rank
+        FROM @extschema@._voice_seconds(command_voice.guild_id, wk_from, at_time) w WHERE w.seconds > 0
+    ), mo AS (
+        SELECT m.*, rank() OVER (ORDER BY m.seconds DESC) AS rank
+        FROM @extschema@._voice_seconds(command_voice.guild_id, mo_from, at_time) m WHERE m.seconds > 0
+    ), weeks AS (
+        SELECT g.week_start, (SELECT w.seconds FROM @extschema@._voice_seconds(command_voice.guild_id,
+                                   g.week_start, least(g.week_start + interval '7 days', at_time)) w
+                               WHERE w.user_id = command_voice.user_id) AS seconds
+        FROM (SELECT (date_trunc('week', at_time AT TIME ZONE tz) - n * interval '7 days') AT TIME ZONE tz AS week_start
+              FROM generate_series(0, 11) n) g
+    )
+    SELECT jsonb_build_object(
+        'ok', true,
+        'user_id', command_voice.user_id::text,
+        'name', (SELECT mb.display_name FROM @extschema@.members mb
+                  WHERE mb.guild_id = command_voice.guild_id AND mb.user_id = command_voice.user_id),
+        'hours_week', round(coalesce((SELECT w.seconds FROM wk w WHERE w.user_id = command_voice.user_id), 0)::numeric / 3600, 1)::double precision,
+        'hours_month', round(coalesce((SELECT m.seconds FROM mo m WHERE m.user_id = command_voice.user_id), 0)::numeric / 3600, 1)::double precision,
+        'rank_week', (SELECT w.rank FROM wk w WHERE w.user_id = command_voice.user_id),
+        'rank_month', (SELECT m.rank FROM mo m WHERE m.user_id = command_voice.user_id),
+        'members_ranked', (SELECT count(*) FROM mo),
+        'members_ranked_week', (SELECT count(*) FROM wk),
+        -- Partners from the co-presence builder (build_voice_copresence, run by build_all):
+        -- shared minutes per pair and calendar day, the last 30 days including today.
+        'partners', coalesce((SELECT jsonb_agg(jsonb_build_object('user_id', tp.partner_id::text, 'name', tp.partner_name,
+                                                                  'shared_minutes', round(tp.shared_minutes)::bigint,
+                                                                  'days_together', tp.days_together)
+                                               ORDER BY tp.shared_minutes DESC, tp.partner_id)
+                              FROM @extschema@.voice_top_partners(command_voice.guild_id, command_voice.user_id,
+                                                                  from_day => (at_time AT TIME ZONE tz)::date - 29,
+                                                                  to_day => (at_time AT TIME ZONE tz)::date,
+                                                                  max_rows => 5) tp
+                              WHERE tp.shared_minutes >= 1), '[]'),
+        'weeks', (SELECT jsonb_agg(jsonb_build_object('week_start', (w.week_start AT TIME ZONE tz)::date,
+                                                      'hours', round(coalesce(w.seconds, 0)::numeric / 3600, 1)::double precision)
+                                   ORDER BY w.week_start) FROM weeks w))
+      INTO answer;
+    RETURN answer;
+END
+$$;
+COMMENT ON FUNCTION command_voice(bigint, bigint, timestamptz) IS
+    'The /voice answer for a member at as_of (default now): voice hours this calendar week and month (guild time zone, AFK excluded, open sessions up to as_of), rank among the members with voice time in that week and month (members_ranked counts the month''s), the top 5 partners by minutes shared in the same channel on the last 30 calendar days (voice_top_partners, from the co-presence builder; at least one minute), and the hours of each of the last 12 weeks, oldest first. Example: SELECT jsonb_pretty(guildstats.command_voice(1234, 42));';
+
+CREATE FUNCTION command_community(guild_id bigint, as_of timestamptz DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    at_time timestamptz := coalesce(as_of, now());
+    tz text := (SELECT s.calendar_time_zone FROM @extschema@.settings_for(command_community.guild_id) s);
+    today date := (at_time AT TIME ZONE tz)::date;
+    day_row record;
+    answer jsonb;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.activity_events e
+                    WHERE e.guild_id = command_community.guild_id AND e.kind <> 'member') THEN
+        RETURN @extschema@._command_error('No activity recorded for this guild yet.');
+    END IF;
+    SELECT a.* INTO day_row FROM @extschema@.activity_daily(command_community.guild_id, today, today) a;
+    SELECT jsonb_build_object(
+        'ok', true,
+        'day', today,
+        'dau', coalesce(day_row.dau, 0),
+        'mau', coalesce(day_row.mau, 0),
+        'dau_mau', round(day_row.dau_mau::numeric, 3)::double precision,
+        'd7', (SELECT round(r.rate::numeric, 3)::double precision FROM @extschema@.retention_dn(command_community.guild_id, '{7}') r),
+        'd30', (SELECT round(r.rate::numeric, 3)::double precision FROM @extschema@.retention_dn(command_community.guild_id, '{30}') r),
+        'economy_alerts', coalesce((SELECT jsonb_agg(jsonb_build_object('day', e.day, 'alert', al.alert) ORDER BY e.day DESC, al.alert)
+                                    FROM @extschema@.economy_health(command_community.guild_id, today - 29, today) e,
+                                         unnest(e.alerts) AS al(alert)), '[]'),
+        'health_problems', coalesce((SELECT jsonb_agg(h.severity || ': ' || h.check_name || ' ' || h.status || coalesce(' (' || h.detail || ')', '')
+                                                      ORDER BY h.severity, h.check_name)
+                                     FROM @extschema@.health() h WHERE h.status <> 'ok'), '[]'))
+      INTO answer;
+    RETURN answer;
+END
+$$;
+COMMENT ON FUNCTION command_community(bigint, timestamptz) IS
+    'The /community answer (for admins; the bot checks who asks): DAU, MAU and DAU/MAU on as_of''s calendar day (default today), D7 and D30 retention (retention_dn), the points economy''s alerts of the last 30 days (economy_health) and every health() check that is not ok. Example: SELECT jsonb_pretty(guildstats.command_community(1234));';
+
+-- A fresh install isolates these tables in isolation.sql (finalize); an upgrade does it here.
+SELECT count(@extschema@.isolate_by_guild(t))
+  FROM unnest(ARRAY['@extschema@.command_settings', '@extschema@.command_admins',
+                    '@extschema@.et_guid_claims']::regclass[]) AS t;
+-- ==== end of Discord command answers
 
 -- ==== one builder framework (issue 13: 1): the registry guildstats.builders, the runner
 -- _run_builder(), build_all() in dependency order, every builder moved onto them
+-- Last, after every section that defines a builder the old way (build_rollups with the dashboard
+-- rollups, build_voice_copresence): each is redefined here as its registered plan and step.
 CREATE TABLE @extschema@.builders (
     name          text         PRIMARY KEY,
     registered    integer      GENERATED ALWAYS AS IDENTITY,
@@ -4457,157 +6781,232 @@ $$;
 COMMENT ON FUNCTION _build_event_attendance_step(bigint, jsonb, boolean) IS
     'Internal: the step of build_event_attendance (see guildstats.builders): rebuilds one guild''s events that have new observations or overlap changed voice sessions, and their attendance.';
 
+-- The plan does what is not per guild, the step the rest. The plan: on a full rebuild empties
+-- every rollup; adds the active days of the claimed rows (the steps' dashboards read them); the
+-- server-poll and ingest-lag rollups, which carry no guild; and lists the guilds to refresh:
+-- voice sessions rewritten (voice_session_changes), new messages, voice joins or point
+-- transactions, and every guild with members when starting over.
 CREATE FUNCTION _build_rollups_plan(claims jsonb, full boolean)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    message_ids  int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    message_ids     int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    voice_event_ids int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    point_ids       int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+    poll_ids        int8multirange := @extschema@._claimed(claims, 'raw_server_polls');
 BEGIN
     IF _build_rollups_plan.full THEN
         TRUNCATE @extschema@.member_voice_daily, @extschema@.member_engagement_weekly,
-                 @extschema@.member_monthly_status;
+                 @extschema@.member_monthly_status, @extschema@.member_active_days,
+                 @extschema@.guild_activity_daily, @extschema@.chat_channel_daily,
+                 @extschema@.chat_activity_5min, @extschema@.guild_voice_hourly,
+                 @extschema@.member_points_daily, @extschema@.economy_daily,
+                 @extschema@.server_polls_hourly, @extschema@.ingest_lag_rollup;
     END IF;
-    RETURN jsonb_build_object('guilds', coalesce((SELECT jsonb_agg(DISTINCT c.guild_id ORDER BY c.guild_id) FROM (
-        SELECT v.guild_id FROM @extschema@.voice_session_changes v WHERE v.consumer = 'build_rollups'
-        UNION
-        SELECT m.guild_id FROM @extschema@.raw_messages m
-         WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1 AND m.ingest_id <@ message_ids
-        UNION
-        SELECT m.guild_id FROM @extschema@.members m WHERE _build_rollups_plan.full) c), '[]'));
+
+    -- Active days only grow with new raw rows (erasure deletes the member's days with them).
+    INSERT INTO @extschema@.member_active_days (guild_id, user_id, day)
+    SELECT DISTINCT a.guild_id, a.user_id, (a.at AT TIME ZONE s.calendar_time_zone)::date
+    FROM (SELECT e.guild_id, e.user_id, e.event_ts AS at FROM @extschema@.raw_voice_events e
+           WHERE e.ingest_id BETWEEN lower(voice_event_ids) AND upper(voice_event_ids) - 1
+             AND e.ingest_id <@ voice_event_ids AND e.channel_id IS NOT NULL
+          UNION ALL
+          SELECT m.guild_id, m.user_id, m.sent_at FROM @extschema@.raw_messages m
+           WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1
+             AND m.ingest_id <@ message_ids AND NOT m.is_bot
+          UNION ALL
+          SELECT t.guild_id, t.user_id, t.tx_ts FROM @extschema@.raw_point_transactions t
+           WHERE t.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1
+             AND t.ingest_id <@ point_ids) a
+    CROSS JOIN LATERAL @extschema@.settings_for(a.guild_id) s
+    ON CONFLICT DO NOTHING;
+
+    PERFORM @extschema@._rollup_server_polls(poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_voice_events', 'event_ts', voice_event_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_messages', 'sent_at', message_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_point_transactions', 'tx_ts', point_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_server_polls', 'polled_at', poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_member_events', 'event_ts',
+                                           @extschema@._claimed(claims, 'raw_member_events'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_heartbeats', 'beat_at',
+                                           @extschema@._claimed(claims, 'raw_heartbeats'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_et_stats_files', 'fetched_at',
+                                           @extschema@._claimed(claims, 'raw_et_stats_files'));
+
+    RETURN jsonb_build_object('guilds', coalesce((SELECT jsonb_agg(c.guild_id ORDER BY c.guild_id) FROM (
+        SELECT g.guild_id FROM @extschema@._build_rollups_changes(claims, _build_rollups_plan.full, NULL) g) c), '[]'));
 END
 $$;
 COMMENT ON FUNCTION _build_rollups_plan(jsonb, boolean) IS
-    'Internal: the plan of build_rollups (see guildstats.builders): empties the rollups on a full rebuild and lists the guilds to refresh.';
+    'Internal: the plan of build_rollups (see guildstats.builders): empties the rollups on a full rebuild, adds the claimed rows'' active days and the server-poll and ingest-lag rollups, and lists the guilds to refresh.';
+
+-- Per guild, the first instant each kind of input changed from: voice sessions rewritten, new
+-- messages, new active days (voice joins, messages, points), new point transactions.
+CREATE FUNCTION _build_rollups_changes(claims jsonb, full boolean, guild bigint)
+RETURNS TABLE (guild_id bigint, changed_from timestamptz, voice_from timestamptz, messages_from timestamptz,
+               active_from timestamptz, points_from timestamptz, tz text, horizon timestamptz)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+    message_ids     int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    voice_event_ids int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    point_ids       int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+BEGIN
+    RETURN QUERY
+        SELECT c.guild_id,
+               min(c.changed_from) FILTER (WHERE c.kind IN ('voice', 'messages', 'full')),
+               min(c.changed_from) FILTER (WHERE c.kind IN ('voice', 'full')),
+               min(c.changed_from) FILTER (WHERE c.kind IN ('messages', 'full')),
+               min(c.changed_from) FILTER (WHERE c.kind IN ('voice_events', 'messages', 'points', 'full')),
+               min(c.changed_from) FILTER (WHERE c.kind IN ('points', 'full')),
+               s.calendar_time_zone, coalesce(b.horizon, '-infinity')
+        FROM (SELECT v.guild_id, v.changed_from, 'voice' AS kind FROM @extschema@.voice_session_changes v
+               WHERE v.consumer = 'build_rollups'
+              UNION ALL
+              SELECT m.guild_id, min(m.sent_at), 'messages' FROM @extschema@.raw_messages m
+               WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1
+                 AND m.ingest_id <@ message_ids
+               GROUP BY m.guild_id
+              UNION ALL
+              SELECT e.guild_id, min(e.event_ts), 'voice_events' FROM @extschema@.raw_voice_events e
+               WHERE e.ingest_id BETWEEN lower(voice_event_ids) AND upper(voice_event_ids) - 1
+                 AND e.ingest_id <@ voice_event_ids AND e.channel_id IS NOT NULL
+               GROUP BY e.guild_id
+              UNION ALL
+              SELECT t.guild_id, min(t.tx_ts), 'points' FROM @extschema@.raw_point_transactions t
+               WHERE t.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1
+                 AND t.ingest_id <@ point_ids
+               GROUP BY t.guild_id
+              UNION ALL
+              SELECT m.guild_id, '-infinity', 'full' FROM @extschema@.members m WHERE _build_rollups_changes.full
+              GROUP BY m.guild_id) c
+        CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
+        LEFT JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
+        WHERE _build_rollups_changes.guild IS NULL OR c.guild_id = _build_rollups_changes.guild
+        GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
+        ORDER BY c.guild_id;
+END
+$$;
+COMMENT ON FUNCTION _build_rollups_changes(jsonb, boolean, bigint) IS
+    'Internal to build_rollups: per guild (every guild when guild is NULL), the first instant each kind of input changed from in this run, with its calendar time zone and voice horizon.';
 
 CREATE FUNCTION _build_rollups_step(guild bigint, claims jsonb, full boolean)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_variable
 DECLARE
-    message_ids   int8multirange := @extschema@._claimed(claims, 'raw_messages');
     g             record;
     n             bigint;
     tracked_since timestamptz;
-    daily_rows    bigint;
-    weekly_rows   bigint;
-    monthly_rows  bigint;
+    daily_rows    bigint := 0;
+    weekly_rows   bigint := 0;
+    monthly_rows  bigint := 0;
 BEGIN
-    -- From the first touched day on, in the guild's calendar time zone, up to its voice horizon.
-    SELECT c.guild_id, min(c.changed_from) AS changed_from, s.calendar_time_zone AS tz,
-           coalesce(b.horizon, '-infinity') AS horizon
-      INTO g
-      FROM (SELECT v.guild_id, v.changed_from FROM @extschema@.voice_session_changes v
-             WHERE v.consumer = 'build_rollups' AND v.guild_id = _build_rollups_step.guild
-            UNION ALL
-            SELECT m.guild_id, min(m.sent_at) FROM @extschema@.raw_messages m
-             WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1
-               AND m.ingest_id <@ message_ids AND m.guild_id = _build_rollups_step.guild
-             GROUP BY m.guild_id
-            UNION ALL
-            SELECT m.guild_id, '-infinity' FROM @extschema@.members m
-             WHERE _build_rollups_step.full AND m.guild_id = _build_rollups_step.guild
-             GROUP BY m.guild_id) c
-      CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
-      LEFT JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
-     GROUP BY c.guild_id, s.calendar_time_zone, b.horizon;
+    SELECT * INTO g FROM @extschema@._build_rollups_changes(claims, _build_rollups_step.full, guild) c;
     IF NOT FOUND THEN
         RETURN '{}';
     END IF;
 
+    -- The member rollups, when voice sessions or messages changed.
+    IF g.changed_from IS NOT NULL THEN
 
-    -- Days from the first touched one.
-    DELETE FROM @extschema@.member_voice_daily d
-     WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
-    INSERT INTO @extschema@.member_voice_daily (guild_id, user_id, day, active_seconds, afk_seconds)
-    SELECT g.guild_id, p.user_id, p.day,
-           coalesce(sum(p.seconds) FILTER (WHERE NOT p.is_afk), 0),
-           coalesce(sum(p.seconds) FILTER (WHERE p.is_afk), 0)
-    FROM (SELECT v.user_id, v.is_afk, d.day::date AS day,
-                 extract(epoch FROM least(coalesce(v.ended_at, g.horizon), (d.day + interval '1 day') AT TIME ZONE g.tz)
-                                    - greatest(v.started_at, d.day AT TIME ZONE g.tz))::double precision AS seconds
-            FROM @extschema@.voice_sessions v
-            CROSS JOIN LATERAL generate_series(
-                greatest((v.started_at AT TIME ZONE g.tz)::date, (g.changed_from AT TIME ZONE g.tz)::date)::timestamp,
-                (coalesce(v.ended_at, g.horizon) AT TIME ZONE g.tz)::date::timestamp,
-                interval '1 day') AS d(day)
-           WHERE v.guild_id = g.guild_id
-             AND coalesce(v.ended_at, g.horizon) > ((g.changed_from AT TIME ZONE g.tz)::date::timestamp AT TIME ZONE g.tz)) p
-    WHERE p.seconds > 0
-    GROUP BY p.user_id, p.day;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    daily_rows := n;
+        -- Days from the first touched one.
+        DELETE FROM @extschema@.member_voice_daily d
+         WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+        INSERT INTO @extschema@.member_voice_daily (guild_id, user_id, day, active_seconds, afk_seconds)
+        SELECT g.guild_id, p.user_id, p.day,
+               coalesce(sum(p.seconds) FILTER (WHERE NOT p.is_afk), 0),
+               coalesce(sum(p.seconds) FILTER (WHERE p.is_afk), 0)
+        FROM (SELECT v.user_id, v.is_afk, d.day::date AS day,
+                     extract(epoch FROM least(coalesce(v.ended_at, g.horizon), (d.day + interval '1 day') AT TIME ZONE g.tz)
+                                        - greatest(v.started_at, d.day AT TIME ZONE g.tz))::double precision AS seconds
+                FROM @extschema@.voice_sessions v
+                CROSS JOIN LATERAL generate_series(
+                    greatest((v.started_at AT TIME ZONE g.tz)::date, (g.changed_from AT TIME ZONE g.tz)::date)::timestamp,
+                    (coalesce(v.ended_at, g.horizon) AT TIME ZONE g.tz)::date::timestamp,
+                    interval '1 day') AS d(day)
+               WHERE v.guild_id = g.guild_id
+                 AND coalesce(v.ended_at, g.horizon) > ((g.changed_from AT TIME ZONE g.tz)::date::timestamp AT TIME ZONE g.tz)) p
+        WHERE p.seconds > 0
+        GROUP BY p.user_id, p.day;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        daily_rows := n;
 
-    -- Weeks from the week of the first touched day.
-    DELETE FROM @extschema@.member_engagement_weekly w
-     WHERE w.guild_id = g.guild_id
-       AND w.week >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date;
-    INSERT INTO @extschema@.member_engagement_weekly (guild_id, user_id, week, voice_seconds,
-                                                      events_attended, distinct_event_types)
-    SELECT g.guild_id, x.user_id, x.week, sum(x.voice_seconds), sum(x.attended)::integer,
-           count(DISTINCT x.event_kind)::integer
-    FROM (SELECT d.user_id, date_trunc('week', d.day)::date AS week, d.active_seconds AS voice_seconds,
-                 0 AS attended, NULL::text AS event_kind
-            FROM @extschema@.member_voice_daily d
-           WHERE d.guild_id = g.guild_id
-             AND d.day >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date
-          UNION ALL
-          SELECT a.user_id, date_trunc('week', (e.actual_start AT TIME ZONE g.tz)::date)::date, 0, 1,
-                 e.entity_type || ':' || e.name
-            FROM @extschema@.event_attendance a
-            JOIN @extschema@.events e ON e.event_id = a.event_id
-           WHERE a.guild_id = g.guild_id
-             AND (e.actual_start AT TIME ZONE g.tz)::date
-                 >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date) x
-    GROUP BY x.user_id, x.week
-    HAVING sum(x.voice_seconds) > 0 OR sum(x.attended) > 0;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    weekly_rows := n;
+        -- Weeks from the week of the first touched day.
+        DELETE FROM @extschema@.member_engagement_weekly w
+         WHERE w.guild_id = g.guild_id
+           AND w.week >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_engagement_weekly (guild_id, user_id, week, voice_seconds,
+                                                          events_attended, distinct_event_types)
+        SELECT g.guild_id, x.user_id, x.week, sum(x.voice_seconds), sum(x.attended)::integer,
+               count(DISTINCT x.event_kind)::integer
+        FROM (SELECT d.user_id, date_trunc('week', d.day)::date AS week, d.active_seconds AS voice_seconds,
+                     0 AS attended, NULL::text AS event_kind
+                FROM @extschema@.member_voice_daily d
+               WHERE d.guild_id = g.guild_id
+                 AND d.day >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date
+              UNION ALL
+              SELECT a.user_id, date_trunc('week', (e.actual_start AT TIME ZONE g.tz)::date)::date, 0, 1,
+                     e.entity_type || ':' || e.name
+                FROM @extschema@.event_attendance a
+                JOIN @extschema@.events e ON e.event_id = a.event_id
+               WHERE a.guild_id = g.guild_id
+                 AND (e.actual_start AT TIME ZONE g.tz)::date
+                     >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date) x
+        GROUP BY x.user_id, x.week
+        HAVING sum(x.voice_seconds) > 0 OR sum(x.attended) > 0;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        weekly_rows := n;
 
-    -- Months from the month of the first touched day, for every member present then (and
-    -- not before the guild's first voice event or message: earlier months have no data).
-    SELECT least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
-                 (SELECT min(r.sent_at) FROM @extschema@.raw_messages r WHERE r.guild_id = g.guild_id))
-      INTO tracked_since;
-    DELETE FROM @extschema@.member_monthly_status s
-     WHERE s.guild_id = g.guild_id
-       AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
-    INSERT INTO @extschema@.member_monthly_status (guild_id, user_id, month, was_active, active_by_voice,
-                                                   active_by_messages, active_by_attendance)
-    SELECT g.guild_id, m.user_id, mo.month,
-           coalesce(av.yes, false) OR coalesce(am.yes, false) OR coalesce(aa.yes, false),
-           coalesce(av.yes, false), coalesce(am.yes, false), coalesce(aa.yes, false)
-    FROM @extschema@.members m
-    CROSS JOIN LATERAL (
-        SELECT mo::date AS month
-        FROM generate_series(
-            greatest(date_trunc('month', (m.first_seen AT TIME ZONE g.tz)::date),
-                     date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date),
-                     date_trunc('month', (tracked_since AT TIME ZONE g.tz)::date)),
-            date_trunc('month', (coalesce(m.left_at,
-                                          (SELECT max(x.last_seen) FROM @extschema@.members x WHERE x.guild_id = g.guild_id))
-                                 AT TIME ZONE g.tz)::date),
-            interval '1 month') AS mo) mo
-    LEFT JOIN LATERAL (
-        SELECT true AS yes FROM @extschema@.member_voice_daily d
-         WHERE d.guild_id = g.guild_id AND d.user_id = m.user_id AND d.active_seconds > 0
-           AND d.day >= mo.month AND d.day < (mo.month + interval '1 month')::date
-         LIMIT 1) av ON true
-    LEFT JOIN LATERAL (
-        SELECT true AS yes FROM @extschema@.raw_messages r
-         WHERE r.guild_id = g.guild_id AND r.user_id = m.user_id
-           AND r.sent_at >= (mo.month::timestamp AT TIME ZONE g.tz)
-           AND r.sent_at < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
-         LIMIT 1) am ON true
-    LEFT JOIN LATERAL (
-        SELECT true AS yes FROM @extschema@.event_attendance a
-          JOIN @extschema@.events e ON e.event_id = a.event_id
-         WHERE a.guild_id = g.guild_id AND a.user_id = m.user_id
-           AND e.actual_start >= (mo.month::timestamp AT TIME ZONE g.tz)
-           AND e.actual_start < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
-         LIMIT 1) aa ON true
-    WHERE m.guild_id = g.guild_id;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    monthly_rows := n;
+        -- Months from the month of the first touched day, for every member present then (and
+        -- not before the guild's first voice event or message: earlier months have no data).
+        SELECT least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
+                     (SELECT min(r.sent_at) FROM @extschema@.raw_messages r WHERE r.guild_id = g.guild_id))
+          INTO tracked_since;
+        DELETE FROM @extschema@.member_monthly_status s
+         WHERE s.guild_id = g.guild_id
+           AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_monthly_status (guild_id, user_id, month, was_active, active_by_voice,
+                                                       active_by_messages, active_by_attendance)
+        SELECT g.guild_id, m.user_id, mo.month,
+               coalesce(av.yes, false) OR coalesce(am.yes, false) OR coalesce(aa.yes, false),
+               coalesce(av.yes, false), coalesce(am.yes, false), coalesce(aa.yes, false)
+        FROM @extschema@.members m
+        CROSS JOIN LATERAL (
+            SELECT mo::date AS month
+            FROM generate_series(
+                greatest(date_trunc('month', (m.first_seen AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (tracked_since AT TIME ZONE g.tz)::date)),
+                date_trunc('month', (coalesce(m.left_at,
+                                              (SELECT max(x.last_seen) FROM @extschema@.members x WHERE x.guild_id = g.guild_id))
+                                     AT TIME ZONE g.tz)::date),
+                interval '1 month') AS mo) mo
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.member_voice_daily d
+             WHERE d.guild_id = g.guild_id AND d.user_id = m.user_id AND d.active_seconds > 0
+               AND d.day >= mo.month AND d.day < (mo.month + interval '1 month')::date
+             LIMIT 1) av ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.raw_messages r
+             WHERE r.guild_id = g.guild_id AND r.user_id = m.user_id
+               AND r.sent_at >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND r.sent_at < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) am ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.event_attendance a
+              JOIN @extschema@.events e ON e.event_id = a.event_id
+             WHERE a.guild_id = g.guild_id AND a.user_id = m.user_id
+               AND e.actual_start >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND e.actual_start < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) aa ON true
+        WHERE m.guild_id = g.guild_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        monthly_rows := n;
+    END IF;
+
+    PERFORM @extschema@._rollup_dashboards(g.guild_id, g.tz, g.horizon, g.voice_from, g.messages_from,
+                                           g.active_from, g.points_from);
     DELETE FROM @extschema@.voice_session_changes c
      WHERE c.consumer = 'build_rollups' AND c.guild_id = _build_rollups_step.guild;
     RETURN jsonb_build_object('guilds_refreshed', 1, 'daily_rows', daily_rows, 'weekly_rows', weekly_rows,
@@ -4615,7 +7014,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION _build_rollups_step(bigint, jsonb, boolean) IS
-    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member_voice_daily, member_engagement_weekly and member_monthly_status from its first changed day on.';
+    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member rollups (member_voice_daily, member_engagement_weekly, member_monthly_status) and dashboard rollups from the first instant each of their inputs changed on.';
 
 CREATE FUNCTION _build_game_sessions_step(guild bigint, claims jsonb, full boolean)
 RETURNS jsonb
@@ -4863,6 +7262,78 @@ $$;
 COMMENT ON FUNCTION _import_et_rounds_step(bigint, jsonb, boolean) IS
     'Internal: the step of import_et_rounds (see guildstats.builders): imports the files not imported yet and links the rounds around them.';
 
+-- The guilds to refresh: those whose sessions build_voice_sessions() rewrote, and those never
+-- built here or whose calendar time zone changed (whole).
+CREATE FUNCTION _build_voice_copresence_changes(full boolean, guild bigint)
+RETURNS TABLE (guild_id bigint, changed_from timestamptz, tz text, horizon timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT c.guild_id, min(c.changed_from), s.calendar_time_zone, b.horizon
+    FROM (SELECT v.guild_id, v.changed_from FROM @extschema@.voice_session_changes v
+           WHERE v.consumer = 'build_voice_copresence'
+          UNION ALL
+          SELECT b.guild_id, '-infinity' FROM @extschema@.voice_build_guilds b
+           WHERE NOT EXISTS (SELECT 1 FROM @extschema@.voice_copresence_guilds d
+                              WHERE d.guild_id = b.guild_id
+                                AND d.calendar_time_zone = (SELECT s.calendar_time_zone
+                                                              FROM @extschema@.settings_for(b.guild_id) s))) c
+    CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
+    JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
+    WHERE $2 IS NULL OR c.guild_id = $2
+    GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
+    ORDER BY c.guild_id
+$$;
+COMMENT ON FUNCTION _build_voice_copresence_changes(boolean, bigint) IS
+    'Internal to build_voice_copresence: per guild to refresh (every such guild when guild is NULL), the first instant its sessions changed from, its calendar time zone and voice horizon.';
+
+CREATE FUNCTION _build_voice_copresence_plan(claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF _build_voice_copresence_plan.full THEN
+        DELETE FROM @extschema@.voice_copresence_guilds;
+        TRUNCATE @extschema@.voice_copresence_daily;
+    END IF;
+    -- A guild without voice_build_guilds has no sessions to pair; its notices are spent here,
+    -- since no step will run for it.
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_voice_copresence'
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.voice_build_guilds b WHERE b.guild_id = c.guild_id);
+    RETURN jsonb_build_object('guilds', coalesce((SELECT jsonb_agg(g.guild_id ORDER BY g.guild_id)
+        FROM @extschema@._build_voice_copresence_changes(_build_voice_copresence_plan.full, NULL) g), '[]'));
+END
+$$;
+COMMENT ON FUNCTION _build_voice_copresence_plan(jsonb, boolean) IS
+    'Internal: the plan of build_voice_copresence (see guildstats.builders): empties the pairs on a full rebuild and lists the guilds to refresh.';
+
+CREATE FUNCTION _build_voice_copresence_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g  record;
+    n  bigint;
+BEGIN
+    SELECT * INTO g FROM @extschema@._build_voice_copresence_changes(_build_voice_copresence_step.full, guild) c;
+    IF NOT FOUND THEN
+        RETURN '{}';
+    END IF;
+    DELETE FROM @extschema@.voice_copresence_daily d
+     WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+    INSERT INTO @extschema@.voice_copresence_daily (guild_id, day, user_a, user_b, shared_seconds)
+    SELECT g.guild_id, p.day, p.user_a, p.user_b, p.shared_seconds
+    FROM @extschema@._voice_copresence_pairs(g.guild_id, (g.changed_from AT TIME ZONE g.tz)::date, g.tz, g.horizon) p;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    INSERT INTO @extschema@.voice_copresence_guilds AS d (guild_id, calendar_time_zone, built_at)
+    VALUES (g.guild_id, g.tz, now())
+    ON CONFLICT (guild_id) DO UPDATE SET calendar_time_zone = EXCLUDED.calendar_time_zone, built_at = EXCLUDED.built_at;
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_voice_copresence' AND c.guild_id = g.guild_id;
+    RETURN jsonb_build_object('guilds_refreshed', 1, 'pair_rows', n);
+END
+$$;
+COMMENT ON FUNCTION _build_voice_copresence_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_voice_copresence (see guildstats.builders): rewrites one guild''s voice_copresence_daily from the first day whose sessions changed on.';
+
 -- The public builders keep their signatures and comments; their bodies call the runner.
 CREATE OR REPLACE FUNCTION build_members(full boolean DEFAULT false)
 RETURNS TABLE (rows_read bigint, members_added bigint, members_updated bigint,
@@ -4902,6 +7373,12 @@ LANGUAGE sql VOLATILE AS $$
              elapsed interval, status text)
 $$;
 
+CREATE OR REPLACE FUNCTION build_voice_copresence(full boolean DEFAULT false)
+RETURNS TABLE (guilds_refreshed integer, pair_rows bigint, elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_voice_copresence', $1))
+        AS r(guilds_refreshed integer, pair_rows bigint, elapsed interval, status text)
+$$;
 CREATE OR REPLACE FUNCTION build_game_sessions(full boolean DEFAULT false)
 RETURNS TABLE (rows_read bigint, servers_rebuilt bigint, sessions_removed bigint,
                sessions_written bigint, elapsed interval, status text)
@@ -4954,6 +7431,11 @@ INSERT INTO @extschema@.builders (name, reads, claims, depends_on, per, plan, st
      '_build_voice_sessions_plan(jsonb, boolean)', '_build_voice_sessions_step(bigint, jsonb, boolean)',
      '{events_read,snapshots_read,heartbeats_read,guilds_built,users_rebuilt,sessions_opened,sessions_closed,sessions_updated,sessions_removed}',
      NULL),
+    ('build_voice_copresence',
+     '{settings,voice_session_changes,voice_build_guilds,voice_sessions,voice_copresence_guilds,voice_copresence_daily}',
+     '{}', '{build_voice_sessions}', 'guild',
+     '_build_voice_copresence_plan(jsonb, boolean)', '_build_voice_copresence_step(bigint, jsonb, boolean)',
+     '{guilds_refreshed,pair_rows}', NULL),
     ('build_event_attendance',
      '{raw_scheduled_events,settings,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance}',
      '{raw_scheduled_events}', '{build_voice_sessions}', 'guild',
@@ -4965,8 +7447,8 @@ INSERT INTO @extschema@.builders (name, reads, claims, depends_on, per, plan, st
      '_build_game_sessions_step(bigint, jsonb, boolean)',
      '{rows_read,servers_rebuilt,sessions_removed,sessions_written}', NULL),
     ('build_rollups',
-     '{raw_messages,raw_voice_events,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status}',
-     '{raw_messages}', '{build_members,build_voice_sessions,build_event_attendance}', 'guild',
+     '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,server_polls_hourly,ingest_lag_rollup}',
+     '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files}', '{build_members,build_voice_sessions,build_event_attendance}', 'guild',
      '_build_rollups_plan(jsonb, boolean)', '_build_rollups_step(bigint, jsonb, boolean)',
      '{guilds_refreshed,daily_rows,weekly_rows,monthly_rows}', NULL);
 
@@ -5055,6 +7537,13 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 
+    -- Pairs name the member as user_a or user_b, not user_id.
+    DELETE FROM @extschema@.voice_copresence_daily p
+     WHERE p.guild_id = erase_member.guild_id
+       AND (p.user_a = erase_member.user_id OR p.user_b = erase_member.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'voice_copresence_daily'; rows_changed := n; RETURN NEXT;
+
     -- Snapshots in every form: entries whose user_id is the member, however spelled; entries
     -- the builders cannot read that mention the member anywhere; and documents that are not
     -- arrays (not snapshots at all) that mention the member, blanked to JSON null.
@@ -5089,4 +7578,5 @@ BEGIN
     table_name := 'quarantine (row_data)'; rows_changed := n; RETURN NEXT;
 END
 $$;
+
 -- ==== end of one builder framework

@@ -88,6 +88,17 @@ extension_sql_file!(
     requires = ["members", "events", "game_sessions", "et_reports"]
 );
 extension_sql_file!(
+    "../../sql/extension/copresence.sql",
+    name = "copresence",
+    requires = [
+        "settings",
+        "members",
+        "voice_sessions",
+        "events",
+        "retention"
+    ]
+);
+extension_sql_file!(
     "../../sql/extension/build_all.sql",
     name = "build_all",
     requires = [
@@ -97,7 +108,8 @@ extension_sql_file!(
         "voice_sessions",
         "events",
         "game_sessions",
-        "rollups"
+        "rollups",
+        "copresence"
     ]
 );
 
@@ -112,7 +124,25 @@ extension_sql_file!(
         "rollups",
         "build_all",
         "game_sessions",
-        "funnel"
+        "funnel",
+        "copresence"
+    ]
+);
+
+// The Discord commands' answers read every part of the schema (issue 14).
+extension_sql_file!(
+    "../../sql/extension/commands.sql",
+    name = "commands",
+    requires = [
+        "activity",
+        "economy",
+        "retention",
+        "et_reports",
+        "members",
+        "events",
+        "game_sessions",
+        "privacy",
+        "copresence"
     ]
 );
 

@@ -164,14 +164,23 @@ CREATE FUNCTION health()
 RETURNS TABLE (check_name text, severity text, status text, detail text)
 LANGUAGE sql STABLE
 AS $$
+    -- The latest arrival is the row with the highest ingest_id (arrival order): one step down
+    -- the primary key instead of reading every received_at of tables of millions of rows.
     WITH latest AS (
-        SELECT 'raw_heartbeats' AS source_table, max(received_at) AS last_row FROM @extschema@.raw_heartbeats
-        UNION ALL SELECT 'raw_voice_events', max(received_at) FROM @extschema@.raw_voice_events
-        UNION ALL SELECT 'raw_messages', max(received_at) FROM @extschema@.raw_messages
-        UNION ALL SELECT 'raw_member_events', max(received_at) FROM @extschema@.raw_member_events
-        UNION ALL SELECT 'raw_server_polls', max(received_at) FROM @extschema@.raw_server_polls
-        UNION ALL SELECT 'raw_point_transactions', max(received_at) FROM @extschema@.raw_point_transactions
-        UNION ALL SELECT 'raw_et_stats_files', max(received_at) FROM @extschema@.raw_et_stats_files),
+        SELECT 'raw_heartbeats' AS source_table,
+               (SELECT t.received_at FROM @extschema@.raw_heartbeats t ORDER BY t.ingest_id DESC LIMIT 1) AS last_row
+        UNION ALL SELECT 'raw_voice_events',
+               (SELECT t.received_at FROM @extschema@.raw_voice_events t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_messages',
+               (SELECT t.received_at FROM @extschema@.raw_messages t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_member_events',
+               (SELECT t.received_at FROM @extschema@.raw_member_events t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_server_polls',
+               (SELECT t.received_at FROM @extschema@.raw_server_polls t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_point_transactions',
+               (SELECT t.received_at FROM @extschema@.raw_point_transactions t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_et_stats_files',
+               (SELECT t.received_at FROM @extschema@.raw_et_stats_files t ORDER BY t.ingest_id DESC LIMIT 1)),
     freshness AS (
         SELECT 'freshness: ' || source_table AS check_name,
                CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls') THEN 'critical' ELSE 'warning' END AS severity,
@@ -202,17 +211,35 @@ AS $$
         SELECT 'activity without member row' AS check_name, 'info' AS severity,
                CASE WHEN count(*) > 0 THEN 'found' ELSE 'ok' END AS status,
                count(*) || ' users are active but have no raw_member_events row (joined before tracking began?)' AS detail
-        FROM (SELECT DISTINCT a.guild_id, a.user_id FROM @extschema@.activity_events a
-              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.raw_member_events m
-                                WHERE m.guild_id = a.guild_id AND m.user_id = a.user_id)) x),
+        -- The people build_members() has seen, each probed in the raw tables through their
+        -- (guild_id, user_id, time) indexes, instead of every raw row made distinct.
+        FROM @extschema@.members x
+        WHERE NOT EXISTS (SELECT 1 FROM @extschema@.raw_member_events m
+                           WHERE m.guild_id = x.guild_id AND m.user_id = x.user_id)
+          AND (EXISTS (SELECT 1 FROM @extschema@.raw_voice_events v
+                        WHERE v.guild_id = x.guild_id AND v.user_id = x.user_id AND v.channel_id IS NOT NULL)
+               OR EXISTS (SELECT 1 FROM @extschema@.raw_messages r
+                           WHERE r.guild_id = x.guild_id AND r.user_id = x.user_id AND NOT r.is_bot)
+               OR EXISTS (SELECT 1 FROM @extschema@.raw_point_transactions t
+                           WHERE t.guild_id = x.guild_id AND t.user_id = x.user_id))),
+    -- Each server's last hour through the (server, polled_at) key: the servers found by skipping
+    -- through it, not by reading every poll ever made.
     polls AS (
-        SELECT 'game server: ' || server AS check_name, 'warning' AS severity,
-               CASE WHEN count(*) FILTER (WHERE NOT ok) * 2 > count(*) THEN 'down'
-                    WHEN count(*) FILTER (WHERE NOT ok) > 0 THEN 'degraded' ELSE 'ok' END AS status,
-               count(*) FILTER (WHERE NOT ok) || ' of ' || count(*) || ' polls failed in the last hour of data' AS detail
-        FROM @extschema@.raw_server_polls p
-        WHERE p.polled_at > (SELECT max(polled_at) FROM @extschema@.raw_server_polls q WHERE q.server = p.server) - interval '1 hour'
-        GROUP BY server),
+        SELECT 'game server: ' || l.server AS check_name, 'warning' AS severity,
+               CASE WHEN x.failed * 2 > x.n THEN 'down'
+                    WHEN x.failed > 0 THEN 'degraded' ELSE 'ok' END AS status,
+               x.failed || ' of ' || x.n || ' polls failed in the last hour of data' AS detail
+        FROM (WITH RECURSIVE servers AS (
+                  SELECT (SELECT min(s.server) FROM @extschema@.raw_server_polls s) AS server
+                  UNION ALL
+                  SELECT (SELECT min(s.server) FROM @extschema@.raw_server_polls s WHERE s.server > v.server)
+                  FROM servers v WHERE v.server IS NOT NULL)
+              SELECT servers.server FROM servers WHERE servers.server IS NOT NULL) l
+        CROSS JOIN LATERAL (SELECT max(q.polled_at) AS last_poll FROM @extschema@.raw_server_polls q
+                             WHERE q.server = l.server) m
+        CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE NOT p.ok) AS failed
+                              FROM @extschema@.raw_server_polls p
+                             WHERE p.server = l.server AND p.polled_at > m.last_poll - interval '1 hour') x),
     quarantined AS (
         SELECT 'quarantined rows' AS check_name, 'warning' AS severity,
                CASE WHEN sum(n) > 0 THEN 'found' ELSE 'ok' END AS status,
@@ -249,4 +276,4 @@ AS $$
     ORDER BY 1
 $$;
 COMMENT ON FUNCTION health() IS
-    'Data-quality checks, one row each (check_name, severity, status, detail): freshness of every raw table (stale after 15 minutes for heartbeats and polls, a day for the rest), missing heartbeats per ingester and guild (none for 5 minutes), ET stats files that failed to import or wait unimported for over an hour, users active without any member row, failed game-server polls in the last hour of data, raw rows set aside in quarantine (dated too far ahead of their arrival), and who holds the builders'' locks (busy while a build runs, stuck when a transaction has held one for over 5 minutes, naming its pid). status ok means nothing to do.';
+    'Data-quality checks, one row each (check_name, severity, status, detail): freshness of every raw table (its latest arrival by ingest_id; stale after 15 minutes for heartbeats and polls, a day for the rest), missing heartbeats per ingester and guild (none for 5 minutes), ET stats files that failed to import or wait unimported for over an hour, users active (voice, messages, points) without any member row (among the people build_members() has seen), failed game-server polls in the last hour of data, raw rows set aside in quarantine (dated too far ahead of their arrival), and who holds the builders'' locks (busy while a build runs, stuck when a transaction has held one for over 5 minutes, naming its pid). status ok means nothing to do.';

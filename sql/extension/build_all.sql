@@ -25,6 +25,11 @@ INSERT INTO builders (name, reads, claims, depends_on, per, plan, step, counters
      '_build_voice_sessions_plan(jsonb, boolean)', '_build_voice_sessions_step(bigint, jsonb, boolean)',
      '{events_read,snapshots_read,heartbeats_read,guilds_built,users_rebuilt,sessions_opened,sessions_closed,sessions_updated,sessions_removed}',
      NULL),
+    ('build_voice_copresence',
+     '{settings,voice_session_changes,voice_build_guilds,voice_sessions,voice_copresence_guilds,voice_copresence_daily}',
+     '{}', '{build_voice_sessions}', 'guild',
+     '_build_voice_copresence_plan(jsonb, boolean)', '_build_voice_copresence_step(bigint, jsonb, boolean)',
+     '{guilds_refreshed,pair_rows}', NULL),
     ('build_event_attendance',
      '{raw_scheduled_events,settings,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance}',
      '{raw_scheduled_events}', '{build_voice_sessions}', 'guild',
@@ -36,8 +41,8 @@ INSERT INTO builders (name, reads, claims, depends_on, per, plan, step, counters
      '_build_game_sessions_step(bigint, jsonb, boolean)',
      '{rows_read,servers_rebuilt,sessions_removed,sessions_written}', NULL),
     ('build_rollups',
-     '{raw_messages,raw_voice_events,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status}',
-     '{raw_messages}', '{build_members,build_voice_sessions,build_event_attendance}', 'guild',
+     '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,server_polls_hourly,ingest_lag_rollup}',
+     '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files}', '{build_members,build_voice_sessions,build_event_attendance}', 'guild',
      '_build_rollups_plan(jsonb, boolean)', '_build_rollups_step(bigint, jsonb, boolean)',
      '{guilds_refreshed,daily_rows,weekly_rows,monthly_rows}', NULL);
 

@@ -10,7 +10,7 @@ CREATE TABLE voice_session_changes (
 );
 COMMENT ON TABLE voice_session_changes IS
     'Work queue between builders: build_voice_sessions() records, per downstream builder (consumer) and guild, the earliest instant at which it rewrote sessions; the consumer recomputes from there and deletes the row in the same transaction.';
-COMMENT ON COLUMN voice_session_changes.consumer IS 'The downstream builder: build_event_attendance or build_rollups.';
+COMMENT ON COLUMN voice_session_changes.consumer IS 'The downstream builder: build_event_attendance, build_rollups or build_voice_copresence.';
 COMMENT ON COLUMN voice_session_changes.guild_id IS 'Discord guild snowflake.';
 COMMENT ON COLUMN voice_session_changes.changed_from IS 'Sessions overlapping this instant or later may have changed.';
 SELECT pg_catalog.pg_extension_config_dump('voice_session_changes', '');
@@ -21,7 +21,7 @@ LANGUAGE sql VOLATILE
 BEGIN ATOMIC
     INSERT INTO @extschema@.voice_session_changes AS c (consumer, guild_id, changed_from)
     SELECT consumer, _note_voice_change.guild_id, _note_voice_change.changed_from
-    FROM unnest(ARRAY['build_event_attendance', 'build_rollups']) AS consumer
+    FROM unnest(ARRAY['build_event_attendance', 'build_rollups', 'build_voice_copresence']) AS consumer
     WHERE _note_voice_change.changed_from IS NOT NULL
     ON CONFLICT (consumer, guild_id) DO UPDATE SET changed_from = least(c.changed_from, EXCLUDED.changed_from);
 END;

@@ -62,24 +62,15 @@ COMMENT ON COLUMN guildstats_mart.member_voice_daily.afk_hours IS 'Hours in the 
 COMMENT ON COLUMN guildstats_mart.member_voice_daily.week IS 'The Monday of the day''s week.';
 
 CREATE VIEW guildstats_mart.voice_hour_weekday AS
-SELECT v.guild_id, h.hour_start, (h.local_hour)::date AS day,
+SELECT v.guild_id, v.hour_start, (h.local_hour)::date AS day,
        extract(isodow FROM h.local_hour)::integer AS weekday,
        to_char(h.local_hour, 'ID Dy') AS weekday_name,
        extract(hour FROM h.local_hour)::integer AS hour_of_day,
-       (sum(extract(epoch FROM least(coalesce(v.ended_at, b.horizon), h.hour_start + interval '1 hour')
-                             - greatest(v.started_at, h.hour_start))) / 3600)::double precision AS voice_hours,
-       count(DISTINCT v.user_id) AS voice_users
-FROM @extschema@.voice_sessions v
-JOIN @extschema@.voice_build_guilds b ON b.guild_id = v.guild_id
+       v.voice_hours, v.voice_users
+FROM @extschema@.guild_voice_hourly v
 JOIN guildstats_mart.guilds g ON g.guild_id = v.guild_id
-CROSS JOIN LATERAL (
-    SELECT t AS hour_start, t AT TIME ZONE g.calendar_time_zone AS local_hour
-    FROM generate_series(date_trunc('hour', v.started_at),
-                         coalesce(v.ended_at, b.horizon) - interval '1 microsecond',
-                         interval '1 hour') AS t) h
-WHERE NOT v.is_afk AND coalesce(v.ended_at, b.horizon) > v.started_at
-GROUP BY v.guild_id, h.hour_start, h.local_hour;
-COMMENT ON VIEW guildstats_mart.voice_hour_weekday IS 'Voice time per hour (from voice sessions, AFK excluded), with the hour of day and weekday in the guild''s time zone: sum voice_hours by weekday_name and hour_of_day for the weekly heatmap.';
+CROSS JOIN LATERAL (SELECT v.hour_start AT TIME ZONE g.calendar_time_zone AS local_hour) h;
+COMMENT ON VIEW guildstats_mart.voice_hour_weekday IS 'Voice time per hour (from the guild_voice_hourly rollup of voice sessions, AFK excluded), with the hour of day and weekday in the guild''s time zone: sum voice_hours by weekday_name and hour_of_day for the weekly heatmap.';
 COMMENT ON COLUMN guildstats_mart.voice_hour_weekday.guild_id IS 'Discord guild id.';
 COMMENT ON COLUMN guildstats_mart.voice_hour_weekday.hour_start IS 'Start of the hour.';
 COMMENT ON COLUMN guildstats_mart.voice_hour_weekday.day IS 'Calendar day of the hour in the guild''s time zone.';
@@ -199,35 +190,31 @@ COMMENT ON COLUMN guildstats_mart.member_monthly_status.first_month IS 'The memb
 COMMENT ON COLUMN guildstats_mart.member_monthly_status.tenure IS '"new this month" in the member''s first month, else "from earlier months".';
 
 CREATE VIEW guildstats_mart.executive_daily AS
-WITH member_marks AS (
-    SELECT m.guild_id, (m.first_seen AT TIME ZONE g.calendar_time_zone)::date AS day, 1 AS delta
-    FROM @extschema@.members m JOIN guildstats_mart.guilds g USING (guild_id)
+-- The member count per day is computed once (MATERIALIZED), then looked up for each day.
+WITH zones AS MATERIALIZED (
+    SELECT a.guild_id, s.calendar_time_zone AS tz
+    FROM (SELECT DISTINCT x.guild_id FROM @extschema@.guild_activity_daily x) a
+    CROSS JOIN LATERAL @extschema@.settings_for(a.guild_id) s),
+member_marks AS (
+    SELECT m.guild_id, (m.first_seen AT TIME ZONE z.tz)::date AS day, 1 AS delta
+    FROM @extschema@.members m JOIN zones z USING (guild_id)
     WHERE NOT m.is_bot
     UNION ALL
-    SELECT m.guild_id, (m.left_at AT TIME ZONE g.calendar_time_zone)::date, -1
-    FROM @extschema@.members m JOIN guildstats_mart.guilds g USING (guild_id)
+    SELECT m.guild_id, (m.left_at AT TIME ZONE z.tz)::date, -1
+    FROM @extschema@.members m JOIN zones z USING (guild_id)
     WHERE NOT m.is_bot AND m.left_at IS NOT NULL),
-member_days AS (
+member_days AS MATERIALIZED (
     SELECT guild_id, day, sum(sum(delta)) OVER (PARTITION BY guild_id ORDER BY day) AS members
-    FROM member_marks GROUP BY guild_id, day),
-voice AS (
-    SELECT d.guild_id, d.day, sum(d.active_seconds) / 3600.0 AS voice_hours
-    FROM @extschema@.member_voice_daily d GROUP BY d.guild_id, d.day),
-chat AS (
-    SELECT c.guild_id, c.day, sum(c.messages) AS messages
-    FROM @extschema@.chat_activity_daily c GROUP BY c.guild_id, c.day)
-SELECT g.guild_id, a.day,
-       (SELECT md.members FROM member_days md WHERE md.guild_id = g.guild_id AND md.day <= a.day
+    FROM member_marks GROUP BY guild_id, day)
+SELECT a.guild_id, a.day,
+       (SELECT md.members FROM member_days md WHERE md.guild_id = a.guild_id AND md.day <= a.day
          ORDER BY md.day DESC LIMIT 1) AS members,
-       a.dau, a.wau, a.mau, a.dau_mau, a.new_users AS new_members, a.returning_users AS returning_members,
-       coalesce(c.messages, 0) AS messages, coalesce(v.voice_hours, 0) AS voice_hours,
-       e.circulation AS points_in_circulation
-FROM guildstats_mart.guilds g
-CROSS JOIN LATERAL @extschema@.activity_daily(g.guild_id) a
-LEFT JOIN chat c ON c.guild_id = g.guild_id AND c.day = a.day
-LEFT JOIN voice v ON v.guild_id = g.guild_id AND v.day = a.day
-LEFT JOIN LATERAL @extschema@.economy_health(g.guild_id) e ON e.day = a.day;
-COMMENT ON VIEW guildstats_mart.executive_daily IS 'The executive numbers per guild and calendar day: members, DAU, WAU, MAU, stickiness (DAU/MAU), new and returning members, messages, voice hours and points in circulation.';
+       a.dau, a.wau, a.mau, a.dau::double precision / nullif(a.mau, 0) AS dau_mau,
+       a.new_users AS new_members, a.returning_users AS returning_members,
+       a.messages::numeric AS messages, a.voice_hours, e.circulation AS points_in_circulation
+FROM @extschema@.guild_activity_daily a
+LEFT JOIN @extschema@.economy_daily e ON e.guild_id = a.guild_id AND e.day = a.day;
+COMMENT ON VIEW guildstats_mart.executive_daily IS 'The executive numbers per guild and calendar day (from the guild_activity_daily and economy_daily rollups): members, DAU, WAU, MAU, stickiness (DAU/MAU), new and returning members, messages, voice hours and points in circulation.';
 COMMENT ON COLUMN guildstats_mart.executive_daily.guild_id IS 'Discord guild id.';
 COMMENT ON COLUMN guildstats_mart.executive_daily.day IS 'Calendar day in the guild''s time zone.';
 COMMENT ON COLUMN guildstats_mart.executive_daily.members IS 'People (bots excluded) seen by the end of that day and not gone by then.';
@@ -242,17 +229,18 @@ COMMENT ON COLUMN guildstats_mart.executive_daily.voice_hours IS 'Hours in voice
 COMMENT ON COLUMN guildstats_mart.executive_daily.points_in_circulation IS 'Sum of all point balances at the end of the day; empty before the first transaction.';
 
 CREATE VIEW guildstats_mart.retention_daily AS
-SELECT g.guild_id, r.cohort_start AS day, max(r.cohort_size) AS cohort_size,
-       max(r.cohort_size) FILTER (WHERE r.period_offset = 1) AS d1_eligible,
-       max(r.retained) FILTER (WHERE r.period_offset = 1) AS d1_retained,
-       max(r.cohort_size) FILTER (WHERE r.period_offset = 7) AS d7_eligible,
-       max(r.retained) FILTER (WHERE r.period_offset = 7) AS d7_retained,
-       max(r.cohort_size) FILTER (WHERE r.period_offset = 30) AS d30_eligible,
-       max(r.retained) FILTER (WHERE r.period_offset = 30) AS d30_retained
-FROM guildstats_mart.guilds g
-CROSS JOIN LATERAL @extschema@.retention(g.guild_id, 'day') r
-GROUP BY g.guild_id, r.cohort_start;
-COMMENT ON VIEW guildstats_mart.retention_daily IS 'D1, D7 and D30 retention per day of first activity: of the users first active that day, how many were active again exactly 1, 7 and 30 days later. Rate over a period: sum(dN_retained) / sum(dN_eligible).';
+SELECT a.guild_id, a.day, a.new_users AS cohort_size,
+       CASE WHEN a.day + 1 <= l.last_day THEN a.new_users END AS d1_eligible,
+       CASE WHEN a.day + 1 <= l.last_day THEN a.d1_retained END AS d1_retained,
+       CASE WHEN a.day + 7 <= l.last_day THEN a.new_users END AS d7_eligible,
+       CASE WHEN a.day + 7 <= l.last_day THEN a.d7_retained END AS d7_retained,
+       CASE WHEN a.day + 30 <= l.last_day THEN a.new_users END AS d30_eligible,
+       CASE WHEN a.day + 30 <= l.last_day THEN a.d30_retained END AS d30_retained
+FROM @extschema@.guild_activity_daily a
+JOIN (SELECT x.guild_id, max(x.day) AS last_day FROM @extschema@.guild_activity_daily x GROUP BY x.guild_id) l
+  ON l.guild_id = a.guild_id
+WHERE a.new_users > 0;
+COMMENT ON VIEW guildstats_mart.retention_daily IS 'D1, D7 and D30 retention per day of first activity (from the guild_activity_daily rollup): of the users first active that day, how many were active again exactly 1, 7 and 30 days later. Rate over a period: sum(dN_retained) / sum(dN_eligible).';
 COMMENT ON COLUMN guildstats_mart.retention_daily.guild_id IS 'Discord guild id.';
 COMMENT ON COLUMN guildstats_mart.retention_daily.day IS 'Day of first activity (the cohort) in the guild''s time zone.';
 COMMENT ON COLUMN guildstats_mart.retention_daily.cohort_size IS 'Users whose first activity was that day.';
@@ -264,11 +252,18 @@ COMMENT ON COLUMN guildstats_mart.retention_daily.d30_eligible IS 'cohort_size w
 COMMENT ON COLUMN guildstats_mart.retention_daily.d30_retained IS 'Of them, active exactly 30 days later.';
 
 CREATE VIEW guildstats_mart.retention_cohorts AS
-SELECT g.guild_id, 'week'::text AS period, c.cohort_by, r.cohort_start, r.cohort_size, r.period_offset,
+-- Weeks by first activity come from the active days (the same activity retention() counts, at
+-- day resolution, which is all a week needs); by join, from retention() over the raw joins.
+SELECT a.guild_id, 'week'::text AS period, 'first_activity'::text AS cohort_by, r.cohort_start, r.cohort_size,
+       r.period_offset, r.retained, r.rate, r.retained_or_later, r.rate_or_later
+FROM (SELECT x.guild_id, @extschema@.retention_agg(x.user_id, NULL::timestamp, x.day::timestamp, 'week') AS state
+        FROM @extschema@.member_active_days x GROUP BY x.guild_id) a
+CROSS JOIN LATERAL @extschema@.retention_rows(a.state, 365) r
+UNION ALL
+SELECT g.guild_id, 'week', 'join', r.cohort_start, r.cohort_size, r.period_offset,
        r.retained, r.rate, r.retained_or_later, r.rate_or_later
 FROM guildstats_mart.guilds g
-CROSS JOIN (VALUES ('first_activity'), ('join')) AS c(cohort_by)
-CROSS JOIN LATERAL @extschema@.retention(g.guild_id, 'week', c.cohort_by) r
+CROSS JOIN LATERAL @extschema@.retention(g.guild_id, 'week', 'join') r
 UNION ALL
 -- Months come from the monthly rollup: an active month of member_monthly_status is a month
 -- with voice, messages or attendance, the same activity retention() counts.
@@ -302,14 +297,13 @@ COMMENT ON COLUMN guildstats_mart.retention_cohorts.retained_or_later IS 'Cohort
 COMMENT ON COLUMN guildstats_mart.retention_cohorts.rate_or_later IS 'retained_or_later / cohort_size.';
 
 CREATE VIEW guildstats_mart.economy_daily AS
-SELECT g.guild_id, e.day, e.circulation, e.earned, e.spent, e.net, e.accounts, e.users_with_points,
+SELECT e.guild_id, e.day, e.circulation, e.earned, e.spent, e.net, e.accounts, e.users_with_points,
        e.median_balance, e.top1_share, e.gini, e.inflation, e.negative_streak,
        e.alert_inflation, e.alert_net_negative, e.alert_gini,
        array_to_string(e.alerts, ', ') AS alerts,
        0.10::double precision AS inflation_threshold, 0.7::double precision AS gini_threshold
-FROM guildstats_mart.guilds g
-CROSS JOIN LATERAL @extschema@.economy_health(g.guild_id) e;
-COMMENT ON VIEW guildstats_mart.economy_daily IS 'The points economy per guild and calendar day (economy_health()): circulation, flows, inequality, inflation and the three alerts, with the alert thresholds as columns for chart lines.';
+FROM @extschema@.economy_daily e;
+COMMENT ON VIEW guildstats_mart.economy_daily IS 'The points economy per guild and calendar day (economy_health(), kept in the economy_daily rollup): circulation, flows, inequality, inflation and the three alerts, with the alert thresholds as columns for chart lines.';
 COMMENT ON COLUMN guildstats_mart.economy_daily.guild_id IS 'Discord guild id.';
 COMMENT ON COLUMN guildstats_mart.economy_daily.day IS 'Calendar day in the guild''s time zone.';
 COMMENT ON COLUMN guildstats_mart.economy_daily.circulation IS 'Sum of all balances at the end of the day.';
@@ -331,17 +325,12 @@ COMMENT ON COLUMN guildstats_mart.economy_daily.inflation_threshold IS 'The infl
 COMMENT ON COLUMN guildstats_mart.economy_daily.gini_threshold IS 'The Gini alert threshold (0.7), for a line on charts.';
 
 CREATE VIEW guildstats_mart.economy_flows_daily AS
-SELECT t.guild_id, (t.tx_ts AT TIME ZONE g.calendar_time_zone)::date AS day,
-       t.user_id, coalesce(m.display_name, 'user ' || t.user_id) AS member_name,
+SELECT t.guild_id, t.day, t.user_id, coalesce(m.display_name, 'user ' || t.user_id) AS member_name,
        CASE WHEN t.reason = '' THEN '(none)' ELSE t.reason END AS reason,
-       coalesce(sum(t.amount) FILTER (WHERE t.amount > 0), 0) AS earned,
-       coalesce(-sum(t.amount) FILTER (WHERE t.amount < 0), 0) AS spent,
-       count(*) AS transactions
-FROM @extschema@.raw_point_transactions t
-JOIN guildstats_mart.guilds g ON g.guild_id = t.guild_id
-LEFT JOIN @extschema@.members m ON m.guild_id = t.guild_id AND m.user_id = t.user_id
-GROUP BY t.guild_id, 2, t.user_id, m.display_name, 5;
-COMMENT ON VIEW guildstats_mart.economy_flows_daily IS 'Point flows per guild, calendar day, member and reason: earned and spent. Sum by reason for earn vs spend by type, by member_name for top earners and spenders.';
+       t.earned::numeric AS earned, t.spent::numeric AS spent, t.transactions
+FROM @extschema@.member_points_daily t
+LEFT JOIN @extschema@.members m ON m.guild_id = t.guild_id AND m.user_id = t.user_id;
+COMMENT ON VIEW guildstats_mart.economy_flows_daily IS 'Point flows per guild, calendar day, member and reason (from the member_points_daily rollup): earned and spent. Sum by reason for earn vs spend by type, by member_name for top earners and spenders.';
 COMMENT ON COLUMN guildstats_mart.economy_flows_daily.guild_id IS 'Discord guild id.';
 COMMENT ON COLUMN guildstats_mart.economy_flows_daily.day IS 'Calendar day in the guild''s time zone.';
 COMMENT ON COLUMN guildstats_mart.economy_flows_daily.user_id IS 'Discord user id of the holder.';
@@ -352,10 +341,13 @@ COMMENT ON COLUMN guildstats_mart.economy_flows_daily.spent IS 'Points spent (a 
 COMMENT ON COLUMN guildstats_mart.economy_flows_daily.transactions IS 'Transactions.';
 
 CREATE VIEW guildstats_mart.chat_daily AS
-SELECT c.guild_id, c.day, c.channel_id, coalesce(nullif(c.channel_name, ''), 'channel ' || c.channel_id) AS channel_name,
+SELECT c.guild_id, c.day, c.channel_id,
+       coalesce(nullif((SELECT n.name FROM @extschema@.raw_channels n WHERE n.channel_id = c.channel_id
+                         ORDER BY n.observed_at DESC, n.ingest_id DESC LIMIT 1), ''),
+                'channel ' || c.channel_id) AS channel_name,
        c.messages, c.authors, c.characters, c.with_attachments, c.replies
-FROM @extschema@.chat_activity_daily c;
-COMMENT ON VIEW guildstats_mart.chat_daily IS 'Chat per guild, calendar day and channel, bots excluded.';
+FROM @extschema@.chat_channel_daily c;
+COMMENT ON VIEW guildstats_mart.chat_daily IS 'Chat per guild, calendar day and channel, bots excluded (from the chat_channel_daily rollup).';
 COMMENT ON COLUMN guildstats_mart.chat_daily.guild_id IS 'Discord guild id.';
 COMMENT ON COLUMN guildstats_mart.chat_daily.day IS 'Calendar day in the guild''s time zone.';
 COMMENT ON COLUMN guildstats_mart.chat_daily.channel_id IS 'Discord channel id (threads count in their parent).';
@@ -497,11 +489,13 @@ COMMENT ON COLUMN guildstats_mart.et_awards.value IS 'The winning value.';
 
 CREATE VIEW guildstats_mart.game_servers_hourly AS
 SELECT g.guild_id, h.hour, h.server, coalesce(s.label, h.server) AS server_label,
-       h.polls, h.ok_polls, h.uptime, h.avg_players, h.max_players_seen, h.slots, h.utilization
-FROM @extschema@.server_activity_hourly h
+       h.polls, h.ok_polls, h.ok_polls::double precision / h.polls AS uptime,
+       h.player_sum::numeric / nullif(h.player_polls, 0) AS avg_players, h.max_players_seen, h.slots,
+       h.utilization_sum / nullif(h.utilization_polls, 0) AS utilization
+FROM @extschema@.server_polls_hourly h
 LEFT JOIN @extschema@.game_servers s ON s.address = h.server
 CROSS JOIN guildstats_mart.guilds g;
-COMMENT ON VIEW guildstats_mart.game_servers_hourly IS 'Game servers per hour: uptime (share of polls answered), players and utilization (players / slots).';
+COMMENT ON VIEW guildstats_mart.game_servers_hourly IS 'Game servers per hour (from the server_polls_hourly rollup): uptime (share of polls answered), players and utilization (players / slots).';
 COMMENT ON COLUMN guildstats_mart.game_servers_hourly.guild_id IS 'Discord guild id (every guild sees every game server).';
 COMMENT ON COLUMN guildstats_mart.game_servers_hourly.hour IS 'Start of the hour.';
 COMMENT ON COLUMN guildstats_mart.game_servers_hourly.server IS 'Server address, host:port.';
@@ -529,12 +523,10 @@ COMMENT ON COLUMN guildstats_mart.data_health.detail IS 'The numbers behind the 
 COMMENT ON COLUMN guildstats_mart.data_health.is_ok IS 'status is ok.';
 
 CREATE VIEW guildstats_mart.ingest_lag_hourly AS
-SELECT g.guild_id, l.hour, l.source_table, l.rows,
-       extract(epoch FROM l.avg_lag)::double precision AS avg_lag_seconds, l.p95_lag_seconds,
-       extract(epoch FROM l.max_lag)::double precision AS max_lag_seconds
-FROM @extschema@.ingest_lag_hourly l
+SELECT g.guild_id, l.hour, l.source_table, l.rows, l.avg_lag_seconds, l.p95_lag_seconds, l.max_lag_seconds
+FROM @extschema@.ingest_lag_rollup l
 CROSS JOIN guildstats_mart.guilds g;
-COMMENT ON VIEW guildstats_mart.ingest_lag_hourly IS 'How long after the fact each input reached the database, per raw table and hour of event time.';
+COMMENT ON VIEW guildstats_mart.ingest_lag_hourly IS 'How long after the fact each input reached the database, per raw table and hour of event time (from the ingest_lag_rollup rollup).';
 COMMENT ON COLUMN guildstats_mart.ingest_lag_hourly.guild_id IS 'Discord guild id (the lag covers the whole database).';
 COMMENT ON COLUMN guildstats_mart.ingest_lag_hourly.hour IS 'Hour of the events.';
 COMMENT ON COLUMN guildstats_mart.ingest_lag_hourly.source_table IS 'The raw table.';
@@ -573,12 +565,9 @@ COMMENT ON COLUMN guildstats_mart.builder_status.seconds_since_last_run IS 'Seco
 COMMENT ON COLUMN guildstats_mart.builder_status.has_pending_rows IS 'Rows of writers still in flight at the last run wait to be looked at again.';
 
 CREATE VIEW guildstats_mart.live_activity_5min AS
-SELECT m.guild_id, date_bin(interval '5 minutes', m.sent_at, timestamptz '2000-01-01 00:00+00') AS window_start,
-       count(*) AS messages, count(DISTINCT m.user_id) AS authors
-FROM @extschema@.raw_messages m
-WHERE NOT m.is_bot
-GROUP BY m.guild_id, 2;
-COMMENT ON VIEW guildstats_mart.live_activity_5min IS 'Messages per guild and 5-minute window (bots excluded), for live operations panels; filter on window_start to keep it cheap.';
+SELECT c.guild_id, c.window_start, c.messages, c.authors
+FROM @extschema@.chat_activity_5min c;
+COMMENT ON VIEW guildstats_mart.live_activity_5min IS 'Messages per guild and 5-minute window (bots excluded; from the chat_activity_5min rollup, as of the last build), for live operations panels.';
 COMMENT ON COLUMN guildstats_mart.live_activity_5min.guild_id IS 'Discord guild id.';
 COMMENT ON COLUMN guildstats_mart.live_activity_5min.window_start IS 'Start of the 5-minute window (UTC-aligned).';
 COMMENT ON COLUMN guildstats_mart.live_activity_5min.messages IS 'Messages in the window.';
@@ -675,3 +664,14 @@ COMMENT ON COLUMN guildstats_mart.event_retention_d30.members IS 'Members in the
 COMMENT ON COLUMN guildstats_mart.event_retention_d30.eligible_members IS 'Of those, members whose 30th day after the event the data already reaches.';
 COMMENT ON COLUMN guildstats_mart.event_retention_d30.retained IS 'Of the eligible, members active on the 30th day after their first event or later.';
 COMMENT ON COLUMN guildstats_mart.event_retention_d30.retention_rate IS 'retained / eligible_members; empty without eligible members.';
+CREATE VIEW guildstats_mart.voice_regular_groups AS
+SELECT g.guild_id, r.group_id, r.user_id, coalesce(m.display_name, 'user ' || r.user_id) AS member_name, r.group_size
+FROM (SELECT c.guild_id FROM @extschema@.voice_copresence_guilds c) g
+CROSS JOIN LATERAL @extschema@.voice_regular_groups(g.guild_id) r
+LEFT JOIN @extschema@.members m ON m.guild_id = g.guild_id AND m.user_id = r.user_id;
+COMMENT ON VIEW guildstats_mart.voice_regular_groups IS 'Groups of regulars per guild: members linked by at least 60 shared voice minutes in the last 28 days (settings.regular_min_minutes, regular_window_days), directly or through each other. Count user_id by group_id for the size of each circle; members with no such partner are in no group.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.group_id IS 'The group: the smallest user id in it.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.user_id IS 'Discord user id of a member of the group.';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.member_name IS 'The member''s latest display name, or "user <id>".';
+COMMENT ON COLUMN guildstats_mart.voice_regular_groups.group_size IS 'Members in the group.';

@@ -250,6 +250,13 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 
+    -- Pairs name the member as user_a or user_b, not user_id.
+    DELETE FROM @extschema@.voice_copresence_daily p
+     WHERE p.guild_id = erase_member.guild_id
+       AND (p.user_a = erase_member.user_id OR p.user_b = erase_member.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'voice_copresence_daily'; rows_changed := n; RETURN NEXT;
+
     -- Snapshots in every form: entries whose user_id is the member, however spelled; entries
     -- the builders cannot read that mention the member anywhere; and documents that are not
     -- arrays (not snapshots at all) that mention the member, blanked to JSON null.
@@ -286,7 +293,7 @@ END
 $$;
 
 COMMENT ON FUNCTION erase_member(bigint, bigint) IS
-    'Forgets a member of a guild: deletes their rows from every raw and derived table that has (guild_id, user_id) (opt_out excepted), removes their entries from voice snapshots however the id is spelled (a document that is not an array and mentions them becomes JSON null), clears them as creator of scheduled events and unlinks their ET:Legacy GUIDs. Returns the rows changed per table. To keep their later rows out too, insert them into opt_out instead (which calls this). Example: SELECT * FROM guildstats.erase_member(guild_id => 1, user_id => 42);';
+    'Forgets a member of a guild: deletes their rows from every raw and derived table that has (guild_id, user_id) (opt_out excepted) and their pairs from voice_copresence_daily, removes their entries from voice snapshots however the id is spelled (a document that is not an array and mentions them becomes JSON null), clears them as creator of scheduled events and unlinks their ET:Legacy GUIDs. Returns the rows changed per table. To keep their later rows out too, insert them into opt_out instead (which calls this). Example: SELECT * FROM guildstats.erase_member(guild_id => 1, user_id => 42);';
 -- The opt-out takes effect in the transaction that records it. The member tables are locked
 -- against inserts first (SHARE waits for inserts in flight and holds new ones until commit), so
 -- no row of the member can slip in between the erasure and the commit of the list's row.
@@ -356,6 +363,11 @@ BEGIN
                                   CASE jsonb_typeof(s.voice_states) WHEN 'array' THEN s.voice_states
                                        ELSE jsonb_build_array(s.voice_states) END) WITH ORDINALITY AS x(v, n)) e
          WHERE s.guild_id = $1 AND @extschema@._voice_state_is_member(e.v, $2))$part$);
+    -- The member's pairs of shared voice time, from either side of the pair.
+    parts := array_append(parts, $part$'voice_copresence_daily', (
+        SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.day, p.user_a, p.user_b), '[]')
+          FROM @extschema@.voice_copresence_daily p
+         WHERE p.guild_id = $1 AND (p.user_a = $2 OR p.user_b = $2))$part$);
     parts := array_append(parts, $part$'raw_scheduled_events', (
         SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.observed_at, e.event_id), '[]')
           FROM @extschema@.raw_scheduled_events e WHERE e.guild_id = $1 AND e.creator_id = $2)$part$);
@@ -372,4 +384,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION export_member(bigint, bigint) IS
-    'Everything stored about a member of a guild, raw and derived, as one JSON document (the GDPR right of access): {guild_id, user_id, exported_at, tables: {table: [rows]}} with every row of every table that has (guild_id, user_id), the member''s own entries of voice snapshots (others in the same snapshot are left out), the scheduled events they created, and their ET:Legacy rounds through linked GUIDs. Example: SELECT guildstats.export_member(guild_id => 1, user_id => 42);';
+    'Everything stored about a member of a guild, raw and derived, as one JSON document (the GDPR right of access): {guild_id, user_id, exported_at, tables: {table: [rows]}} with every row of every table that has (guild_id, user_id), the member''s own entries of voice snapshots (others in the same snapshot are left out), their pairs of shared voice time (voice_copresence_daily), the scheduled events they created, and their ET:Legacy rounds through linked GUIDs. Example: SELECT guildstats.export_member(guild_id => 1, user_id => 42);';

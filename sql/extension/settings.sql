@@ -32,6 +32,8 @@ CREATE TABLE settings (
     -- Last, after updated_at: 0.2.0 added it, and an upgraded table must equal a fresh one.
     future_tolerance     interval,
     game_session_gap     interval,
+    regular_min_minutes  integer,
+    regular_window_days  integer,
     CONSTRAINT settings_guild_key UNIQUE NULLS NOT DISTINCT (guild_id),
     CONSTRAINT settings_session_cap_positive CHECK (session_cap > interval '0'),
     CONSTRAINT settings_event_grace_not_negative CHECK (event_grace >= interval '0'),
@@ -40,6 +42,8 @@ CREATE TABLE settings (
     CONSTRAINT settings_outage_after_positive CHECK (outage_after > interval '0'),
     CONSTRAINT settings_future_tolerance_not_negative CHECK (future_tolerance >= interval '0'),
     CONSTRAINT settings_game_session_gap_positive CHECK (game_session_gap > interval '0'),
+    CONSTRAINT settings_regular_min_minutes_positive CHECK (regular_min_minutes > 0),
+    CONSTRAINT settings_regular_window_days_positive CHECK (regular_window_days > 0),
     CONSTRAINT settings_calendar_time_zone_known CHECK (_is_valid_time_zone(calendar_time_zone)),
     CONSTRAINT settings_afk_only_per_guild CHECK (guild_id IS NOT NULL OR afk_channel_id IS NULL)
 );
@@ -57,6 +61,8 @@ COMMENT ON COLUMN settings.et_min_rounds IS 'ET:Legacy leaderboards rank only pl
 COMMENT ON COLUMN settings.outage_after IS 'A silence in the discord heartbeats longer than this is a bot outage: voice sessions open across it end at the last heartbeat before it (built-in default 3 minutes, three missed beats).';
 COMMENT ON COLUMN settings.future_tolerance IS 'How far after its arrival a raw row may be dated (a clock running ahead) before it goes to quarantine instead of its raw table (built-in default 1 day). Read it with future_tolerance_for(guild_id); guild-less rows (game servers, ET files) use the global row.';
 COMMENT ON COLUMN settings.game_session_gap IS 'Two polls of a game server further apart than this end the player sessions open at the first one, at that poll (built-in default 5 minutes). Game servers belong to no guild: only the global row sets it; read it with game_session_gap().';
+COMMENT ON COLUMN settings.regular_min_minutes IS 'Two members are regulars of each other with at least this many minutes of shared voice within regular_window_days (built-in default 60). Read it with regulars_threshold_for(guild_id).';
+COMMENT ON COLUMN settings.regular_window_days IS 'The window, in days, of regular_min_minutes (built-in default 28).';
 COMMENT ON COLUMN settings.updated_at IS 'When the row was last written by whoever set it.';
 
 SELECT pg_catalog.pg_extension_config_dump('settings', '');

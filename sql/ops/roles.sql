@@ -18,16 +18,22 @@
 --                      unbound login sees no guild's rows (row-level security).
 --   guildstats_admin   operators: read and write every guildstats table, run the builders,
 --                      change settings.
+--   guildstats_commands the Discord bot's slash commands (a second login, not the ingest one):
+--                      the reader role plus EXECUTE on the command_* functions, of which only
+--                      command_link writes (SECURITY DEFINER, it checks its input itself). Bind
+--                      the login to its guilds in reader_guilds like any reader.
 -- Example:
 --   CREATE ROLE discord_bot LOGIN PASSWORD '...' IN ROLE guildstats_ingest;
 --   CREATE ROLE superset LOGIN PASSWORD '...' IN ROLE guildstats_reader;
+--   CREATE ROLE discord_commands LOGIN PASSWORD '...' IN ROLE guildstats_commands;
+--   INSERT INTO guildstats.reader_guilds (role_name, guild_id) VALUES ('discord_commands', 1234);
 --   INSERT INTO guildstats.reader_guilds (role_name, guild_id) VALUES ('superset', NULL);
 
 DO $roles$
 DECLARE
     role_name text;
 BEGIN
-    FOREACH role_name IN ARRAY ARRAY['guildstats_ingest', 'guildstats_reader', 'guildstats_admin'] LOOP
+    FOREACH role_name IN ARRAY ARRAY['guildstats_ingest', 'guildstats_reader', 'guildstats_admin', 'guildstats_commands'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name) THEN
             EXECUTE format('CREATE ROLE %I NOLOGIN', role_name);
         END IF;
@@ -37,6 +43,7 @@ $roles$;
 
 COMMENT ON ROLE guildstats_ingest IS 'guildstats ingesters: INSERT into the contract columns of guildstats.raw_* only (and the names of the stored ET stats files, for the SFTP puller).';
 COMMENT ON ROLE guildstats_reader IS 'guildstats readers (BI tools, analysts): SELECT on everything in schemas guildstats and guildstats_mart (the BI views), limited by row-level security to the guilds guildstats.reader_guilds binds the login to.';
+COMMENT ON ROLE guildstats_commands IS 'guildstats Discord slash commands: guildstats_reader plus EXECUTE on the command_* functions (command_link is the only write, through itself).';
 COMMENT ON ROLE guildstats_admin IS 'guildstats operators: all guildstats tables, builders and settings.';
 
 -- Functions are executable by PUBLIC by default. The builders change tables and must stay
@@ -96,3 +103,20 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA guildstat
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA guildstats TO guildstats_admin;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA guildstats TO guildstats_admin;
 GRANT guildstats_reader TO guildstats_admin;
+
+-- Commands: the reader plus the command functions. command_link writes links: a plain reader
+-- (a BI tool) has no business calling it, so only the command role and the admin may.
+GRANT guildstats_reader TO guildstats_commands;
+REVOKE EXECUTE ON FUNCTION guildstats.command_link(bigint, bigint, text, bigint) FROM guildstats_reader;
+DO $commands$
+DECLARE
+    command regprocedure;
+BEGIN
+    FOR command IN
+        SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'guildstats' AND p.proname LIKE 'command\_%'
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO guildstats_commands', command);
+    END LOOP;
+END
+$commands$;

@@ -149,5 +149,8 @@ fn erase_member_gives_up_on_a_held_build_with_a_clear_error() {
         )
         .unwrap_or_else(|e| panic!("erase_member: {}", db_message(&e)))
         .get(0);
-    assert_eq!(erased, 2, "the message and the member row");
+    assert_eq!(
+        erased, 3,
+        "the message, the member row and their active day"
+    );
 }

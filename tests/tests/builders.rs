@@ -7,11 +7,12 @@ use postgres::Client;
 /// The builders this release ships, in the order build_all() must run them, each with the
 /// builders it reads the output of. Written by hand: a new builder must be added here, with its
 /// place worked out, or this test fails.
-const EXPECTED_ORDER: [(&str, &[&str]); 7] = [
+const EXPECTED_ORDER: [(&str, &[&str]); 8] = [
     ("import_et_rounds", &[]),
     ("build_et_ratings", &["import_et_rounds"]),
     ("build_members", &[]),
     ("build_voice_sessions", &[]),
+    ("build_voice_copresence", &["build_voice_sessions"]),
     ("build_event_attendance", &["build_voice_sessions"]),
     ("build_game_sessions", &[]),
     (
@@ -280,6 +281,7 @@ fn build_all_and_the_builders_answer_as_before() {
         ("build_voice_sessions(boolean)", "TABLE(events_read bigint, snapshots_read bigint, heartbeats_read bigint, guilds_built integer, users_rebuilt bigint, sessions_opened bigint, sessions_closed bigint, sessions_updated bigint, sessions_removed bigint, elapsed interval, status text)"),
         ("build_event_attendance(boolean)", "TABLE(observations_read bigint, events_built bigint, attendance_rows bigint, elapsed interval, status text)"),
         ("build_rollups(boolean)", "TABLE(guilds_refreshed integer, daily_rows bigint, weekly_rows bigint, monthly_rows bigint, elapsed interval, status text)"),
+        ("build_voice_copresence(boolean)", "TABLE(guilds_refreshed integer, pair_rows bigint, elapsed interval, status text)"),
         ("build_game_sessions(boolean)", "TABLE(rows_read bigint, servers_rebuilt bigint, sessions_removed bigint, sessions_written bigint, elapsed interval, status text)"),
         ("build_et_ratings(boolean)", "TABLE(maps_rated integer, maps_replayed integer, players_rated integer, elapsed interval, status text)"),
         ("import_et_rounds()", "TABLE(files_read integer, rounds_imported integer, files_failed integer, rounds_linked integer, round2_recomputed integer, orphan_round2 integer, sessions integer, elapsed interval, status text)"),
@@ -379,6 +381,7 @@ fn a_step_builds_its_own_guild_only() {
         [
             "build_members",
             "build_voice_sessions",
+            "build_voice_copresence",
             "build_event_attendance",
             "build_rollups"
         ]
@@ -405,6 +408,8 @@ fn a_step_builds_its_own_guild_only() {
         "voice_sessions",
         "member_voice_daily",
         "member_monthly_status",
+        "voice_copresence_guilds",
+        "chat_channel_daily",
     ] {
         let guilds = names(
             &mut client,

@@ -324,3 +324,119 @@ fn a_reader_bound_to_a_guild_sees_nothing_of_another() {
         db_message(&err)
     );
 }
+
+#[test]
+fn command_role_runs_every_command_and_writes_only_through_command_link() {
+    let Some(cluster) = Cluster::from_env("roles_commands") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "roles_commands");
+    apply_roles_script(&cluster, &db);
+    apply_roles_script(&cluster, &db);
+    login_role(&cluster, "e2e_commands", "guildstats_commands");
+    login_role(&cluster, "e2e_reader_cmp", "guildstats_reader");
+    let mut owner = db.connect();
+    owner
+        .batch_execute(
+            "INSERT INTO guildstats.reader_guilds (role_name, guild_id)
+             VALUES ('e2e_commands', 1), ('e2e_reader_cmp', 1);
+             INSERT INTO guildstats.raw_messages (guild_id, channel_id, user_id, message_id, sent_at)
+             VALUES (1, 10, 5, 1, now() - interval '1 hour'), (2, 20, 6, 2, now() - interval '1 hour');
+             INSERT INTO guildstats.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
+                                                    is_afk, start_reason, capped, self_mute_seconds, self_deaf_seconds)
+             VALUES (1, 5, 100, now() - interval '2 hours', now() - interval '1 hour', 'leave', false, 'join', false, 0, 0),
+                    (2, 6, 200, now() - interval '2 hours', now() - interval '1 hour', 'leave', false, 'join', false, 0, 0);",
+        )
+        .expect("seed");
+    let mut commands = db.connect_as("e2e_commands");
+    // Every command runs and answers (ok or a reason); none fails for lack of rights.
+    for call in [
+        "guildstats.command_last_session(1)",
+        "guildstats.command_stats(1, player => 'x')",
+        "guildstats.command_stats(1, user_id => 5)",
+        "guildstats.command_top(1, 'messages', 'week')",
+        "guildstats.command_top(1, 'kills')",
+        "guildstats.command_link_candidates(1, 5, 'x')",
+        "guildstats.command_link(1, 5, '0A26D447')",
+        "guildstats.command_server(1)",
+        "guildstats.command_voice(1, 5)",
+        "guildstats.command_community(1)",
+    ] {
+        let ok: Option<String> = commands
+            .query_one(&format!("SELECT ({call}) ->> 'ok'"), &[])
+            .unwrap_or_else(|e| panic!("{call}: {}", db_message(&e)))
+            .get(0);
+        assert!(ok.is_some(), "{call}");
+    }
+    // Its guild's rows only: member 6 of guild 2 is not ranked.
+    let rows: String = commands
+        .query_one(
+            "SELECT (guildstats.command_top(1, 'voice_hours', 'all') -> 'rows')::text",
+            &[],
+        )
+        .expect("top")
+        .get(0);
+    assert!(
+        rows.contains("\"user_id\": \"5\"") && !rows.contains("\"6\""),
+        "{rows}"
+    );
+    let other: String = commands
+        .query_one("SELECT guildstats.command_voice(2, 6) ->> 'ok'", &[])
+        .expect("voice of another guild")
+        .get(0);
+    assert_eq!(
+        other, "false",
+        "guild 2's voice time is invisible to a login bound to guild 1"
+    );
+    // command_link for a guild the login is not bound to: refused.
+    let err = commands
+        .query_one("SELECT guildstats.command_link(2, 6, '0A26D447')", &[])
+        .expect_err("not bound to guild 2");
+    assert!(
+        db_message(&err).contains("not bound"),
+        "{}",
+        db_message(&err)
+    );
+
+    // No write of its own: not the raw tables, not the links.
+    for insert in [
+        sample_insert(&raw_tables::RAW_MESSAGES),
+        "INSERT INTO guildstats.et_guid_links (guid, guild_id, user_id) VALUES ('0A26D447', 1, 5)"
+            .to_string(),
+        "INSERT INTO guildstats.command_admins (guild_id, user_id) VALUES (1, 5)".to_string(),
+    ] {
+        let err = commands.batch_execute(&insert).expect_err(&insert);
+        assert!(
+            db_message(&err).contains("permission denied"),
+            "{insert}: {}",
+            db_message(&err)
+        );
+    }
+    // It reads exactly what the reader reads, and executes what the reader executes plus
+    // command_link, which the reader may not run.
+    let differences: Vec<String> = owner
+        .query(
+            "SELECT format('%s %s', c.oid::regclass, p.privilege_type)
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
+                    unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p(privilege_type)
+              WHERE n.nspname LIKE 'guildstats%' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+                AND has_table_privilege('e2e_commands', c.oid, p.privilege_type)
+                    <> has_table_privilege('e2e_reader_cmp', c.oid, p.privilege_type)
+             UNION ALL
+             SELECT format('%s EXECUTE', f.oid::regprocedure)
+               FROM pg_proc f JOIN pg_namespace n ON n.oid = f.pronamespace
+              WHERE n.nspname LIKE 'guildstats%'
+                AND has_function_privilege('e2e_commands', f.oid, 'EXECUTE')
+                    <> has_function_privilege('e2e_reader_cmp', f.oid, 'EXECUTE')
+             ORDER BY 1",
+            &[],
+        )
+        .expect("privileges")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        differences,
+        ["guildstats.command_link(bigint,bigint,text,bigint) EXECUTE"]
+    );
+}

@@ -8,6 +8,7 @@ mod et_clean_name;
 mod et_import;
 mod gini;
 mod retention;
+mod voice_copresence;
 mod voice_sessions;
 
 use postgres::Client;
@@ -95,6 +96,8 @@ pub fn all() -> Vec<Box<dyn Case>> {
         Box::new(voice_sessions::VoiceFullBuild),
         Box::new(voice_sessions::VoiceWriteFloor),
         Box::new(voice_sessions::VoiceIncremental),
+        Box::new(voice_copresence::CopresenceFullBuild),
+        Box::new(voice_copresence::CopresenceIncremental),
         Box::new(gini::Gini),
         Box::new(retention::Retention),
     ]

@@ -36,6 +36,8 @@ SELECT source_table, rows FROM guildstats.ingest_lag_hourly WHERE source_table =
 INSERT INTO guildstats.raw_heartbeats (source, guild_id, beat_at) VALUES ('discord', 9, '2026-03-01 20:00+00');
 INSERT INTO guildstats.raw_et_stats_files (file_name, content, imported_at, import_error)
 VALUES ('x-round-1.txt', 'abc', now(), 'x-round-1.txt: no header');
+-- The users active without a member row are looked for among the people build_members() saw.
+SELECT status FROM guildstats.build_members();
 SELECT check_name, severity, status FROM guildstats.health();
 
 -- DAU/WAU/MAU against count(DISTINCT) over random activity of 400 users.

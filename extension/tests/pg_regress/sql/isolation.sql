@@ -120,7 +120,8 @@ RESET ROLE;
 -- The rules hold by catalog, for the mart too: every table with a guild_id in a guildstats
 -- schema has row-level security with the guild_isolation policy, every view runs with the
 -- caller's rights (reader_guilds has a policy of its own), and no function a reader can call runs with its owner's (trigger functions
--- cannot be called).
+-- cannot be called). The one SECURITY DEFINER function, command_link, is the Discord commands'
+-- only write: roles.sql keeps it from readers, and it checks the caller's binding itself.
 SELECT format('%I.%I', s.nspname, c.relname) AS not_isolated
   FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
  WHERE s.nspname LIKE 'guildstats%'

@@ -163,3 +163,12 @@ SELECT (SELECT count(*) FROM (SELECT * FROM serial_depth EXCEPT ALL
        (SELECT count(*) FROM serial_depth) AS depth_cells, (SELECT count(*) FROM serial_hours) AS hours_cells;
 RESET force_parallel_mode; RESET parallel_setup_cost; RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size; RESET max_parallel_workers_per_gather;
+
+-- Leave nothing behind for the suites that follow: they build everything and list settings.
+DELETE FROM guildstats.et_player_rounds WHERE round_id BETWEEN 9001 AND 9004;
+DELETE FROM guildstats.et_rounds WHERE round_id BETWEEN 9001 AND 9004;
+DELETE FROM guildstats.et_guid_links WHERE guild_id = 23;
+DELETE FROM guildstats.member_voice_daily WHERE guild_id IN (21, 24);
+DELETE FROM guildstats.raw_messages WHERE guild_id = 22;
+DELETE FROM guildstats.raw_member_events WHERE guild_id = 22;
+DELETE FROM guildstats.settings WHERE guild_id BETWEEN 21 AND 24;
