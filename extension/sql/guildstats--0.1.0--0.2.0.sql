@@ -6155,3 +6155,1428 @@ SELECT count(@extschema@.isolate_by_guild(t))
   FROM unnest(ARRAY['@extschema@.command_settings', '@extschema@.command_admins',
                     '@extschema@.et_guid_claims']::regclass[]) AS t;
 -- ==== end of Discord command answers
+
+-- ==== one builder framework (issue 13: 1): the registry guildstats.builders, the runner
+-- _run_builder(), build_all() in dependency order, every builder moved onto them
+-- Last, after every section that defines a builder the old way (build_rollups with the dashboard
+-- rollups, build_voice_copresence): each is redefined here as its registered plan and step.
+CREATE TABLE @extschema@.builders (
+    name          text         PRIMARY KEY,
+    registered    integer      GENERATED ALWAYS AS IDENTITY,
+    reads         regclass[]   NOT NULL,
+    claims        text[]       NOT NULL DEFAULT '{}',
+    depends_on    text[]       NOT NULL DEFAULT '{}',
+    per           text         NOT NULL CHECK (per IN ('guild', 'all')),
+    plan          regprocedure,
+    step          regprocedure NOT NULL,
+    counters      text[]       NOT NULL,
+    skipped_note  text
+);
+COMMENT ON TABLE builders IS
+    'The registry of builders: one row per builder, run by _run_builder() (its lock, progress claims, reset on full and status) and by build_all() in dependency order. Readable by every role; only the extension owner can register a builder, since build_all() runs every step with its caller''s rights. See DEVELOPERS.md, "How to add a builder".';
+COMMENT ON COLUMN builders.name IS 'The builder, named after its public function (e.g. build_voice_sessions); also its row of builder_locks and its build_progress.builder.';
+COMMENT ON COLUMN builders.registered IS 'Registration order: breaks ties in the dependency order, so that builders independent of each other run in the order they were registered.';
+COMMENT ON COLUMN builders.reads IS 'Every table the builder reads, raw and core.';
+COMMENT ON COLUMN builders.claims IS 'The raw tables whose new ingest ids the runner claims for the builder (build_progress) before its plan runs, in this order; each a table of reads.';
+COMMENT ON COLUMN builders.depends_on IS 'The builders whose output it reads: build_all() runs them first, and skips this one when one of them failed.';
+COMMENT ON COLUMN builders.per IS 'guild: plan lists the guilds to build and step builds one guild, touching only its rows; all: one step over everything (its tables carry no guild).';
+COMMENT ON COLUMN builders.plan IS 'f(claims jsonb, full boolean) RETURNS jsonb, run once under the lock: the work of a full rebuild''s reset, the counters it can tell at once, and for per = guild the guilds to build under the key "guilds". NULL for per = all.';
+COMMENT ON COLUMN builders.step IS 'f(guild bigint, claims jsonb, full boolean) RETURNS jsonb: builds one guild (guild NULL for per = all) and returns its counters, optionally a "status" to report instead of ok.';
+COMMENT ON COLUMN builders.counters IS 'The numeric columns of the builder''s result, in order: summed over its plan and steps, zero when it is skipped.';
+COMMENT ON COLUMN builders.skipped_note IS 'Appended to the status of a call skipped because another call of the builder is running.';
+
+CREATE FUNCTION _builders_check()
+RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    owner oid := (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = TG_RELID);
+    t text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.oid = NEW.step AND p.prorettype = 'jsonb'::regtype
+                      AND pg_catalog.oidvectortypes(p.proargtypes) = 'bigint, jsonb, boolean') THEN
+        RAISE EXCEPTION 'guildstats: builder %: step % must be f(guild bigint, claims jsonb, full boolean) RETURNS jsonb',
+            NEW.name, NEW.step;
+    END IF;
+    IF NEW.plan IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_proc p WHERE p.oid = NEW.plan AND p.prorettype = 'jsonb'::regtype
+           AND pg_catalog.oidvectortypes(p.proargtypes) = 'jsonb, boolean') THEN
+        RAISE EXCEPTION 'guildstats: builder %: plan % must be f(claims jsonb, full boolean) RETURNS jsonb',
+            NEW.name, NEW.plan;
+    END IF;
+    IF NEW.per = 'guild' AND NEW.plan IS NULL THEN
+        RAISE EXCEPTION 'guildstats: builder % is per guild but has no plan to list the guilds', NEW.name;
+    END IF;
+    -- build_all() runs with the rights of whoever calls it, pg_cron's job owner included.
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.oid IN (NEW.step, NEW.plan) AND p.proowner <> owner) THEN
+        RAISE EXCEPTION 'guildstats: builder %: its functions must belong to %, the owner of guildstats.builders',
+            NEW.name, owner::regrole;
+    END IF;
+    FOREACH t IN ARRAY NEW.claims LOOP
+        IF NOT EXISTS (SELECT 1 FROM unnest(NEW.reads) r WHERE r = pg_catalog.to_regclass(format('@extschema@.%I', t))) THEN
+            RAISE EXCEPTION 'guildstats: builder % claims %, which is not among the tables it reads', NEW.name, t;
+        END IF;
+    END LOOP;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION _builders_check() IS
+    'Internal: refuses a builders row whose plan or step has the wrong signature or another owner, or that claims a table it does not read.';
+
+CREATE FUNCTION builder_order()
+RETURNS TABLE (run_order integer, name text, depends_on text[])
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+    done    text[] := '{}';
+    nxt     record;
+    missing record;
+BEGIN
+    SELECT b.name, d INTO missing FROM @extschema@.builders b, unnest(b.depends_on) d
+     WHERE d NOT IN (SELECT x.name FROM @extschema@.builders x) ORDER BY 1, 2 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'guildstats: builder % depends on %, which is not a builder', missing.name, missing.d
+            USING HINT = 'Register it first, or correct depends_on in guildstats.builders.';
+    END IF;
+    run_order := 0;
+    LOOP
+        SELECT b.name, b.depends_on INTO nxt FROM @extschema@.builders b
+         WHERE b.name <> ALL (done) AND b.depends_on <@ done
+         ORDER BY b.registered LIMIT 1;
+        EXIT WHEN NOT FOUND;
+        run_order := run_order + 1; name := nxt.name; depends_on := nxt.depends_on;
+        done := done || nxt.name;
+        RETURN NEXT;
+    END LOOP;
+    IF (SELECT count(*) FROM @extschema@.builders) > cardinality(done) THEN
+        RAISE EXCEPTION 'guildstats: the builders % depend on each other in a cycle, so none of them can run first',
+            (SELECT string_agg(b.name || ' (after ' || array_to_string(b.depends_on, ', ') || ')', ', ' ORDER BY b.name)
+               FROM @extschema@.builders b WHERE b.name <> ALL (done))
+            USING HINT = 'Remove one of the dependencies from guildstats.builders.depends_on.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION builder_order() IS
+    'The builders in the order build_all() runs them: each after every builder it depends on, ties in registration order. Raises an error naming the builders involved when their dependencies form a cycle or name no builder. Example: SELECT * FROM guildstats.builder_order();';
+
+CREATE FUNCTION _builders_order_check()
+RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM count(*) FROM @extschema@.builder_order();
+    -- Every builder has its lock row (builder_locks references builders, so none is left over).
+    INSERT INTO @extschema@.builder_locks (builder)
+    SELECT b.name FROM @extschema@.builders b ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION _builders_order_check() IS
+    'Internal: after a change of builders, refuses a dependency cycle or an unknown dependency and gives every builder its row of builder_locks.';
+
+CREATE FUNCTION _run_builder(builder text, full boolean DEFAULT false)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    started  timestamptz := clock_timestamp();
+    b        @extschema@.builders;
+    claims   jsonb := '{}';
+    result   jsonb;
+    part     jsonb;
+    status   text;
+    t        text;
+    guild    bigint;
+BEGIN
+    SELECT * INTO b FROM @extschema@.builders r WHERE r.name = _run_builder.builder;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'guildstats: no builder is named %', builder
+            USING HINT = 'SELECT name FROM guildstats.builders lists them.';
+    END IF;
+    result := (SELECT jsonb_object_agg(c, 0) FROM unnest(b.counters) c);
+    IF NOT @extschema@._try_builder_lock(builder) THEN
+        RETURN result || jsonb_build_object(
+            'elapsed', clock_timestamp() - started,
+            'status', 'skipped: another ' || builder || '() is running' || coalesce(b.skipped_note, ''));
+    END IF;
+    IF _run_builder.full THEN
+        PERFORM @extschema@._reset_progress(builder);
+    END IF;
+    FOREACH t IN ARRAY b.claims LOOP
+        claims := claims || jsonb_build_object(t, @extschema@._claim_ingest_ids(builder, t));
+    END LOOP;
+
+    part := '{}';
+    IF b.plan IS NOT NULL THEN
+        EXECUTE format('SELECT %s($1, $2)', @extschema@._function_name(b.plan)) INTO part USING claims, _run_builder.full;
+        result := @extschema@._add_counters(result, part, b.counters);
+        status := part->>'status';
+    END IF;
+    FOR guild IN
+        SELECT g::bigint FROM jsonb_array_elements_text(part->'guilds') g WHERE b.per = 'guild'
+        UNION ALL
+        SELECT NULL WHERE b.per = 'all'
+    LOOP
+        EXECUTE format('SELECT %s($1, $2, $3)', @extschema@._function_name(b.step)) INTO part USING guild, claims, _run_builder.full;
+        result := @extschema@._add_counters(result, part, b.counters);
+        status := coalesce(part->>'status', status);
+    END LOOP;
+    RETURN result || jsonb_build_object(
+        'elapsed', clock_timestamp() - started,
+        'status', coalesce(status, CASE WHEN _run_builder.full THEN 'ok: full rebuild' ELSE 'ok' END));
+END
+$$;
+COMMENT ON FUNCTION _run_builder(text, boolean) IS
+    'Runs one builder of the registry in the caller''s transaction: takes its lock (or answers skipped), forgets its progress on full, claims its new raw rows, runs its plan and then its step for each guild (or once), and returns its counters with elapsed and status as one JSON object. The public builder functions are this, turned into their rows.';
+
+CREATE FUNCTION _add_counters(total jsonb, part jsonb, counters text[])
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT total || coalesce(jsonb_object_agg(c, coalesce((total->>c)::numeric, 0) + (part->>c)::numeric), '{}')
+      FROM unnest(counters) c WHERE part ? c
+$$;
+COMMENT ON FUNCTION _add_counters(jsonb, jsonb, text[]) IS
+    'Internal to _run_builder(): total with each of counters increased by its value in part.';
+
+CREATE FUNCTION _function_name(f regprocedure)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT format('%I.%I', n.nspname, p.proname)
+      FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+     WHERE p.oid = f
+$$;
+COMMENT ON FUNCTION _function_name(regprocedure) IS
+    'Internal to _run_builder(): the schema-qualified name to call a registered function by (its argument types pick the overload).';
+
+CREATE FUNCTION _claimed(claims jsonb, source_table text)
+RETURNS int8multirange
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce((claims->>source_table)::int8multirange, '{}')
+$$;
+COMMENT ON FUNCTION _claimed(jsonb, text) IS
+    'Internal to the builders'' plans and steps: the ingest ids of source_table that the runner claimed for this run.';
+
+CREATE TRIGGER builders_check BEFORE INSERT OR UPDATE ON builders
+    FOR EACH ROW EXECUTE FUNCTION _builders_check();
+COMMENT ON TRIGGER builders_check ON builders IS 'Checks each registration (see _builders_check).';
+
+CREATE TRIGGER builders_order_check AFTER INSERT OR UPDATE OR DELETE ON builders
+    FOR EACH STATEMENT EXECUTE FUNCTION _builders_order_check();
+COMMENT ON TRIGGER builders_order_check ON builders IS 'Keeps the registry runnable (see _builders_order_check).';
+
+COMMENT ON TABLE builder_locks IS
+    'One row per builder of guildstats.builders (registering a builder adds it); a builder runs while it holds its row locked (SELECT ... FOR UPDATE SKIP LOCKED), and erase_member() locks every row. Only roles with UPDATE on this table (guildstats_admin) can hold them. Do not edit.';
+
+CREATE FUNCTION _build_members_plan(claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    voice_ids    int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    message_ids  int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    member_ids   int8multirange := @extschema@._claimed(claims, 'raw_member_events');
+    point_ids    int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+BEGIN
+    IF _build_members_plan.full THEN
+        TRUNCATE @extschema@.members;
+    END IF;
+    RETURN jsonb_build_object('guilds', coalesce((SELECT jsonb_agg(DISTINCT a.guild_id ORDER BY a.guild_id) FROM (
+        SELECT e.guild_id FROM @extschema@.raw_voice_events e
+         WHERE e.ingest_id BETWEEN lower(voice_ids) AND upper(voice_ids) - 1 AND e.ingest_id <@ voice_ids
+        UNION
+        SELECT m.guild_id FROM @extschema@.raw_messages m
+         WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1 AND m.ingest_id <@ message_ids
+        UNION
+        SELECT x.guild_id FROM @extschema@.raw_member_events x
+         WHERE x.ingest_id BETWEEN lower(member_ids) AND upper(member_ids) - 1 AND x.ingest_id <@ member_ids
+        UNION
+        SELECT p.guild_id FROM @extschema@.raw_point_transactions p
+         WHERE p.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1 AND p.ingest_id <@ point_ids) a), '[]'));
+END
+$$;
+COMMENT ON FUNCTION _build_members_plan(jsonb, boolean) IS
+    'Internal: the plan of build_members (see guildstats.builders): empties members on a full rebuild and lists the guilds with new raw rows.';
+
+CREATE FUNCTION _build_members_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g            bigint := _build_members_step.guild;
+    voice_ids    int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    message_ids  int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    member_ids   int8multirange := @extschema@._claimed(claims, 'raw_member_events');
+    point_ids    int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+    rows_read        bigint;
+    members_added    bigint;
+    members_updated  bigint;
+BEGIN
+    -- Once per transaction: IF NOT EXISTS would say so in a NOTICE for every further guild.
+    IF pg_catalog.to_regclass('pg_temp._guildstats_member_activity') IS NULL THEN
+        CREATE TEMP TABLE _guildstats_member_activity (
+            guild_id bigint, user_id bigint, first_seen timestamptz, last_seen timestamptz, rows bigint
+        ) ON COMMIT DROP;
+    END IF;
+    TRUNCATE _guildstats_member_activity;
+    INSERT INTO _guildstats_member_activity
+    SELECT g, a.user_id, min(a.first_seen), max(a.last_seen), sum(a.n)
+    FROM (SELECT e.user_id, min(e.event_ts) AS first_seen, max(e.event_ts) AS last_seen, count(*) AS n
+            FROM @extschema@.raw_voice_events e
+           WHERE e.ingest_id BETWEEN lower(voice_ids) AND upper(voice_ids) - 1 AND e.ingest_id <@ voice_ids
+             AND e.guild_id = g
+           GROUP BY 1
+          UNION ALL
+          SELECT m.user_id, min(m.sent_at), max(m.sent_at), count(*)
+            FROM @extschema@.raw_messages m
+           WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1 AND m.ingest_id <@ message_ids
+             AND m.guild_id = g
+           GROUP BY 1
+          UNION ALL
+          SELECT x.user_id, min(x.event_ts), max(x.event_ts), count(*)
+            FROM @extschema@.raw_member_events x
+           WHERE x.ingest_id BETWEEN lower(member_ids) AND upper(member_ids) - 1 AND x.ingest_id <@ member_ids
+             AND x.guild_id = g
+           GROUP BY 1
+          UNION ALL
+          SELECT p.user_id, min(p.tx_ts), max(p.tx_ts), count(*)
+            FROM @extschema@.raw_point_transactions p
+           WHERE p.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1 AND p.ingest_id <@ point_ids
+             AND p.guild_id = g
+           GROUP BY 1) a
+    GROUP BY a.user_id;
+    SELECT coalesce(sum(a.rows), 0) INTO rows_read FROM _guildstats_member_activity a;
+
+    -- Activity: earliest and latest of whatever arrived, merged with what is known.
+    WITH upserted AS (
+        INSERT INTO @extschema@.members AS m (guild_id, user_id, first_seen, last_seen, is_active)
+        SELECT a.guild_id, a.user_id, a.first_seen, a.last_seen, true
+        FROM _guildstats_member_activity a
+        ON CONFLICT (guild_id, user_id) DO UPDATE
+           SET first_seen = least(m.first_seen, EXCLUDED.first_seen),
+               last_seen = greatest(m.last_seen, EXCLUDED.last_seen)
+        RETURNING (xmax = 0) AS inserted
+    )
+    SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
+      INTO members_added, members_updated FROM upserted;
+
+    -- Membership: recomputed from all membership changes of the users that have new ones.
+    UPDATE @extschema@.members m
+       SET joined_at = s.joined_at,
+           left_at = s.left_at,
+           is_active = s.left_at IS NULL,
+           display_name = coalesce(s.display_name, m.display_name),
+           is_bot = s.is_bot
+      FROM (SELECT t.guild_id, t.user_id, j.joined_at,
+                   (SELECT max(x.event_ts) FROM @extschema@.raw_member_events x
+                     WHERE x.guild_id = t.guild_id AND x.user_id = t.user_id
+                       AND x.event_type IN ('leave', 'ban')
+                       AND (j.joined_at IS NULL OR x.event_ts > j.joined_at)) AS left_at,
+                   (SELECT x.display_name FROM @extschema@.raw_member_events x
+                     WHERE x.guild_id = t.guild_id AND x.user_id = t.user_id AND x.display_name IS NOT NULL
+                     ORDER BY x.event_ts DESC, x.ingest_id DESC LIMIT 1) AS display_name,
+                   (SELECT bool_or(x.is_bot) FROM @extschema@.raw_member_events x
+                     WHERE x.guild_id = t.guild_id AND x.user_id = t.user_id) AS is_bot
+              FROM (SELECT DISTINCT x.guild_id, x.user_id FROM @extschema@.raw_member_events x
+                     WHERE x.ingest_id BETWEEN lower(member_ids) AND upper(member_ids) - 1
+                       AND x.ingest_id <@ member_ids AND x.guild_id = g) t
+              CROSS JOIN LATERAL (SELECT max(x.event_ts) AS joined_at FROM @extschema@.raw_member_events x
+                                   WHERE x.guild_id = t.guild_id AND x.user_id = t.user_id
+                                     AND x.event_type = 'join') j) s
+     WHERE m.guild_id = s.guild_id AND m.user_id = s.user_id;
+
+    RETURN jsonb_build_object('rows_read', rows_read, 'members_added', members_added,
+                              'members_updated', members_updated);
+END
+$$;
+COMMENT ON FUNCTION _build_members_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_members (see guildstats.builders): merges one guild''s new raw rows into members.';
+
+CREATE FUNCTION _build_voice_sessions_plan(claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    event_ids        int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    snapshot_ids     int8multirange := @extschema@._claimed(claims, 'raw_voice_snapshots');
+    beat_ids         int8multirange := @extschema@._claimed(claims, 'raw_heartbeats');
+    events_read      bigint;
+    snapshots_read   bigint;
+    heartbeats_read  bigint;
+    event_guilds     bigint[];
+    snapshot_guilds  bigint[];
+    beat_guilds      bigint[];
+    caller_jit       text := pg_catalog.current_setting('jit');
+    guilds           jsonb;
+BEGIN
+    IF _build_voice_sessions_plan.full THEN
+        DELETE FROM @extschema@.voice_build_guilds;
+        TRUNCATE @extschema@.voice_sessions;
+    ELSE
+        PERFORM pg_catalog.set_config('jit', 'off', true);
+    END IF;
+    -- One pass over each claim: how many rows, and which guilds they touch.
+    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO events_read, event_guilds
+      FROM (SELECT e.guild_id, count(*) AS n FROM @extschema@.raw_voice_events e
+             WHERE e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1
+               AND (event_ids = int8multirange(range_merge(event_ids)) OR e.ingest_id <@ event_ids)
+             GROUP BY e.guild_id) c;
+    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO snapshots_read, snapshot_guilds
+      FROM (SELECT x.guild_id, count(*) AS n FROM @extschema@.raw_voice_snapshots x
+             WHERE x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+               AND x.ingest_id <@ snapshot_ids
+             GROUP BY x.guild_id) c;
+    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO heartbeats_read, beat_guilds
+      FROM (SELECT b.guild_id, count(*) AS n FROM @extschema@.raw_heartbeats b
+             WHERE b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1 AND b.ingest_id <@ beat_ids
+               AND b.source = 'discord' AND b.guild_id IS NOT NULL
+             GROUP BY b.guild_id) c;
+
+    SELECT coalesce(jsonb_agg(t.guild_id ORDER BY t.guild_id), '[]') INTO guilds FROM (
+        SELECT DISTINCT t.guild_id FROM unnest(event_guilds || snapshot_guilds || beat_guilds) AS t(guild_id)
+        UNION
+        SELECT d.guild_id FROM @extschema@.voice_build_guilds d
+         WHERE d.settings_fingerprint IS DISTINCT FROM @extschema@._voice_settings_fingerprint(d.guild_id)
+        ORDER BY 1
+    ) t;
+    PERFORM pg_catalog.set_config('jit', caller_jit, true);
+    RETURN jsonb_build_object('events_read', events_read, 'snapshots_read', snapshots_read,
+                              'heartbeats_read', heartbeats_read, 'guilds', guilds);
+END
+$$;
+COMMENT ON FUNCTION _build_voice_sessions_plan(jsonb, boolean) IS
+    'Internal: the plan of build_voice_sessions (see guildstats.builders): empties the sessions on a full rebuild, counts the claimed rows and lists the guilds to build.';
+
+CREATE FUNCTION _build_voice_sessions_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g             bigint := _build_voice_sessions_step.guild;
+    event_ids     int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    snapshot_ids  int8multirange := @extschema@._claimed(claims, 'raw_voice_snapshots');
+    beat_ids      int8multirange := @extschema@._claimed(claims, 'raw_heartbeats');
+    done          record;
+    written       record;
+    horizon       timestamptz;
+    beats_exist   boolean;
+    fingerprint   text;
+    whole_guild   boolean;
+    guild_dirty   timestamptz;
+    users         bigint[];
+    dirty_from    timestamptz[];
+    changed       timestamptz;
+    caller_jit    text := pg_catalog.current_setting('jit');
+BEGIN
+    IF NOT _build_voice_sessions_step.full THEN
+        PERFORM pg_catalog.set_config('jit', 'off', true);
+    END IF;
+    SELECT max(b.beat_at) INTO horizon FROM @extschema@.raw_heartbeats b
+     WHERE b.source = 'discord' AND b.guild_id = g;
+    beats_exist := horizon IS NOT NULL;
+    IF NOT beats_exist THEN
+        SELECT greatest((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g),
+                        (SELECT max(x.taken_at) FROM @extschema@.raw_voice_snapshots x WHERE x.guild_id = g))
+          INTO horizon;
+    END IF;
+    IF horizon IS NULL THEN
+        PERFORM pg_catalog.set_config('jit', caller_jit, true);
+        RETURN '{}';  -- heartbeats of another source only: nothing to build
+    END IF;
+    fingerprint := @extschema@._voice_settings_fingerprint(g);
+    SELECT * INTO done FROM @extschema@.voice_build_guilds d WHERE d.guild_id = g;
+    whole_guild := done IS NULL OR done.settings_fingerprint IS DISTINCT FROM fingerprint
+                   OR done.has_heartbeats IS DISTINCT FROM beats_exist OR horizon < done.horizon;
+
+    IF whole_guild THEN
+        users := NULL;
+        dirty_from := NULL;
+    ELSE
+        -- Guild-wide changes reach every user in a session at or after them: a new snapshot,
+        -- heartbeats that change the outages (from the last old beat before the earliest new
+        -- one), and the move of the horizon itself.
+        SELECT least(done.horizon,
+                     (SELECT min(x.taken_at) FROM @extschema@.raw_voice_snapshots x
+                       WHERE x.guild_id = g
+                         AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+                         AND x.ingest_id <@ snapshot_ids),
+                     (SELECT coalesce((SELECT max(o.beat_at) FROM @extschema@.raw_heartbeats o
+                                        WHERE o.source = 'discord' AND o.guild_id = g
+                                          AND o.beat_at < nb.first_new
+                                          AND NOT (o.ingest_id <@ beat_ids)),
+                                      nb.first_new)
+                        FROM (SELECT min(b.beat_at) AS first_new FROM @extschema@.raw_heartbeats b
+                               WHERE b.source = 'discord' AND b.guild_id = g
+                                 AND b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1
+                                 AND b.ingest_id <@ beat_ids) nb))
+          INTO guild_dirty;
+        SELECT array_agg(t.user_id), array_agg(t.at) INTO users, dirty_from
+          FROM (SELECT e.user_id, min(e.event_ts) AS at FROM @extschema@.raw_voice_events e
+                 WHERE e.guild_id = g
+                   AND e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1
+                   AND e.ingest_id <@ event_ids
+                 GROUP BY e.user_id
+                UNION ALL
+                SELECT v.user_id, x.taken_at
+                  FROM @extschema@.raw_voice_snapshots x
+                  CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
+                 WHERE x.guild_id = g
+                   AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+                   AND x.ingest_id <@ snapshot_ids
+                UNION ALL
+                -- Sessions that end after the change without an event of their user after
+                -- it (a leave or a move is such an event, and is found just below).
+                SELECT v.user_id, guild_dirty FROM @extschema@.voice_sessions v
+                 WHERE v.guild_id = g AND (v.ended_at >= guild_dirty OR v.ended_at IS NULL)
+                   AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))
+                UNION ALL
+                -- Users seen after a guild-wide change may have had sessions the old walk
+                -- dropped (begun inside what looked like an outage): walk them again too.
+                SELECT DISTINCT e.user_id, guild_dirty FROM @extschema@.raw_voice_events e
+                 WHERE e.guild_id = g AND e.event_ts >= guild_dirty
+                UNION ALL
+                SELECT DISTINCT v.user_id, guild_dirty
+                  FROM @extschema@.raw_voice_snapshots x
+                  CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
+                 WHERE x.guild_id = g AND x.taken_at >= guild_dirty
+               ) t;
+        users := coalesce(users, '{}');
+        dirty_from := coalesce(dirty_from, '{}');
+    END IF;
+
+    SELECT w.* INTO written FROM @extschema@._voice_write_sessions(g, horizon, users, dirty_from) w;
+    changed := written.changed_from;
+    -- Open sessions grow with the horizon even when nothing else changed.
+    SELECT least(changed, (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
+                            WHERE v.guild_id = g AND v.ended_at IS NULL
+                              AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))))
+      INTO changed;
+    PERFORM @extschema@._note_voice_change(g, changed);
+
+    INSERT INTO @extschema@.voice_build_guilds AS d (guild_id, horizon, has_heartbeats, settings_fingerprint, built_at)
+    VALUES (g, horizon, beats_exist, fingerprint, now())
+    ON CONFLICT (guild_id) DO UPDATE
+       SET horizon = EXCLUDED.horizon, has_heartbeats = EXCLUDED.has_heartbeats,
+           settings_fingerprint = EXCLUDED.settings_fingerprint, built_at = EXCLUDED.built_at;
+
+    PERFORM pg_catalog.set_config('jit', caller_jit, true);
+    RETURN jsonb_build_object('guilds_built', 1, 'users_rebuilt', written.users_rebuilt,
+                              'sessions_opened', written.sessions_opened, 'sessions_closed', written.sessions_closed,
+                              'sessions_updated', written.sessions_updated, 'sessions_removed', written.sessions_removed);
+END
+$$;
+COMMENT ON FUNCTION _build_voice_sessions_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_voice_sessions (see guildstats.builders): rewrites one guild''s sessions from its earliest new observation on, or all of them when its settings, heartbeats or horizon changed, and tells the downstream builders from when.';
+
+CREATE FUNCTION _build_event_attendance_plan(claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    event_ids  int8multirange := @extschema@._claimed(claims, 'raw_scheduled_events');
+BEGIN
+    IF _build_event_attendance_plan.full THEN
+        DELETE FROM @extschema@.voice_session_changes c WHERE c.consumer = 'build_event_attendance';
+        TRUNCATE @extschema@.event_attendance, @extschema@.events;
+    END IF;
+    RETURN jsonb_build_object(
+        'observations_read',
+        (SELECT count(*) FROM @extschema@.raw_scheduled_events r
+          WHERE r.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND r.ingest_id <@ event_ids),
+        'guilds', coalesce((SELECT jsonb_agg(DISTINCT t.guild_id ORDER BY t.guild_id) FROM (
+            SELECT r.guild_id FROM @extschema@.raw_scheduled_events r
+             WHERE r.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND r.ingest_id <@ event_ids
+            UNION
+            SELECT r.guild_id FROM @extschema@.raw_scheduled_events r WHERE _build_event_attendance_plan.full
+            UNION
+            SELECT c.guild_id FROM @extschema@.voice_session_changes c
+             WHERE c.consumer = 'build_event_attendance') t), '[]'));
+END
+$$;
+COMMENT ON FUNCTION _build_event_attendance_plan(jsonb, boolean) IS
+    'Internal: the plan of build_event_attendance (see guildstats.builders): empties events and attendance on a full rebuild, counts the claimed observations and lists the guilds to build.';
+
+CREATE FUNCTION _build_event_attendance_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    event_ids        int8multirange := @extschema@._claimed(claims, 'raw_scheduled_events');
+    touched          bigint[];
+    events_built     bigint;
+    attendance_rows  bigint;
+BEGIN
+    -- The guild's events with new observations, all of them when starting over, and those whose
+    -- window reaches into changed voice sessions (running events always do).
+    SELECT array_agg(DISTINCT t.event_id) INTO touched FROM (
+        SELECT r.event_id FROM @extschema@.raw_scheduled_events r
+         WHERE r.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND r.ingest_id <@ event_ids
+           AND r.guild_id = _build_event_attendance_step.guild
+        UNION ALL
+        SELECT r.event_id FROM @extschema@.raw_scheduled_events r
+         WHERE _build_event_attendance_step.full AND r.guild_id = _build_event_attendance_step.guild
+        UNION ALL
+        SELECT e.event_id FROM @extschema@.events e
+          JOIN @extschema@.voice_session_changes c
+            ON c.consumer = 'build_event_attendance' AND c.guild_id = e.guild_id
+         WHERE e.guild_id = _build_event_attendance_step.guild
+           AND e.actual_start IS NOT NULL AND (e.actual_end IS NULL OR e.actual_end > c.changed_from)
+    ) t;
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_event_attendance' AND c.guild_id = _build_event_attendance_step.guild;
+    touched := coalesce(touched, '{}');
+
+    -- Latest state, and actual start and end from the status changes.
+    INSERT INTO @extschema@.events AS ev (guild_id, event_id, name, entity_type, channel_id, status, is_cancelled,
+                                          scheduled_start, scheduled_end, actual_start, actual_end,
+                                          first_observed_at, last_observed_at)
+    SELECT l.guild_id, l.event_id, l.name, l.entity_type, l.channel_id, l.status, l.status = 'canceled',
+           l.scheduled_start, l.scheduled_end, s.actual_start,
+           (SELECT min(r.observed_at) FROM @extschema@.raw_scheduled_events r
+             WHERE r.event_id = l.event_id AND r.status IN ('completed', 'canceled')
+               AND r.observed_at > s.actual_start),
+           s.first_observed_at, s.last_observed_at
+    FROM unnest(touched) AS t(event_id)
+    CROSS JOIN LATERAL (SELECT * FROM @extschema@.raw_scheduled_events r WHERE r.event_id = t.event_id
+                        ORDER BY r.observed_at DESC, r.ingest_id DESC LIMIT 1) l
+    CROSS JOIN LATERAL (SELECT min(r.observed_at) FILTER (WHERE r.status = 'active') AS actual_start,
+                               min(r.observed_at) AS first_observed_at, max(r.observed_at) AS last_observed_at
+                        FROM @extschema@.raw_scheduled_events r WHERE r.event_id = t.event_id) s
+    ON CONFLICT (event_id) DO UPDATE
+       SET guild_id = EXCLUDED.guild_id, name = EXCLUDED.name, entity_type = EXCLUDED.entity_type,
+           channel_id = EXCLUDED.channel_id, status = EXCLUDED.status, is_cancelled = EXCLUDED.is_cancelled,
+           scheduled_start = EXCLUDED.scheduled_start, scheduled_end = EXCLUDED.scheduled_end,
+           actual_start = EXCLUDED.actual_start, actual_end = EXCLUDED.actual_end,
+           first_observed_at = EXCLUDED.first_observed_at, last_observed_at = EXCLUDED.last_observed_at;
+    GET DIAGNOSTICS events_built = ROW_COUNT;
+
+    DELETE FROM @extschema@.event_attendance a WHERE a.event_id = ANY (touched);
+    INSERT INTO @extschema@.event_attendance (event_id, guild_id, user_id, first_join, last_leave,
+                                              overlap_seconds, joined_on_time)
+    SELECT w.event_id, w.guild_id, v.user_id, min(v.started_at),
+           CASE WHEN bool_or(v.ended_at IS NULL) THEN NULL ELSE max(v.ended_at) END,
+           sum(extract(epoch FROM least(coalesce(v.ended_at, w.horizon), w.window_end)
+                                  - greatest(v.started_at, w.actual_start)))::double precision,
+           min(v.started_at) <= w.actual_start + w.event_grace
+    FROM (SELECT e.event_id, e.guild_id, e.channel_id, e.actual_start, st.event_grace, b.horizon,
+                 coalesce(e.actual_end, b.horizon) AS window_end
+            FROM @extschema@.events e
+            JOIN @extschema@.voice_build_guilds b ON b.guild_id = e.guild_id
+            CROSS JOIN LATERAL @extschema@.settings_for(e.guild_id) st
+           WHERE e.event_id = ANY (touched) AND e.actual_start IS NOT NULL) w
+    JOIN @extschema@.voice_sessions v
+      ON v.guild_id = w.guild_id AND NOT v.is_afk
+     AND (w.channel_id IS NULL OR v.channel_id = w.channel_id)
+     AND v.started_at < w.window_end
+     AND coalesce(v.ended_at, w.horizon) > w.actual_start
+    GROUP BY w.event_id, w.guild_id, v.user_id, w.actual_start, w.event_grace
+    HAVING sum(extract(epoch FROM least(coalesce(v.ended_at, w.horizon), w.window_end)
+                                  - greatest(v.started_at, w.actual_start))) > 0;
+    GET DIAGNOSTICS attendance_rows = ROW_COUNT;
+
+    -- The weekly and monthly rollups count attendance: refresh them from these events on.
+    INSERT INTO @extschema@.voice_session_changes AS c (consumer, guild_id, changed_from)
+    SELECT 'build_rollups', e.guild_id, min(coalesce(e.actual_start, e.first_observed_at))
+    FROM @extschema@.events e WHERE e.event_id = ANY (touched)
+    GROUP BY e.guild_id
+    ON CONFLICT (consumer, guild_id) DO UPDATE SET changed_from = least(c.changed_from, EXCLUDED.changed_from);
+
+    RETURN jsonb_build_object('events_built', events_built, 'attendance_rows', attendance_rows);
+END
+$$;
+COMMENT ON FUNCTION _build_event_attendance_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_event_attendance (see guildstats.builders): rebuilds one guild''s events that have new observations or overlap changed voice sessions, and their attendance.';
+
+-- The plan does what is not per guild, the step the rest. The plan: on a full rebuild empties
+-- every rollup; adds the active days of the claimed rows (the steps' dashboards read them); the
+-- server-poll and ingest-lag rollups, which carry no guild; and lists the guilds to refresh:
+-- voice sessions rewritten (voice_session_changes), new messages, voice joins or point
+-- transactions, and every guild with members when starting over.
+CREATE FUNCTION _build_rollups_plan(claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    message_ids     int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    voice_event_ids int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    point_ids       int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+    poll_ids        int8multirange := @extschema@._claimed(claims, 'raw_server_polls');
+BEGIN
+    IF _build_rollups_plan.full THEN
+        TRUNCATE @extschema@.member_voice_daily, @extschema@.member_engagement_weekly,
+                 @extschema@.member_monthly_status, @extschema@.member_active_days,
+                 @extschema@.guild_activity_daily, @extschema@.chat_channel_daily,
+                 @extschema@.chat_activity_5min, @extschema@.guild_voice_hourly,
+                 @extschema@.member_points_daily, @extschema@.economy_daily,
+                 @extschema@.server_polls_hourly, @extschema@.ingest_lag_rollup;
+    END IF;
+
+    -- Active days only grow with new raw rows (erasure deletes the member's days with them).
+    INSERT INTO @extschema@.member_active_days (guild_id, user_id, day)
+    SELECT DISTINCT a.guild_id, a.user_id, (a.at AT TIME ZONE s.calendar_time_zone)::date
+    FROM (SELECT e.guild_id, e.user_id, e.event_ts AS at FROM @extschema@.raw_voice_events e
+           WHERE e.ingest_id BETWEEN lower(voice_event_ids) AND upper(voice_event_ids) - 1
+             AND e.ingest_id <@ voice_event_ids AND e.channel_id IS NOT NULL
+          UNION ALL
+          SELECT m.guild_id, m.user_id, m.sent_at FROM @extschema@.raw_messages m
+           WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1
+             AND m.ingest_id <@ message_ids AND NOT m.is_bot
+          UNION ALL
+          SELECT t.guild_id, t.user_id, t.tx_ts FROM @extschema@.raw_point_transactions t
+           WHERE t.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1
+             AND t.ingest_id <@ point_ids) a
+    CROSS JOIN LATERAL @extschema@.settings_for(a.guild_id) s
+    ON CONFLICT DO NOTHING;
+
+    PERFORM @extschema@._rollup_server_polls(poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_voice_events', 'event_ts', voice_event_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_messages', 'sent_at', message_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_point_transactions', 'tx_ts', point_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_server_polls', 'polled_at', poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_member_events', 'event_ts',
+                                           @extschema@._claimed(claims, 'raw_member_events'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_heartbeats', 'beat_at',
+                                           @extschema@._claimed(claims, 'raw_heartbeats'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_et_stats_files', 'fetched_at',
+                                           @extschema@._claimed(claims, 'raw_et_stats_files'));
+
+    RETURN jsonb_build_object('guilds', coalesce((SELECT jsonb_agg(c.guild_id ORDER BY c.guild_id) FROM (
+        SELECT g.guild_id FROM @extschema@._build_rollups_changes(claims, _build_rollups_plan.full, NULL) g) c), '[]'));
+END
+$$;
+COMMENT ON FUNCTION _build_rollups_plan(jsonb, boolean) IS
+    'Internal: the plan of build_rollups (see guildstats.builders): empties the rollups on a full rebuild, adds the claimed rows'' active days and the server-poll and ingest-lag rollups, and lists the guilds to refresh.';
+
+-- Per guild, the first instant each kind of input changed from: voice sessions rewritten, new
+-- messages, new active days (voice joins, messages, points), new point transactions.
+CREATE FUNCTION _build_rollups_changes(claims jsonb, full boolean, guild bigint)
+RETURNS TABLE (guild_id bigint, changed_from timestamptz, voice_from timestamptz, messages_from timestamptz,
+               active_from timestamptz, points_from timestamptz, tz text, horizon timestamptz)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+    message_ids     int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    voice_event_ids int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    point_ids       int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+BEGIN
+    RETURN QUERY
+        SELECT c.guild_id,
+               min(c.changed_from) FILTER (WHERE c.kind IN ('voice', 'messages', 'full')),
+               min(c.changed_from) FILTER (WHERE c.kind IN ('voice', 'full')),
+               min(c.changed_from) FILTER (WHERE c.kind IN ('messages', 'full')),
+               min(c.changed_from) FILTER (WHERE c.kind IN ('voice_events', 'messages', 'points', 'full')),
+               min(c.changed_from) FILTER (WHERE c.kind IN ('points', 'full')),
+               s.calendar_time_zone, coalesce(b.horizon, '-infinity')
+        FROM (SELECT v.guild_id, v.changed_from, 'voice' AS kind FROM @extschema@.voice_session_changes v
+               WHERE v.consumer = 'build_rollups'
+              UNION ALL
+              SELECT m.guild_id, min(m.sent_at), 'messages' FROM @extschema@.raw_messages m
+               WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1
+                 AND m.ingest_id <@ message_ids
+               GROUP BY m.guild_id
+              UNION ALL
+              SELECT e.guild_id, min(e.event_ts), 'voice_events' FROM @extschema@.raw_voice_events e
+               WHERE e.ingest_id BETWEEN lower(voice_event_ids) AND upper(voice_event_ids) - 1
+                 AND e.ingest_id <@ voice_event_ids AND e.channel_id IS NOT NULL
+               GROUP BY e.guild_id
+              UNION ALL
+              SELECT t.guild_id, min(t.tx_ts), 'points' FROM @extschema@.raw_point_transactions t
+               WHERE t.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1
+                 AND t.ingest_id <@ point_ids
+               GROUP BY t.guild_id
+              UNION ALL
+              SELECT m.guild_id, '-infinity', 'full' FROM @extschema@.members m WHERE _build_rollups_changes.full
+              GROUP BY m.guild_id) c
+        CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
+        LEFT JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
+        WHERE _build_rollups_changes.guild IS NULL OR c.guild_id = _build_rollups_changes.guild
+        GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
+        ORDER BY c.guild_id;
+END
+$$;
+COMMENT ON FUNCTION _build_rollups_changes(jsonb, boolean, bigint) IS
+    'Internal to build_rollups: per guild (every guild when guild is NULL), the first instant each kind of input changed from in this run, with its calendar time zone and voice horizon.';
+
+CREATE FUNCTION _build_rollups_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g             record;
+    n             bigint;
+    tracked_since timestamptz;
+    daily_rows    bigint := 0;
+    weekly_rows   bigint := 0;
+    monthly_rows  bigint := 0;
+BEGIN
+    SELECT * INTO g FROM @extschema@._build_rollups_changes(claims, _build_rollups_step.full, guild) c;
+    IF NOT FOUND THEN
+        RETURN '{}';
+    END IF;
+
+    -- The member rollups, when voice sessions or messages changed.
+    IF g.changed_from IS NOT NULL THEN
+
+        -- Days from the first touched one.
+        DELETE FROM @extschema@.member_voice_daily d
+         WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+        INSERT INTO @extschema@.member_voice_daily (guild_id, user_id, day, active_seconds, afk_seconds)
+        SELECT g.guild_id, p.user_id, p.day,
+               coalesce(sum(p.seconds) FILTER (WHERE NOT p.is_afk), 0),
+               coalesce(sum(p.seconds) FILTER (WHERE p.is_afk), 0)
+        FROM (SELECT v.user_id, v.is_afk, d.day::date AS day,
+                     extract(epoch FROM least(coalesce(v.ended_at, g.horizon), (d.day + interval '1 day') AT TIME ZONE g.tz)
+                                        - greatest(v.started_at, d.day AT TIME ZONE g.tz))::double precision AS seconds
+                FROM @extschema@.voice_sessions v
+                CROSS JOIN LATERAL generate_series(
+                    greatest((v.started_at AT TIME ZONE g.tz)::date, (g.changed_from AT TIME ZONE g.tz)::date)::timestamp,
+                    (coalesce(v.ended_at, g.horizon) AT TIME ZONE g.tz)::date::timestamp,
+                    interval '1 day') AS d(day)
+               WHERE v.guild_id = g.guild_id
+                 AND coalesce(v.ended_at, g.horizon) > ((g.changed_from AT TIME ZONE g.tz)::date::timestamp AT TIME ZONE g.tz)) p
+        WHERE p.seconds > 0
+        GROUP BY p.user_id, p.day;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        daily_rows := n;
+
+        -- Weeks from the week of the first touched day.
+        DELETE FROM @extschema@.member_engagement_weekly w
+         WHERE w.guild_id = g.guild_id
+           AND w.week >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_engagement_weekly (guild_id, user_id, week, voice_seconds,
+                                                          events_attended, distinct_event_types)
+        SELECT g.guild_id, x.user_id, x.week, sum(x.voice_seconds), sum(x.attended)::integer,
+               count(DISTINCT x.event_kind)::integer
+        FROM (SELECT d.user_id, date_trunc('week', d.day)::date AS week, d.active_seconds AS voice_seconds,
+                     0 AS attended, NULL::text AS event_kind
+                FROM @extschema@.member_voice_daily d
+               WHERE d.guild_id = g.guild_id
+                 AND d.day >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date
+              UNION ALL
+              SELECT a.user_id, date_trunc('week', (e.actual_start AT TIME ZONE g.tz)::date)::date, 0, 1,
+                     e.entity_type || ':' || e.name
+                FROM @extschema@.event_attendance a
+                JOIN @extschema@.events e ON e.event_id = a.event_id
+               WHERE a.guild_id = g.guild_id
+                 AND (e.actual_start AT TIME ZONE g.tz)::date
+                     >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date) x
+        GROUP BY x.user_id, x.week
+        HAVING sum(x.voice_seconds) > 0 OR sum(x.attended) > 0;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        weekly_rows := n;
+
+        -- Months from the month of the first touched day, for every member present then (and
+        -- not before the guild's first voice event or message: earlier months have no data).
+        SELECT least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
+                     (SELECT min(r.sent_at) FROM @extschema@.raw_messages r WHERE r.guild_id = g.guild_id))
+          INTO tracked_since;
+        DELETE FROM @extschema@.member_monthly_status s
+         WHERE s.guild_id = g.guild_id
+           AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_monthly_status (guild_id, user_id, month, was_active, active_by_voice,
+                                                       active_by_messages, active_by_attendance)
+        SELECT g.guild_id, m.user_id, mo.month,
+               coalesce(av.yes, false) OR coalesce(am.yes, false) OR coalesce(aa.yes, false),
+               coalesce(av.yes, false), coalesce(am.yes, false), coalesce(aa.yes, false)
+        FROM @extschema@.members m
+        CROSS JOIN LATERAL (
+            SELECT mo::date AS month
+            FROM generate_series(
+                greatest(date_trunc('month', (m.first_seen AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (tracked_since AT TIME ZONE g.tz)::date)),
+                date_trunc('month', (coalesce(m.left_at,
+                                              (SELECT max(x.last_seen) FROM @extschema@.members x WHERE x.guild_id = g.guild_id))
+                                     AT TIME ZONE g.tz)::date),
+                interval '1 month') AS mo) mo
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.member_voice_daily d
+             WHERE d.guild_id = g.guild_id AND d.user_id = m.user_id AND d.active_seconds > 0
+               AND d.day >= mo.month AND d.day < (mo.month + interval '1 month')::date
+             LIMIT 1) av ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.raw_messages r
+             WHERE r.guild_id = g.guild_id AND r.user_id = m.user_id
+               AND r.sent_at >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND r.sent_at < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) am ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.event_attendance a
+              JOIN @extschema@.events e ON e.event_id = a.event_id
+             WHERE a.guild_id = g.guild_id AND a.user_id = m.user_id
+               AND e.actual_start >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND e.actual_start < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) aa ON true
+        WHERE m.guild_id = g.guild_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        monthly_rows := n;
+    END IF;
+
+    PERFORM @extschema@._rollup_dashboards(g.guild_id, g.tz, g.horizon, g.voice_from, g.messages_from,
+                                           g.active_from, g.points_from);
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_rollups' AND c.guild_id = _build_rollups_step.guild;
+    RETURN jsonb_build_object('guilds_refreshed', 1, 'daily_rows', daily_rows, 'weekly_rows', weekly_rows,
+                              'monthly_rows', monthly_rows);
+END
+$$;
+COMMENT ON FUNCTION _build_rollups_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member rollups (member_voice_daily, member_engagement_weekly, member_monthly_status) and dashboard rollups from the first instant each of their inputs changed on.';
+
+CREATE FUNCTION _build_game_sessions_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    poll_ids    int8multirange := @extschema@._claimed(claims, 'raw_server_polls');
+    player_ids  int8multirange := @extschema@._claimed(claims, 'raw_server_players');
+    rows_read         bigint;
+    servers_rebuilt   bigint;
+    sessions_removed  bigint := 0;
+    sessions_written  bigint;
+    servers     text[];
+    cuts        timestamptz[];
+    starts      timestamptz[];
+BEGIN
+    IF _build_game_sessions_step.full THEN
+        SELECT count(*) INTO sessions_removed FROM @extschema@.game_sessions;
+        TRUNCATE @extschema@.game_sessions;
+    END IF;
+
+    -- Per server, the earliest new poll or player row. A row at t changes at most the session
+    -- that contains the poll just before t (its end) and everything after: those are removed
+    -- and recomputed from the first sighting of the earliest of them.
+    WITH fresh AS (
+        SELECT p.server, p.polled_at FROM @extschema@.raw_server_polls p
+         WHERE p.ingest_id BETWEEN lower(poll_ids) AND upper(poll_ids) - 1 AND p.ingest_id <@ poll_ids
+        UNION ALL
+        SELECT r.server, r.polled_at FROM @extschema@.raw_server_players r
+         WHERE r.ingest_id BETWEEN lower(player_ids) AND upper(player_ids) - 1 AND r.ingest_id <@ player_ids
+    ), touched AS (
+        SELECT f.server, min(f.polled_at) AS earliest, count(*) AS n FROM fresh f GROUP BY f.server
+    )
+    SELECT coalesce(sum(t.n), 0), coalesce(array_agg(t.server ORDER BY t.server), '{}'),
+           coalesce(array_agg(coalesce((SELECT max(p.polled_at) FROM @extschema@.raw_server_polls p
+                                         WHERE p.server = t.server AND p.polled_at < t.earliest),
+                                       '-infinity') ORDER BY t.server), '{}')
+      INTO rows_read, servers, cuts
+      FROM touched t;
+    servers_rebuilt := cardinality(servers);
+
+    -- Recomputed from the first sighting of the earliest session reaching the cut; every session
+    -- starting from there goes, even one that ended before the cut, since it is computed again.
+    starts := ARRAY(SELECT least(c.cut, (SELECT min(g.first_seen) FROM @extschema@.game_sessions g
+                                          WHERE g.server = c.server AND g.last_seen >= c.cut))
+                      FROM unnest(servers, cuts) WITH ORDINALITY AS c(server, cut, i) ORDER BY c.i);
+    WITH removed AS (
+        DELETE FROM @extschema@.game_sessions g
+         USING unnest(servers, starts) AS c(server, rebuild_from)
+         WHERE g.server = c.server AND g.first_seen >= c.rebuild_from
+        RETURNING 1
+    )
+    SELECT sessions_removed + count(*) INTO sessions_removed FROM removed;
+
+    INSERT INTO @extschema@.game_sessions
+    SELECT * FROM @extschema@._game_sessions_from(servers, starts);
+    GET DIAGNOSTICS sessions_written = ROW_COUNT;
+
+    RETURN jsonb_build_object('rows_read', rows_read, 'servers_rebuilt', servers_rebuilt,
+                              'sessions_removed', sessions_removed, 'sessions_written', sessions_written);
+END
+$$;
+COMMENT ON FUNCTION _build_game_sessions_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_game_sessions (see guildstats.builders): recomputes the sessions of every server with new polls from the session its earliest new poll can change.';
+
+CREATE FUNCTION _build_et_ratings_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    maps_rated     integer := 0;
+    maps_replayed  integer := 0;
+    players_rated  integer := 0;
+    first_diff integer;
+    g          record;
+    rated      record;
+    touched    text[];
+    mus        double precision[];
+    sigmas     double precision[];
+BEGIN
+    IF _build_et_ratings_step.full THEN
+        TRUNCATE @extschema@.et_rated_maps, @extschema@.et_rating_history, @extschema@.et_ratings;
+    END IF;
+    -- Its claim on raw_et_stats_files only records the files seen so far; the maps themselves
+    -- are compared below, so files imported later (or by a later import_et_rounds()) are never
+    -- missed.
+
+    CREATE TEMP TABLE IF NOT EXISTS _et_rating_games (
+        map_seq integer, match_id text, started_at timestamp, outcome text,
+        guid text, side smallint, share double precision, fingerprint text) ON COMMIT DROP;
+    TRUNCATE _et_rating_games;
+    INSERT INTO _et_rating_games
+    SELECT dense_rank() OVER (ORDER BY gm.started_at, gm.match_id)::integer, gm.match_id, gm.started_at,
+           gm.outcome, gm.guid, gm.side, gm.share,
+           md5(gm.outcome || string_agg(gm.side || ':' || gm.guid || ':' || gm.share::text, ',')
+                   OVER (PARTITION BY gm.match_id))
+    FROM @extschema@.et_rating_games() gm;
+
+    SELECT min(coalesce(cur.map_seq, old.map_seq)) INTO first_diff
+    FROM (SELECT DISTINCT t.map_seq, t.match_id, t.fingerprint FROM _et_rating_games t) cur
+    FULL JOIN @extschema@.et_rated_maps old ON old.map_seq = cur.map_seq
+    WHERE cur.match_id IS DISTINCT FROM old.match_id OR cur.fingerprint IS DISTINCT FROM old.fingerprint;
+
+    IF first_diff IS NULL THEN
+        RETURN jsonb_build_object('status', 'ok');
+    END IF;
+
+    -- Forget everything from the first difference on, and put the players concerned back to
+    -- their rating before it.
+    SELECT count(*) INTO maps_replayed FROM @extschema@.et_rated_maps m WHERE m.map_seq >= first_diff;
+    SELECT coalesce(array_agg(DISTINCT h.guid), '{}') INTO touched
+    FROM @extschema@.et_rating_history h WHERE h.map_seq >= first_diff;
+    DELETE FROM @extschema@.et_rating_history h WHERE h.map_seq >= first_diff;
+    DELETE FROM @extschema@.et_rated_maps m WHERE m.map_seq >= first_diff;
+    DELETE FROM @extschema@.et_ratings r WHERE r.guid = ANY (touched);
+    INSERT INTO @extschema@.et_ratings (guid, mu, sigma, ordinal, maps, last_map_seq)
+    SELECT DISTINCT ON (h.guid) h.guid, h.mu, h.sigma, h.mu - 3 * h.sigma,
+           count(*) OVER (PARTITION BY h.guid), h.map_seq
+    FROM @extschema@.et_rating_history h
+    WHERE h.guid = ANY (touched)
+    ORDER BY h.guid, h.map_seq DESC;
+
+    FOR g IN
+        SELECT t.map_seq, t.match_id, t.started_at, t.outcome, t.fingerprint,
+               array_agg(t.guid ORDER BY t.side, t.guid) AS guids,
+               array_agg(t.side ORDER BY t.side, t.guid) AS sides,
+               array_agg(t.share ORDER BY t.side, t.guid) AS shares
+        FROM _et_rating_games t
+        WHERE t.map_seq >= first_diff
+        GROUP BY t.map_seq, t.match_id, t.started_at, t.outcome, t.fingerprint
+        ORDER BY t.map_seq
+    LOOP
+        -- The ratings as of this map: the loop's query cannot see updates made inside it.
+        SELECT array_agg(coalesce(r.mu, 25.0) ORDER BY u.o), array_agg(coalesce(r.sigma, 25.0 / 3) ORDER BY u.o)
+          INTO mus, sigmas
+          FROM unnest(g.guids) WITH ORDINALITY u(guid, o)
+          LEFT JOIN @extschema@.et_ratings r ON r.guid = u.guid;
+        SELECT * INTO rated FROM @extschema@._et_rate_game(
+            g.sides, mus, sigmas, g.shares,
+            CASE g.outcome WHEN 'round1_attackers' THEN 1 WHEN 'round2_attackers' THEN 2 ELSE 0 END::smallint);
+        INSERT INTO @extschema@.et_rated_maps (map_seq, match_id, started_at, outcome, fingerprint, win_probability)
+        VALUES (g.map_seq, g.match_id, g.started_at, g.outcome, g.fingerprint,
+                @extschema@.et_win_probability(
+                    ARRAY(SELECT m FROM unnest(mus, g.sides) u(m, s) WHERE s = 1),
+                    ARRAY(SELECT m FROM unnest(sigmas, g.sides) u(m, s) WHERE s = 1),
+                    ARRAY(SELECT m FROM unnest(mus, g.sides) u(m, s) WHERE s = 2),
+                    ARRAY(SELECT m FROM unnest(sigmas, g.sides) u(m, s) WHERE s = 2)));
+        INSERT INTO @extschema@.et_rating_history
+            (guid, map_seq, match_id, side, share, result, mu_before, sigma_before, mu, sigma)
+        SELECT u.guid, g.map_seq, g.match_id, u.side, u.share,
+               CASE WHEN g.outcome = 'draw' THEN 'draw'
+                    WHEN (g.outcome = 'round1_attackers') = (u.side = 1) THEN 'won' ELSE 'lost' END,
+               u.mu_before, u.sigma_before, u.mu, u.sigma
+        FROM unnest(g.guids, g.sides, g.shares, mus, sigmas, rated.new_mu, rated.new_sigma)
+             AS u(guid, side, share, mu_before, sigma_before, mu, sigma);
+        INSERT INTO @extschema@.et_ratings AS r (guid, mu, sigma, ordinal, maps, last_map_seq)
+        SELECT u.guid, u.mu, u.sigma, u.mu - 3 * u.sigma, 1, g.map_seq
+        FROM unnest(g.guids, rated.new_mu, rated.new_sigma) AS u(guid, mu, sigma)
+        ON CONFLICT (guid) DO UPDATE
+            SET mu = excluded.mu, sigma = excluded.sigma, ordinal = excluded.ordinal,
+                maps = r.maps + 1, last_map_seq = excluded.last_map_seq;
+        maps_rated := maps_rated + 1;
+        players_rated := players_rated + cardinality(g.guids);
+    END LOOP;
+    -- Its status says ok on a full rebuild too, as it always has.
+    RETURN jsonb_build_object('maps_rated', maps_rated, 'maps_replayed', maps_replayed,
+                              'players_rated', players_rated, 'status', 'ok');
+END
+$$;
+COMMENT ON FUNCTION _build_et_ratings_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_et_ratings (see guildstats.builders): replays the ratings from the first map that is new or changed.';
+
+CREATE FUNCTION _import_et_rounds_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    pending record;
+    n_read integer := 0;
+    n_imported integer := 0;
+    n_failed integer := 0;
+    n_linked integer := 0;
+    n_recomputed integer := 0;
+    batch_size constant integer := 500;
+    batch_read integer;
+    batch_imported integer;
+    batch_failed integer;
+    gap interval;
+BEGIN
+    -- Batches through the fast path (parse everything, then one statement per table); a batch
+    -- that fails there for any reason is redone one file at a time, each in a subtransaction.
+    LOOP
+        BEGIN
+            SELECT b.files_read, b.rounds_imported, b.files_failed
+            INTO batch_read, batch_imported, batch_failed
+            FROM @extschema@._et_import_batch(batch_size) AS b;
+        EXCEPTION WHEN OTHERS THEN
+            batch_read := 0; batch_imported := 0; batch_failed := 0;
+            FOR pending IN
+                SELECT f.ingest_id
+                FROM @extschema@.raw_et_stats_files f
+                WHERE f.imported_at IS NULL AND f.import_error IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM @extschema@.et_rounds r WHERE r.sha256 = f.sha256)
+                ORDER BY f.ingest_id
+                LIMIT batch_size
+            LOOP
+                batch_read := batch_read + 1;
+                BEGIN
+                    PERFORM @extschema@._et_import_file(pending.ingest_id);
+                    UPDATE @extschema@.raw_et_stats_files SET imported_at = now(), import_error = NULL
+                    WHERE ingest_id = pending.ingest_id;
+                    batch_imported := batch_imported + 1;
+                EXCEPTION WHEN OTHERS THEN
+                    -- The file's rows are rolled back with the subtransaction; the raw file
+                    -- stays, with the reason next to it, and the batch goes on.
+                    UPDATE @extschema@.raw_et_stats_files SET import_error = SQLERRM
+                    WHERE ingest_id = pending.ingest_id;
+                    batch_failed := batch_failed + 1;
+                END;
+            END LOOP;
+        END;
+        n_read := n_read + batch_read;
+        n_imported := n_imported + batch_imported;
+        n_failed := n_failed + batch_failed;
+        EXIT WHEN batch_read < batch_size;
+    END LOOP;
+
+    -- A big backfill leaves the planner's statistics describing nearly empty tables; the
+    -- linking step looks rounds up by time, so refresh those of the rounds (a small table: the
+    -- players' and weapons' statistics are left to autovacuum).
+    IF n_imported >= 200 THEN
+        ANALYZE @extschema@.et_rounds;
+    END IF;
+
+    SELECT s.et_session_gap INTO gap FROM @extschema@.settings_for(NULL) s;
+    SELECT l.rounds_linked, l.round2_recomputed INTO n_linked, n_recomputed
+    FROM @extschema@._et_link_new(gap) AS l;
+
+    RETURN jsonb_build_object('files_read', n_read, 'rounds_imported', n_imported, 'files_failed', n_failed,
+        'rounds_linked', n_linked, 'round2_recomputed', n_recomputed,
+        'orphan_round2', (SELECT count(*)::integer FROM @extschema@.et_rounds WHERE is_orphan),
+        'sessions', (SELECT count(*)::integer FROM @extschema@.et_sessions));
+END
+$$;
+COMMENT ON FUNCTION _import_et_rounds_step(bigint, jsonb, boolean) IS
+    'Internal: the step of import_et_rounds (see guildstats.builders): imports the files not imported yet and links the rounds around them.';
+
+-- The guilds to refresh: those whose sessions build_voice_sessions() rewrote, and those never
+-- built here or whose calendar time zone changed (whole).
+CREATE FUNCTION _build_voice_copresence_changes(full boolean, guild bigint)
+RETURNS TABLE (guild_id bigint, changed_from timestamptz, tz text, horizon timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT c.guild_id, min(c.changed_from), s.calendar_time_zone, b.horizon
+    FROM (SELECT v.guild_id, v.changed_from FROM @extschema@.voice_session_changes v
+           WHERE v.consumer = 'build_voice_copresence'
+          UNION ALL
+          SELECT b.guild_id, '-infinity' FROM @extschema@.voice_build_guilds b
+           WHERE NOT EXISTS (SELECT 1 FROM @extschema@.voice_copresence_guilds d
+                              WHERE d.guild_id = b.guild_id
+                                AND d.calendar_time_zone = (SELECT s.calendar_time_zone
+                                                              FROM @extschema@.settings_for(b.guild_id) s))) c
+    CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
+    JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
+    WHERE $2 IS NULL OR c.guild_id = $2
+    GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
+    ORDER BY c.guild_id
+$$;
+COMMENT ON FUNCTION _build_voice_copresence_changes(boolean, bigint) IS
+    'Internal to build_voice_copresence: per guild to refresh (every such guild when guild is NULL), the first instant its sessions changed from, its calendar time zone and voice horizon.';
+
+CREATE FUNCTION _build_voice_copresence_plan(claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF _build_voice_copresence_plan.full THEN
+        DELETE FROM @extschema@.voice_copresence_guilds;
+        TRUNCATE @extschema@.voice_copresence_daily;
+    END IF;
+    -- A guild without voice_build_guilds has no sessions to pair; its notices are spent here,
+    -- since no step will run for it.
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_voice_copresence'
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.voice_build_guilds b WHERE b.guild_id = c.guild_id);
+    RETURN jsonb_build_object('guilds', coalesce((SELECT jsonb_agg(g.guild_id ORDER BY g.guild_id)
+        FROM @extschema@._build_voice_copresence_changes(_build_voice_copresence_plan.full, NULL) g), '[]'));
+END
+$$;
+COMMENT ON FUNCTION _build_voice_copresence_plan(jsonb, boolean) IS
+    'Internal: the plan of build_voice_copresence (see guildstats.builders): empties the pairs on a full rebuild and lists the guilds to refresh.';
+
+CREATE FUNCTION _build_voice_copresence_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g  record;
+    n  bigint;
+BEGIN
+    SELECT * INTO g FROM @extschema@._build_voice_copresence_changes(_build_voice_copresence_step.full, guild) c;
+    IF NOT FOUND THEN
+        RETURN '{}';
+    END IF;
+    DELETE FROM @extschema@.voice_copresence_daily d
+     WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+    INSERT INTO @extschema@.voice_copresence_daily (guild_id, day, user_a, user_b, shared_seconds)
+    SELECT g.guild_id, p.day, p.user_a, p.user_b, p.shared_seconds
+    FROM @extschema@._voice_copresence_pairs(g.guild_id, (g.changed_from AT TIME ZONE g.tz)::date, g.tz, g.horizon) p;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    INSERT INTO @extschema@.voice_copresence_guilds AS d (guild_id, calendar_time_zone, built_at)
+    VALUES (g.guild_id, g.tz, now())
+    ON CONFLICT (guild_id) DO UPDATE SET calendar_time_zone = EXCLUDED.calendar_time_zone, built_at = EXCLUDED.built_at;
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_voice_copresence' AND c.guild_id = g.guild_id;
+    RETURN jsonb_build_object('guilds_refreshed', 1, 'pair_rows', n);
+END
+$$;
+COMMENT ON FUNCTION _build_voice_copresence_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_voice_copresence (see guildstats.builders): rewrites one guild''s voice_copresence_daily from the first day whose sessions changed on.';
+
+-- The public builders keep their signatures and comments; their bodies call the runner.
+CREATE OR REPLACE FUNCTION build_members(full boolean DEFAULT false)
+RETURNS TABLE (rows_read bigint, members_added bigint, members_updated bigint,
+               elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_members', $1))
+        AS r(rows_read bigint, members_added bigint, members_updated bigint, elapsed interval, status text)
+$$;
+
+CREATE OR REPLACE FUNCTION build_voice_sessions(full boolean DEFAULT false)
+RETURNS TABLE (events_read bigint, snapshots_read bigint, heartbeats_read bigint,
+               guilds_built integer, users_rebuilt bigint, sessions_opened bigint,
+               sessions_closed bigint, sessions_updated bigint, sessions_removed bigint,
+               elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_voice_sessions', $1))
+        AS r(events_read bigint, snapshots_read bigint, heartbeats_read bigint,
+             guilds_built integer, users_rebuilt bigint, sessions_opened bigint,
+             sessions_closed bigint, sessions_updated bigint, sessions_removed bigint,
+             elapsed interval, status text)
+$$;
+
+CREATE OR REPLACE FUNCTION build_event_attendance(full boolean DEFAULT false)
+RETURNS TABLE (observations_read bigint, events_built bigint, attendance_rows bigint,
+               elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_event_attendance', $1))
+        AS r(observations_read bigint, events_built bigint, attendance_rows bigint, elapsed interval, status text)
+$$;
+
+CREATE OR REPLACE FUNCTION build_rollups(full boolean DEFAULT false)
+RETURNS TABLE (guilds_refreshed integer, daily_rows bigint, weekly_rows bigint, monthly_rows bigint,
+               elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_rollups', $1))
+        AS r(guilds_refreshed integer, daily_rows bigint, weekly_rows bigint, monthly_rows bigint,
+             elapsed interval, status text)
+$$;
+
+CREATE OR REPLACE FUNCTION build_voice_copresence(full boolean DEFAULT false)
+RETURNS TABLE (guilds_refreshed integer, pair_rows bigint, elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_voice_copresence', $1))
+        AS r(guilds_refreshed integer, pair_rows bigint, elapsed interval, status text)
+$$;
+CREATE OR REPLACE FUNCTION build_game_sessions(full boolean DEFAULT false)
+RETURNS TABLE (rows_read bigint, servers_rebuilt bigint, sessions_removed bigint,
+               sessions_written bigint, elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_game_sessions', $1))
+        AS r(rows_read bigint, servers_rebuilt bigint, sessions_removed bigint,
+               sessions_written bigint, elapsed interval, status text)
+$$;
+
+CREATE OR REPLACE FUNCTION build_et_ratings(full boolean DEFAULT false)
+RETURNS TABLE (maps_rated integer, maps_replayed integer, players_rated integer,
+               elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_et_ratings', $1))
+        AS r(maps_rated integer, maps_replayed integer, players_rated integer,
+               elapsed interval, status text)
+$$;
+
+CREATE OR REPLACE FUNCTION import_et_rounds()
+RETURNS TABLE (files_read integer, rounds_imported integer, files_failed integer,
+               rounds_linked integer, round2_recomputed integer, orphan_round2 integer,
+               sessions integer, elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('import_et_rounds'))
+        AS r(files_read integer, rounds_imported integer, files_failed integer,
+               rounds_linked integer, round2_recomputed integer, orphan_round2 integer,
+               sessions integer, elapsed interval, status text)
+$$;
+
+INSERT INTO @extschema@.builders (name, reads, claims, depends_on, per, plan, step, counters, skipped_note) VALUES
+    ('import_et_rounds',
+     '{raw_et_stats_files,et_rounds,et_player_rounds,et_matches,et_sessions,et_link_state,settings}',
+     '{}', '{}', 'all', NULL,
+     '_import_et_rounds_step(bigint, jsonb, boolean)',
+     '{files_read,rounds_imported,files_failed,rounds_linked,round2_recomputed,orphan_round2,sessions}',
+     '; its results will be there when it commits'),
+    ('build_et_ratings',
+     '{raw_et_stats_files,et_rounds,et_player_rounds,et_matches,et_rated_maps,et_rating_history,et_ratings}',
+     '{raw_et_stats_files}', '{import_et_rounds}', 'all', NULL,
+     '_build_et_ratings_step(bigint, jsonb, boolean)',
+     '{maps_rated,maps_replayed,players_rated}', NULL),
+    ('build_members',
+     '{raw_voice_events,raw_messages,raw_member_events,raw_point_transactions,members}',
+     '{raw_voice_events,raw_messages,raw_member_events,raw_point_transactions}', '{}', 'guild',
+     '_build_members_plan(jsonb, boolean)', '_build_members_step(bigint, jsonb, boolean)',
+     '{rows_read,members_added,members_updated}', NULL),
+    ('build_voice_sessions',
+     '{raw_voice_events,raw_voice_snapshots,raw_heartbeats,settings,voice_build_guilds,voice_sessions}',
+     '{raw_voice_events,raw_voice_snapshots,raw_heartbeats}', '{}', 'guild',
+     '_build_voice_sessions_plan(jsonb, boolean)', '_build_voice_sessions_step(bigint, jsonb, boolean)',
+     '{events_read,snapshots_read,heartbeats_read,guilds_built,users_rebuilt,sessions_opened,sessions_closed,sessions_updated,sessions_removed}',
+     NULL),
+    ('build_voice_copresence',
+     '{settings,voice_session_changes,voice_build_guilds,voice_sessions,voice_copresence_guilds,voice_copresence_daily}',
+     '{}', '{build_voice_sessions}', 'guild',
+     '_build_voice_copresence_plan(jsonb, boolean)', '_build_voice_copresence_step(bigint, jsonb, boolean)',
+     '{guilds_refreshed,pair_rows}', NULL),
+    ('build_event_attendance',
+     '{raw_scheduled_events,settings,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance}',
+     '{raw_scheduled_events}', '{build_voice_sessions}', 'guild',
+     '_build_event_attendance_plan(jsonb, boolean)', '_build_event_attendance_step(bigint, jsonb, boolean)',
+     '{observations_read,events_built,attendance_rows}', NULL),
+    ('build_game_sessions',
+     '{raw_server_polls,raw_server_players,settings,game_sessions}',
+     '{raw_server_polls,raw_server_players}', '{}', 'all', NULL,
+     '_build_game_sessions_step(bigint, jsonb, boolean)',
+     '{rows_read,servers_rebuilt,sessions_removed,sessions_written}', NULL),
+    ('build_rollups',
+     '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,server_polls_hourly,ingest_lag_rollup}',
+     '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files}', '{build_members,build_voice_sessions,build_event_attendance}', 'guild',
+     '_build_rollups_plan(jsonb, boolean)', '_build_rollups_step(bigint, jsonb, boolean)',
+     '{guilds_refreshed,daily_rows,weekly_rows,monthly_rows}', NULL);
+
+-- A lock row without a builder would be one no runner takes; then each row is a builder's.
+DELETE FROM @extschema@.builder_locks l WHERE l.builder NOT IN (SELECT b.name FROM @extschema@.builders b);
+ALTER TABLE @extschema@.builder_locks ADD FOREIGN KEY (builder) REFERENCES @extschema@.builders (name) ON DELETE CASCADE;
+
+CREATE OR REPLACE FUNCTION build_all()
+RETURNS TABLE (builder text, status text, elapsed interval)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    b       record;
+    r       jsonb;
+    failed  text[] := '{}';
+    started timestamptz;
+BEGIN
+    FOR b IN SELECT o.name, o.depends_on FROM @extschema@.builder_order() o ORDER BY o.run_order LOOP
+        builder := b.name;
+        IF b.depends_on && failed THEN
+            status := 'not run: ' || array_to_string(ARRAY(SELECT unnest(b.depends_on) INTERSECT SELECT unnest(failed) ORDER BY 1), ', ')
+                      || ' failed';
+            elapsed := interval '0';
+            failed := failed || b.name;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        started := clock_timestamp();
+        BEGIN
+            r := @extschema@._run_builder(b.name);
+            status := r->>'status';
+            elapsed := (r->>'elapsed')::interval;
+        EXCEPTION WHEN OTHERS THEN
+            status := 'error: ' || SQLERRM;
+            elapsed := clock_timestamp() - started;
+            failed := failed || b.name;
+            RAISE WARNING 'guildstats: build_all(): % failed: %', b.name, SQLERRM;
+        END;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION build_all() IS
+    'Runs every builder of guildstats.builders in dependency order (builder_order()) in the caller''s transaction and returns one row per builder with its status: ok, skipped while another call runs it, error: and the message when it failed (its work and progress are rolled back, the others keep theirs), or not run when a builder it depends on failed. What pg_cron runs every minute (sql/ops/cron.sql).';
+
+CREATE OR REPLACE FUNCTION erase_member(guild_id bigint, user_id bigint)
+RETURNS TABLE (table_name text, rows_changed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lock_wait text;
+    n bigint;
+BEGIN
+    IF erase_member.guild_id IS NULL OR erase_member.user_id IS NULL THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): both are required', erase_member.guild_id, erase_member.user_id
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Waits for builds in flight, but not forever: a transaction left open holding a builder's
+    -- lock gets a clear error instead of a hang (the caller's lock_timeout, else 30 seconds).
+    lock_wait := current_setting('lock_timeout');
+    BEGIN
+        IF lock_wait = '0' THEN
+            PERFORM set_config('lock_timeout', '30s', true);
+        END IF;
+        -- Every builder of the registry, so that one registered later is kept out too.
+        PERFORM 1 FROM @extschema@.builder_locks l JOIN @extschema@.builders b ON b.name = l.builder
+         ORDER BY l.builder FOR UPDATE OF l;
+        PERFORM set_config('lock_timeout', lock_wait, true);
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): a build held the builders'' locks for longer than lock_timeout (%); nothing was erased',
+            erase_member.guild_id, erase_member.user_id, CASE lock_wait WHEN '0' THEN '30s' ELSE lock_wait END
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Retry when the build has committed; pg_stat_activity shows the transaction holding guildstats.builder_locks.';
+    END;
+
+    -- Every table with a (guild_id, user_id) pair, raw first.
+    FOR table_name IN
+        -- The list itself must survive the erasure it causes.
+        SELECT t FROM @extschema@._member_tables() t WHERE t <> 'opt_out'
+    LOOP
+        EXECUTE format('DELETE FROM @extschema@.%I t WHERE t.guild_id = $1 AND t.user_id = $2', table_name)
+            USING erase_member.guild_id, erase_member.user_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        rows_changed := n;
+        RETURN NEXT;
+    END LOOP;
+
+    -- Pairs name the member as user_a or user_b, not user_id.
+    DELETE FROM @extschema@.voice_copresence_daily p
+     WHERE p.guild_id = erase_member.guild_id
+       AND (p.user_a = erase_member.user_id OR p.user_b = erase_member.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'voice_copresence_daily'; rows_changed := n; RETURN NEXT;
+
+    -- Snapshots in every form: entries whose user_id is the member, however spelled; entries
+    -- the builders cannot read that mention the member anywhere; and documents that are not
+    -- arrays (not snapshots at all) that mention the member, blanked to JSON null.
+    UPDATE @extschema@.raw_voice_snapshots s
+       SET voice_states = CASE jsonb_typeof(s.voice_states)
+               WHEN 'array' THEN (
+                   SELECT coalesce(jsonb_agg(v ORDER BY o), '[]'::jsonb)
+                     FROM jsonb_array_elements(s.voice_states) WITH ORDINALITY AS e(v, o)
+                    WHERE NOT @extschema@._voice_state_is_member(v, erase_member.user_id))
+               ELSE 'null'::jsonb END
+     WHERE s.guild_id = erase_member.guild_id
+       AND @extschema@._mentions_id(s.voice_states, erase_member.user_id)
+       AND (jsonb_typeof(s.voice_states) <> 'array'
+            OR EXISTS (SELECT 1 FROM jsonb_array_elements(s.voice_states) v
+                        WHERE @extschema@._voice_state_is_member(v, erase_member.user_id)));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_voice_snapshots'; rows_changed := n; RETURN NEXT;
+
+    UPDATE @extschema@.raw_scheduled_events e
+       SET creator_id = NULL
+     WHERE e.guild_id = erase_member.guild_id AND e.creator_id = erase_member.user_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'raw_scheduled_events'; rows_changed := n; RETURN NEXT;
+
+    -- Quarantined raw rows are kept whole, so they name members inside row_data too (a
+    -- snapshot's voice states, an event's creator). Those that mention the member go whole:
+    -- nothing is built from them, and a redacted copy would no longer be the row that came.
+    DELETE FROM @extschema@.quarantine q
+     WHERE q.guild_id = erase_member.guild_id
+       AND @extschema@._mentions_id(q.row_data, erase_member.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    table_name := 'quarantine (row_data)'; rows_changed := n; RETURN NEXT;
+END
+$$;
+
+-- ==== end of one builder framework

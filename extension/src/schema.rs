@@ -18,6 +18,7 @@ extension_sql_file!(
     // The comment blocks are created right after the Rust functions the SQL calls.
     requires = [
         "settings",
+        "builders",
         "et_function_comments",
         "et_link_comment",
         "et_import_batch_comment"
@@ -31,22 +32,28 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/extension/et_ratings.sql",
     name = "et_ratings",
-    requires = ["et_reports", "build_progress"]
+    requires = ["et_reports", "builders"]
 );
 extension_sql_file!(
     "../../sql/extension/build_progress.sql",
     name = "build_progress",
     requires = ["raw_tables"]
 );
+// The registry and its runner: every builder's public function calls the runner.
+extension_sql_file!(
+    "../../sql/extension/builders.sql",
+    name = "builders",
+    requires = ["build_progress"]
+);
 extension_sql_file!(
     "../../sql/extension/members.sql",
     name = "members",
-    requires = ["build_progress"]
+    requires = ["builders"]
 );
 extension_sql_file!(
     "../../sql/extension/voice_sessions.sql",
     name = "voice_sessions",
-    requires = ["settings", "build_progress"]
+    requires = ["settings", "builders"]
 );
 extension_sql_file!(
     "../../sql/extension/events.sql",
@@ -62,6 +69,7 @@ extension_sql_file!(
     "../../sql/extension/privacy.sql",
     name = "privacy",
     requires = [
+        "builders",
         "et_reports",
         "members",
         "voice_sessions",
@@ -72,7 +80,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/extension/game_sessions.sql",
     name = "game_sessions",
-    requires = ["settings", "build_progress"]
+    requires = ["settings", "builders"]
 );
 extension_sql_file!(
     "../../sql/extension/funnel.sql",

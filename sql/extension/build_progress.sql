@@ -134,15 +134,13 @@ COMMENT ON FUNCTION _reset_progress(text) IS
 -- works. A row lock and not an advisory lock: any login may take any advisory lock key, and a
 -- reader holding a builder's key made every build report "skipped" and erase_member() wait
 -- forever. Locking a row needs UPDATE on the table, which only guildstats_admin (and the
--- owner) has (sql/ops/roles.sql). The rows come with the extension; pg_dump leaves them out.
+-- owner) has (sql/ops/roles.sql). The rows come with the registry (builders.sql), which adds one
+-- for each builder registered; pg_dump leaves them out.
 CREATE TABLE builder_locks (
     builder  text PRIMARY KEY
 );
-INSERT INTO builder_locks (builder)
-VALUES ('import_et_rounds'), ('build_members'), ('build_voice_sessions'), ('build_event_attendance'),
-       ('build_rollups'), ('build_game_sessions'), ('build_voice_copresence');
 COMMENT ON TABLE builder_locks IS
-    'One row per builder; a builder runs while it holds its row locked (SELECT ... FOR UPDATE SKIP LOCKED), and erase_member() locks every row. Only roles with UPDATE on this table (guildstats_admin) can hold them. Do not edit.';
+    'One row per builder of guildstats.builders (registering a builder adds it); a builder runs while it holds its row locked (SELECT ... FOR UPDATE SKIP LOCKED), and erase_member() locks every row. Only roles with UPDATE on this table (guildstats_admin) can hold them. Do not edit.';
 COMMENT ON COLUMN builder_locks.builder IS 'The builder function, e.g. build_voice_sessions.';
 
 CREATE FUNCTION _try_builder_lock(builder text)

@@ -89,62 +89,83 @@ END;
 COMMENT ON FUNCTION _voice_copresence_pairs(bigint, date, text, timestamptz) IS
     'Internal to build_voice_copresence(): the shared voice seconds of every pair of a guild per calendar day in time_zone, from from_day on, open sessions counted up to horizon.';
 
-CREATE FUNCTION build_voice_copresence(full boolean DEFAULT false)
-RETURNS TABLE (guilds_refreshed integer, pair_rows bigint, elapsed interval, status text)
+-- The guilds to refresh: those whose sessions build_voice_sessions() rewrote, and those never
+-- built here or whose calendar time zone changed (whole).
+CREATE FUNCTION _build_voice_copresence_changes(full boolean, guild bigint)
+RETURNS TABLE (guild_id bigint, changed_from timestamptz, tz text, horizon timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT c.guild_id, min(c.changed_from), s.calendar_time_zone, b.horizon
+    FROM (SELECT v.guild_id, v.changed_from FROM @extschema@.voice_session_changes v
+           WHERE v.consumer = 'build_voice_copresence'
+          UNION ALL
+          SELECT b.guild_id, '-infinity' FROM @extschema@.voice_build_guilds b
+           WHERE NOT EXISTS (SELECT 1 FROM @extschema@.voice_copresence_guilds d
+                              WHERE d.guild_id = b.guild_id
+                                AND d.calendar_time_zone = (SELECT s.calendar_time_zone
+                                                              FROM @extschema@.settings_for(b.guild_id) s))) c
+    CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
+    JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
+    WHERE $2 IS NULL OR c.guild_id = $2
+    GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
+    ORDER BY c.guild_id
+$$;
+COMMENT ON FUNCTION _build_voice_copresence_changes(boolean, bigint) IS
+    'Internal to build_voice_copresence: per guild to refresh (every such guild when guild is NULL), the first instant its sessions changed from, its calendar time zone and voice horizon.';
+
+CREATE FUNCTION _build_voice_copresence_plan(claims jsonb, full boolean)
+RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
-#variable_conflict use_variable
-DECLARE
-    started  timestamptz := clock_timestamp();
-    g        record;
-    n        bigint;
 BEGIN
-    guilds_refreshed := 0; pair_rows := 0;
-    IF NOT @extschema@._try_builder_lock('build_voice_copresence') THEN
-        elapsed := clock_timestamp() - started;
-        status := 'skipped: another build_voice_copresence() is running';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF build_voice_copresence.full THEN
+    IF _build_voice_copresence_plan.full THEN
         DELETE FROM @extschema@.voice_copresence_guilds;
         TRUNCATE @extschema@.voice_copresence_daily;
     END IF;
-
-    -- The days from the earliest session build_voice_sessions() rewrote; a guild never built
-    -- here, or whose calendar time zone changed, whole.
-    FOR g IN
-        SELECT c.guild_id, min(c.changed_from) AS changed_from, s.calendar_time_zone AS tz, b.horizon
-        FROM (SELECT v.guild_id, v.changed_from FROM @extschema@.voice_session_changes v
-               WHERE v.consumer = 'build_voice_copresence'
-              UNION ALL
-              SELECT b.guild_id, '-infinity' FROM @extschema@.voice_build_guilds b
-               WHERE NOT EXISTS (SELECT 1 FROM @extschema@.voice_copresence_guilds d
-                                  WHERE d.guild_id = b.guild_id
-                                    AND d.calendar_time_zone = (SELECT s.calendar_time_zone
-                                                                  FROM @extschema@.settings_for(b.guild_id) s))) c
-        CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
-        JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
-        GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
-        ORDER BY c.guild_id
-    LOOP
-        guilds_refreshed := guilds_refreshed + 1;
-        DELETE FROM @extschema@.voice_copresence_daily d
-         WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
-        INSERT INTO @extschema@.voice_copresence_daily (guild_id, day, user_a, user_b, shared_seconds)
-        SELECT g.guild_id, p.day, p.user_a, p.user_b, p.shared_seconds
-        FROM @extschema@._voice_copresence_pairs(g.guild_id, (g.changed_from AT TIME ZONE g.tz)::date, g.tz, g.horizon) p;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        pair_rows := pair_rows + n;
-        INSERT INTO @extschema@.voice_copresence_guilds AS d (guild_id, calendar_time_zone, built_at)
-        VALUES (g.guild_id, g.tz, now())
-        ON CONFLICT (guild_id) DO UPDATE SET calendar_time_zone = EXCLUDED.calendar_time_zone, built_at = EXCLUDED.built_at;
-    END LOOP;
-    DELETE FROM @extschema@.voice_session_changes c WHERE c.consumer = 'build_voice_copresence';
-
-    elapsed := clock_timestamp() - started;
-    status := CASE WHEN build_voice_copresence.full THEN 'ok: full rebuild' ELSE 'ok' END;
-    RETURN NEXT;
+    -- A guild without voice_build_guilds has no sessions to pair; its notices are spent here,
+    -- since no step will run for it.
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_voice_copresence'
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.voice_build_guilds b WHERE b.guild_id = c.guild_id);
+    RETURN jsonb_build_object('guilds', coalesce((SELECT jsonb_agg(g.guild_id ORDER BY g.guild_id)
+        FROM @extschema@._build_voice_copresence_changes(_build_voice_copresence_plan.full, NULL) g), '[]'));
 END
+$$;
+COMMENT ON FUNCTION _build_voice_copresence_plan(jsonb, boolean) IS
+    'Internal: the plan of build_voice_copresence (see guildstats.builders): empties the pairs on a full rebuild and lists the guilds to refresh.';
+
+CREATE FUNCTION _build_voice_copresence_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g  record;
+    n  bigint;
+BEGIN
+    SELECT * INTO g FROM @extschema@._build_voice_copresence_changes(_build_voice_copresence_step.full, guild) c;
+    IF NOT FOUND THEN
+        RETURN '{}';
+    END IF;
+    DELETE FROM @extschema@.voice_copresence_daily d
+     WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+    INSERT INTO @extschema@.voice_copresence_daily (guild_id, day, user_a, user_b, shared_seconds)
+    SELECT g.guild_id, p.day, p.user_a, p.user_b, p.shared_seconds
+    FROM @extschema@._voice_copresence_pairs(g.guild_id, (g.changed_from AT TIME ZONE g.tz)::date, g.tz, g.horizon) p;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    INSERT INTO @extschema@.voice_copresence_guilds AS d (guild_id, calendar_time_zone, built_at)
+    VALUES (g.guild_id, g.tz, now())
+    ON CONFLICT (guild_id) DO UPDATE SET calendar_time_zone = EXCLUDED.calendar_time_zone, built_at = EXCLUDED.built_at;
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_voice_copresence' AND c.guild_id = g.guild_id;
+    RETURN jsonb_build_object('guilds_refreshed', 1, 'pair_rows', n);
+END
+$$;
+COMMENT ON FUNCTION _build_voice_copresence_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_voice_copresence (see guildstats.builders): rewrites one guild''s voice_copresence_daily from the first day whose sessions changed on.';
+
+CREATE FUNCTION build_voice_copresence(full boolean DEFAULT false)
+RETURNS TABLE (guilds_refreshed integer, pair_rows bigint, elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_voice_copresence', $1))
+        AS r(guilds_refreshed integer, pair_rows bigint, elapsed interval, status text)
 $$;
 COMMENT ON FUNCTION build_voice_copresence(boolean) IS
     'Refreshes voice_copresence_daily from the first calendar day whose voice sessions build_voice_sessions() rewrote, per guild (a guild never built, or whose calendar time zone changed, whole). Returns one summary row; full => true starts over. build_all() runs it after build_voice_sessions().';

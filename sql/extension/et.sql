@@ -602,22 +602,12 @@ $$;
 COMMENT ON FUNCTION _et_link_new(interval) IS
     'Internal: links the ET:Legacy rounds imported since the last linking, with every round whose pairing, match, session or restart mark they can change; returns how many rounds it linked and how many round-2 differentials it recomputed.';
 
-CREATE FUNCTION import_et_rounds()
-RETURNS TABLE (
-    files_read         integer,
-    rounds_imported    integer,
-    files_failed       integer,
-    rounds_linked      integer,
-    round2_recomputed  integer,
-    orphan_round2      integer,
-    sessions           integer,
-    elapsed            interval,
-    status             text
-)
+-- ET:Legacy files name no guild: one step over every file (per = all).
+CREATE FUNCTION _import_et_rounds_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    started timestamptz := clock_timestamp();
     pending record;
     n_read integer := 0;
     n_imported integer := 0;
@@ -630,13 +620,6 @@ DECLARE
     batch_failed integer;
     gap interval;
 BEGIN
-    -- pg_cron never overlaps itself, but a person may call this at the same time.
-    IF NOT @extschema@._try_builder_lock('import_et_rounds') THEN
-        RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, clock_timestamp() - started,
-            'skipped: another import_et_rounds() is running; its results will be there when it commits'::text;
-        RETURN;
-    END IF;
-
     -- Batches through the fast path (parse everything, then one statement per table); a batch
     -- that fails there for any reason is redone one file at a time, each in a subtransaction.
     LOOP
@@ -686,11 +669,26 @@ BEGIN
     SELECT l.rounds_linked, l.round2_recomputed INTO n_linked, n_recomputed
     FROM @extschema@._et_link_new(gap) AS l;
 
-    RETURN QUERY SELECT n_read, n_imported, n_failed, n_linked, n_recomputed,
-        (SELECT count(*)::integer FROM @extschema@.et_rounds WHERE is_orphan),
-        (SELECT count(*)::integer FROM @extschema@.et_sessions),
-        clock_timestamp() - started, 'ok'::text;
+    RETURN jsonb_build_object('files_read', n_read, 'rounds_imported', n_imported, 'files_failed', n_failed,
+        'rounds_linked', n_linked, 'round2_recomputed', n_recomputed,
+        'orphan_round2', (SELECT count(*)::integer FROM @extschema@.et_rounds WHERE is_orphan),
+        'sessions', (SELECT count(*)::integer FROM @extschema@.et_sessions));
 END
+$$;
+COMMENT ON FUNCTION _import_et_rounds_step(bigint, jsonb, boolean) IS
+    'Internal: the step of import_et_rounds (see guildstats.builders): imports the files not imported yet and links the rounds around them.';
+
+-- pg_cron never overlaps itself, but a person may call this at the same time: the runner's lock
+-- tells them (with builders.skipped_note).
+CREATE FUNCTION import_et_rounds()
+RETURNS TABLE (files_read integer, rounds_imported integer, files_failed integer,
+               rounds_linked integer, round2_recomputed integer, orphan_round2 integer,
+               sessions integer, elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('import_et_rounds'))
+        AS r(files_read integer, rounds_imported integer, files_failed integer,
+               rounds_linked integer, round2_recomputed integer, orphan_round2 integer,
+               sessions integer, elapsed interval, status text)
 $$;
 COMMENT ON FUNCTION import_et_rounds() IS
     'Imports every ET:Legacy stats file in raw_et_stats_files not imported yet (a malformed file keeps its raw row with import_error set, and the batch goes on), then links the new rounds and those near them (rounds_linked): pairs rounds, recomputes round-2 differentials whose round 1 changed (a late round 1 still pairs), marks restarts and rebuilds their et_matches and et_sessions rows. orphan_round2 and sessions count all rounds. Safe to call repeatedly and concurrently (a second caller is told another import is running). Example: SELECT * FROM guildstats.import_et_rounds();';

@@ -77,8 +77,6 @@ COMMENT ON COLUMN et_ratings.ordinal IS 'mu - 3 sigma: the conservative skill le
 COMMENT ON COLUMN et_ratings.maps IS 'Rated maps played.';
 COMMENT ON COLUMN et_ratings.last_map_seq IS 'The last rated map played (et_rated_maps.map_seq).';
 
-INSERT INTO builder_locks (builder) VALUES ('build_et_ratings');
-
 CREATE FUNCTION _et_normal_cdf(z double precision)
 RETURNS double precision
 LANGUAGE plpgsql IMMUTABLE STRICT AS $$
@@ -226,13 +224,15 @@ END;
 COMMENT ON FUNCTION et_rating_games() IS
     'The games build_et_ratings() rates, one row per player and map in rating order: finished stopwatch maps with a result (not cancelled by a restart) and humans on both sides; side 1 attacked in round 1; share is the player''s seconds over the two rounds'' lengths (the longest time played in each), capped at 1.';
 
-CREATE FUNCTION build_et_ratings(full boolean DEFAULT false)
-RETURNS TABLE (maps_rated integer, maps_replayed integer, players_rated integer,
-               elapsed interval, status text)
+-- ET:Legacy rounds carry no guild: one step over every map (per = all).
+CREATE FUNCTION _build_et_ratings_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_variable
 DECLARE
-    started    timestamptz := clock_timestamp();
+    maps_rated     integer := 0;
+    maps_replayed  integer := 0;
+    players_rated  integer := 0;
     first_diff integer;
     g          record;
     rated      record;
@@ -240,20 +240,12 @@ DECLARE
     mus        double precision[];
     sigmas     double precision[];
 BEGIN
-    maps_rated := 0; maps_replayed := 0; players_rated := 0;
-    IF NOT @extschema@._try_builder_lock('build_et_ratings') THEN
-        elapsed := clock_timestamp() - started;
-        status := 'skipped: another build_et_ratings() is running';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF build_et_ratings.full THEN
-        PERFORM @extschema@._reset_progress('build_et_ratings');
+    IF _build_et_ratings_step.full THEN
         TRUNCATE @extschema@.et_rated_maps, @extschema@.et_rating_history, @extschema@.et_ratings;
     END IF;
-    -- The files seen so far; the maps themselves are compared below, so files imported later
-    -- (or by a later import_et_rounds()) are never missed.
-    PERFORM @extschema@._claim_ingest_ids('build_et_ratings', 'raw_et_stats_files');
+    -- Its claim on raw_et_stats_files only records the files seen so far; the maps themselves
+    -- are compared below, so files imported later (or by a later import_et_rounds()) are never
+    -- missed.
 
     CREATE TEMP TABLE IF NOT EXISTS _et_rating_games (
         map_seq integer, match_id text, started_at timestamp, outcome text,
@@ -272,10 +264,7 @@ BEGIN
     WHERE cur.match_id IS DISTINCT FROM old.match_id OR cur.fingerprint IS DISTINCT FROM old.fingerprint;
 
     IF first_diff IS NULL THEN
-        elapsed := clock_timestamp() - started;
-        status := 'ok';
-        RETURN NEXT;
-        RETURN;
+        RETURN jsonb_build_object('status', 'ok');
     END IF;
 
     -- Forget everything from the first difference on, and put the players concerned back to
@@ -335,10 +324,21 @@ BEGIN
         maps_rated := maps_rated + 1;
         players_rated := players_rated + cardinality(g.guids);
     END LOOP;
-    elapsed := clock_timestamp() - started;
-    status := 'ok';
-    RETURN NEXT;
+    -- Its status says ok on a full rebuild too, as it always has.
+    RETURN jsonb_build_object('maps_rated', maps_rated, 'maps_replayed', maps_replayed,
+                              'players_rated', players_rated, 'status', 'ok');
 END
+$$;
+COMMENT ON FUNCTION _build_et_ratings_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_et_ratings (see guildstats.builders): replays the ratings from the first map that is new or changed.';
+
+CREATE FUNCTION build_et_ratings(full boolean DEFAULT false)
+RETURNS TABLE (maps_rated integer, maps_replayed integer, players_rated integer,
+               elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_et_ratings', $1))
+        AS r(maps_rated integer, maps_replayed integer, players_rated integer,
+               elapsed interval, status text)
 $$;
 COMMENT ON FUNCTION build_et_ratings(boolean) IS
     'Rates the finished stopwatch maps of et_rating_games() in order into et_rated_maps, et_rating_history and et_ratings (Weng–Lin Plackett–Luce, openskill''s defaults: mu 25, sigma 25/3, beta 25/6, kappa 0.0001, tau 25/300; each player counted by their share of the map). Incremental: replays from the first map that is new or changed, so a late earlier map replays what follows it. full => true starts over. One row: maps rated, maps replayed (rated before and rated again), player ratings updated, status (ok, or skipped while another build runs).';

@@ -85,46 +85,63 @@ COMMENT ON COLUMN event_attendance.overlap_seconds IS 'Seconds the member was in
 COMMENT ON COLUMN event_attendance.joined_on_time IS 'The member was there at the actual start or joined within settings.event_grace of it.';
 SELECT pg_catalog.pg_extension_config_dump('event_attendance', '');
 
-CREATE FUNCTION build_event_attendance(full boolean DEFAULT false)
-RETURNS TABLE (observations_read bigint, events_built bigint, attendance_rows bigint,
-               elapsed interval, status text)
+-- The guilds to build: those with new observations, every guild when starting over, and those
+-- whose voice sessions changed.
+CREATE FUNCTION _build_event_attendance_plan(claims jsonb, full boolean)
+RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
-#variable_conflict use_variable
 DECLARE
-    started      timestamptz := clock_timestamp();
-    event_ids    int8multirange;
-    touched      bigint[];
+    event_ids  int8multirange := @extschema@._claimed(claims, 'raw_scheduled_events');
 BEGIN
-    observations_read := 0; events_built := 0; attendance_rows := 0;
-    IF NOT @extschema@._try_builder_lock('build_event_attendance') THEN
-        elapsed := clock_timestamp() - started;
-        status := 'skipped: another build_event_attendance() is running';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF build_event_attendance.full THEN
-        PERFORM @extschema@._reset_progress('build_event_attendance');
+    IF _build_event_attendance_plan.full THEN
         DELETE FROM @extschema@.voice_session_changes c WHERE c.consumer = 'build_event_attendance';
         TRUNCATE @extschema@.event_attendance, @extschema@.events;
     END IF;
-    event_ids := @extschema@._claim_ingest_ids('build_event_attendance', 'raw_scheduled_events');
-    SELECT count(*) INTO observations_read FROM @extschema@.raw_scheduled_events r
-     WHERE r.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND r.ingest_id <@ event_ids;
+    RETURN jsonb_build_object(
+        'observations_read',
+        (SELECT count(*) FROM @extschema@.raw_scheduled_events r
+          WHERE r.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND r.ingest_id <@ event_ids),
+        'guilds', coalesce((SELECT jsonb_agg(DISTINCT t.guild_id ORDER BY t.guild_id) FROM (
+            SELECT r.guild_id FROM @extschema@.raw_scheduled_events r
+             WHERE r.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND r.ingest_id <@ event_ids
+            UNION
+            SELECT r.guild_id FROM @extschema@.raw_scheduled_events r WHERE _build_event_attendance_plan.full
+            UNION
+            SELECT c.guild_id FROM @extschema@.voice_session_changes c
+             WHERE c.consumer = 'build_event_attendance') t), '[]'));
+END
+$$;
+COMMENT ON FUNCTION _build_event_attendance_plan(jsonb, boolean) IS
+    'Internal: the plan of build_event_attendance (see guildstats.builders): empties events and attendance on a full rebuild, counts the claimed observations and lists the guilds to build.';
 
-    -- Events with new observations, every event when starting over, and events whose window
-    -- reaches into changed voice sessions (running events always do).
+CREATE FUNCTION _build_event_attendance_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    event_ids        int8multirange := @extschema@._claimed(claims, 'raw_scheduled_events');
+    touched          bigint[];
+    events_built     bigint;
+    attendance_rows  bigint;
+BEGIN
+    -- The guild's events with new observations, all of them when starting over, and those whose
+    -- window reaches into changed voice sessions (running events always do).
     SELECT array_agg(DISTINCT t.event_id) INTO touched FROM (
         SELECT r.event_id FROM @extschema@.raw_scheduled_events r
          WHERE r.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1 AND r.ingest_id <@ event_ids
+           AND r.guild_id = _build_event_attendance_step.guild
         UNION ALL
-        SELECT r.event_id FROM @extschema@.raw_scheduled_events r WHERE build_event_attendance.full
+        SELECT r.event_id FROM @extschema@.raw_scheduled_events r
+         WHERE _build_event_attendance_step.full AND r.guild_id = _build_event_attendance_step.guild
         UNION ALL
         SELECT e.event_id FROM @extschema@.events e
           JOIN @extschema@.voice_session_changes c
             ON c.consumer = 'build_event_attendance' AND c.guild_id = e.guild_id
-         WHERE e.actual_start IS NOT NULL AND (e.actual_end IS NULL OR e.actual_end > c.changed_from)
+         WHERE e.guild_id = _build_event_attendance_step.guild
+           AND e.actual_start IS NOT NULL AND (e.actual_end IS NULL OR e.actual_end > c.changed_from)
     ) t;
-    DELETE FROM @extschema@.voice_session_changes c WHERE c.consumer = 'build_event_attendance';
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_event_attendance' AND c.guild_id = _build_event_attendance_step.guild;
     touched := coalesce(touched, '{}');
 
     -- Latest state, and actual start and end from the status changes.
@@ -182,10 +199,18 @@ BEGIN
     GROUP BY e.guild_id
     ON CONFLICT (consumer, guild_id) DO UPDATE SET changed_from = least(c.changed_from, EXCLUDED.changed_from);
 
-    elapsed := clock_timestamp() - started;
-    status := CASE WHEN build_event_attendance.full THEN 'ok: full rebuild' ELSE 'ok' END;
-    RETURN NEXT;
+    RETURN jsonb_build_object('events_built', events_built, 'attendance_rows', attendance_rows);
 END
+$$;
+COMMENT ON FUNCTION _build_event_attendance_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_event_attendance (see guildstats.builders): rebuilds one guild''s events that have new observations or overlap changed voice sessions, and their attendance.';
+
+CREATE FUNCTION build_event_attendance(full boolean DEFAULT false)
+RETURNS TABLE (observations_read bigint, events_built bigint, attendance_rows bigint,
+               elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_event_attendance', $1))
+        AS r(observations_read bigint, events_built bigint, attendance_rows bigint, elapsed interval, status text)
 $$;
 COMMENT ON FUNCTION build_event_attendance(boolean) IS
     'Builds guildstats.events from the scheduled-event observations that arrived since the last call and recomputes event_attendance for those events and for events whose time overlaps voice sessions build_voice_sessions() changed. Returns one summary row; full => true starts over. Run it after build_voice_sessions() (build_all() does).';

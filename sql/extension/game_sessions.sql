@@ -132,33 +132,26 @@ END;
 COMMENT ON FUNCTION _game_sessions_from(text[], timestamptz[]) IS
     'Internal to build_game_sessions(): the sessions of each server (servers[i]) whose first sighting is at or after rebuild_from[i], computed from the raw polls.';
 
-CREATE FUNCTION build_game_sessions(full boolean DEFAULT false)
-RETURNS TABLE (rows_read bigint, servers_rebuilt bigint, sessions_removed bigint,
-               sessions_written bigint, elapsed interval, status text)
+-- Game servers belong to no guild: one step over every server (per = all).
+CREATE FUNCTION _build_game_sessions_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_variable
 DECLARE
-    started     timestamptz := clock_timestamp();
-    poll_ids    int8multirange;
-    player_ids  int8multirange;
+    poll_ids    int8multirange := @extschema@._claimed(claims, 'raw_server_polls');
+    player_ids  int8multirange := @extschema@._claimed(claims, 'raw_server_players');
+    rows_read         bigint;
+    servers_rebuilt   bigint;
+    sessions_removed  bigint := 0;
+    sessions_written  bigint;
     servers     text[];
     cuts        timestamptz[];
     starts      timestamptz[];
 BEGIN
-    rows_read := 0; servers_rebuilt := 0; sessions_removed := 0; sessions_written := 0;
-    IF NOT @extschema@._try_builder_lock('build_game_sessions') THEN
-        elapsed := clock_timestamp() - started;
-        status := 'skipped: another build_game_sessions() is running';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF build_game_sessions.full THEN
-        PERFORM @extschema@._reset_progress('build_game_sessions');
+    IF _build_game_sessions_step.full THEN
         SELECT count(*) INTO sessions_removed FROM @extschema@.game_sessions;
         TRUNCATE @extschema@.game_sessions;
     END IF;
-    poll_ids := @extschema@._claim_ingest_ids('build_game_sessions', 'raw_server_polls');
-    player_ids := @extschema@._claim_ingest_ids('build_game_sessions', 'raw_server_players');
 
     -- Per server, the earliest new poll or player row. A row at t changes at most the session
     -- that contains the poll just before t (its end) and everything after: those are removed
@@ -197,10 +190,20 @@ BEGIN
     SELECT * FROM @extschema@._game_sessions_from(servers, starts);
     GET DIAGNOSTICS sessions_written = ROW_COUNT;
 
-    elapsed := clock_timestamp() - started;
-    status := CASE WHEN build_game_sessions.full THEN 'ok: full rebuild' ELSE 'ok' END;
-    RETURN NEXT;
+    RETURN jsonb_build_object('rows_read', rows_read, 'servers_rebuilt', servers_rebuilt,
+                              'sessions_removed', sessions_removed, 'sessions_written', sessions_written);
 END
+$$;
+COMMENT ON FUNCTION _build_game_sessions_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_game_sessions (see guildstats.builders): recomputes the sessions of every server with new polls from the session its earliest new poll can change.';
+
+CREATE FUNCTION build_game_sessions(full boolean DEFAULT false)
+RETURNS TABLE (rows_read bigint, servers_rebuilt bigint, sessions_removed bigint,
+               sessions_written bigint, elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_game_sessions', $1))
+        AS r(rows_read bigint, servers_rebuilt bigint, sessions_removed bigint,
+               sessions_written bigint, elapsed interval, status text)
 $$;
 COMMENT ON FUNCTION build_game_sessions(boolean) IS
     'Brings guildstats.game_sessions up to date with the polls that arrived since the last call (exactly once, like every builder; late and out-of-order polls included) and returns one summary row; full => true starts from scratch. Safe to call concurrently: a second caller gets status ''skipped: ...''.';

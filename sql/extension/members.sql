@@ -27,60 +27,83 @@ COMMENT ON COLUMN members.is_bot IS 'A membership change reported the account as
 
 SELECT pg_catalog.pg_extension_config_dump('members', '');
 
-CREATE FUNCTION build_members(full boolean DEFAULT false)
-RETURNS TABLE (rows_read bigint, members_added bigint, members_updated bigint,
-               elapsed interval, status text)
+-- The guilds with new rows; a full rebuild starts from an empty table.
+CREATE FUNCTION _build_members_plan(claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    voice_ids    int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    message_ids  int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    member_ids   int8multirange := @extschema@._claimed(claims, 'raw_member_events');
+    point_ids    int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+BEGIN
+    IF _build_members_plan.full THEN
+        TRUNCATE @extschema@.members;
+    END IF;
+    RETURN jsonb_build_object('guilds', coalesce((SELECT jsonb_agg(DISTINCT a.guild_id ORDER BY a.guild_id) FROM (
+        SELECT e.guild_id FROM @extschema@.raw_voice_events e
+         WHERE e.ingest_id BETWEEN lower(voice_ids) AND upper(voice_ids) - 1 AND e.ingest_id <@ voice_ids
+        UNION
+        SELECT m.guild_id FROM @extschema@.raw_messages m
+         WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1 AND m.ingest_id <@ message_ids
+        UNION
+        SELECT x.guild_id FROM @extschema@.raw_member_events x
+         WHERE x.ingest_id BETWEEN lower(member_ids) AND upper(member_ids) - 1 AND x.ingest_id <@ member_ids
+        UNION
+        SELECT p.guild_id FROM @extschema@.raw_point_transactions p
+         WHERE p.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1 AND p.ingest_id <@ point_ids) a), '[]'));
+END
+$$;
+COMMENT ON FUNCTION _build_members_plan(jsonb, boolean) IS
+    'Internal: the plan of build_members (see guildstats.builders): empties members on a full rebuild and lists the guilds with new raw rows.';
+
+CREATE FUNCTION _build_members_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_variable
 DECLARE
-    started      timestamptz := clock_timestamp();
-    voice_ids    int8multirange;
-    message_ids  int8multirange;
-    member_ids   int8multirange;
-    point_ids    int8multirange;
+    g            bigint := _build_members_step.guild;
+    voice_ids    int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    message_ids  int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    member_ids   int8multirange := @extschema@._claimed(claims, 'raw_member_events');
+    point_ids    int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+    rows_read        bigint;
+    members_added    bigint;
+    members_updated  bigint;
 BEGIN
-    rows_read := 0; members_added := 0; members_updated := 0;
-    IF NOT @extschema@._try_builder_lock('build_members') THEN
-        elapsed := clock_timestamp() - started;
-        status := 'skipped: another build_members() is running';
-        RETURN NEXT;
-        RETURN;
+    -- Once per transaction: IF NOT EXISTS would say so in a NOTICE for every further guild.
+    IF pg_catalog.to_regclass('pg_temp._guildstats_member_activity') IS NULL THEN
+        CREATE TEMP TABLE _guildstats_member_activity (
+            guild_id bigint, user_id bigint, first_seen timestamptz, last_seen timestamptz, rows bigint
+        ) ON COMMIT DROP;
     END IF;
-    IF build_members.full THEN
-        PERFORM @extschema@._reset_progress('build_members');
-        TRUNCATE @extschema@.members;
-    END IF;
-    voice_ids := @extschema@._claim_ingest_ids('build_members', 'raw_voice_events');
-    message_ids := @extschema@._claim_ingest_ids('build_members', 'raw_messages');
-    member_ids := @extschema@._claim_ingest_ids('build_members', 'raw_member_events');
-    point_ids := @extschema@._claim_ingest_ids('build_members', 'raw_point_transactions');
-
-    CREATE TEMP TABLE IF NOT EXISTS _guildstats_member_activity (
-        guild_id bigint, user_id bigint, first_seen timestamptz, last_seen timestamptz, rows bigint
-    ) ON COMMIT DROP;
     TRUNCATE _guildstats_member_activity;
     INSERT INTO _guildstats_member_activity
-    SELECT a.guild_id, a.user_id, min(a.first_seen), max(a.last_seen), sum(a.n)
-    FROM (SELECT e.guild_id, e.user_id, min(e.event_ts) AS first_seen, max(e.event_ts) AS last_seen, count(*) AS n
+    SELECT g, a.user_id, min(a.first_seen), max(a.last_seen), sum(a.n)
+    FROM (SELECT e.user_id, min(e.event_ts) AS first_seen, max(e.event_ts) AS last_seen, count(*) AS n
             FROM @extschema@.raw_voice_events e
            WHERE e.ingest_id BETWEEN lower(voice_ids) AND upper(voice_ids) - 1 AND e.ingest_id <@ voice_ids
-           GROUP BY 1, 2
+             AND e.guild_id = g
+           GROUP BY 1
           UNION ALL
-          SELECT m.guild_id, m.user_id, min(m.sent_at), max(m.sent_at), count(*)
+          SELECT m.user_id, min(m.sent_at), max(m.sent_at), count(*)
             FROM @extschema@.raw_messages m
            WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1 AND m.ingest_id <@ message_ids
-           GROUP BY 1, 2
+             AND m.guild_id = g
+           GROUP BY 1
           UNION ALL
-          SELECT x.guild_id, x.user_id, min(x.event_ts), max(x.event_ts), count(*)
+          SELECT x.user_id, min(x.event_ts), max(x.event_ts), count(*)
             FROM @extschema@.raw_member_events x
            WHERE x.ingest_id BETWEEN lower(member_ids) AND upper(member_ids) - 1 AND x.ingest_id <@ member_ids
-           GROUP BY 1, 2
+             AND x.guild_id = g
+           GROUP BY 1
           UNION ALL
-          SELECT p.guild_id, p.user_id, min(p.tx_ts), max(p.tx_ts), count(*)
+          SELECT p.user_id, min(p.tx_ts), max(p.tx_ts), count(*)
             FROM @extschema@.raw_point_transactions p
            WHERE p.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1 AND p.ingest_id <@ point_ids
-           GROUP BY 1, 2) a
-    GROUP BY 1, 2;
+             AND p.guild_id = g
+           GROUP BY 1) a
+    GROUP BY a.user_id;
     SELECT coalesce(sum(a.rows), 0) INTO rows_read FROM _guildstats_member_activity a;
 
     -- Activity: earliest and latest of whatever arrived, merged with what is known.
@@ -115,16 +138,25 @@ BEGIN
                      WHERE x.guild_id = t.guild_id AND x.user_id = t.user_id) AS is_bot
               FROM (SELECT DISTINCT x.guild_id, x.user_id FROM @extschema@.raw_member_events x
                      WHERE x.ingest_id BETWEEN lower(member_ids) AND upper(member_ids) - 1
-                       AND x.ingest_id <@ member_ids) t
+                       AND x.ingest_id <@ member_ids AND x.guild_id = g) t
               CROSS JOIN LATERAL (SELECT max(x.event_ts) AS joined_at FROM @extschema@.raw_member_events x
                                    WHERE x.guild_id = t.guild_id AND x.user_id = t.user_id
                                      AND x.event_type = 'join') j) s
      WHERE m.guild_id = s.guild_id AND m.user_id = s.user_id;
 
-    elapsed := clock_timestamp() - started;
-    status := CASE WHEN build_members.full THEN 'ok: full rebuild' ELSE 'ok' END;
-    RETURN NEXT;
+    RETURN jsonb_build_object('rows_read', rows_read, 'members_added', members_added,
+                              'members_updated', members_updated);
 END
+$$;
+COMMENT ON FUNCTION _build_members_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_members (see guildstats.builders): merges one guild''s new raw rows into members.';
+
+CREATE FUNCTION build_members(full boolean DEFAULT false)
+RETURNS TABLE (rows_read bigint, members_added bigint, members_updated bigint,
+               elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_members', $1))
+        AS r(rows_read bigint, members_added bigint, members_updated bigint, elapsed interval, status text)
 $$;
 COMMENT ON FUNCTION build_members(boolean) IS
     'Brings guildstats.members up to date with the raw rows that arrived since the last call (exactly once, like every builder) and returns one summary row; full => true starts from scratch. Safe to call concurrently: a second caller gets status ''skipped: ...''.';

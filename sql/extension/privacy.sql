@@ -227,7 +227,9 @@ BEGIN
         IF lock_wait = '0' THEN
             PERFORM set_config('lock_timeout', '30s', true);
         END IF;
-        PERFORM 1 FROM @extschema@.builder_locks l ORDER BY l.builder FOR UPDATE;
+        -- Every builder of the registry, so that one registered later is kept out too.
+        PERFORM 1 FROM @extschema@.builder_locks l JOIN @extschema@.builders b ON b.name = l.builder
+         ORDER BY l.builder FOR UPDATE OF l;
         PERFORM set_config('lock_timeout', lock_wait, true);
     EXCEPTION WHEN lock_not_available THEN
         RAISE EXCEPTION 'erase_member(guild_id => %, user_id => %): a build held the builders'' locks for longer than lock_timeout (%); nothing was erased',

@@ -58,31 +58,22 @@ COMMENT ON COLUMN member_monthly_status.active_by_messages IS 'At least one mess
 COMMENT ON COLUMN member_monthly_status.active_by_attendance IS 'Attended a scheduled event that started that month.';
 SELECT pg_catalog.pg_extension_config_dump('member_monthly_status', '');
 
-CREATE FUNCTION build_rollups(full boolean DEFAULT false)
-RETURNS TABLE (guilds_refreshed integer, daily_rows bigint, weekly_rows bigint, monthly_rows bigint,
-               elapsed interval, status text)
+
+-- The plan does what is not per guild, the step the rest. The plan: on a full rebuild empties
+-- every rollup; adds the active days of the claimed rows (the steps' dashboards read them); the
+-- server-poll and ingest-lag rollups, which carry no guild; and lists the guilds to refresh:
+-- voice sessions rewritten (voice_session_changes), new messages, voice joins or point
+-- transactions, and every guild with members when starting over.
+CREATE FUNCTION _build_rollups_plan(claims jsonb, full boolean)
+RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
-#variable_conflict use_variable
 DECLARE
-    started      timestamptz := clock_timestamp();
-    message_ids  int8multirange;
-    g            record;
-    n            bigint;
-    tracked_since timestamptz;
-    voice_event_ids int8multirange;
-    point_ids    int8multirange;
-    poll_ids     int8multirange;
-    lo           date;
+    message_ids     int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    voice_event_ids int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    point_ids       int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+    poll_ids        int8multirange := @extschema@._claimed(claims, 'raw_server_polls');
 BEGIN
-    guilds_refreshed := 0; daily_rows := 0; weekly_rows := 0; monthly_rows := 0;
-    IF NOT @extschema@._try_builder_lock('build_rollups') THEN
-        elapsed := clock_timestamp() - started;
-        status := 'skipped: another build_rollups() is running';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF build_rollups.full THEN
-        PERFORM @extschema@._reset_progress('build_rollups');
+    IF _build_rollups_plan.full THEN
         TRUNCATE @extschema@.member_voice_daily, @extschema@.member_engagement_weekly,
                  @extschema@.member_monthly_status, @extschema@.member_active_days,
                  @extschema@.guild_activity_daily, @extschema@.chat_channel_daily,
@@ -90,10 +81,6 @@ BEGIN
                  @extschema@.member_points_daily, @extschema@.economy_daily,
                  @extschema@.server_polls_hourly, @extschema@.ingest_lag_rollup;
     END IF;
-    message_ids := @extschema@._claim_ingest_ids('build_rollups', 'raw_messages');
-    voice_event_ids := @extschema@._claim_ingest_ids('build_rollups', 'raw_voice_events');
-    point_ids := @extschema@._claim_ingest_ids('build_rollups', 'raw_point_transactions');
-    poll_ids := @extschema@._claim_ingest_ids('build_rollups', 'raw_server_polls');
 
     -- Active days only grow with new raw rows (erasure deletes the member's days with them).
     INSERT INTO @extschema@.member_active_days (guild_id, user_id, day)
@@ -112,16 +99,45 @@ BEGIN
     CROSS JOIN LATERAL @extschema@.settings_for(a.guild_id) s
     ON CONFLICT DO NOTHING;
 
-    -- Per guild, the first instant each kind of input changed from: voice sessions rewritten,
-    -- new messages, new active days (voice joins, messages, points), new point transactions.
-    FOR g IN
+    PERFORM @extschema@._rollup_server_polls(poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_voice_events', 'event_ts', voice_event_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_messages', 'sent_at', message_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_point_transactions', 'tx_ts', point_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_server_polls', 'polled_at', poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_member_events', 'event_ts',
+                                           @extschema@._claimed(claims, 'raw_member_events'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_heartbeats', 'beat_at',
+                                           @extschema@._claimed(claims, 'raw_heartbeats'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_et_stats_files', 'fetched_at',
+                                           @extschema@._claimed(claims, 'raw_et_stats_files'));
+
+    RETURN jsonb_build_object('guilds', coalesce((SELECT jsonb_agg(c.guild_id ORDER BY c.guild_id) FROM (
+        SELECT g.guild_id FROM @extschema@._build_rollups_changes(claims, _build_rollups_plan.full, NULL) g) c), '[]'));
+END
+$$;
+COMMENT ON FUNCTION _build_rollups_plan(jsonb, boolean) IS
+    'Internal: the plan of build_rollups (see guildstats.builders): empties the rollups on a full rebuild, adds the claimed rows'' active days and the server-poll and ingest-lag rollups, and lists the guilds to refresh.';
+
+-- Per guild, the first instant each kind of input changed from: voice sessions rewritten, new
+-- messages, new active days (voice joins, messages, points), new point transactions.
+CREATE FUNCTION _build_rollups_changes(claims jsonb, full boolean, guild bigint)
+RETURNS TABLE (guild_id bigint, changed_from timestamptz, voice_from timestamptz, messages_from timestamptz,
+               active_from timestamptz, points_from timestamptz, tz text, horizon timestamptz)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+    message_ids     int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    voice_event_ids int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    point_ids       int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+BEGIN
+    RETURN QUERY
         SELECT c.guild_id,
-               min(c.changed_from) FILTER (WHERE c.kind IN ('voice', 'messages', 'full')) AS changed_from,
-               min(c.changed_from) FILTER (WHERE c.kind IN ('voice', 'full')) AS voice_from,
-               min(c.changed_from) FILTER (WHERE c.kind IN ('messages', 'full')) AS messages_from,
-               min(c.changed_from) FILTER (WHERE c.kind IN ('voice_events', 'messages', 'points', 'full')) AS active_from,
-               min(c.changed_from) FILTER (WHERE c.kind IN ('points', 'full')) AS points_from,
-               s.calendar_time_zone AS tz, coalesce(b.horizon, '-infinity') AS horizon
+               min(c.changed_from) FILTER (WHERE c.kind IN ('voice', 'messages', 'full')),
+               min(c.changed_from) FILTER (WHERE c.kind IN ('voice', 'full')),
+               min(c.changed_from) FILTER (WHERE c.kind IN ('messages', 'full')),
+               min(c.changed_from) FILTER (WHERE c.kind IN ('voice_events', 'messages', 'points', 'full')),
+               min(c.changed_from) FILTER (WHERE c.kind IN ('points', 'full')),
+               s.calendar_time_zone, coalesce(b.horizon, '-infinity')
         FROM (SELECT v.guild_id, v.changed_from, 'voice' AS kind FROM @extschema@.voice_session_changes v
                WHERE v.consumer = 'build_rollups'
               UNION ALL
@@ -140,133 +156,151 @@ BEGIN
                  AND t.ingest_id <@ point_ids
                GROUP BY t.guild_id
               UNION ALL
-              SELECT m.guild_id, '-infinity', 'full' FROM @extschema@.members m WHERE build_rollups.full
+              SELECT m.guild_id, '-infinity', 'full' FROM @extschema@.members m WHERE _build_rollups_changes.full
               GROUP BY m.guild_id) c
         CROSS JOIN LATERAL @extschema@.settings_for(c.guild_id) s
         LEFT JOIN @extschema@.voice_build_guilds b ON b.guild_id = c.guild_id
+        WHERE _build_rollups_changes.guild IS NULL OR c.guild_id = _build_rollups_changes.guild
         GROUP BY c.guild_id, s.calendar_time_zone, b.horizon
-        ORDER BY c.guild_id
-    LOOP
-        guilds_refreshed := guilds_refreshed + 1;
-
-        -- The member rollups, when voice sessions or messages changed.
-        IF g.changed_from IS NOT NULL THEN
-
-            -- Days from the first touched one.
-            DELETE FROM @extschema@.member_voice_daily d
-             WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
-            INSERT INTO @extschema@.member_voice_daily (guild_id, user_id, day, active_seconds, afk_seconds)
-            SELECT g.guild_id, p.user_id, p.day,
-                   coalesce(sum(p.seconds) FILTER (WHERE NOT p.is_afk), 0),
-                   coalesce(sum(p.seconds) FILTER (WHERE p.is_afk), 0)
-            FROM (SELECT v.user_id, v.is_afk, d.day::date AS day,
-                         extract(epoch FROM least(coalesce(v.ended_at, g.horizon), (d.day + interval '1 day') AT TIME ZONE g.tz)
-                                            - greatest(v.started_at, d.day AT TIME ZONE g.tz))::double precision AS seconds
-                    FROM @extschema@.voice_sessions v
-                    CROSS JOIN LATERAL generate_series(
-                        greatest((v.started_at AT TIME ZONE g.tz)::date, (g.changed_from AT TIME ZONE g.tz)::date)::timestamp,
-                        (coalesce(v.ended_at, g.horizon) AT TIME ZONE g.tz)::date::timestamp,
-                        interval '1 day') AS d(day)
-                   WHERE v.guild_id = g.guild_id
-                     AND coalesce(v.ended_at, g.horizon) > ((g.changed_from AT TIME ZONE g.tz)::date::timestamp AT TIME ZONE g.tz)) p
-            WHERE p.seconds > 0
-            GROUP BY p.user_id, p.day;
-            GET DIAGNOSTICS n = ROW_COUNT;
-            daily_rows := daily_rows + n;
-
-            -- Weeks from the week of the first touched day.
-            DELETE FROM @extschema@.member_engagement_weekly w
-             WHERE w.guild_id = g.guild_id
-               AND w.week >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date;
-            INSERT INTO @extschema@.member_engagement_weekly (guild_id, user_id, week, voice_seconds,
-                                                              events_attended, distinct_event_types)
-            SELECT g.guild_id, x.user_id, x.week, sum(x.voice_seconds), sum(x.attended)::integer,
-                   count(DISTINCT x.event_kind)::integer
-            FROM (SELECT d.user_id, date_trunc('week', d.day)::date AS week, d.active_seconds AS voice_seconds,
-                         0 AS attended, NULL::text AS event_kind
-                    FROM @extschema@.member_voice_daily d
-                   WHERE d.guild_id = g.guild_id
-                     AND d.day >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date
-                  UNION ALL
-                  SELECT a.user_id, date_trunc('week', (e.actual_start AT TIME ZONE g.tz)::date)::date, 0, 1,
-                         e.entity_type || ':' || e.name
-                    FROM @extschema@.event_attendance a
-                    JOIN @extschema@.events e ON e.event_id = a.event_id
-                   WHERE a.guild_id = g.guild_id
-                     AND (e.actual_start AT TIME ZONE g.tz)::date
-                         >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date) x
-            GROUP BY x.user_id, x.week
-            HAVING sum(x.voice_seconds) > 0 OR sum(x.attended) > 0;
-            GET DIAGNOSTICS n = ROW_COUNT;
-            weekly_rows := weekly_rows + n;
-
-            -- Months from the month of the first touched day, for every member present then (and
-            -- not before the guild's first voice event or message: earlier months have no data).
-            SELECT least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
-                         (SELECT min(r.sent_at) FROM @extschema@.raw_messages r WHERE r.guild_id = g.guild_id))
-              INTO tracked_since;
-            DELETE FROM @extschema@.member_monthly_status s
-             WHERE s.guild_id = g.guild_id
-               AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
-            INSERT INTO @extschema@.member_monthly_status (guild_id, user_id, month, was_active, active_by_voice,
-                                                           active_by_messages, active_by_attendance)
-            SELECT g.guild_id, m.user_id, mo.month,
-                   coalesce(av.yes, false) OR coalesce(am.yes, false) OR coalesce(aa.yes, false),
-                   coalesce(av.yes, false), coalesce(am.yes, false), coalesce(aa.yes, false)
-            FROM @extschema@.members m
-            CROSS JOIN LATERAL (
-                SELECT mo::date AS month
-                FROM generate_series(
-                    greatest(date_trunc('month', (m.first_seen AT TIME ZONE g.tz)::date),
-                             date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date),
-                             date_trunc('month', (tracked_since AT TIME ZONE g.tz)::date)),
-                    date_trunc('month', (coalesce(m.left_at,
-                                                  (SELECT max(x.last_seen) FROM @extschema@.members x WHERE x.guild_id = g.guild_id))
-                                         AT TIME ZONE g.tz)::date),
-                    interval '1 month') AS mo) mo
-            LEFT JOIN LATERAL (
-                SELECT true AS yes FROM @extschema@.member_voice_daily d
-                 WHERE d.guild_id = g.guild_id AND d.user_id = m.user_id AND d.active_seconds > 0
-                   AND d.day >= mo.month AND d.day < (mo.month + interval '1 month')::date
-                 LIMIT 1) av ON true
-            LEFT JOIN LATERAL (
-                SELECT true AS yes FROM @extschema@.raw_messages r
-                 WHERE r.guild_id = g.guild_id AND r.user_id = m.user_id
-                   AND r.sent_at >= (mo.month::timestamp AT TIME ZONE g.tz)
-                   AND r.sent_at < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
-                 LIMIT 1) am ON true
-            LEFT JOIN LATERAL (
-                SELECT true AS yes FROM @extschema@.event_attendance a
-                  JOIN @extschema@.events e ON e.event_id = a.event_id
-                 WHERE a.guild_id = g.guild_id AND a.user_id = m.user_id
-                   AND e.actual_start >= (mo.month::timestamp AT TIME ZONE g.tz)
-                   AND e.actual_start < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
-                 LIMIT 1) aa ON true
-            WHERE m.guild_id = g.guild_id;
-            GET DIAGNOSTICS n = ROW_COUNT;
-            monthly_rows := monthly_rows + n;
-        END IF;
-
-        PERFORM @extschema@._rollup_dashboards(g.guild_id, g.tz, g.horizon, g.voice_from, g.messages_from,
-                                               g.active_from, g.points_from);
-    END LOOP;
-    DELETE FROM @extschema@.voice_session_changes c WHERE c.consumer = 'build_rollups';
-    PERFORM @extschema@._rollup_server_polls(poll_ids);
-    PERFORM @extschema@._rollup_ingest_lag('raw_voice_events', 'event_ts', voice_event_ids);
-    PERFORM @extschema@._rollup_ingest_lag('raw_messages', 'sent_at', message_ids);
-    PERFORM @extschema@._rollup_ingest_lag('raw_point_transactions', 'tx_ts', point_ids);
-    PERFORM @extschema@._rollup_ingest_lag('raw_server_polls', 'polled_at', poll_ids);
-    PERFORM @extschema@._rollup_ingest_lag('raw_member_events', 'event_ts',
-                                           @extschema@._claim_ingest_ids('build_rollups', 'raw_member_events'));
-    PERFORM @extschema@._rollup_ingest_lag('raw_heartbeats', 'beat_at',
-                                           @extschema@._claim_ingest_ids('build_rollups', 'raw_heartbeats'));
-    PERFORM @extschema@._rollup_ingest_lag('raw_et_stats_files', 'fetched_at',
-                                           @extschema@._claim_ingest_ids('build_rollups', 'raw_et_stats_files'));
-
-    elapsed := clock_timestamp() - started;
-    status := CASE WHEN build_rollups.full THEN 'ok: full rebuild' ELSE 'ok' END;
-    RETURN NEXT;
+        ORDER BY c.guild_id;
 END
+$$;
+COMMENT ON FUNCTION _build_rollups_changes(jsonb, boolean, bigint) IS
+    'Internal to build_rollups: per guild (every guild when guild is NULL), the first instant each kind of input changed from in this run, with its calendar time zone and voice horizon.';
+
+CREATE FUNCTION _build_rollups_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g             record;
+    n             bigint;
+    tracked_since timestamptz;
+    daily_rows    bigint := 0;
+    weekly_rows   bigint := 0;
+    monthly_rows  bigint := 0;
+BEGIN
+    SELECT * INTO g FROM @extschema@._build_rollups_changes(claims, _build_rollups_step.full, guild) c;
+    IF NOT FOUND THEN
+        RETURN '{}';
+    END IF;
+
+    -- The member rollups, when voice sessions or messages changed.
+    IF g.changed_from IS NOT NULL THEN
+
+        -- Days from the first touched one.
+        DELETE FROM @extschema@.member_voice_daily d
+         WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+        INSERT INTO @extschema@.member_voice_daily (guild_id, user_id, day, active_seconds, afk_seconds)
+        SELECT g.guild_id, p.user_id, p.day,
+               coalesce(sum(p.seconds) FILTER (WHERE NOT p.is_afk), 0),
+               coalesce(sum(p.seconds) FILTER (WHERE p.is_afk), 0)
+        FROM (SELECT v.user_id, v.is_afk, d.day::date AS day,
+                     extract(epoch FROM least(coalesce(v.ended_at, g.horizon), (d.day + interval '1 day') AT TIME ZONE g.tz)
+                                        - greatest(v.started_at, d.day AT TIME ZONE g.tz))::double precision AS seconds
+                FROM @extschema@.voice_sessions v
+                CROSS JOIN LATERAL generate_series(
+                    greatest((v.started_at AT TIME ZONE g.tz)::date, (g.changed_from AT TIME ZONE g.tz)::date)::timestamp,
+                    (coalesce(v.ended_at, g.horizon) AT TIME ZONE g.tz)::date::timestamp,
+                    interval '1 day') AS d(day)
+               WHERE v.guild_id = g.guild_id
+                 AND coalesce(v.ended_at, g.horizon) > ((g.changed_from AT TIME ZONE g.tz)::date::timestamp AT TIME ZONE g.tz)) p
+        WHERE p.seconds > 0
+        GROUP BY p.user_id, p.day;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        daily_rows := n;
+
+        -- Weeks from the week of the first touched day.
+        DELETE FROM @extschema@.member_engagement_weekly w
+         WHERE w.guild_id = g.guild_id
+           AND w.week >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_engagement_weekly (guild_id, user_id, week, voice_seconds,
+                                                          events_attended, distinct_event_types)
+        SELECT g.guild_id, x.user_id, x.week, sum(x.voice_seconds), sum(x.attended)::integer,
+               count(DISTINCT x.event_kind)::integer
+        FROM (SELECT d.user_id, date_trunc('week', d.day)::date AS week, d.active_seconds AS voice_seconds,
+                     0 AS attended, NULL::text AS event_kind
+                FROM @extschema@.member_voice_daily d
+               WHERE d.guild_id = g.guild_id
+                 AND d.day >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date
+              UNION ALL
+              SELECT a.user_id, date_trunc('week', (e.actual_start AT TIME ZONE g.tz)::date)::date, 0, 1,
+                     e.entity_type || ':' || e.name
+                FROM @extschema@.event_attendance a
+                JOIN @extschema@.events e ON e.event_id = a.event_id
+               WHERE a.guild_id = g.guild_id
+                 AND (e.actual_start AT TIME ZONE g.tz)::date
+                     >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date) x
+        GROUP BY x.user_id, x.week
+        HAVING sum(x.voice_seconds) > 0 OR sum(x.attended) > 0;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        weekly_rows := n;
+
+        -- Months from the month of the first touched day, for every member present then (and
+        -- not before the guild's first voice event or message: earlier months have no data).
+        SELECT least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
+                     (SELECT min(r.sent_at) FROM @extschema@.raw_messages r WHERE r.guild_id = g.guild_id))
+          INTO tracked_since;
+        DELETE FROM @extschema@.member_monthly_status s
+         WHERE s.guild_id = g.guild_id
+           AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_monthly_status (guild_id, user_id, month, was_active, active_by_voice,
+                                                       active_by_messages, active_by_attendance)
+        SELECT g.guild_id, m.user_id, mo.month,
+               coalesce(av.yes, false) OR coalesce(am.yes, false) OR coalesce(aa.yes, false),
+               coalesce(av.yes, false), coalesce(am.yes, false), coalesce(aa.yes, false)
+        FROM @extschema@.members m
+        CROSS JOIN LATERAL (
+            SELECT mo::date AS month
+            FROM generate_series(
+                greatest(date_trunc('month', (m.first_seen AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (tracked_since AT TIME ZONE g.tz)::date)),
+                date_trunc('month', (coalesce(m.left_at,
+                                              (SELECT max(x.last_seen) FROM @extschema@.members x WHERE x.guild_id = g.guild_id))
+                                     AT TIME ZONE g.tz)::date),
+                interval '1 month') AS mo) mo
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.member_voice_daily d
+             WHERE d.guild_id = g.guild_id AND d.user_id = m.user_id AND d.active_seconds > 0
+               AND d.day >= mo.month AND d.day < (mo.month + interval '1 month')::date
+             LIMIT 1) av ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.raw_messages r
+             WHERE r.guild_id = g.guild_id AND r.user_id = m.user_id
+               AND r.sent_at >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND r.sent_at < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) am ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.event_attendance a
+              JOIN @extschema@.events e ON e.event_id = a.event_id
+             WHERE a.guild_id = g.guild_id AND a.user_id = m.user_id
+               AND e.actual_start >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND e.actual_start < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) aa ON true
+        WHERE m.guild_id = g.guild_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        monthly_rows := n;
+    END IF;
+
+    PERFORM @extschema@._rollup_dashboards(g.guild_id, g.tz, g.horizon, g.voice_from, g.messages_from,
+                                           g.active_from, g.points_from);
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_rollups' AND c.guild_id = _build_rollups_step.guild;
+    RETURN jsonb_build_object('guilds_refreshed', 1, 'daily_rows', daily_rows, 'weekly_rows', weekly_rows,
+                              'monthly_rows', monthly_rows);
+END
+$$;
+COMMENT ON FUNCTION _build_rollups_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member rollups (member_voice_daily, member_engagement_weekly, member_monthly_status) and dashboard rollups from the first instant each of their inputs changed on.';
+
+CREATE FUNCTION build_rollups(full boolean DEFAULT false)
+RETURNS TABLE (guilds_refreshed integer, daily_rows bigint, weekly_rows bigint, monthly_rows bigint,
+               elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_rollups', $1))
+        AS r(guilds_refreshed integer, daily_rows bigint, weekly_rows bigint, monthly_rows bigint,
+             elapsed interval, status text)
 $$;
 COMMENT ON FUNCTION build_rollups(boolean) IS
     'Refreshes member_voice_daily, member_engagement_weekly and member_monthly_status from the first day that changed (voice sessions rewritten by build_voice_sessions(), attendance, new messages) on, per guild, in the guild''s calendar time zone. Returns one summary row; full => true starts over. Also keeps the dashboard rollups the BI mart reads (member_active_days, guild_activity_daily, chat_channel_daily, chat_activity_5min, guild_voice_hourly, member_points_daily, economy_daily, server_polls_hourly, ingest_lag_rollup). build_all() runs it last.';

@@ -212,58 +212,35 @@ $$;
 COMMENT ON FUNCTION _voice_write_sessions(bigint, timestamptz, bigint[], timestamptz[]) IS
     'Internal to build_voice_sessions(): rewrites the sessions of a whole guild (users NULL) or of the listed users from their last leave before dirty_from on, counts what changed, and returns the earliest start of a changed session.';
 
-CREATE FUNCTION build_voice_sessions(full boolean DEFAULT false)
-RETURNS TABLE (events_read bigint, snapshots_read bigint, heartbeats_read bigint,
-               guilds_built integer, users_rebuilt bigint, sessions_opened bigint,
-               sessions_closed bigint, sessions_updated bigint, sessions_removed bigint,
-               elapsed interval, status text)
+-- An incremental build is thousands of index probes that the planner costs as if they read
+-- every row they might: JIT-compiling them took longer than running them. (A full build scans,
+-- where JIT may pay.) The plan and each step turn it off for themselves and restore the caller's.
+
+-- What the claims hold, and the guilds to build: those with new rows and those whose settings
+-- changed since their last build.
+CREATE FUNCTION _build_voice_sessions_plan(claims jsonb, full boolean)
+RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_variable
 DECLARE
-    started       timestamptz := clock_timestamp();
-    event_ids     int8multirange;
-    snapshot_ids  int8multirange;
-    beat_ids      int8multirange;
-    g             record;
-    done          record;
-    horizon       timestamptz;
-    beats_exist   boolean;
-    fingerprint   text;
-    whole_guild   boolean;
-    guild_dirty   timestamptz;
-    users         bigint[];
-    dirty_from    timestamptz[];
-    changed       timestamptz;
+    event_ids        int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    snapshot_ids     int8multirange := @extschema@._claimed(claims, 'raw_voice_snapshots');
+    beat_ids         int8multirange := @extschema@._claimed(claims, 'raw_heartbeats');
+    events_read      bigint;
+    snapshots_read   bigint;
+    heartbeats_read  bigint;
     event_guilds     bigint[];
     snapshot_guilds  bigint[];
     beat_guilds      bigint[];
-    caller_jit       text;
+    caller_jit       text := pg_catalog.current_setting('jit');
+    guilds           jsonb;
 BEGIN
-    events_read := 0; snapshots_read := 0; heartbeats_read := 0; guilds_built := 0;
-    users_rebuilt := 0; sessions_opened := 0; sessions_closed := 0; sessions_updated := 0;
-    sessions_removed := 0;
-    IF NOT @extschema@._try_builder_lock('build_voice_sessions') THEN
-        elapsed := clock_timestamp() - started;
-        status := 'skipped: another build_voice_sessions() is running';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF build_voice_sessions.full THEN
-        PERFORM @extschema@._reset_progress('build_voice_sessions');
+    IF _build_voice_sessions_plan.full THEN
         DELETE FROM @extschema@.voice_build_guilds;
         TRUNCATE @extschema@.voice_sessions;
-    END IF;
-    -- An incremental build is thousands of index probes that the planner costs as if they read
-    -- every row they might: JIT-compiling them took longer than running them. (A full build
-    -- scans, where JIT may pay.) Restored below, for the rest of the caller's transaction.
-    caller_jit := pg_catalog.current_setting('jit');
-    IF NOT build_voice_sessions.full THEN
+    ELSE
         PERFORM pg_catalog.set_config('jit', 'off', true);
     END IF;
-    event_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_events');
-    snapshot_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_voice_snapshots');
-    beat_ids := @extschema@._claim_ingest_ids('build_voice_sessions', 'raw_heartbeats');
-
     -- One pass over each claim: how many rows, and which guilds they touch.
     SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO events_read, event_guilds
       FROM (SELECT e.guild_id, count(*) AS n FROM @extschema@.raw_voice_events e
@@ -281,110 +258,153 @@ BEGIN
                AND b.source = 'discord' AND b.guild_id IS NOT NULL
              GROUP BY b.guild_id) c;
 
-    FOR g IN
+    SELECT coalesce(jsonb_agg(t.guild_id ORDER BY t.guild_id), '[]') INTO guilds FROM (
         SELECT DISTINCT t.guild_id FROM unnest(event_guilds || snapshot_guilds || beat_guilds) AS t(guild_id)
         UNION
         SELECT d.guild_id FROM @extschema@.voice_build_guilds d
          WHERE d.settings_fingerprint IS DISTINCT FROM @extschema@._voice_settings_fingerprint(d.guild_id)
         ORDER BY 1
-    LOOP
-        SELECT max(b.beat_at) INTO horizon FROM @extschema@.raw_heartbeats b
-         WHERE b.source = 'discord' AND b.guild_id = g.guild_id;
-        beats_exist := horizon IS NOT NULL;
-        IF NOT beats_exist THEN
-            SELECT greatest((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
-                            (SELECT max(x.taken_at) FROM @extschema@.raw_voice_snapshots x WHERE x.guild_id = g.guild_id))
-              INTO horizon;
-        END IF;
-        IF horizon IS NULL THEN
-            CONTINUE;  -- heartbeats of another source only: nothing to build
-        END IF;
-        fingerprint := @extschema@._voice_settings_fingerprint(g.guild_id);
-        SELECT * INTO done FROM @extschema@.voice_build_guilds d WHERE d.guild_id = g.guild_id;
-        whole_guild := done IS NULL OR done.settings_fingerprint IS DISTINCT FROM fingerprint
-                       OR done.has_heartbeats IS DISTINCT FROM beats_exist OR horizon < done.horizon;
+    ) t;
+    PERFORM pg_catalog.set_config('jit', caller_jit, true);
+    RETURN jsonb_build_object('events_read', events_read, 'snapshots_read', snapshots_read,
+                              'heartbeats_read', heartbeats_read, 'guilds', guilds);
+END
+$$;
+COMMENT ON FUNCTION _build_voice_sessions_plan(jsonb, boolean) IS
+    'Internal: the plan of build_voice_sessions (see guildstats.builders): empties the sessions on a full rebuild, counts the claimed rows and lists the guilds to build.';
 
-        IF whole_guild THEN
-            users := NULL;
-            dirty_from := NULL;
-        ELSE
-            -- Guild-wide changes reach every user in a session at or after them: a new snapshot,
-            -- heartbeats that change the outages (from the last old beat before the earliest new
-            -- one), and the move of the horizon itself.
-            SELECT least(done.horizon,
-                         (SELECT min(x.taken_at) FROM @extschema@.raw_voice_snapshots x
-                           WHERE x.guild_id = g.guild_id
-                             AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
-                             AND x.ingest_id <@ snapshot_ids),
-                         (SELECT coalesce((SELECT max(o.beat_at) FROM @extschema@.raw_heartbeats o
-                                            WHERE o.source = 'discord' AND o.guild_id = g.guild_id
-                                              AND o.beat_at < nb.first_new
-                                              AND NOT (o.ingest_id <@ beat_ids)),
-                                          nb.first_new)
-                            FROM (SELECT min(b.beat_at) AS first_new FROM @extschema@.raw_heartbeats b
-                                   WHERE b.source = 'discord' AND b.guild_id = g.guild_id
-                                     AND b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1
-                                     AND b.ingest_id <@ beat_ids) nb))
-              INTO guild_dirty;
-            SELECT array_agg(t.user_id), array_agg(t.at) INTO users, dirty_from
-              FROM (SELECT e.user_id, min(e.event_ts) AS at FROM @extschema@.raw_voice_events e
-                     WHERE e.guild_id = g.guild_id
-                       AND e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1
-                       AND e.ingest_id <@ event_ids
-                     GROUP BY e.user_id
-                    UNION ALL
-                    SELECT v.user_id, x.taken_at
-                      FROM @extschema@.raw_voice_snapshots x
-                      CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
-                     WHERE x.guild_id = g.guild_id
-                       AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
-                       AND x.ingest_id <@ snapshot_ids
-                    UNION ALL
-                    -- Sessions that end after the change without an event of their user after
-                    -- it (a leave or a move is such an event, and is found just below).
-                    SELECT v.user_id, guild_dirty FROM @extschema@.voice_sessions v
-                     WHERE v.guild_id = g.guild_id AND (v.ended_at >= guild_dirty OR v.ended_at IS NULL)
-                       AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))
-                    UNION ALL
-                    -- Users seen after a guild-wide change may have had sessions the old walk
-                    -- dropped (begun inside what looked like an outage): walk them again too.
-                    SELECT DISTINCT e.user_id, guild_dirty FROM @extschema@.raw_voice_events e
-                     WHERE e.guild_id = g.guild_id AND e.event_ts >= guild_dirty
-                    UNION ALL
-                    SELECT DISTINCT v.user_id, guild_dirty
-                      FROM @extschema@.raw_voice_snapshots x
-                      CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
-                     WHERE x.guild_id = g.guild_id AND x.taken_at >= guild_dirty
-                   ) t;
-            users := coalesce(users, '{}');
-            dirty_from := coalesce(dirty_from, '{}');
-        END IF;
+CREATE FUNCTION _build_voice_sessions_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g             bigint := _build_voice_sessions_step.guild;
+    event_ids     int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    snapshot_ids  int8multirange := @extschema@._claimed(claims, 'raw_voice_snapshots');
+    beat_ids      int8multirange := @extschema@._claimed(claims, 'raw_heartbeats');
+    done          record;
+    written       record;
+    horizon       timestamptz;
+    beats_exist   boolean;
+    fingerprint   text;
+    whole_guild   boolean;
+    guild_dirty   timestamptz;
+    users         bigint[];
+    dirty_from    timestamptz[];
+    changed       timestamptz;
+    caller_jit    text := pg_catalog.current_setting('jit');
+BEGIN
+    IF NOT _build_voice_sessions_step.full THEN
+        PERFORM pg_catalog.set_config('jit', 'off', true);
+    END IF;
+    SELECT max(b.beat_at) INTO horizon FROM @extschema@.raw_heartbeats b
+     WHERE b.source = 'discord' AND b.guild_id = g;
+    beats_exist := horizon IS NOT NULL;
+    IF NOT beats_exist THEN
+        SELECT greatest((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g),
+                        (SELECT max(x.taken_at) FROM @extschema@.raw_voice_snapshots x WHERE x.guild_id = g))
+          INTO horizon;
+    END IF;
+    IF horizon IS NULL THEN
+        PERFORM pg_catalog.set_config('jit', caller_jit, true);
+        RETURN '{}';  -- heartbeats of another source only: nothing to build
+    END IF;
+    fingerprint := @extschema@._voice_settings_fingerprint(g);
+    SELECT * INTO done FROM @extschema@.voice_build_guilds d WHERE d.guild_id = g;
+    whole_guild := done IS NULL OR done.settings_fingerprint IS DISTINCT FROM fingerprint
+                   OR done.has_heartbeats IS DISTINCT FROM beats_exist OR horizon < done.horizon;
 
-        SELECT users_rebuilt + w.users_rebuilt, sessions_opened + w.sessions_opened,
-               sessions_closed + w.sessions_closed, sessions_updated + w.sessions_updated,
-               sessions_removed + w.sessions_removed, w.changed_from
-          INTO users_rebuilt, sessions_opened, sessions_closed, sessions_updated, sessions_removed, changed
-          FROM @extschema@._voice_write_sessions(g.guild_id, horizon, users, dirty_from) w;
-        -- Open sessions grow with the horizon even when nothing else changed.
-        SELECT least(changed, (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
-                                WHERE v.guild_id = g.guild_id AND v.ended_at IS NULL
-                                  AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))))
-          INTO changed;
-        PERFORM @extschema@._note_voice_change(g.guild_id, changed);
-        guilds_built := guilds_built + 1;
+    IF whole_guild THEN
+        users := NULL;
+        dirty_from := NULL;
+    ELSE
+        -- Guild-wide changes reach every user in a session at or after them: a new snapshot,
+        -- heartbeats that change the outages (from the last old beat before the earliest new
+        -- one), and the move of the horizon itself.
+        SELECT least(done.horizon,
+                     (SELECT min(x.taken_at) FROM @extschema@.raw_voice_snapshots x
+                       WHERE x.guild_id = g
+                         AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+                         AND x.ingest_id <@ snapshot_ids),
+                     (SELECT coalesce((SELECT max(o.beat_at) FROM @extschema@.raw_heartbeats o
+                                        WHERE o.source = 'discord' AND o.guild_id = g
+                                          AND o.beat_at < nb.first_new
+                                          AND NOT (o.ingest_id <@ beat_ids)),
+                                      nb.first_new)
+                        FROM (SELECT min(b.beat_at) AS first_new FROM @extschema@.raw_heartbeats b
+                               WHERE b.source = 'discord' AND b.guild_id = g
+                                 AND b.ingest_id BETWEEN lower(beat_ids) AND upper(beat_ids) - 1
+                                 AND b.ingest_id <@ beat_ids) nb))
+          INTO guild_dirty;
+        SELECT array_agg(t.user_id), array_agg(t.at) INTO users, dirty_from
+          FROM (SELECT e.user_id, min(e.event_ts) AS at FROM @extschema@.raw_voice_events e
+                 WHERE e.guild_id = g
+                   AND e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1
+                   AND e.ingest_id <@ event_ids
+                 GROUP BY e.user_id
+                UNION ALL
+                SELECT v.user_id, x.taken_at
+                  FROM @extschema@.raw_voice_snapshots x
+                  CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
+                 WHERE x.guild_id = g
+                   AND x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
+                   AND x.ingest_id <@ snapshot_ids
+                UNION ALL
+                -- Sessions that end after the change without an event of their user after
+                -- it (a leave or a move is such an event, and is found just below).
+                SELECT v.user_id, guild_dirty FROM @extschema@.voice_sessions v
+                 WHERE v.guild_id = g AND (v.ended_at >= guild_dirty OR v.ended_at IS NULL)
+                   AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))
+                UNION ALL
+                -- Users seen after a guild-wide change may have had sessions the old walk
+                -- dropped (begun inside what looked like an outage): walk them again too.
+                SELECT DISTINCT e.user_id, guild_dirty FROM @extschema@.raw_voice_events e
+                 WHERE e.guild_id = g AND e.event_ts >= guild_dirty
+                UNION ALL
+                SELECT DISTINCT v.user_id, guild_dirty
+                  FROM @extschema@.raw_voice_snapshots x
+                  CROSS JOIN LATERAL @extschema@._snapshot_states(x.voice_states) v
+                 WHERE x.guild_id = g AND x.taken_at >= guild_dirty
+               ) t;
+        users := coalesce(users, '{}');
+        dirty_from := coalesce(dirty_from, '{}');
+    END IF;
 
-        INSERT INTO @extschema@.voice_build_guilds AS d (guild_id, horizon, has_heartbeats, settings_fingerprint, built_at)
-        VALUES (g.guild_id, horizon, beats_exist, fingerprint, now())
-        ON CONFLICT (guild_id) DO UPDATE
-           SET horizon = EXCLUDED.horizon, has_heartbeats = EXCLUDED.has_heartbeats,
-               settings_fingerprint = EXCLUDED.settings_fingerprint, built_at = EXCLUDED.built_at;
-    END LOOP;
+    SELECT w.* INTO written FROM @extschema@._voice_write_sessions(g, horizon, users, dirty_from) w;
+    changed := written.changed_from;
+    -- Open sessions grow with the horizon even when nothing else changed.
+    SELECT least(changed, (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
+                            WHERE v.guild_id = g AND v.ended_at IS NULL
+                              AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))))
+      INTO changed;
+    PERFORM @extschema@._note_voice_change(g, changed);
+
+    INSERT INTO @extschema@.voice_build_guilds AS d (guild_id, horizon, has_heartbeats, settings_fingerprint, built_at)
+    VALUES (g, horizon, beats_exist, fingerprint, now())
+    ON CONFLICT (guild_id) DO UPDATE
+       SET horizon = EXCLUDED.horizon, has_heartbeats = EXCLUDED.has_heartbeats,
+           settings_fingerprint = EXCLUDED.settings_fingerprint, built_at = EXCLUDED.built_at;
 
     PERFORM pg_catalog.set_config('jit', caller_jit, true);
-    elapsed := clock_timestamp() - started;
-    status := CASE WHEN build_voice_sessions.full THEN 'ok: full rebuild' ELSE 'ok' END;
-    RETURN NEXT;
+    RETURN jsonb_build_object('guilds_built', 1, 'users_rebuilt', written.users_rebuilt,
+                              'sessions_opened', written.sessions_opened, 'sessions_closed', written.sessions_closed,
+                              'sessions_updated', written.sessions_updated, 'sessions_removed', written.sessions_removed);
 END
+$$;
+COMMENT ON FUNCTION _build_voice_sessions_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_voice_sessions (see guildstats.builders): rewrites one guild''s sessions from its earliest new observation on, or all of them when its settings, heartbeats or horizon changed, and tells the downstream builders from when.';
+
+CREATE FUNCTION build_voice_sessions(full boolean DEFAULT false)
+RETURNS TABLE (events_read bigint, snapshots_read bigint, heartbeats_read bigint,
+               guilds_built integer, users_rebuilt bigint, sessions_opened bigint,
+               sessions_closed bigint, sessions_updated bigint, sessions_removed bigint,
+               elapsed interval, status text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT r.* FROM jsonb_to_record(@extschema@._run_builder('build_voice_sessions', $1))
+        AS r(events_read bigint, snapshots_read bigint, heartbeats_read bigint,
+             guilds_built integer, users_rebuilt bigint, sessions_opened bigint,
+             sessions_closed bigint, sessions_updated bigint, sessions_removed bigint,
+             elapsed interval, status text)
 $$;
 COMMENT ON FUNCTION build_voice_sessions(boolean) IS
     'Builds guildstats.voice_sessions from the raw voice events, snapshots and discord heartbeats that arrived since the last call, and returns one summary row. Incremental and exactly once: for every user a new observation touches, it rewrites the sessions from the earliest new observation on; the result never depends on arrival order and equals a full rebuild (full => true, or rebuild_voice_sessions()). Safe to call concurrently: a second caller gets status ''skipped: ...''. Must run in READ COMMITTED.';
