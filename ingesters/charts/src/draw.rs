@@ -442,6 +442,24 @@ impl Axis {
         let w = self.plot.w / n;
         (self.plot.x + w * i as i32 + w / 2, w)
     }
+
+    /// A bar of slot `(x, slot_w)` from `top_y` down to the plot's floor, three fifths of the
+    /// slot wide so that neighbours keep a gap.
+    pub(crate) fn column(
+        &self,
+        root: &Root,
+        (x, slot_w): (i32, i32),
+        top_y: i32,
+        color: RGBColor,
+    ) -> Result<(), ChartError> {
+        let bar_w = (slot_w * 3 / 5).max(1);
+        let floor = self.plot.bottom();
+        fill(
+            root,
+            Rect::new(x - bar_w / 2, top_y, bar_w, floor - top_y),
+            color,
+        )
+    }
 }
 
 /// One label under each slot, skipping some when the slots are narrower than a label.

@@ -3,8 +3,8 @@
 //! its average. 1200x640.
 
 use crate::draw::{
-    fill, finite, fit, fit_chars, line, num, panel, render_png, short_date, text, x_labels, Axis,
-    Font, Palette, Rect, Root,
+    finite, fit, fit_chars, line, num, panel, render_png, short_date, text, x_labels, Axis, Font,
+    Palette, Rect, Root,
 };
 use crate::model::{FormPeriod, SessionForm, Stats};
 use crate::{check_ok, ChartError, Theme};
@@ -111,15 +111,10 @@ fn kd_panel(
     let label_font = Font::new(12.0, pal.fg).center();
     for (i, v) in values.iter().enumerate() {
         let (x, slot_w) = axis.slot(i, n);
-        let bar_w = (slot_w * 3 / 5).max(1);
         let Some(v) = v else { continue };
         let color = if *v >= 1.0 { pal.good } else { pal.bad };
         let y = axis.y(*v);
-        fill(
-            root,
-            Rect::new(x - bar_w / 2, y, bar_w, axis.plot.bottom() - y),
-            color,
-        )?;
+        axis.column(root, (x, slot_w), y, color)?;
         if slot_w >= 30 {
             text(root, &num(Some(*v), 2), x, y - 9, label_font)?;
         }

@@ -2,8 +2,8 @@
 //! 1200x600.
 
 use crate::draw::{
-    empty_note, fill, finite, fit, fit_chars, num, panel, render_png, short_date, text, x_labels,
-    Axis, Font, Rect,
+    empty_note, finite, fit, fit_chars, num, panel, render_png, short_date, text, x_labels, Axis,
+    Font, Rect,
 };
 use crate::model::Voice;
 use crate::{check_ok, ChartError, Theme};
@@ -89,13 +89,8 @@ pub fn render_voice_weekly(
                 continue;
             }
             let color = if i + 1 == n { pal.voice_now } else { pal.voice };
-            let bar_w = (slot_w * 3 / 5).max(1);
             let y = axis.y(h).min(axis.plot.bottom() - 1);
-            fill(
-                root,
-                Rect::new(x - bar_w / 2, y, bar_w, axis.plot.bottom() - y),
-                color,
-            )?;
+            axis.column(root, (x, slot_w), y, color)?;
             if slot_w >= 30 {
                 text(root, &num(Some(h), 1), x, y - 10, label_font)?;
             }
