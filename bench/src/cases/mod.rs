@@ -82,6 +82,23 @@ where
     Ok(())
 }
 
+/// What a case recorded in its cache table `table` (a bigint `column` keyed by scale and seed)
+/// when it loaded this (scale, seed) before; None when it has not, or the table is not there yet.
+pub fn cached_load(
+    client: &mut Client,
+    table: &str,
+    column: &str,
+    scale: u64,
+    seed: u64,
+) -> Option<u64> {
+    let sql = format!("SELECT {column} FROM {table} WHERE scale = $1 AND seed = $2");
+    client
+        .query_opt(&sql, &[&(scale as i64), &(seed as i64)])
+        .ok()
+        .flatten()
+        .map(|r| r.get::<_, i64>(0) as u64)
+}
+
 /// The first column of the single row `sql` returns, as text.
 pub fn query_answer(client: &mut Client, sql: &str) -> Result<String, String> {
     let row = client.query_one(sql, &[]).map_err(|e| e.to_string())?;

@@ -19,16 +19,10 @@ const INCREMENT: i64 = 10_000;
 
 /// Loads the community once per (scale, seed) for both cases and builds its voice sessions.
 fn prepare_shared(client: &mut Client, scale: u64, seed: u64) -> Result<u64, String> {
-    let loaded: Option<i64> = client
-        .query_opt(
-            "SELECT sessions FROM bench_copresence_data WHERE scale = $1 AND seed = $2",
-            &[&(scale as i64), &(seed as i64)],
-        )
-        .ok()
-        .flatten()
-        .map(|r| r.get(0));
-    if let Some(sessions) = loaded {
-        return Ok(sessions as u64);
+    if let Some(sessions) =
+        super::cached_load(client, "bench_copresence_data", "sessions", scale, seed)
+    {
+        return Ok(sessions);
     }
     let mut config = CommunityConfig::demo().with_seed(seed);
     config.days = 365;

@@ -24,16 +24,8 @@ const INCREMENT: i64 = 10_000;
 
 /// Loads the raw rows once per (scale, seed) for all voice cases, and creates the helpers.
 fn prepare_shared(client: &mut Client, scale: u64, seed: u64) -> Result<u64, String> {
-    let loaded: Option<i64> = client
-        .query_opt(
-            "SELECT events FROM bench_voice_data WHERE scale = $1 AND seed = $2",
-            &[&(scale as i64), &(seed as i64)],
-        )
-        .ok()
-        .flatten()
-        .map(|r| r.get(0));
-    if let Some(events) = loaded {
-        return Ok(events as u64);
+    if let Some(events) = super::cached_load(client, "bench_voice_data", "events", scale, seed) {
+        return Ok(events);
     }
     let mut config = CommunityConfig::demo().with_seed(seed);
     config.outages = 0;
