@@ -787,7 +787,7 @@ mod tests {
         let outcome = tokio::time::timeout(Duration::from_secs(60), connect(&options))
             .await
             .expect("connect() returned within a minute");
-        let error = outcome.err().expect("a silent server is an error");
+        let error = outcome.expect_err("a silent server is an error");
         assert!(
             error.contains("no answer from the database within 1000 ms"),
             "{error}"
