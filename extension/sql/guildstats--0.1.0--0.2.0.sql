@@ -7653,3 +7653,186 @@ COMMENT ON FUNCTION export_member(bigint, bigint) IS
     'Everything stored about a member of a guild, raw and derived, as one JSON document (the GDPR right of access): {guild_id, user_id, exported_at, tables: {table: [rows]}} with every row of every table that has (guild_id, user_id), the member''s own entries of voice snapshots (others in the same snapshot are left out), their pairs of shared voice time (voice_copresence_daily), the scheduled events they created, the rows set aside in quarantine that are theirs or name them (a snapshot by their own entries), and their ET:Legacy rounds through linked GUIDs. Example: SELECT guildstats.export_member(guild_id => 1, user_id => 42);';
 
 -- ==== end of export_member and quarantine
+
+-- ==== second adversarial pass (issue 10, "Done when"): game-server garbage, team balancing
+-- A game server's connected time that is negative, not finite or over 7 days is treated as not
+-- reported (it stopped build_game_sessions on every run); et_balance_teams takes at most 64 GUIDs.
+CREATE OR REPLACE FUNCTION @extschema@._game_sessions_from(servers text[], rebuild_from timestamptz[])
+RETURNS SETOF game_sessions
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH scope AS (
+        SELECT u.server, u.rebuild_from,
+               coalesce((SELECT max(p.polled_at) FROM @extschema@.raw_server_polls p
+                          WHERE p.server = u.server AND p.polled_at < u.rebuild_from),
+                        u.rebuild_from) AS read_from
+          FROM unnest(_game_sessions_from.servers, _game_sessions_from.rebuild_from) AS u(server, rebuild_from)
+    ), polls AS (
+        SELECT p.server, p.polled_at, p.ok, s.rebuild_from,
+               lag(p.polled_at) OVER w AS prev_poll_at,
+               lead(p.polled_at) OVER w AS next_poll_at,
+               lead(p.ok) OVER w AS next_ok
+          FROM scope s
+          JOIN @extschema@.raw_server_polls p ON p.server = s.server AND p.polled_at >= s.read_from
+        WINDOW w AS (PARTITION BY p.server ORDER BY p.polled_at)
+    ), sightings AS (
+        SELECT p.server, x.name, p.polled_at, p.prev_poll_at, p.next_poll_at, p.next_ok, p.rebuild_from,
+               x.connected_seconds
+          FROM polls p
+          CROSS JOIN LATERAL (
+              -- A connected time that is negative, not finite or over a week is garbage from
+              -- the server: treated as not reported (as Quake 3 does), since back-dating by it
+              -- would overflow the interval and stop the builder, or put a join centuries back.
+              SELECT r.name, max(r.connected_seconds) FILTER (WHERE r.connected_seconds BETWEEN 0 AND 604800) AS connected_seconds
+                FROM @extschema@.raw_server_players r
+               WHERE r.server = p.server AND r.polled_at = p.polled_at AND r.name <> ''
+               GROUP BY r.name) x
+         WHERE p.ok
+    ), flagged AS (
+        SELECT s.*,
+               CASE WHEN lag(s.polled_at) OVER w IS NULL
+                      OR lag(s.polled_at) OVER w IS DISTINCT FROM s.prev_poll_at
+                      OR s.polled_at - lag(s.polled_at) OVER w > @extschema@.game_session_gap()
+                      OR s.connected_seconds < lag(s.connected_seconds) OVER w
+                    THEN 1 ELSE 0 END AS starts
+          FROM sightings s
+        WINDOW w AS (PARTITION BY s.server, s.name ORDER BY s.polled_at)
+    ), numbered AS (
+        SELECT f.*, sum(f.starts) OVER (PARTITION BY f.server, f.name ORDER BY f.polled_at) AS visit,
+               lead(f.starts) OVER (PARTITION BY f.server, f.name ORDER BY f.polled_at) AS next_starts,
+               lead(f.polled_at) OVER (PARTITION BY f.server, f.name ORDER BY f.polled_at) AS next_seen_at
+          FROM flagged f
+    ), visits AS (
+        SELECT n.server, n.name, min(n.polled_at) AS first_seen, max(n.polled_at) AS last_seen,
+               count(*)::integer AS polls, min(n.rebuild_from) AS rebuild_from,
+               (array_agg(n.connected_seconds ORDER BY n.polled_at))[1] AS first_connected,
+               (array_agg(n.next_poll_at ORDER BY n.polled_at DESC))[1] AS next_poll_at,
+               (array_agg(n.next_ok ORDER BY n.polled_at DESC))[1] AS next_ok,
+               (array_agg(n.next_seen_at ORDER BY n.polled_at DESC))[1] AS next_seen_at
+          FROM numbered n
+         GROUP BY n.server, n.name, n.visit
+    ), ended AS (
+        SELECT v.*,
+               CASE WHEN v.next_poll_at IS NULL THEN 'open'
+                    WHEN NOT v.next_ok THEN 'failed_poll'
+                    WHEN v.next_poll_at - v.last_seen > @extschema@.game_session_gap() THEN 'silence'
+                    WHEN v.next_seen_at = v.next_poll_at THEN 'reconnected'
+                    ELSE 'left' END AS end_reason
+          FROM visits v
+         WHERE v.first_seen >= v.rebuild_from
+    )
+    SELECT e.server, e.name,
+           greatest(e.first_seen - coalesce(make_interval(secs => e.first_connected), interval '0'),
+                    (SELECT max(p.polled_at) FROM @extschema@.raw_server_polls p
+                      WHERE p.server = e.server AND p.polled_at < e.first_seen AND p.ok)),
+           CASE e.end_reason WHEN 'open' THEN NULL WHEN 'left' THEN e.next_poll_at ELSE e.last_seen END,
+           e.first_seen, e.last_seen, e.polls, e.end_reason
+      FROM ended e;
+END;
+COMMENT ON FUNCTION @extschema@._game_sessions_from(text[], timestamptz[]) IS
+    'Internal to build_game_sessions(): the sessions of each server (servers[i]) whose first sighting is at or after rebuild_from[i], computed from the raw polls.';
+COMMENT ON COLUMN @extschema@.game_sessions.joined_at IS 'First poll that listed the player, back-dated by the connected seconds it reported, but not before the latest answered poll before it; the first poll itself when the server does not report connected time (Quake 3) or reports an impossible one (negative, not finite or over 7 days).';
+
+CREATE OR REPLACE FUNCTION @extschema@.et_balance_teams(guids text[])
+RETURNS TABLE (team_a text[], team_b text[], names_a text[], names_b text[],
+               win_probability double precision, method text)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    n        integer;
+    mus      double precision[];
+    sigmas   double precision[];
+    ids      text[];
+    best     bigint;
+    picked   boolean[];
+    sum_a    double precision := 0;
+    sum_b    double precision := 0;
+    size_a   integer := 0;
+    i        integer;
+    best_i   integer;
+    best_j   integer;
+BEGIN
+    n := cardinality(guids);
+    IF guids IS NULL OR n < 2 THEN
+        RAISE EXCEPTION 'guildstats: et_balance_teams needs at least 2 GUIDs, got %', coalesce(n, 0);
+    END IF;
+    -- The swap search costs n^2 per swap: a long array would run for hours. No server holds
+    -- more than 64 players (ET:Legacy's MAX_CLIENTS).
+    IF n > 64 THEN
+        RAISE EXCEPTION 'guildstats: et_balance_teams takes at most 64 GUIDs (a full server), got %', n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(guids) g WHERE g IS NULL) THEN
+        RAISE EXCEPTION 'guildstats: et_balance_teams: guids contains NULL';
+    END IF;
+    IF (SELECT count(DISTINCT g) FROM unnest(guids) g) <> n THEN
+        RAISE EXCEPTION 'guildstats: et_balance_teams: guids lists a GUID twice: %',
+            (SELECT min(g) FROM unnest(guids) g GROUP BY g HAVING count(*) > 1 LIMIT 1);
+    END IF;
+    -- Unknown players get a new player's rating. Strongest first: the greedy pass wants it,
+    -- and the exhaustive one then keeps the strongest player in team A.
+    SELECT array_agg(u.guid ORDER BY coalesce(r.mu, 25.0) DESC, u.guid),
+           array_agg(coalesce(r.mu, 25.0) ORDER BY coalesce(r.mu, 25.0) DESC, u.guid),
+           array_agg(coalesce(r.sigma, 25.0 / 3) ORDER BY coalesce(r.mu, 25.0) DESC, u.guid)
+      INTO ids, mus, sigmas
+      FROM unnest(guids) u(guid) LEFT JOIN @extschema@.et_ratings r ON r.guid = u.guid;
+
+    IF n <= 12 THEN
+        -- Every split with player 1 in team A and sizes n/2 (rounded either way): at most
+        -- 2^11 masks. Ties go to the lowest mask. The closest win chance is the closest sum of
+        -- mu: Phi is monotonic, and its denominator sums every player's sigma^2 whatever the split.
+        SELECT s.mask INTO best
+        FROM generate_series(0, (1::bigint << n) - 1) s(mask),
+             LATERAL (SELECT sum(mus[k]) FILTER (WHERE s.mask & (1::bigint << (k - 1)) <> 0) AS ma,
+                             sum(mus[k]) FILTER (WHERE s.mask & (1::bigint << (k - 1)) = 0) AS mb,
+                             count(*) FILTER (WHERE s.mask & (1::bigint << (k - 1)) <> 0) AS na
+                      FROM generate_series(1, n) k) t
+        WHERE s.mask & 1 = 1 AND t.na IN (n / 2, (n + 1) / 2)
+        ORDER BY abs(t.ma - t.mb), s.mask
+        LIMIT 1;
+        picked := ARRAY(SELECT best & (1::bigint << (k - 1)) <> 0 FROM generate_series(1, n) k);
+        method := 'exhaustive';
+    ELSE
+        -- Strongest first, each to the weaker side while it has room.
+        picked := '{}';
+        FOR i IN 1 .. n LOOP
+            IF size_a < (n + 1) / 2 AND (sum_a <= sum_b OR i - 1 - size_a = n / 2) THEN
+                picked := picked || true; sum_a := sum_a + mus[i]; size_a := size_a + 1;
+            ELSE
+                picked := picked || false; sum_b := sum_b + mus[i];
+            END IF;
+        END LOOP;
+        -- Then swap the pair across the teams that narrows the gap most, while one does.
+        LOOP
+            SELECT x.i, x.j INTO best_i, best_j
+            FROM (SELECT a.k AS i, b.k AS j,
+                         abs(sum_a - sum_b - 2 * (mus[a.k] - mus[b.k])) AS gap
+                  FROM generate_series(1, n) a(k), generate_series(1, n) b(k)
+                  WHERE picked[a.k] AND NOT picked[b.k]) x
+            WHERE x.gap < abs(sum_a - sum_b) - 1e-12
+            ORDER BY x.gap, x.i, x.j
+            LIMIT 1;
+            EXIT WHEN NOT FOUND;
+            picked[best_i] := false; picked[best_j] := true;
+            sum_a := sum_a - mus[best_i] + mus[best_j];
+            sum_b := sum_b - mus[best_j] + mus[best_i];
+        END LOOP;
+        method := 'greedy';
+    END IF;
+    SELECT array_agg(u.id ORDER BY u.id) FILTER (WHERE u.p),
+           array_agg(u.id ORDER BY u.id) FILTER (WHERE NOT u.p),
+           array_agg(coalesce(pl.name, u.id) ORDER BY u.id) FILTER (WHERE u.p),
+           array_agg(coalesce(pl.name, u.id) ORDER BY u.id) FILTER (WHERE NOT u.p),
+           @extschema@.et_win_probability(array_agg(u.m) FILTER (WHERE u.p), array_agg(u.s) FILTER (WHERE u.p),
+                                          array_agg(u.m) FILTER (WHERE NOT u.p), array_agg(u.s) FILTER (WHERE NOT u.p))
+      INTO team_a, team_b, names_a, names_b, win_probability
+      FROM unnest(ids, mus, sigmas, picked) u(id, m, s, p)
+      LEFT JOIN LATERAL (SELECT (array_agg(c.clean_name ORDER BY c.round_id DESC))[1] AS name
+                           FROM @extschema@.et_player_rounds c WHERE c.guid = u.id) pl ON true;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.et_balance_teams(text[]) IS
+    'Proposes two teams from the given GUIDs with the closest predicted win chance (et_ratings; a GUID without a rating counts as a new player): 2 to 64 GUIDs, each once; every split for up to 12 players; beyond, strongest first to the weaker side, then the best swaps while they narrow the gap (close, not always the best). Returns the GUIDs and latest names of each team, team A''s predicted win probability and the method. Example: SELECT * FROM guildstats.et_balance_teams(ARRAY[''AAAA0001'', ''BBBB0002'', ''CCCC0003'', ''DDDD0004'']);';
+
+-- ==== end of second adversarial pass (game-server garbage, team balancing)
