@@ -7654,9 +7654,11 @@ COMMENT ON FUNCTION export_member(bigint, bigint) IS
 
 -- ==== end of export_member and quarantine
 
--- ==== second adversarial pass (issue 10, "Done when"): game-server garbage, team balancing
+-- ==== second adversarial pass (issue 10, "Done when"): game-server garbage, team balancing, day ranges
 -- A game server's connected time that is negative, not finite or over 7 days is treated as not
--- reported (it stopped build_game_sessions on every run); et_balance_teams takes at most 64 GUIDs.
+-- reported (it stopped build_game_sessions on every run); et_balance_teams takes at most 64 GUIDs;
+-- activity_daily refuses infinite days and ranges over 100 years (_day_series); point amounts
+-- beyond 10^15 are refused by raw_point_transactions (they stopped build_rollups).
 CREATE OR REPLACE FUNCTION @extschema@._game_sessions_from(servers text[], rebuild_from timestamptz[])
 RETURNS SETOF game_sessions
 LANGUAGE sql STABLE
@@ -7835,4 +7837,92 @@ $$;
 COMMENT ON FUNCTION @extschema@.et_balance_teams(text[]) IS
     'Proposes two teams from the given GUIDs with the closest predicted win chance (et_ratings; a GUID without a rating counts as a new player): 2 to 64 GUIDs, each once; every split for up to 12 players; beyond, strongest first to the weaker side, then the best swaps while they narrow the gap (close, not always the best). Returns the GUIDs and latest names of each team, team A''s predicted win probability and the method. Example: SELECT * FROM guildstats.et_balance_teams(ARRAY[''AAAA0001'', ''BBBB0002'', ''CCCC0003'', ''DDDD0004'']);';
 
--- ==== end of second adversarial pass (game-server garbage, team balancing)
+
+-- A caller's day range becomes one row per day: an infinite or far-off day would make the series
+-- run until the disk holds no more temp files. Within 100 years, as economy_health() allows.
+CREATE OR REPLACE FUNCTION @extschema@._day_series(caller text, from_day date, to_day date)
+RETURNS SETOF date
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF NOT isfinite(from_day) OR NOT isfinite(to_day) OR to_day - from_day > 36600 THEN
+        RAISE EXCEPTION '%: the days run from % to %, more than 100 years or not finite', caller, from_day, to_day
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give from_day and to_day as finite dates at most 100 years apart.';
+    END IF;
+    RETURN QUERY SELECT g::date FROM generate_series(from_day::timestamp, to_day::timestamp, interval '1 day') g;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._day_series(text, date, date) IS
+    'Internal: every day from from_day to to_day (none when either is NULL or to_day comes first); an error naming the caller when a day is infinite or the days span more than 100 years (36,600 days).';
+
+CREATE OR REPLACE FUNCTION @extschema@.activity_daily(guild_id bigint, from_day date DEFAULT NULL, to_day date DEFAULT NULL)
+RETURNS TABLE (day date, dau bigint, wau bigint, mau bigint, dau_mau double precision,
+               new_users bigint, returning_users bigint, churned_users bigint)
+LANGUAGE sql STABLE
+AS $$
+    WITH zone AS (SELECT s.calendar_time_zone AS tz FROM @extschema@.settings_for(activity_daily.guild_id) s),
+    active AS (
+        SELECT DISTINCT e.user_id, (e.activity_at AT TIME ZONE zone.tz)::date AS d
+        FROM @extschema@.activity_events e, zone
+        WHERE e.guild_id = activity_daily.guild_id AND e.kind <> 'member'),
+    marked AS (
+        SELECT user_id, d, lead(d) OVER (PARTITION BY user_id ORDER BY d) AS next_d,
+               min(d) OVER (PARTITION BY user_id) AS first_d
+        FROM active),
+    bounds AS (
+        SELECT min(d) AS first_day, coalesce(activity_daily.from_day, min(d)) AS lo,
+               coalesce(activity_daily.to_day, max(d)) AS hi FROM active),
+    -- Each active day of a user opens an interval in which the user counts as active in the
+    -- window ending on that day: [d, min(d + width, next active day)). Counting them is a
+    -- running sum of +1 / -1 marks, linear in the number of user-days.
+    marks AS (
+        SELECT d AS day, 1 AS dau, 1 AS wau, 1 AS mau, (d = first_d)::int AS new_users, 0 AS churned
+        FROM marked
+        UNION ALL SELECT least(d + 7, coalesce(next_d, d + 7)), 0, -1, 0, 0, 0 FROM marked
+        UNION ALL SELECT least(d + 30, coalesce(next_d, d + 30)), 0, 0, -1, 0, 0 FROM marked
+        -- churned on d + 30: last seen on d and not in the 30 days after
+        UNION ALL SELECT d + 30, 0, 0, 0, 0, 1 FROM marked WHERE next_d IS NULL OR next_d > d + 30),
+    per_day AS (
+        SELECT day, sum(dau) AS dau, sum(wau) AS wau, sum(mau) AS mau, sum(new_users) AS new_users,
+               sum(churned) AS churned
+        FROM marks GROUP BY day),
+    running AS (
+        SELECT g::date AS day, coalesce(p.dau, 0) AS dau,
+               sum(coalesce(p.wau, 0)) OVER w AS wau, sum(coalesce(p.mau, 0)) OVER w AS mau,
+               coalesce(p.new_users, 0) AS new_users, coalesce(p.churned, 0) AS churned
+        FROM bounds b
+        CROSS JOIN @extschema@._day_series('activity_daily', least(b.first_day, b.lo), b.hi) g
+        LEFT JOIN per_day p ON p.day = g::date
+        WINDOW w AS (ORDER BY g))
+    SELECT r.day, r.dau::bigint, r.wau::bigint, r.mau::bigint,
+           r.dau::double precision / nullif(r.mau, 0),
+           r.new_users::bigint, (r.dau - r.new_users)::bigint, r.churned::bigint
+    FROM running r, bounds b
+    WHERE r.day >= b.lo
+    ORDER BY r.day
+$$;
+COMMENT ON FUNCTION @extschema@.activity_daily(bigint, date, date) IS
+    'Per calendar day of a guild (its calendar time zone), from activity_events (voice, messages, points; member joins and renames are not activity): dau, wau (7 days ending that day), mau (30 days), dau_mau (stickiness), new_users (first activity ever that day), returning_users (active that day, seen before), churned_users (last seen exactly 30 days earlier, not since). Days default to the first and last day with activity; the days from the earlier of from_day and the first day with activity to to_day must be finite and at most 100 years apart. Example: SELECT * FROM guildstats.activity_daily(1234, ''2026-03-01'', ''2026-03-31'');';
+
+
+-- Point amounts beyond 10^15 either way: rows already stored go to quarantine with the reason
+-- (health() counts them), then the table refuses new ones.
+WITH moved AS (
+    DELETE FROM @extschema@.raw_point_transactions t
+     WHERE t.amount NOT BETWEEN -1000000000000000 AND 1000000000000000
+    RETURNING t.*
+)
+INSERT INTO @extschema@.quarantine (source_table, guild_id, user_id, row_data, row_hash, reason, quarantined_at)
+SELECT 'raw_point_transactions', m.guild_id, m.user_id, f.fact, sha256(convert_to(f.fact::text, 'UTF8')),
+       format('raw_point_transactions.amount = %s is beyond 10^15 either way (set aside by the upgrade to 0.2.0)', m.amount),
+       m.received_at
+  FROM moved m
+ CROSS JOIN LATERAL (SELECT to_jsonb(m) - ARRAY['ingest_id', 'received_at'] AS fact) f
+ON CONFLICT (source_table, row_hash) DO NOTHING;
+ALTER TABLE @extschema@.raw_point_transactions ADD CONSTRAINT raw_point_transactions_amount_bounded
+    CHECK (amount BETWEEN -1000000000000000 AND 1000000000000000);
+COMMENT ON COLUMN @extschema@.raw_point_transactions.amount IS 'Whole points: earned > 0, spent < 0. Refused (SQLSTATE 23514) beyond a quadrillion (10^15) either way, so that the rollups'' sums stay within bigint.';
+COMMENT ON TABLE @extschema@.quarantine IS
+    'Raw rows set aside instead of stored: their own time lay further ahead of their arrival than future_tolerance_for(guild_id) (a skewed clock, a bad client), or the upgrade to 0.2.0 found them breaking a rule the raw tables now enforce (reason says which). The builders never see them; health() counts them. To keep one, correct it and INSERT row_data into source_table again. Timestamps outside [2000-01-01, 2100-01-01) and point amounts beyond 10^15 never get this far: the raw tables refuse them (SQLSTATE 23514).';
+-- ==== end of second adversarial pass (game-server garbage, team balancing, day ranges, point amounts)

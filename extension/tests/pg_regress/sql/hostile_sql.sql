@@ -41,3 +41,51 @@ SELECT * FROM guildstats.et_balance_teams(ARRAY(SELECT 'G' || g FROM generate_se
 SELECT method, cardinality(team_a) AS a, cardinality(team_b) AS b
   FROM guildstats.et_balance_teams(ARRAY(SELECT 'G' || g FROM generate_series(1, 64) g));
 SELECT * FROM guildstats.et_balance_teams(ARRAY['G1', 'G1']);
+
+-- activity_daily() makes one row per day of the range it is given: '-infinity' to 'infinity'
+-- filled 1 GB of temp files before anything stopped it, and command_community(as_of =>
+-- 'infinity') asked for that day. Infinite days and ranges over 100 years are refused, naming
+-- the function; the first day with data counts in the span, since the series starts there.
+BEGIN;
+INSERT INTO guildstats.raw_messages (guild_id, channel_id, user_id, message_id, sent_at) VALUES
+    (4242, 1, 7, 424201, '2026-01-05 12:00+00'), (4242, 1, 8, 424202, '2026-01-07 12:00+00');
+SAVEPOINT refused;
+SELECT count(*) FROM guildstats.activity_daily(4242, '-infinity', 'infinity');
+ROLLBACK TO refused;
+SELECT count(*) FROM guildstats.activity_daily(4242, '2026-01-01', 'infinity');
+ROLLBACK TO refused;
+SELECT count(*) FROM guildstats.activity_daily(4242, '2000-01-01', '2200-12-31');
+ROLLBACK TO refused;
+-- No from_day: the series starts at the first day with data, 2026-01-05; 36,600 days on is the
+-- last day allowed.
+SELECT count(*) AS longest FROM guildstats.activity_daily(4242, NULL, date '2026-01-05' + 36600);
+SELECT count(*) FROM guildstats.activity_daily(4242, NULL, date '2026-01-05' + 36601);
+ROLLBACK TO refused;
+SELECT guildstats.command_community(4242, as_of => 'infinity');
+ROLLBACK TO refused;
+-- A hundred years is fine (the days before the data count nobody), and so are the defaults; a
+-- guild without activity gets the days asked for, all zero.
+SELECT count(*) AS century, sum(dau) AS dau FROM guildstats.activity_daily(4242, '2000-01-01', '2100-01-01');
+SELECT count(*) AS days_with_data, sum(dau) AS dau FROM guildstats.activity_daily(4242);
+SELECT count(*) AS no_activity FROM guildstats.activity_daily(-1, '2000-01-01', '2100-01-01');
+ROLLBACK;
+
+-- Point amounts: one transaction of -2^63 (its negation is no bigint), or two of 2^63 - 1 on a
+-- member's day, stopped build_rollups for every guild on every run ("bigint out of range").
+-- The raw table refuses amounts beyond 10^15 either way, with the constraint's name; at the
+-- limit, the rollups add up. (Terse: the failing row's detail holds its arrival time.)
+\set VERBOSITY terse
+INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, tx_ts, tx_key)
+VALUES (4343, 1, -9223372036854775808, '2026-01-01 10:00+00', 'hostile-min');
+INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, tx_ts, tx_key)
+VALUES (4343, 1, 1000000000000001, '2026-01-01 10:00+00', 'hostile-over');
+\set VERBOSITY default
+BEGIN;
+INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, tx_ts, tx_key) VALUES
+    (4343, 1, 1000000000000000, '2026-01-01 10:00+00', 'hostile-max-1'),
+    (4343, 1, 1000000000000000, '2026-01-01 11:00+00', 'hostile-max-2'),
+    (4343, 2, -1000000000000000, '2026-01-01 11:00+00', 'hostile-min-1');
+SELECT builder, status FROM guildstats.build_all() WHERE builder = 'build_rollups';
+SELECT user_id, earned, spent, transactions FROM guildstats.member_points_daily
+ WHERE guild_id = 4343 ORDER BY user_id;
+ROLLBACK;
