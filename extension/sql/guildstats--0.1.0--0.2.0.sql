@@ -7659,6 +7659,7 @@ COMMENT ON FUNCTION export_member(bigint, bigint) IS
 -- reported (it stopped build_game_sessions on every run); et_balance_teams takes at most 64 GUIDs;
 -- activity_daily refuses infinite days and ranges over 100 years (_day_series); point amounts
 -- beyond 10^15 are refused by raw_point_transactions (they stopped build_rollups).
+-- retention(max_offset => NULL) and retention_dn() with NULL or negative days are errors.
 CREATE OR REPLACE FUNCTION @extschema@._game_sessions_from(servers text[], rebuild_from timestamptz[])
 RETURNS SETOF game_sessions
 LANGUAGE sql STABLE
@@ -7925,4 +7926,150 @@ ALTER TABLE @extschema@.raw_point_transactions ADD CONSTRAINT raw_point_transact
 COMMENT ON COLUMN @extschema@.raw_point_transactions.amount IS 'Whole points: earned > 0, spent < 0. Refused (SQLSTATE 23514) beyond a quadrillion (10^15) either way, so that the rollups'' sums stay within bigint.';
 COMMENT ON TABLE @extschema@.quarantine IS
     'Raw rows set aside instead of stored: their own time lay further ahead of their arrival than future_tolerance_for(guild_id) (a skewed clock, a bad client), or the upgrade to 0.2.0 found them breaking a rule the raw tables now enforce (reason says which). The builders never see them; health() counts them. To keep one, correct it and INSERT row_data into source_table again. Timestamps outside [2000-01-01, 2100-01-01) and point amounts beyond 10^15 never get this far: the raw tables refuse them (SQLSTATE 23514).';
--- ==== end of second adversarial pass (game-server garbage, team balancing, day ranges, point amounts)
+
+-- NULL and negative limits of retention() and retention_dn() are errors.
+CREATE OR REPLACE FUNCTION @extschema@.retention(guild_id bigint, period text DEFAULT 'week',
+                          cohort_by text DEFAULT 'first_activity', kinds text[] DEFAULT NULL,
+                          max_offset integer DEFAULT 365, min_activity numeric DEFAULT NULL,
+                          activity text DEFAULT 'events')
+RETURNS TABLE (cohort_start date, cohort_size bigint, period_offset integer, retained bigint,
+               rate double precision, retained_or_later bigint, rate_or_later double precision)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    tz text := (SELECT s.calendar_time_zone FROM @extschema@.settings_for(retention.guild_id) s);
+    unit text := @extschema@._period_unit(retention.period);
+BEGIN
+    IF retention.cohort_by IS DISTINCT FROM 'first_activity' AND retention.cohort_by IS DISTINCT FROM 'join' THEN
+        RAISE EXCEPTION 'retention: cohort_by must be first_activity or join, got %', retention.cohort_by
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF retention.activity IS NULL OR retention.activity NOT IN ('events', 'voice_minutes', 'rounds') THEN
+        RAISE EXCEPTION 'retention: activity must be events, voice_minutes or rounds, got %', coalesce(retention.activity, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF retention.kinds IS NOT NULL AND retention.activity <> 'events' THEN
+        RAISE EXCEPTION 'retention: kinds % only applies to activity events, not %', retention.kinds, retention.activity
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- retention_rows() is strict: a NULL max_offset would answer an empty table, not an error.
+    IF retention.max_offset IS NULL THEN
+        RAISE EXCEPTION 'retention: max_offset must be between 0 and 36525, got NULL'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF retention.min_activity = 'NaN' OR retention.min_activity < 0 THEN
+        RAISE EXCEPTION 'retention: min_activity must be a number of at least 0, got %', retention.min_activity
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF retention.min_activity IS NULL AND retention.activity = 'events' THEN
+        -- Any activity counts: every event goes straight into the aggregate.
+        IF retention.cohort_by = 'first_activity' THEN
+            RETURN QUERY
+            SELECT r.*
+            FROM (SELECT @extschema@.retention_agg(e.user_id, NULL::timestamp, e.activity_at AT TIME ZONE tz,
+                                                   retention.period) AS s
+                  FROM @extschema@.activity_events e
+                  WHERE e.guild_id = retention.guild_id
+                    AND (CASE WHEN retention.kinds IS NULL THEN e.kind <> 'member'
+                              ELSE e.kind = ANY (retention.kinds) END)) a,
+                 @extschema@.retention_rows(a.s, retention.max_offset) r
+            ORDER BY 1, 3;
+        ELSE
+            RETURN QUERY
+            WITH joined AS (
+                SELECT m.user_id, min(m.event_ts) AS joined_at
+                FROM @extschema@.raw_member_events m
+                WHERE m.guild_id = retention.guild_id AND m.event_type = 'join'
+                GROUP BY m.user_id)
+            SELECT r.*
+            FROM (SELECT @extschema@.retention_agg(x.user_id, x.cohort_at, x.activity_at, retention.period) AS s
+                  FROM (SELECT j.user_id, j.joined_at AT TIME ZONE tz AS cohort_at, NULL::timestamp AS activity_at
+                        FROM joined j
+                        UNION ALL
+                        SELECT e.user_id, NULL, e.activity_at AT TIME ZONE tz
+                        FROM @extschema@.activity_events e JOIN joined j USING (user_id)
+                        WHERE e.guild_id = retention.guild_id
+                          AND (CASE WHEN retention.kinds IS NULL THEN e.kind <> 'member'
+                                    ELSE e.kind = ANY (retention.kinds) END)) x) a,
+                 @extschema@.retention_rows(a.s, retention.max_offset) r
+            ORDER BY 1, 3;
+        END IF;
+        RETURN;
+    END IF;
+    IF unit IS NULL THEN
+        -- The aggregate's own error for a period it does not know.
+        PERFORM @extschema@.retention_agg(NULL, NULL, NULL, retention.period);
+    END IF;
+    -- One row per member and period: a period below min_activity still places the member in a
+    -- cohort (cohort_at) but is not an active period (activity_at NULL).
+    IF retention.cohort_by = 'first_activity' THEN
+        RETURN QUERY
+        SELECT r.*
+        FROM (SELECT @extschema@.retention_agg(
+                         p.user_id, p.first_at,
+                         CASE WHEN retention.min_activity IS NULL OR p.amount >= retention.min_activity
+                              THEN p.first_at END,
+                         retention.period) AS s
+              FROM @extschema@._retention_activity(retention.guild_id, retention.activity, retention.kinds,
+                                                   tz, unit) p) a,
+             @extschema@.retention_rows(a.s, retention.max_offset) r
+        ORDER BY 1, 3;
+    ELSE
+        RETURN QUERY
+        WITH joined AS (
+            SELECT m.user_id, min(m.event_ts) AT TIME ZONE tz AS joined_at
+            FROM @extschema@.raw_member_events m
+            WHERE m.guild_id = retention.guild_id AND m.event_type = 'join'
+            GROUP BY m.user_id)
+        SELECT r.*
+        FROM (SELECT @extschema@.retention_agg(x.user_id, x.cohort_at, x.activity_at, retention.period) AS s
+              FROM (SELECT j.user_id, j.joined_at AS cohort_at, NULL::timestamp AS activity_at
+                    FROM joined j
+                    UNION ALL
+                    SELECT p.user_id, NULL, p.first_at
+                    FROM @extschema@._retention_activity(retention.guild_id, retention.activity,
+                                                         retention.kinds, tz, unit) p
+                    JOIN joined j USING (user_id)
+                    WHERE retention.min_activity IS NULL OR p.amount >= retention.min_activity) x) a,
+             @extschema@.retention_rows(a.s, retention.max_offset) r
+        ORDER BY 1, 3;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.retention(bigint, text, text, text[], integer, numeric, text) IS
+    'Retention cohort table of a guild for a heatmap (rows: cohort_start, cohort_size, period_offset, retained, rate, retained_or_later, rate_or_later). period: day, week or month in settings_for(guild_id).calendar_time_zone. cohort_by: first_activity (first activity in activity_events) or join (first join in raw_member_events). kinds: the activity_events kinds that count as activity (voice, message, points, member); default all but member, since a join date (Discord reports the original one, possibly years before tracking began) or a rename is not engagement. max_offset: the last period offset shown (default 365; 0 to 36525, NULL or anything else is an error), so that one outlier timestamp, years away, cannot turn the table into millions of rows. activity and min_activity make retention depth-weighted: activity is what is measured (events: rows of activity_events of the kinds, the default; voice_minutes: minutes in voice outside AFK, from the member_voice_daily rollup; rounds: ET:Legacy rounds played under the member''s GUIDs in et_guid_links, by the game server''s clock), and a member counts as retained in a period only with at least min_activity of it there (default NULL: any activity). The cohort is still the first period with any of that activity (or the join); the table reaches the last period in which somebody met the threshold. Example: SELECT * FROM guildstats.retention(1234, ''week'', min_activity => 30, activity => ''voice_minutes'');';
+
+CREATE OR REPLACE FUNCTION @extschema@.retention_dn(guild_id bigint, days integer[] DEFAULT '{1,7,30,90}', kinds text[] DEFAULT NULL,
+                             min_activity numeric DEFAULT NULL, activity text DEFAULT 'events')
+RETURNS TABLE (day_offset integer, eligible_users bigint, retained bigint, rate double precision,
+               retained_or_later bigint, rate_or_later double precision)
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    -- A NULL or negative day has no meaning, and a day past 36525 would be reported as
+    -- retention()'s max_offset: each gets its own error, naming the days.
+    IF retention_dn.days IS NULL OR array_position(retention_dn.days, NULL) IS NOT NULL
+       OR EXISTS (SELECT 1 FROM unnest(retention_dn.days) AS n WHERE n NOT BETWEEN 0 AND 36525) THEN
+        RAISE EXCEPTION 'retention_dn: days must be between 0 and 36525, got %', coalesce(retention_dn.days::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    SELECT d.n,
+           coalesce(sum(r.cohort_size), 0)::bigint,
+           coalesce(sum(r.retained), 0)::bigint,
+           sum(r.retained)::double precision / nullif(sum(r.cohort_size), 0),
+           coalesce(sum(r.retained_or_later), 0)::bigint,
+           sum(r.retained_or_later)::double precision / nullif(sum(r.cohort_size), 0)
+    FROM unnest(retention_dn.days) AS d(n)
+    LEFT JOIN @extschema@.retention(retention_dn.guild_id, 'day', 'first_activity', retention_dn.kinds,
+                                    (SELECT greatest(max(n), 0) FROM unnest(retention_dn.days) AS n),
+                                    retention_dn.min_activity, retention_dn.activity) r
+           ON r.period_offset = d.n
+    GROUP BY d.n
+    ORDER BY d.n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.retention_dn(bigint, integer[], text[], numeric, text) IS
+    'Classic D1/D7/D30/D90 retention of a guild (days configurable): of the users whose first activity was at least N days before the last activity in the data (eligible_users), the share active exactly N calendar days after their first day (rate), and N days or later (rate_or_later). Each day must be between 0 and 36525 (NULL, negative or larger days are an error). min_activity and activity make it depth-weighted, as in retention(): active on a day means at least min_activity events, voice minutes or rounds that day. Example: SELECT * FROM guildstats.retention_dn(1234); SELECT * FROM guildstats.retention_dn(1234, min_activity => 30, activity => ''voice_minutes'');';
+
+-- ==== end of second adversarial pass (game-server garbage, team balancing, day ranges, point amounts, retention limits)

@@ -89,3 +89,22 @@ SELECT builder, status FROM guildstats.build_all() WHERE builder = 'build_rollup
 SELECT user_id, earned, spent, transactions FROM guildstats.member_points_daily
  WHERE guild_id = 4343 ORDER BY user_id;
 ROLLBACK;
+
+-- NULL and negative limits of the retention functions: retention(max_offset => NULL) answered
+-- an empty table (retention_rows() is strict) and retention_dn() a row for day NULL or day -1,
+-- where voice_hours_retention() says what is wrong. Now each is an error naming the argument.
+SELECT count(*) FROM guildstats.retention(1, 'day', max_offset => NULL);
+SELECT * FROM guildstats.retention_dn(1, NULL);
+SELECT * FROM guildstats.retention_dn(1, '{1,NULL}');
+SELECT * FROM guildstats.retention_dn(1, '{-1}');
+SELECT * FROM guildstats.retention_dn(1, '{36526}');
+SELECT * FROM guildstats.voice_hours_retention(1, 'week', NULL);
+-- Still fine: day 0 and the largest day.
+SELECT day_offset, eligible_users FROM guildstats.retention_dn(-1, '{0,36525}');
+
+-- Every SECURITY DEFINER function pins its search_path (a caller's temporary objects or schema
+-- must never stand in for the extension's): the list of those that do not is empty.
+SELECT p.oid::regprocedure AS unpinned_security_definer
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname IN ('guildstats', 'guildstats_mart') AND p.prosecdef
+   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search\_path=%');
