@@ -7658,7 +7658,8 @@ COMMENT ON FUNCTION export_member(bigint, bigint) IS
 -- A game server's connected time that is negative, not finite or over 7 days is treated as not
 -- reported (it stopped build_game_sessions on every run); et_balance_teams takes at most 64 GUIDs;
 -- activity_daily refuses infinite days and ranges over 100 years (_day_series); point amounts
--- beyond 10^15 are refused by raw_point_transactions (they stopped build_rollups).
+-- beyond 10^15 and reasons over 1024 bytes are refused by raw_point_transactions (each stopped
+-- build_rollups).
 -- retention(max_offset => NULL) and retention_dn() with NULL or negative days are errors.
 CREATE OR REPLACE FUNCTION @extschema@._game_sessions_from(servers text[], rebuild_from timestamptz[])
 RETURNS SETOF game_sessions
@@ -7907,25 +7908,31 @@ COMMENT ON FUNCTION @extschema@.activity_daily(bigint, date, date) IS
     'Per calendar day of a guild (its calendar time zone), from activity_events (voice, messages, points; member joins and renames are not activity): dau, wau (7 days ending that day), mau (30 days), dau_mau (stickiness), new_users (first activity ever that day), returning_users (active that day, seen before), churned_users (last seen exactly 30 days earlier, not since). Days default to the first and last day with activity; the days from the earlier of from_day and the first day with activity to to_day must be finite and at most 100 years apart. Example: SELECT * FROM guildstats.activity_daily(1234, ''2026-03-01'', ''2026-03-31'');';
 
 
--- Point amounts beyond 10^15 either way: rows already stored go to quarantine with the reason
--- (health() counts them), then the table refuses new ones.
+-- Point amounts beyond 10^15 either way and reasons over 1024 bytes: rows already stored go to
+-- quarantine with the reason (health() counts them), then the table refuses new ones.
 WITH moved AS (
     DELETE FROM @extschema@.raw_point_transactions t
-     WHERE t.amount NOT BETWEEN -1000000000000000 AND 1000000000000000
+     WHERE t.amount NOT BETWEEN -1000000000000000 AND 1000000000000000 OR octet_length(t.reason) > 1024
     RETURNING t.*
 )
 INSERT INTO @extschema@.quarantine (source_table, guild_id, user_id, row_data, row_hash, reason, quarantined_at)
 SELECT 'raw_point_transactions', m.guild_id, m.user_id, f.fact, sha256(convert_to(f.fact::text, 'UTF8')),
-       format('raw_point_transactions.amount = %s is beyond 10^15 either way (set aside by the upgrade to 0.2.0)', m.amount),
+       CASE WHEN m.amount NOT BETWEEN -1000000000000000 AND 1000000000000000
+            THEN format('raw_point_transactions.amount = %s is beyond 10^15 either way (set aside by the upgrade to 0.2.0)', m.amount)
+            ELSE format('raw_point_transactions.reason has %s bytes, more than 1024 (set aside by the upgrade to 0.2.0)', octet_length(m.reason))
+       END,
        m.received_at
   FROM moved m
  CROSS JOIN LATERAL (SELECT to_jsonb(m) - ARRAY['ingest_id', 'received_at'] AS fact) f
 ON CONFLICT (source_table, row_hash) DO NOTHING;
 ALTER TABLE @extschema@.raw_point_transactions ADD CONSTRAINT raw_point_transactions_amount_bounded
     CHECK (amount BETWEEN -1000000000000000 AND 1000000000000000);
+ALTER TABLE @extschema@.raw_point_transactions ADD CONSTRAINT raw_point_transactions_reason_length
+    CHECK (octet_length(reason) <= 1024);
 COMMENT ON COLUMN @extschema@.raw_point_transactions.amount IS 'Whole points: earned > 0, spent < 0. Refused (SQLSTATE 23514) beyond a quadrillion (10^15) either way, so that the rollups'' sums stay within bigint.';
+COMMENT ON COLUMN @extschema@.raw_point_transactions.reason IS 'Why the points moved (e.g. daily, message, shop, transfer). At most 1024 bytes (a key of member_points_daily): a longer one is refused (SQLSTATE 23514).';
 COMMENT ON TABLE @extschema@.quarantine IS
-    'Raw rows set aside instead of stored: their own time lay further ahead of their arrival than future_tolerance_for(guild_id) (a skewed clock, a bad client), or the upgrade to 0.2.0 found them breaking a rule the raw tables now enforce (reason says which). The builders never see them; health() counts them. To keep one, correct it and INSERT row_data into source_table again. Timestamps outside [2000-01-01, 2100-01-01) and point amounts beyond 10^15 never get this far: the raw tables refuse them (SQLSTATE 23514).';
+    'Raw rows set aside instead of stored: their own time lay further ahead of their arrival than future_tolerance_for(guild_id) (a skewed clock, a bad client), or the upgrade to 0.2.0 found them breaking a rule the raw tables now enforce (reason says which). The builders never see them; health() counts them. To keep one, correct it and INSERT row_data into source_table again. Timestamps outside [2000-01-01, 2100-01-01), point amounts beyond 10^15 and point reasons over 1024 bytes never get this far: the raw tables refuse them (SQLSTATE 23514).';
 
 -- NULL and negative limits of retention() and retention_dn() are errors.
 CREATE OR REPLACE FUNCTION @extschema@.retention(guild_id bigint, period text DEFAULT 'week',

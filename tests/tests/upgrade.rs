@@ -661,11 +661,12 @@ fn the_symbol_parser_reads_pgrx_and_hand_written_declarations() {
     assert_eq!(c_symbols(sql), vec!["b_wrapper", "gs_a"]);
 }
 
-/// A point amount the rollups cannot sum (here -2^63, whose negation is no bigint), stored under
-/// a release that accepted it, is moved to quarantine by the upgrade with its reason, and the
-/// builders run again; an ordinary transaction stays where it was.
+/// A point amount the rollups cannot sum (here -2^63, whose negation is no bigint) or a reason
+/// too long for member_points_daily's key, stored under a release that accepted them, is moved
+/// to quarantine by the upgrade with its reason, and the builders run again; an ordinary
+/// transaction stays where it was.
 #[test]
-fn the_upgrade_quarantines_point_amounts_the_rollups_cannot_sum() {
+fn the_upgrade_quarantines_point_transactions_the_rollups_cannot_take() {
     let Some(cluster) = Cluster::from_env("upgrade_point_amounts") else {
         return;
     };
@@ -676,7 +677,9 @@ fn the_upgrade_quarantines_point_amounts_the_rollups_cannot_sum() {
             .batch_execute(
                 "INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, tx_ts, tx_key)
                  VALUES (1, 10, -9223372036854775808, '2026-03-01 20:00+00', 'huge'),
-                        (1, 11, 25, '2026-03-01 20:00+00', 'ordinary')",
+                        (1, 11, 25, '2026-03-01 20:00+00', 'ordinary');
+                 INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, reason, tx_ts, tx_key)
+                 VALUES (1, 12, 5, repeat('r', 1025), '2026-03-01 20:00+00', 'wordy')",
             )
             .expect("the old release takes the rows");
         client
@@ -692,21 +695,33 @@ fn the_upgrade_quarantines_point_amounts_the_rollups_cannot_sum() {
             .map(|r| r.get(0))
             .collect();
         assert_eq!(kept, ["ordinary"], "[from {release}]");
-        let row = client
-            .query_one(
+        let rows = client
+            .query(
                 "SELECT user_id, row_data ->> 'tx_key', reason FROM guildstats.quarantine
-                  WHERE source_table = 'raw_point_transactions'",
+                  WHERE source_table = 'raw_point_transactions' ORDER BY user_id",
                 &[],
             )
-            .expect("one quarantined row");
-        assert_eq!(row.get::<_, Option<i64>>(0), Some(10), "[from {release}]");
-        assert_eq!(row.get::<_, String>(1), "huge");
-        let reason: String = row.get(2);
+            .expect("quarantined rows");
+        let got: Vec<(Option<i64>, String, String)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        assert_eq!(got.len(), 2, "[from {release}] {got:?}");
+        assert_eq!((got[0].0, got[0].1.as_str()), (Some(10), "huge"));
         assert!(
-            reason.starts_with(
+            got[0].2.starts_with(
                 "raw_point_transactions.amount = -9223372036854775808 is beyond 10^15"
             ),
-            "[from {release}] {reason}"
+            "[from {release}] {}",
+            got[0].2
+        );
+        assert_eq!((got[1].0, got[1].1.as_str()), (Some(12), "wordy"));
+        assert!(
+            got[1]
+                .2
+                .starts_with("raw_point_transactions.reason has 1025 bytes, more than 1024"),
+            "[from {release}] {}",
+            got[1].2
         );
         let failed: i64 = client
             .query_one(

@@ -79,14 +79,22 @@ INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, tx_ts,
 VALUES (4343, 1, -9223372036854775808, '2026-01-01 10:00+00', 'hostile-min');
 INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, tx_ts, tx_key)
 VALUES (4343, 1, 1000000000000001, '2026-01-01 10:00+00', 'hostile-over');
+-- The reason is a key of member_points_daily: 3 KB that do not compress exceeded its index
+-- and stopped build_rollups the same way. At most 1024 bytes; the limit itself is fine.
+INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, reason, tx_ts, tx_key)
+VALUES (4343, 1, 10, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 100) g),
+        '2026-01-01 10:00+00', 'hostile-reason');
 \set VERBOSITY default
 BEGIN;
 INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, tx_ts, tx_key) VALUES
     (4343, 1, 1000000000000000, '2026-01-01 10:00+00', 'hostile-max-1'),
     (4343, 1, 1000000000000000, '2026-01-01 11:00+00', 'hostile-max-2'),
     (4343, 2, -1000000000000000, '2026-01-01 11:00+00', 'hostile-min-1');
+INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, reason, tx_ts, tx_key)
+VALUES (4343, 3, 10, (SELECT left(string_agg(md5(g::text), ''), 1024) FROM generate_series(1, 40) g),
+        '2026-01-01 10:00+00', 'hostile-reason-1024');
 SELECT builder, status FROM guildstats.build_all() WHERE builder = 'build_rollups';
-SELECT user_id, earned, spent, transactions FROM guildstats.member_points_daily
+SELECT user_id, earned, spent, transactions, octet_length(reason) AS reason_bytes FROM guildstats.member_points_daily
  WHERE guild_id = 4343 ORDER BY user_id;
 ROLLBACK;
 
