@@ -7660,7 +7660,8 @@ COMMENT ON FUNCTION export_member(bigint, bigint) IS
 -- activity_daily refuses infinite days and ranges over 100 years (_day_series); point amounts
 -- beyond 10^15 and reasons over 1024 bytes are refused by raw_point_transactions (each stopped
 -- build_rollups).
--- retention(max_offset => NULL) and retention_dn() with NULL or negative days are errors.
+-- retention(max_offset => NULL) and retention_dn() with NULL or negative days are errors;
+-- voice_top_partners(max_rows => NULL) gives every partner.
 CREATE OR REPLACE FUNCTION @extschema@._game_sessions_from(servers text[], rebuild_from timestamptz[])
 RETURNS SETOF game_sessions
 LANGUAGE sql STABLE
@@ -8078,5 +8079,32 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.retention_dn(bigint, integer[], text[], numeric, text) IS
     'Classic D1/D7/D30/D90 retention of a guild (days configurable): of the users whose first activity was at least N days before the last activity in the data (eligible_users), the share active exactly N calendar days after their first day (rate), and N days or later (rate_or_later). Each day must be between 0 and 36525 (NULL, negative or larger days are an error). min_activity and activity make it depth-weighted, as in retention(): active on a day means at least min_activity events, voice minutes or rounds that day. Example: SELECT * FROM guildstats.retention_dn(1234); SELECT * FROM guildstats.retention_dn(1234, min_activity => 30, activity => ''voice_minutes'');';
+
+
+-- voice_top_partners(max_rows => NULL) gives every partner, not none.
+CREATE OR REPLACE FUNCTION @extschema@.voice_top_partners(guild_id bigint, user_id bigint, from_day date DEFAULT NULL,
+                                   to_day date DEFAULT NULL, max_rows integer DEFAULT 5)
+RETURNS TABLE (partner_id bigint, partner_name text, shared_minutes double precision, days_together bigint)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT p.partner_id, m.display_name, p.seconds / 60.0, p.days
+    FROM (SELECT x.partner_id, sum(x.shared_seconds) AS seconds, count(DISTINCT x.day) AS days
+          FROM (SELECT d.user_b AS partner_id, d.shared_seconds, d.day FROM @extschema@.voice_copresence_daily d
+                 WHERE d.guild_id = voice_top_partners.guild_id AND d.user_a = voice_top_partners.user_id
+                   AND d.day >= coalesce(voice_top_partners.from_day, '-infinity')
+                   AND d.day <= coalesce(voice_top_partners.to_day, 'infinity')
+                UNION ALL
+                SELECT d.user_a, d.shared_seconds, d.day FROM @extschema@.voice_copresence_daily d
+                 WHERE d.guild_id = voice_top_partners.guild_id AND d.user_b = voice_top_partners.user_id
+                   AND d.day >= coalesce(voice_top_partners.from_day, '-infinity')
+                   AND d.day <= coalesce(voice_top_partners.to_day, 'infinity')) x
+          GROUP BY x.partner_id) p
+    LEFT JOIN @extschema@.members m ON m.guild_id = voice_top_partners.guild_id AND m.user_id = p.partner_id
+    ORDER BY p.seconds DESC, p.partner_id
+    -- greatest() skips a NULL: max_rows NULL would have answered no partner at all.
+    LIMIT CASE WHEN voice_top_partners.max_rows IS NOT NULL THEN greatest(voice_top_partners.max_rows, 0) END;
+END;
+COMMENT ON FUNCTION @extschema@.voice_top_partners(bigint, bigint, date, date, integer) IS
+    'A member''s top voice partners in a guild: the members they shared a (non-AFK) voice channel with most, with the shared minutes and the number of days together, between from_day and to_day inclusive (calendar days in the guild''s time zone; NULL: unbounded), most shared first, at most max_rows (NULL: all of them; 0 or less: none). partner_name is the latest display name, if any. Reads voice_copresence_daily. Example: SELECT * FROM guildstats.voice_top_partners(guild_id => 1, user_id => 42);';
 
 -- ==== end of second adversarial pass (game-server garbage, team balancing, day ranges, point amounts, retention limits)

@@ -116,3 +116,15 @@ SELECT p.oid::regprocedure AS unpinned_security_definer
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname IN ('guildstats', 'guildstats_mart') AND p.prosecdef
    AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search\_path=%');
+
+-- voice_top_partners(max_rows => NULL) answered no partner (greatest() skips a NULL); it
+-- means no limit now. 0 and negative limits give none, a huge one all.
+BEGIN;
+INSERT INTO guildstats.voice_copresence_daily (guild_id, day, user_a, user_b, shared_seconds) VALUES
+    (4444, '2026-01-01', 1, 2, 600), (4444, '2026-01-01', 1, 3, 300), (4444, '2026-01-02', 0, 1, 60);
+SELECT count(*) AS null_limit FROM guildstats.voice_top_partners(4444, 1, max_rows => NULL);
+SELECT count(*) AS zero FROM guildstats.voice_top_partners(4444, 1, max_rows => 0);
+SELECT count(*) AS negative FROM guildstats.voice_top_partners(4444, 1, max_rows => -1);
+SELECT partner_id, shared_minutes, days_together
+  FROM guildstats.voice_top_partners(4444, 1, max_rows => 2147483647);
+ROLLBACK;
