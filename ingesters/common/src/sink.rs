@@ -598,11 +598,13 @@ pub async fn connect(options: &SinkOptions) -> Result<Client, String> {
 }
 
 /// Errors that are the row's own fault (SQLSTATE classes 22, data exception, and 23, integrity
-/// constraint violation): such a row is set aside. Every other error is retried.
+/// constraint violation, and 54000, a value too wide for an index: a game server may report a
+/// name of any length): such a row is set aside. Every other error is retried.
 fn is_row_problem(error: &tokio_postgres::Error) -> bool {
-    error
-        .code()
-        .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"))
+    error.code().is_some_and(|c| {
+        let code = c.code();
+        code.starts_with("22") || code.starts_with("23") || code == "54000"
+    })
 }
 
 /// PostgreSQL's own message, or the chain of causes (a TLS handshake's reason is in one), which
