@@ -682,7 +682,9 @@ fn a_command_blocked_by_a_lock_is_cancelled_in_the_database() {
     let waiting: i64 = db
         .connect()
         .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND state = 'active'",
+            // This database only: another test's bot logs in with the same role.
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE usename = $1 AND datname = current_database() AND state = 'active'",
             &[&COMMANDS_LOGIN],
         )
         .expect("pg_stat_activity")
