@@ -8108,3 +8108,18 @@ COMMENT ON FUNCTION @extschema@.voice_top_partners(bigint, bigint, date, date, i
     'A member''s top voice partners in a guild: the members they shared a (non-AFK) voice channel with most, with the shared minutes and the number of days together, between from_day and to_day inclusive (calendar days in the guild''s time zone; NULL: unbounded), most shared first, at most max_rows (NULL: all of them; 0 or less: none). partner_name is the latest display name, if any. Reads voice_copresence_daily. Example: SELECT * FROM guildstats.voice_top_partners(guild_id => 1, user_id => 42);';
 
 -- ==== end of second adversarial pass (game-server garbage, team balancing, day ranges, point amounts, retention limits)
+
+-- ==== settings have upper bounds (issue 10, "Done when"): sql/extension/settings.sql
+-- An upgraded database with an absurd setting stops here, naming the constraint and the row's
+-- value; correct the row (UPDATE guildstats.settings ...) and run ALTER EXTENSION again.
+ALTER TABLE settings ADD CONSTRAINT settings_session_cap_at_most_a_year CHECK (session_cap <= interval '366 days');
+ALTER TABLE settings ADD CONSTRAINT settings_event_grace_at_most_a_week CHECK (event_grace <= interval '7 days');
+ALTER TABLE settings ADD CONSTRAINT settings_et_session_gap_at_most_30_days CHECK (et_session_gap <= interval '30 days');
+ALTER TABLE settings ADD CONSTRAINT settings_et_min_rounds_at_most_100000 CHECK (et_min_rounds <= 100000);
+ALTER TABLE settings ADD CONSTRAINT settings_outage_after_at_most_30_days CHECK (outage_after <= interval '30 days');
+ALTER TABLE settings ADD CONSTRAINT settings_future_tolerance_at_most_a_year CHECK (future_tolerance <= interval '366 days');
+ALTER TABLE settings ADD CONSTRAINT settings_game_session_gap_at_most_a_week CHECK (game_session_gap <= interval '7 days');
+ALTER TABLE settings ADD CONSTRAINT settings_regular_min_minutes_at_most_a_year CHECK (regular_min_minutes <= 525600);
+ALTER TABLE settings ADD CONSTRAINT settings_regular_window_days_at_most_10_years CHECK (regular_window_days <= 3660);
+
+-- ==== end of settings upper bounds

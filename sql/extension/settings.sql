@@ -44,6 +44,17 @@ CREATE TABLE settings (
     CONSTRAINT settings_game_session_gap_positive CHECK (game_session_gap > interval '0'),
     CONSTRAINT settings_regular_min_minutes_positive CHECK (regular_min_minutes > 0),
     CONSTRAINT settings_regular_window_days_positive CHECK (regular_window_days > 0),
+    -- Upper bounds too: a setting is arithmetic in the builders (a window of 2^31 days is a
+    -- date out of range in the middle of a build), so an absurd value is refused where it is set.
+    CONSTRAINT settings_session_cap_at_most_a_year CHECK (session_cap <= interval '366 days'),
+    CONSTRAINT settings_event_grace_at_most_a_week CHECK (event_grace <= interval '7 days'),
+    CONSTRAINT settings_et_session_gap_at_most_30_days CHECK (et_session_gap <= interval '30 days'),
+    CONSTRAINT settings_et_min_rounds_at_most_100000 CHECK (et_min_rounds <= 100000),
+    CONSTRAINT settings_outage_after_at_most_30_days CHECK (outage_after <= interval '30 days'),
+    CONSTRAINT settings_future_tolerance_at_most_a_year CHECK (future_tolerance <= interval '366 days'),
+    CONSTRAINT settings_game_session_gap_at_most_a_week CHECK (game_session_gap <= interval '7 days'),
+    CONSTRAINT settings_regular_min_minutes_at_most_a_year CHECK (regular_min_minutes <= 525600),
+    CONSTRAINT settings_regular_window_days_at_most_10_years CHECK (regular_window_days <= 3660),
     CONSTRAINT settings_calendar_time_zone_known CHECK (_is_valid_time_zone(calendar_time_zone)),
     CONSTRAINT settings_afk_only_per_guild CHECK (guild_id IS NOT NULL OR afk_channel_id IS NULL)
 );

@@ -23,6 +23,13 @@ FROM guildstats.effective_settings ORDER BY guild_id;
 \set VERBOSITY terse
 INSERT INTO guildstats.settings (guild_id, calendar_time_zone) VALUES (3, 'Mars/Olympus_Mons');
 INSERT INTO guildstats.settings (guild_id, session_cap) VALUES (3, '-1 hour');
+-- ... and absurdly large ones too (a window of 2^31 days was a date out of range inside
+-- voice_newcomer_integration, for every reader of the guild).
+INSERT INTO guildstats.settings (guild_id, regular_window_days) VALUES (3, 2147483647);
+INSERT INTO guildstats.settings (guild_id, session_cap) VALUES (3, '1000 years');
+INSERT INTO guildstats.settings (guild_id, future_tolerance) VALUES (3, '178000000 years');
+INSERT INTO guildstats.settings (guild_id, et_min_rounds) VALUES (NULL, 2147483647)
+ON CONFLICT (guild_id) DO UPDATE SET et_min_rounds = EXCLUDED.et_min_rounds;
 INSERT INTO guildstats.settings (guild_id, afk_channel_id) VALUES (NULL, 5)
 ON CONFLICT (guild_id) DO UPDATE SET afk_channel_id = EXCLUDED.afk_channel_id;
 INSERT INTO guildstats.settings (guild_id, session_cap) VALUES (2, '1 hour');
