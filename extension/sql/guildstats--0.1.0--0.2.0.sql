@@ -7581,6 +7581,534 @@ $$;
 
 -- ==== end of one builder framework
 
+-- ==== export_member gives quarantined rows that name the member (issue 10: 15): sql/extension/privacy.sql
+CREATE OR REPLACE FUNCTION export_member(guild_id bigint, user_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parts text[] := ARRAY[]::text[];
+    member_table text;
+    document jsonb;
+BEGIN
+    IF export_member.guild_id IS NULL OR export_member.user_id IS NULL THEN
+        RAISE EXCEPTION 'export_member(guild_id => %, user_id => %): both are required', export_member.guild_id, export_member.user_id
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Every table with a (guild_id, user_id) pair, the same set erase_member() empties.
+    FOR member_table IN
+        SELECT t FROM @extschema@._member_tables() t WHERE t <> 'quarantine'
+    LOOP
+        parts := array_append(parts, format(
+            '%L, (SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)), ''[]'') FROM @extschema@.%I t WHERE t.guild_id = $1 AND t.user_id = $2)',
+            member_table, member_table));
+    END LOOP;
+    parts := array_append(parts, $part$'raw_voice_snapshots', (
+        SELECT coalesce(jsonb_agg(jsonb_build_object('ingest_id', s.ingest_id, 'guild_id', s.guild_id,
+                                                     'taken_at', s.taken_at, 'source', s.source,
+                                                     'received_at', s.received_at, 'voice_state', e.v)
+                                  ORDER BY s.taken_at, e.n), '[]')
+          FROM @extschema@.raw_voice_snapshots s
+          CROSS JOIN LATERAL (SELECT v, n FROM jsonb_array_elements(
+                                  CASE jsonb_typeof(s.voice_states) WHEN 'array' THEN s.voice_states
+                                       ELSE jsonb_build_array(s.voice_states) END) WITH ORDINALITY AS x(v, n)) e
+         WHERE s.guild_id = $1 AND @extschema@._voice_state_is_member(e.v, $2))$part$);
+    -- Rows set aside on arrival: the member's own, and those that name them inside row_data (a
+    -- quarantined snapshot, the same set erase_member() deletes). A snapshot shows only the
+    -- member's entries, as the stored snapshots do.
+    parts := array_append(parts, $part$'quarantine', (
+        SELECT coalesce(jsonb_agg(CASE WHEN q.user_id IS NULL AND q.row_data ? 'voice_states'
+                   THEN to_jsonb(q) || jsonb_build_object('row_data', q.row_data || jsonb_build_object('voice_states', (
+                            SELECT coalesce(jsonb_agg(e.v ORDER BY e.n), '[]')
+                              FROM jsonb_array_elements(CASE jsonb_typeof(q.row_data -> 'voice_states')
+                                                             WHEN 'array' THEN q.row_data -> 'voice_states'
+                                                             ELSE jsonb_build_array(q.row_data -> 'voice_states') END)
+                                   WITH ORDINALITY AS e(v, n)
+                             WHERE @extschema@._voice_state_is_member(e.v, $2))))
+                   ELSE to_jsonb(q) END ORDER BY q.quarantine_id), '[]')
+          FROM @extschema@.quarantine q
+         WHERE q.guild_id = $1 AND (q.user_id = $2 OR @extschema@._mentions_id(q.row_data, $2)))$part$);
+    -- The member's pairs of shared voice time, from either side of the pair.
+    parts := array_append(parts, $part$'voice_copresence_daily', (
+        SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.day, p.user_a, p.user_b), '[]')
+          FROM @extschema@.voice_copresence_daily p
+         WHERE p.guild_id = $1 AND (p.user_a = $2 OR p.user_b = $2))$part$);
+    parts := array_append(parts, $part$'raw_scheduled_events', (
+        SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.observed_at, e.event_id), '[]')
+          FROM @extschema@.raw_scheduled_events e WHERE e.guild_id = $1 AND e.creator_id = $2)$part$);
+    -- The member's ET:Legacy rounds, through the GUIDs linked to them.
+    parts := array_append(parts, $part$'et_player_rounds', (
+        SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.round_id, p.guid), '[]')
+          FROM @extschema@.et_player_rounds p
+         WHERE p.guid IN (SELECT l.guid FROM @extschema@.et_guid_links l WHERE l.guild_id = $1 AND l.user_id = $2))$part$);
+    EXECUTE format('SELECT jsonb_build_object(''guild_id'', $1, ''user_id'', $2, ''exported_at'', now(), ''tables'', jsonb_build_object(%s))',
+                   array_to_string(parts, ', '))
+       INTO document
+      USING export_member.guild_id, export_member.user_id;
+    RETURN document;
+END
+$$;
+COMMENT ON FUNCTION export_member(bigint, bigint) IS
+    'Everything stored about a member of a guild, raw and derived, as one JSON document (the GDPR right of access): {guild_id, user_id, exported_at, tables: {table: [rows]}} with every row of every table that has (guild_id, user_id), the member''s own entries of voice snapshots (others in the same snapshot are left out), their pairs of shared voice time (voice_copresence_daily), the scheduled events they created, the rows set aside in quarantine that are theirs or name them (a snapshot by their own entries), and their ET:Legacy rounds through linked GUIDs. Example: SELECT guildstats.export_member(guild_id => 1, user_id => 42);';
+
+-- ==== end of export_member and quarantine
+
+-- ==== second adversarial pass (issue 10, "Done when"): game-server garbage, team balancing, day ranges
+-- A game server's connected time that is negative, not finite or over 7 days is treated as not
+-- reported (it stopped build_game_sessions on every run); et_balance_teams takes at most 64 GUIDs;
+-- activity_daily refuses infinite days and ranges over 100 years (_day_series); point amounts
+-- beyond 10^15 and reasons over 1024 bytes are refused by raw_point_transactions (each stopped
+-- build_rollups).
+-- retention(max_offset => NULL) and retention_dn() with NULL or negative days are errors;
+-- voice_top_partners(max_rows => NULL) gives every partner.
+CREATE OR REPLACE FUNCTION @extschema@._game_sessions_from(servers text[], rebuild_from timestamptz[])
+RETURNS SETOF game_sessions
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH scope AS (
+        SELECT u.server, u.rebuild_from,
+               coalesce((SELECT max(p.polled_at) FROM @extschema@.raw_server_polls p
+                          WHERE p.server = u.server AND p.polled_at < u.rebuild_from),
+                        u.rebuild_from) AS read_from
+          FROM unnest(_game_sessions_from.servers, _game_sessions_from.rebuild_from) AS u(server, rebuild_from)
+    ), polls AS (
+        SELECT p.server, p.polled_at, p.ok, s.rebuild_from,
+               lag(p.polled_at) OVER w AS prev_poll_at,
+               lead(p.polled_at) OVER w AS next_poll_at,
+               lead(p.ok) OVER w AS next_ok
+          FROM scope s
+          JOIN @extschema@.raw_server_polls p ON p.server = s.server AND p.polled_at >= s.read_from
+        WINDOW w AS (PARTITION BY p.server ORDER BY p.polled_at)
+    ), sightings AS (
+        SELECT p.server, x.name, p.polled_at, p.prev_poll_at, p.next_poll_at, p.next_ok, p.rebuild_from,
+               x.connected_seconds
+          FROM polls p
+          CROSS JOIN LATERAL (
+              -- A connected time that is negative, not finite or over a week is garbage from
+              -- the server: treated as not reported (as Quake 3 does), since back-dating by it
+              -- would overflow the interval and stop the builder, or put a join centuries back.
+              SELECT r.name, max(r.connected_seconds) FILTER (WHERE r.connected_seconds BETWEEN 0 AND 604800) AS connected_seconds
+                FROM @extschema@.raw_server_players r
+               WHERE r.server = p.server AND r.polled_at = p.polled_at AND r.name <> ''
+               GROUP BY r.name) x
+         WHERE p.ok
+    ), flagged AS (
+        SELECT s.*,
+               CASE WHEN lag(s.polled_at) OVER w IS NULL
+                      OR lag(s.polled_at) OVER w IS DISTINCT FROM s.prev_poll_at
+                      OR s.polled_at - lag(s.polled_at) OVER w > @extschema@.game_session_gap()
+                      OR s.connected_seconds < lag(s.connected_seconds) OVER w
+                    THEN 1 ELSE 0 END AS starts
+          FROM sightings s
+        WINDOW w AS (PARTITION BY s.server, s.name ORDER BY s.polled_at)
+    ), numbered AS (
+        SELECT f.*, sum(f.starts) OVER (PARTITION BY f.server, f.name ORDER BY f.polled_at) AS visit,
+               lead(f.starts) OVER (PARTITION BY f.server, f.name ORDER BY f.polled_at) AS next_starts,
+               lead(f.polled_at) OVER (PARTITION BY f.server, f.name ORDER BY f.polled_at) AS next_seen_at
+          FROM flagged f
+    ), visits AS (
+        SELECT n.server, n.name, min(n.polled_at) AS first_seen, max(n.polled_at) AS last_seen,
+               count(*)::integer AS polls, min(n.rebuild_from) AS rebuild_from,
+               (array_agg(n.connected_seconds ORDER BY n.polled_at))[1] AS first_connected,
+               (array_agg(n.next_poll_at ORDER BY n.polled_at DESC))[1] AS next_poll_at,
+               (array_agg(n.next_ok ORDER BY n.polled_at DESC))[1] AS next_ok,
+               (array_agg(n.next_seen_at ORDER BY n.polled_at DESC))[1] AS next_seen_at
+          FROM numbered n
+         GROUP BY n.server, n.name, n.visit
+    ), ended AS (
+        SELECT v.*,
+               CASE WHEN v.next_poll_at IS NULL THEN 'open'
+                    WHEN NOT v.next_ok THEN 'failed_poll'
+                    WHEN v.next_poll_at - v.last_seen > @extschema@.game_session_gap() THEN 'silence'
+                    WHEN v.next_seen_at = v.next_poll_at THEN 'reconnected'
+                    ELSE 'left' END AS end_reason
+          FROM visits v
+         WHERE v.first_seen >= v.rebuild_from
+    )
+    SELECT e.server, e.name,
+           greatest(e.first_seen - coalesce(make_interval(secs => e.first_connected), interval '0'),
+                    (SELECT max(p.polled_at) FROM @extschema@.raw_server_polls p
+                      WHERE p.server = e.server AND p.polled_at < e.first_seen AND p.ok)),
+           CASE e.end_reason WHEN 'open' THEN NULL WHEN 'left' THEN e.next_poll_at ELSE e.last_seen END,
+           e.first_seen, e.last_seen, e.polls, e.end_reason
+      FROM ended e;
+END;
+COMMENT ON FUNCTION @extschema@._game_sessions_from(text[], timestamptz[]) IS
+    'Internal to build_game_sessions(): the sessions of each server (servers[i]) whose first sighting is at or after rebuild_from[i], computed from the raw polls.';
+COMMENT ON COLUMN @extschema@.game_sessions.joined_at IS 'First poll that listed the player, back-dated by the connected seconds it reported, but not before the latest answered poll before it; the first poll itself when the server does not report connected time (Quake 3) or reports an impossible one (negative, not finite or over 7 days).';
+
+CREATE OR REPLACE FUNCTION @extschema@.et_balance_teams(guids text[])
+RETURNS TABLE (team_a text[], team_b text[], names_a text[], names_b text[],
+               win_probability double precision, method text)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    n        integer;
+    mus      double precision[];
+    sigmas   double precision[];
+    ids      text[];
+    best     bigint;
+    picked   boolean[];
+    sum_a    double precision := 0;
+    sum_b    double precision := 0;
+    size_a   integer := 0;
+    i        integer;
+    best_i   integer;
+    best_j   integer;
+BEGIN
+    n := cardinality(guids);
+    IF guids IS NULL OR n < 2 THEN
+        RAISE EXCEPTION 'guildstats: et_balance_teams needs at least 2 GUIDs, got %', coalesce(n, 0);
+    END IF;
+    -- The swap search costs n^2 per swap: a long array would run for hours. No server holds
+    -- more than 64 players (ET:Legacy's MAX_CLIENTS).
+    IF n > 64 THEN
+        RAISE EXCEPTION 'guildstats: et_balance_teams takes at most 64 GUIDs (a full server), got %', n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(guids) g WHERE g IS NULL) THEN
+        RAISE EXCEPTION 'guildstats: et_balance_teams: guids contains NULL';
+    END IF;
+    IF (SELECT count(DISTINCT g) FROM unnest(guids) g) <> n THEN
+        RAISE EXCEPTION 'guildstats: et_balance_teams: guids lists a GUID twice: %',
+            (SELECT min(g) FROM unnest(guids) g GROUP BY g HAVING count(*) > 1 LIMIT 1);
+    END IF;
+    -- Unknown players get a new player's rating. Strongest first: the greedy pass wants it,
+    -- and the exhaustive one then keeps the strongest player in team A.
+    SELECT array_agg(u.guid ORDER BY coalesce(r.mu, 25.0) DESC, u.guid),
+           array_agg(coalesce(r.mu, 25.0) ORDER BY coalesce(r.mu, 25.0) DESC, u.guid),
+           array_agg(coalesce(r.sigma, 25.0 / 3) ORDER BY coalesce(r.mu, 25.0) DESC, u.guid)
+      INTO ids, mus, sigmas
+      FROM unnest(guids) u(guid) LEFT JOIN @extschema@.et_ratings r ON r.guid = u.guid;
+
+    IF n <= 12 THEN
+        -- Every split with player 1 in team A and sizes n/2 (rounded either way): at most
+        -- 2^11 masks. Ties go to the lowest mask. The closest win chance is the closest sum of
+        -- mu: Phi is monotonic, and its denominator sums every player's sigma^2 whatever the split.
+        SELECT s.mask INTO best
+        FROM generate_series(0, (1::bigint << n) - 1) s(mask),
+             LATERAL (SELECT sum(mus[k]) FILTER (WHERE s.mask & (1::bigint << (k - 1)) <> 0) AS ma,
+                             sum(mus[k]) FILTER (WHERE s.mask & (1::bigint << (k - 1)) = 0) AS mb,
+                             count(*) FILTER (WHERE s.mask & (1::bigint << (k - 1)) <> 0) AS na
+                      FROM generate_series(1, n) k) t
+        WHERE s.mask & 1 = 1 AND t.na IN (n / 2, (n + 1) / 2)
+        ORDER BY abs(t.ma - t.mb), s.mask
+        LIMIT 1;
+        picked := ARRAY(SELECT best & (1::bigint << (k - 1)) <> 0 FROM generate_series(1, n) k);
+        method := 'exhaustive';
+    ELSE
+        -- Strongest first, each to the weaker side while it has room.
+        picked := '{}';
+        FOR i IN 1 .. n LOOP
+            IF size_a < (n + 1) / 2 AND (sum_a <= sum_b OR i - 1 - size_a = n / 2) THEN
+                picked := picked || true; sum_a := sum_a + mus[i]; size_a := size_a + 1;
+            ELSE
+                picked := picked || false; sum_b := sum_b + mus[i];
+            END IF;
+        END LOOP;
+        -- Then swap the pair across the teams that narrows the gap most, while one does.
+        LOOP
+            SELECT x.i, x.j INTO best_i, best_j
+            FROM (SELECT a.k AS i, b.k AS j,
+                         abs(sum_a - sum_b - 2 * (mus[a.k] - mus[b.k])) AS gap
+                  FROM generate_series(1, n) a(k), generate_series(1, n) b(k)
+                  WHERE picked[a.k] AND NOT picked[b.k]) x
+            WHERE x.gap < abs(sum_a - sum_b) - 1e-12
+            ORDER BY x.gap, x.i, x.j
+            LIMIT 1;
+            EXIT WHEN NOT FOUND;
+            picked[best_i] := false; picked[best_j] := true;
+            sum_a := sum_a - mus[best_i] + mus[best_j];
+            sum_b := sum_b - mus[best_j] + mus[best_i];
+        END LOOP;
+        method := 'greedy';
+    END IF;
+    SELECT array_agg(u.id ORDER BY u.id) FILTER (WHERE u.p),
+           array_agg(u.id ORDER BY u.id) FILTER (WHERE NOT u.p),
+           array_agg(coalesce(pl.name, u.id) ORDER BY u.id) FILTER (WHERE u.p),
+           array_agg(coalesce(pl.name, u.id) ORDER BY u.id) FILTER (WHERE NOT u.p),
+           @extschema@.et_win_probability(array_agg(u.m) FILTER (WHERE u.p), array_agg(u.s) FILTER (WHERE u.p),
+                                          array_agg(u.m) FILTER (WHERE NOT u.p), array_agg(u.s) FILTER (WHERE NOT u.p))
+      INTO team_a, team_b, names_a, names_b, win_probability
+      FROM unnest(ids, mus, sigmas, picked) u(id, m, s, p)
+      LEFT JOIN LATERAL (SELECT (array_agg(c.clean_name ORDER BY c.round_id DESC))[1] AS name
+                           FROM @extschema@.et_player_rounds c WHERE c.guid = u.id) pl ON true;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.et_balance_teams(text[]) IS
+    'Proposes two teams from the given GUIDs with the closest predicted win chance (et_ratings; a GUID without a rating counts as a new player): 2 to 64 GUIDs, each once; every split for up to 12 players; beyond, strongest first to the weaker side, then the best swaps while they narrow the gap (close, not always the best). Returns the GUIDs and latest names of each team, team A''s predicted win probability and the method. Example: SELECT * FROM guildstats.et_balance_teams(ARRAY[''AAAA0001'', ''BBBB0002'', ''CCCC0003'', ''DDDD0004'']);';
+
+
+-- A caller's day range becomes one row per day: an infinite or far-off day would make the series
+-- run until the disk holds no more temp files. Within 100 years, as economy_health() allows.
+CREATE OR REPLACE FUNCTION @extschema@._day_series(caller text, from_day date, to_day date)
+RETURNS SETOF date
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF NOT isfinite(from_day) OR NOT isfinite(to_day) OR to_day - from_day > 36600 THEN
+        RAISE EXCEPTION '%: the days run from % to %, more than 100 years or not finite', caller, from_day, to_day
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give from_day and to_day as finite dates at most 100 years apart.';
+    END IF;
+    RETURN QUERY SELECT g::date FROM generate_series(from_day::timestamp, to_day::timestamp, interval '1 day') g;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._day_series(text, date, date) IS
+    'Internal: every day from from_day to to_day (none when either is NULL or to_day comes first); an error naming the caller when a day is infinite or the days span more than 100 years (36,600 days).';
+
+CREATE OR REPLACE FUNCTION @extschema@.activity_daily(guild_id bigint, from_day date DEFAULT NULL, to_day date DEFAULT NULL)
+RETURNS TABLE (day date, dau bigint, wau bigint, mau bigint, dau_mau double precision,
+               new_users bigint, returning_users bigint, churned_users bigint)
+LANGUAGE sql STABLE
+AS $$
+    WITH zone AS (SELECT s.calendar_time_zone AS tz FROM @extschema@.settings_for(activity_daily.guild_id) s),
+    active AS (
+        SELECT DISTINCT e.user_id, (e.activity_at AT TIME ZONE zone.tz)::date AS d
+        FROM @extschema@.activity_events e, zone
+        WHERE e.guild_id = activity_daily.guild_id AND e.kind <> 'member'),
+    marked AS (
+        SELECT user_id, d, lead(d) OVER (PARTITION BY user_id ORDER BY d) AS next_d,
+               min(d) OVER (PARTITION BY user_id) AS first_d
+        FROM active),
+    bounds AS (
+        SELECT min(d) AS first_day, coalesce(activity_daily.from_day, min(d)) AS lo,
+               coalesce(activity_daily.to_day, max(d)) AS hi FROM active),
+    -- Each active day of a user opens an interval in which the user counts as active in the
+    -- window ending on that day: [d, min(d + width, next active day)). Counting them is a
+    -- running sum of +1 / -1 marks, linear in the number of user-days.
+    marks AS (
+        SELECT d AS day, 1 AS dau, 1 AS wau, 1 AS mau, (d = first_d)::int AS new_users, 0 AS churned
+        FROM marked
+        UNION ALL SELECT least(d + 7, coalesce(next_d, d + 7)), 0, -1, 0, 0, 0 FROM marked
+        UNION ALL SELECT least(d + 30, coalesce(next_d, d + 30)), 0, 0, -1, 0, 0 FROM marked
+        -- churned on d + 30: last seen on d and not in the 30 days after
+        UNION ALL SELECT d + 30, 0, 0, 0, 0, 1 FROM marked WHERE next_d IS NULL OR next_d > d + 30),
+    per_day AS (
+        SELECT day, sum(dau) AS dau, sum(wau) AS wau, sum(mau) AS mau, sum(new_users) AS new_users,
+               sum(churned) AS churned
+        FROM marks GROUP BY day),
+    running AS (
+        SELECT g::date AS day, coalesce(p.dau, 0) AS dau,
+               sum(coalesce(p.wau, 0)) OVER w AS wau, sum(coalesce(p.mau, 0)) OVER w AS mau,
+               coalesce(p.new_users, 0) AS new_users, coalesce(p.churned, 0) AS churned
+        FROM bounds b
+        CROSS JOIN @extschema@._day_series('activity_daily', least(b.first_day, b.lo), b.hi) g
+        LEFT JOIN per_day p ON p.day = g::date
+        WINDOW w AS (ORDER BY g))
+    SELECT r.day, r.dau::bigint, r.wau::bigint, r.mau::bigint,
+           r.dau::double precision / nullif(r.mau, 0),
+           r.new_users::bigint, (r.dau - r.new_users)::bigint, r.churned::bigint
+    FROM running r, bounds b
+    WHERE r.day >= b.lo
+    ORDER BY r.day
+$$;
+COMMENT ON FUNCTION @extschema@.activity_daily(bigint, date, date) IS
+    'Per calendar day of a guild (its calendar time zone), from activity_events (voice, messages, points; member joins and renames are not activity): dau, wau (7 days ending that day), mau (30 days), dau_mau (stickiness), new_users (first activity ever that day), returning_users (active that day, seen before), churned_users (last seen exactly 30 days earlier, not since). Days default to the first and last day with activity; the days from the earlier of from_day and the first day with activity to to_day must be finite and at most 100 years apart. Example: SELECT * FROM guildstats.activity_daily(1234, ''2026-03-01'', ''2026-03-31'');';
+
+
+-- Point amounts beyond 10^15 either way and reasons over 1024 bytes: rows already stored go to
+-- quarantine with the reason (health() counts them), then the table refuses new ones.
+WITH moved AS (
+    DELETE FROM @extschema@.raw_point_transactions t
+     WHERE t.amount NOT BETWEEN -1000000000000000 AND 1000000000000000 OR octet_length(t.reason) > 1024
+    RETURNING t.*
+)
+INSERT INTO @extschema@.quarantine (source_table, guild_id, user_id, row_data, row_hash, reason, quarantined_at)
+SELECT 'raw_point_transactions', m.guild_id, m.user_id, f.fact, sha256(convert_to(f.fact::text, 'UTF8')),
+       CASE WHEN m.amount NOT BETWEEN -1000000000000000 AND 1000000000000000
+            THEN format('raw_point_transactions.amount = %s is beyond 10^15 either way (set aside by the upgrade to 0.2.0)', m.amount)
+            ELSE format('raw_point_transactions.reason has %s bytes, more than 1024 (set aside by the upgrade to 0.2.0)', octet_length(m.reason))
+       END,
+       m.received_at
+  FROM moved m
+ CROSS JOIN LATERAL (SELECT to_jsonb(m) - ARRAY['ingest_id', 'received_at'] AS fact) f
+ON CONFLICT (source_table, row_hash) DO NOTHING;
+ALTER TABLE @extschema@.raw_point_transactions ADD CONSTRAINT raw_point_transactions_amount_bounded
+    CHECK (amount BETWEEN -1000000000000000 AND 1000000000000000);
+ALTER TABLE @extschema@.raw_point_transactions ADD CONSTRAINT raw_point_transactions_reason_length
+    CHECK (octet_length(reason) <= 1024);
+COMMENT ON COLUMN @extschema@.raw_point_transactions.amount IS 'Whole points: earned > 0, spent < 0. Refused (SQLSTATE 23514) beyond a quadrillion (10^15) either way, so that the rollups'' sums stay within bigint.';
+COMMENT ON COLUMN @extschema@.raw_point_transactions.reason IS 'Why the points moved (e.g. daily, message, shop, transfer). At most 1024 bytes (a key of member_points_daily): a longer one is refused (SQLSTATE 23514).';
+COMMENT ON TABLE @extschema@.quarantine IS
+    'Raw rows set aside instead of stored: their own time lay further ahead of their arrival than future_tolerance_for(guild_id) (a skewed clock, a bad client), or the upgrade to 0.2.0 found them breaking a rule the raw tables now enforce (reason says which). The builders never see them; health() counts them. To keep one, correct it and INSERT row_data into source_table again. Timestamps outside [2000-01-01, 2100-01-01), point amounts beyond 10^15 and point reasons over 1024 bytes never get this far: the raw tables refuse them (SQLSTATE 23514).';
+
+-- NULL and negative limits of retention() and retention_dn() are errors.
+CREATE OR REPLACE FUNCTION @extschema@.retention(guild_id bigint, period text DEFAULT 'week',
+                          cohort_by text DEFAULT 'first_activity', kinds text[] DEFAULT NULL,
+                          max_offset integer DEFAULT 365, min_activity numeric DEFAULT NULL,
+                          activity text DEFAULT 'events')
+RETURNS TABLE (cohort_start date, cohort_size bigint, period_offset integer, retained bigint,
+               rate double precision, retained_or_later bigint, rate_or_later double precision)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    tz text := (SELECT s.calendar_time_zone FROM @extschema@.settings_for(retention.guild_id) s);
+    unit text := @extschema@._period_unit(retention.period);
+BEGIN
+    IF retention.cohort_by IS DISTINCT FROM 'first_activity' AND retention.cohort_by IS DISTINCT FROM 'join' THEN
+        RAISE EXCEPTION 'retention: cohort_by must be first_activity or join, got %', retention.cohort_by
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF retention.activity IS NULL OR retention.activity NOT IN ('events', 'voice_minutes', 'rounds') THEN
+        RAISE EXCEPTION 'retention: activity must be events, voice_minutes or rounds, got %', coalesce(retention.activity, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF retention.kinds IS NOT NULL AND retention.activity <> 'events' THEN
+        RAISE EXCEPTION 'retention: kinds % only applies to activity events, not %', retention.kinds, retention.activity
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- retention_rows() is strict: a NULL max_offset would answer an empty table, not an error.
+    IF retention.max_offset IS NULL THEN
+        RAISE EXCEPTION 'retention: max_offset must be between 0 and 36525, got NULL'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF retention.min_activity = 'NaN' OR retention.min_activity < 0 THEN
+        RAISE EXCEPTION 'retention: min_activity must be a number of at least 0, got %', retention.min_activity
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF retention.min_activity IS NULL AND retention.activity = 'events' THEN
+        -- Any activity counts: every event goes straight into the aggregate.
+        IF retention.cohort_by = 'first_activity' THEN
+            RETURN QUERY
+            SELECT r.*
+            FROM (SELECT @extschema@.retention_agg(e.user_id, NULL::timestamp, e.activity_at AT TIME ZONE tz,
+                                                   retention.period) AS s
+                  FROM @extschema@.activity_events e
+                  WHERE e.guild_id = retention.guild_id
+                    AND (CASE WHEN retention.kinds IS NULL THEN e.kind <> 'member'
+                              ELSE e.kind = ANY (retention.kinds) END)) a,
+                 @extschema@.retention_rows(a.s, retention.max_offset) r
+            ORDER BY 1, 3;
+        ELSE
+            RETURN QUERY
+            WITH joined AS (
+                SELECT m.user_id, min(m.event_ts) AS joined_at
+                FROM @extschema@.raw_member_events m
+                WHERE m.guild_id = retention.guild_id AND m.event_type = 'join'
+                GROUP BY m.user_id)
+            SELECT r.*
+            FROM (SELECT @extschema@.retention_agg(x.user_id, x.cohort_at, x.activity_at, retention.period) AS s
+                  FROM (SELECT j.user_id, j.joined_at AT TIME ZONE tz AS cohort_at, NULL::timestamp AS activity_at
+                        FROM joined j
+                        UNION ALL
+                        SELECT e.user_id, NULL, e.activity_at AT TIME ZONE tz
+                        FROM @extschema@.activity_events e JOIN joined j USING (user_id)
+                        WHERE e.guild_id = retention.guild_id
+                          AND (CASE WHEN retention.kinds IS NULL THEN e.kind <> 'member'
+                                    ELSE e.kind = ANY (retention.kinds) END)) x) a,
+                 @extschema@.retention_rows(a.s, retention.max_offset) r
+            ORDER BY 1, 3;
+        END IF;
+        RETURN;
+    END IF;
+    IF unit IS NULL THEN
+        -- The aggregate's own error for a period it does not know.
+        PERFORM @extschema@.retention_agg(NULL, NULL, NULL, retention.period);
+    END IF;
+    -- One row per member and period: a period below min_activity still places the member in a
+    -- cohort (cohort_at) but is not an active period (activity_at NULL).
+    IF retention.cohort_by = 'first_activity' THEN
+        RETURN QUERY
+        SELECT r.*
+        FROM (SELECT @extschema@.retention_agg(
+                         p.user_id, p.first_at,
+                         CASE WHEN retention.min_activity IS NULL OR p.amount >= retention.min_activity
+                              THEN p.first_at END,
+                         retention.period) AS s
+              FROM @extschema@._retention_activity(retention.guild_id, retention.activity, retention.kinds,
+                                                   tz, unit) p) a,
+             @extschema@.retention_rows(a.s, retention.max_offset) r
+        ORDER BY 1, 3;
+    ELSE
+        RETURN QUERY
+        WITH joined AS (
+            SELECT m.user_id, min(m.event_ts) AT TIME ZONE tz AS joined_at
+            FROM @extschema@.raw_member_events m
+            WHERE m.guild_id = retention.guild_id AND m.event_type = 'join'
+            GROUP BY m.user_id)
+        SELECT r.*
+        FROM (SELECT @extschema@.retention_agg(x.user_id, x.cohort_at, x.activity_at, retention.period) AS s
+              FROM (SELECT j.user_id, j.joined_at AS cohort_at, NULL::timestamp AS activity_at
+                    FROM joined j
+                    UNION ALL
+                    SELECT p.user_id, NULL, p.first_at
+                    FROM @extschema@._retention_activity(retention.guild_id, retention.activity,
+                                                         retention.kinds, tz, unit) p
+                    JOIN joined j USING (user_id)
+                    WHERE retention.min_activity IS NULL OR p.amount >= retention.min_activity) x) a,
+             @extschema@.retention_rows(a.s, retention.max_offset) r
+        ORDER BY 1, 3;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.retention(bigint, text, text, text[], integer, numeric, text) IS
+    'Retention cohort table of a guild for a heatmap (rows: cohort_start, cohort_size, period_offset, retained, rate, retained_or_later, rate_or_later). period: day, week or month in settings_for(guild_id).calendar_time_zone. cohort_by: first_activity (first activity in activity_events) or join (first join in raw_member_events). kinds: the activity_events kinds that count as activity (voice, message, points, member); default all but member, since a join date (Discord reports the original one, possibly years before tracking began) or a rename is not engagement. max_offset: the last period offset shown (default 365; 0 to 36525, NULL or anything else is an error), so that one outlier timestamp, years away, cannot turn the table into millions of rows. activity and min_activity make retention depth-weighted: activity is what is measured (events: rows of activity_events of the kinds, the default; voice_minutes: minutes in voice outside AFK, from the member_voice_daily rollup; rounds: ET:Legacy rounds played under the member''s GUIDs in et_guid_links, by the game server''s clock), and a member counts as retained in a period only with at least min_activity of it there (default NULL: any activity). The cohort is still the first period with any of that activity (or the join); the table reaches the last period in which somebody met the threshold. Example: SELECT * FROM guildstats.retention(1234, ''week'', min_activity => 30, activity => ''voice_minutes'');';
+
+CREATE OR REPLACE FUNCTION @extschema@.retention_dn(guild_id bigint, days integer[] DEFAULT '{1,7,30,90}', kinds text[] DEFAULT NULL,
+                             min_activity numeric DEFAULT NULL, activity text DEFAULT 'events')
+RETURNS TABLE (day_offset integer, eligible_users bigint, retained bigint, rate double precision,
+               retained_or_later bigint, rate_or_later double precision)
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    -- A NULL or negative day has no meaning, and a day past 36525 would be reported as
+    -- retention()'s max_offset: each gets its own error, naming the days.
+    IF retention_dn.days IS NULL OR array_position(retention_dn.days, NULL) IS NOT NULL
+       OR EXISTS (SELECT 1 FROM unnest(retention_dn.days) AS n WHERE n NOT BETWEEN 0 AND 36525) THEN
+        RAISE EXCEPTION 'retention_dn: days must be between 0 and 36525, got %', coalesce(retention_dn.days::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    SELECT d.n,
+           coalesce(sum(r.cohort_size), 0)::bigint,
+           coalesce(sum(r.retained), 0)::bigint,
+           sum(r.retained)::double precision / nullif(sum(r.cohort_size), 0),
+           coalesce(sum(r.retained_or_later), 0)::bigint,
+           sum(r.retained_or_later)::double precision / nullif(sum(r.cohort_size), 0)
+    FROM unnest(retention_dn.days) AS d(n)
+    LEFT JOIN @extschema@.retention(retention_dn.guild_id, 'day', 'first_activity', retention_dn.kinds,
+                                    (SELECT greatest(max(n), 0) FROM unnest(retention_dn.days) AS n),
+                                    retention_dn.min_activity, retention_dn.activity) r
+           ON r.period_offset = d.n
+    GROUP BY d.n
+    ORDER BY d.n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.retention_dn(bigint, integer[], text[], numeric, text) IS
+    'Classic D1/D7/D30/D90 retention of a guild (days configurable): of the users whose first activity was at least N days before the last activity in the data (eligible_users), the share active exactly N calendar days after their first day (rate), and N days or later (rate_or_later). Each day must be between 0 and 36525 (NULL, negative or larger days are an error). min_activity and activity make it depth-weighted, as in retention(): active on a day means at least min_activity events, voice minutes or rounds that day. Example: SELECT * FROM guildstats.retention_dn(1234); SELECT * FROM guildstats.retention_dn(1234, min_activity => 30, activity => ''voice_minutes'');';
+
+
+-- voice_top_partners(max_rows => NULL) gives every partner, not none.
+CREATE OR REPLACE FUNCTION @extschema@.voice_top_partners(guild_id bigint, user_id bigint, from_day date DEFAULT NULL,
+                                   to_day date DEFAULT NULL, max_rows integer DEFAULT 5)
+RETURNS TABLE (partner_id bigint, partner_name text, shared_minutes double precision, days_together bigint)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT p.partner_id, m.display_name, p.seconds / 60.0, p.days
+    FROM (SELECT x.partner_id, sum(x.shared_seconds) AS seconds, count(DISTINCT x.day) AS days
+          FROM (SELECT d.user_b AS partner_id, d.shared_seconds, d.day FROM @extschema@.voice_copresence_daily d
+                 WHERE d.guild_id = voice_top_partners.guild_id AND d.user_a = voice_top_partners.user_id
+                   AND d.day >= coalesce(voice_top_partners.from_day, '-infinity')
+                   AND d.day <= coalesce(voice_top_partners.to_day, 'infinity')
+                UNION ALL
+                SELECT d.user_a, d.shared_seconds, d.day FROM @extschema@.voice_copresence_daily d
+                 WHERE d.guild_id = voice_top_partners.guild_id AND d.user_b = voice_top_partners.user_id
+                   AND d.day >= coalesce(voice_top_partners.from_day, '-infinity')
+                   AND d.day <= coalesce(voice_top_partners.to_day, 'infinity')) x
+          GROUP BY x.partner_id) p
+    LEFT JOIN @extschema@.members m ON m.guild_id = voice_top_partners.guild_id AND m.user_id = p.partner_id
+    ORDER BY p.seconds DESC, p.partner_id
+    -- greatest() skips a NULL: max_rows NULL would have answered no partner at all.
+    LIMIT CASE WHEN voice_top_partners.max_rows IS NOT NULL THEN greatest(voice_top_partners.max_rows, 0) END;
+END;
+COMMENT ON FUNCTION @extschema@.voice_top_partners(bigint, bigint, date, date, integer) IS
+    'A member''s top voice partners in a guild: the members they shared a (non-AFK) voice channel with most, with the shared minutes and the number of days together, between from_day and to_day inclusive (calendar days in the guild''s time zone; NULL: unbounded), most shared first, at most max_rows (NULL: all of them; 0 or less: none). partner_name is the latest display name, if any. Reads voice_copresence_daily. Example: SELECT * FROM guildstats.voice_top_partners(guild_id => 1, user_id => 42);';
+
+-- ==== end of second adversarial pass (game-server garbage, team balancing, day ranges, point amounts, retention limits)
+
 -- ==== voice full rebuild speed (issue 13: 8): the sessions of a whole guild come as column
 -- arrays unnested into the insert, and a full rebuild builds voice_sessions' indexes after
 -- its rows when the caller owns the table.

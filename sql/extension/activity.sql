@@ -2,6 +2,24 @@
 -- segments, chat per channel, moderation), game-server windows and data-quality checks.
 -- Calendar days are in settings_for(guild_id).calendar_time_zone.
 
+-- A caller's day range becomes one row per day: an infinite or far-off day would make the series
+-- run until the disk holds no more temp files. Within 100 years, as economy_health() allows.
+CREATE FUNCTION _day_series(caller text, from_day date, to_day date)
+RETURNS SETOF date
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF NOT isfinite(from_day) OR NOT isfinite(to_day) OR to_day - from_day > 36600 THEN
+        RAISE EXCEPTION '%: the days run from % to %, more than 100 years or not finite', caller, from_day, to_day
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give from_day and to_day as finite dates at most 100 years apart.';
+    END IF;
+    RETURN QUERY SELECT g::date FROM generate_series(from_day::timestamp, to_day::timestamp, interval '1 day') g;
+END
+$$;
+COMMENT ON FUNCTION _day_series(text, date, date) IS
+    'Internal: every day from from_day to to_day (none when either is NULL or to_day comes first); an error naming the caller when a day is infinite or the days span more than 100 years (36,600 days).';
+
 CREATE FUNCTION activity_daily(guild_id bigint, from_day date DEFAULT NULL, to_day date DEFAULT NULL)
 RETURNS TABLE (day date, dau bigint, wau bigint, mau bigint, dau_mau double precision,
                new_users bigint, returning_users bigint, churned_users bigint)
@@ -38,7 +56,7 @@ AS $$
                sum(coalesce(p.wau, 0)) OVER w AS wau, sum(coalesce(p.mau, 0)) OVER w AS mau,
                coalesce(p.new_users, 0) AS new_users, coalesce(p.churned, 0) AS churned
         FROM bounds b
-        CROSS JOIN generate_series(least(b.first_day, b.lo), b.hi, interval '1 day') g
+        CROSS JOIN @extschema@._day_series('activity_daily', least(b.first_day, b.lo), b.hi) g
         LEFT JOIN per_day p ON p.day = g::date
         WINDOW w AS (ORDER BY g))
     SELECT r.day, r.dau::bigint, r.wau::bigint, r.mau::bigint,
@@ -49,7 +67,7 @@ AS $$
     ORDER BY r.day
 $$;
 COMMENT ON FUNCTION activity_daily(bigint, date, date) IS
-    'Per calendar day of a guild (its calendar time zone), from activity_events (voice, messages, points; member joins and renames are not activity): dau, wau (7 days ending that day), mau (30 days), dau_mau (stickiness), new_users (first activity ever that day), returning_users (active that day, seen before), churned_users (last seen exactly 30 days earlier, not since). Days default to the first and last day with activity. Example: SELECT * FROM guildstats.activity_daily(1234, ''2026-03-01'', ''2026-03-31'');';
+    'Per calendar day of a guild (its calendar time zone), from activity_events (voice, messages, points; member joins and renames are not activity): dau, wau (7 days ending that day), mau (30 days), dau_mau (stickiness), new_users (first activity ever that day), returning_users (active that day, seen before), churned_users (last seen exactly 30 days earlier, not since). Days default to the first and last day with activity; the days from the earlier of from_day and the first day with activity to to_day must be finite and at most 100 years apart. Example: SELECT * FROM guildstats.activity_daily(1234, ''2026-03-01'', ''2026-03-31'');';
 
 CREATE FUNCTION engagement_segments(guild_id bigint, as_of date DEFAULT NULL)
 RETURNS TABLE (segment text, users bigint, description text)

@@ -189,10 +189,11 @@ BEGIN ATOMIC
           GROUP BY x.partner_id) p
     LEFT JOIN @extschema@.members m ON m.guild_id = voice_top_partners.guild_id AND m.user_id = p.partner_id
     ORDER BY p.seconds DESC, p.partner_id
-    LIMIT greatest(voice_top_partners.max_rows, 0);
+    -- greatest() skips a NULL: max_rows NULL would have answered no partner at all.
+    LIMIT CASE WHEN voice_top_partners.max_rows IS NOT NULL THEN greatest(voice_top_partners.max_rows, 0) END;
 END;
 COMMENT ON FUNCTION voice_top_partners(bigint, bigint, date, date, integer) IS
-    'A member''s top voice partners in a guild: the members they shared a (non-AFK) voice channel with most, with the shared minutes and the number of days together, between from_day and to_day inclusive (calendar days in the guild''s time zone; NULL: unbounded), most shared first, at most max_rows. partner_name is the latest display name, if any. Reads voice_copresence_daily. Example: SELECT * FROM guildstats.voice_top_partners(guild_id => 1, user_id => 42);';
+    'A member''s top voice partners in a guild: the members they shared a (non-AFK) voice channel with most, with the shared minutes and the number of days together, between from_day and to_day inclusive (calendar days in the guild''s time zone; NULL: unbounded), most shared first, at most max_rows (NULL: all of them; 0 or less: none). partner_name is the latest display name, if any. Reads voice_copresence_daily. Example: SELECT * FROM guildstats.voice_top_partners(guild_id => 1, user_id => 42);';
 
 -- Regulars: members with a partner above the threshold of settings.regular_min_minutes in the
 -- last settings.regular_window_days days. Resolved on its own, like future_tolerance_for(), so

@@ -366,6 +366,12 @@ BEGIN
     IF guids IS NULL OR n < 2 THEN
         RAISE EXCEPTION 'guildstats: et_balance_teams needs at least 2 GUIDs, got %', coalesce(n, 0);
     END IF;
+    -- The swap search costs n^2 per swap: a long array would run for hours. No server holds
+    -- more than 64 players (ET:Legacy's MAX_CLIENTS).
+    IF n > 64 THEN
+        RAISE EXCEPTION 'guildstats: et_balance_teams takes at most 64 GUIDs (a full server), got %', n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF EXISTS (SELECT 1 FROM unnest(guids) g WHERE g IS NULL) THEN
         RAISE EXCEPTION 'guildstats: et_balance_teams: guids contains NULL';
     END IF;
@@ -437,4 +443,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION et_balance_teams(text[]) IS
-    'Proposes two teams from the given GUIDs with the closest predicted win chance (et_ratings; a GUID without a rating counts as a new player): every split for up to 12 players; beyond, strongest first to the weaker side, then the best swaps while they narrow the gap (close, not always the best). Returns the GUIDs and latest names of each team, team A''s predicted win probability and the method. Example: SELECT * FROM guildstats.et_balance_teams(ARRAY[''AAAA0001'', ''BBBB0002'', ''CCCC0003'', ''DDDD0004'']);';
+    'Proposes two teams from the given GUIDs with the closest predicted win chance (et_ratings; a GUID without a rating counts as a new player): 2 to 64 GUIDs, each once; every split for up to 12 players; beyond, strongest first to the weaker side, then the best swaps while they narrow the gap (close, not always the best). Returns the GUIDs and latest names of each team, team A''s predicted win probability and the method. Example: SELECT * FROM guildstats.et_balance_teams(ARRAY[''AAAA0001'', ''BBBB0002'', ''CCCC0003'', ''DDDD0004'']);';

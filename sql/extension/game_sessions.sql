@@ -3,7 +3,7 @@
 --
 -- A2S gives no player ids: a player is (server, name). A session is one visit:
 --   - it starts at the first poll that lists the name, back-dated by the connected seconds the
---     server reported, but never before the latest answered poll before it (that poll saw the
+--     server reported (when between 0 and 7 days), but never before the latest answered poll before it (that poll saw the
 --     server and did not list them, or listed them in an earlier visit);
 --   - it goes on while every next poll of the server lists the name, comes within
 --     game_session_gap() of the one before, and reports no fewer connected seconds (a drop is
@@ -48,7 +48,7 @@ COMMENT ON TABLE game_sessions IS
     'One row per visit of a player (server and name: A2S gives no ids) to a game server, from consecutive polls; kept current by build_game_sessions(). Players with an empty name (still connecting) are left out; two players sharing a name on one server count as one.';
 COMMENT ON COLUMN game_sessions.server IS 'The polled address, host:port (raw_server_polls.server).';
 COMMENT ON COLUMN game_sessions.player_name IS 'Player name as reported, colour codes included.';
-COMMENT ON COLUMN game_sessions.joined_at IS 'First poll that listed the player, back-dated by the connected seconds it reported, but not before the latest answered poll before it; the first poll itself when the server does not report connected time (Quake 3).';
+COMMENT ON COLUMN game_sessions.joined_at IS 'First poll that listed the player, back-dated by the connected seconds it reported, but not before the latest answered poll before it; the first poll itself when the server does not report connected time (Quake 3) or reports an impossible one (negative, not finite or over 7 days).';
 COMMENT ON COLUMN game_sessions.left_at IS 'The first answered poll without the player; the last poll that listed them when a failed poll, a silence longer than game_session_gap() or a reconnect followed; NULL while the latest poll lists them.';
 COMMENT ON COLUMN game_sessions.first_seen IS 'The first poll that listed the player in this visit.';
 COMMENT ON COLUMN game_sessions.last_seen IS 'The last poll that listed the player in this visit.';
@@ -83,7 +83,10 @@ BEGIN ATOMIC
                x.connected_seconds
           FROM polls p
           CROSS JOIN LATERAL (
-              SELECT r.name, max(r.connected_seconds) AS connected_seconds
+              -- A connected time that is negative, not finite or over a week is garbage from
+              -- the server: treated as not reported (as Quake 3 does), since back-dating by it
+              -- would overflow the interval and stop the builder, or put a join centuries back.
+              SELECT r.name, max(r.connected_seconds) FILTER (WHERE r.connected_seconds BETWEEN 0 AND 604800) AS connected_seconds
                 FROM @extschema@.raw_server_players r
                WHERE r.server = p.server AND r.polled_at = p.polled_at AND r.name <> ''
                GROUP BY r.name) x

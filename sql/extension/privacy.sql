@@ -347,7 +347,7 @@ BEGIN
     END IF;
     -- Every table with a (guild_id, user_id) pair, the same set erase_member() empties.
     FOR member_table IN
-        SELECT t FROM @extschema@._member_tables() t
+        SELECT t FROM @extschema@._member_tables() t WHERE t <> 'quarantine'
     LOOP
         parts := array_append(parts, format(
             '%L, (SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)), ''[]'') FROM @extschema@.%I t WHERE t.guild_id = $1 AND t.user_id = $2)',
@@ -363,6 +363,21 @@ BEGIN
                                   CASE jsonb_typeof(s.voice_states) WHEN 'array' THEN s.voice_states
                                        ELSE jsonb_build_array(s.voice_states) END) WITH ORDINALITY AS x(v, n)) e
          WHERE s.guild_id = $1 AND @extschema@._voice_state_is_member(e.v, $2))$part$);
+    -- Rows set aside on arrival: the member's own, and those that name them inside row_data (a
+    -- quarantined snapshot, the same set erase_member() deletes). A snapshot shows only the
+    -- member's entries, as the stored snapshots do.
+    parts := array_append(parts, $part$'quarantine', (
+        SELECT coalesce(jsonb_agg(CASE WHEN q.user_id IS NULL AND q.row_data ? 'voice_states'
+                   THEN to_jsonb(q) || jsonb_build_object('row_data', q.row_data || jsonb_build_object('voice_states', (
+                            SELECT coalesce(jsonb_agg(e.v ORDER BY e.n), '[]')
+                              FROM jsonb_array_elements(CASE jsonb_typeof(q.row_data -> 'voice_states')
+                                                             WHEN 'array' THEN q.row_data -> 'voice_states'
+                                                             ELSE jsonb_build_array(q.row_data -> 'voice_states') END)
+                                   WITH ORDINALITY AS e(v, n)
+                             WHERE @extschema@._voice_state_is_member(e.v, $2))))
+                   ELSE to_jsonb(q) END ORDER BY q.quarantine_id), '[]')
+          FROM @extschema@.quarantine q
+         WHERE q.guild_id = $1 AND (q.user_id = $2 OR @extschema@._mentions_id(q.row_data, $2)))$part$);
     -- The member's pairs of shared voice time, from either side of the pair.
     parts := array_append(parts, $part$'voice_copresence_daily', (
         SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.day, p.user_a, p.user_b), '[]')
@@ -384,4 +399,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION export_member(bigint, bigint) IS
-    'Everything stored about a member of a guild, raw and derived, as one JSON document (the GDPR right of access): {guild_id, user_id, exported_at, tables: {table: [rows]}} with every row of every table that has (guild_id, user_id), the member''s own entries of voice snapshots (others in the same snapshot are left out), their pairs of shared voice time (voice_copresence_daily), the scheduled events they created, and their ET:Legacy rounds through linked GUIDs. Example: SELECT guildstats.export_member(guild_id => 1, user_id => 42);';
+    'Everything stored about a member of a guild, raw and derived, as one JSON document (the GDPR right of access): {guild_id, user_id, exported_at, tables: {table: [rows]}} with every row of every table that has (guild_id, user_id), the member''s own entries of voice snapshots (others in the same snapshot are left out), their pairs of shared voice time (voice_copresence_daily), the scheduled events they created, the rows set aside in quarantine that are theirs or name them (a snapshot by their own entries), and their ET:Legacy rounds through linked GUIDs. Example: SELECT guildstats.export_member(guild_id => 1, user_id => 42);';

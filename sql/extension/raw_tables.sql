@@ -389,7 +389,14 @@ CREATE TABLE raw_point_transactions (
     tx_key       text        NOT NULL,
     source       text        NOT NULL DEFAULT 'discord',
     received_at  timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT raw_point_transactions_tx_key_key UNIQUE (tx_key)
+    CONSTRAINT raw_point_transactions_tx_key_key UNIQUE (tx_key),
+    -- The rollups keep sums of points in bigint: one amount of -2^63 (whose negation is no
+    -- bigint) or two of 2^63 - 1 stopped build_rollups for every guild on every run.
+    CONSTRAINT raw_point_transactions_amount_bounded
+        CHECK (amount BETWEEN -1000000000000000 AND 1000000000000000),
+    -- The reason is a key of member_points_daily: a few kilobytes exceeded its index and
+    -- stopped build_rollups for every guild.
+    CONSTRAINT raw_point_transactions_reason_length CHECK (octet_length(reason) <= 1024)
 );
 CREATE INDEX raw_point_transactions_user_time_idx ON raw_point_transactions (guild_id, user_id, tx_ts);
 CREATE INDEX raw_point_transactions_time_idx ON raw_point_transactions (guild_id, tx_ts);
@@ -399,8 +406,8 @@ COMMENT ON TABLE raw_point_transactions IS
 COMMENT ON COLUMN raw_point_transactions.ingest_id IS 'Arrival order, assigned by the database.';
 COMMENT ON COLUMN raw_point_transactions.guild_id IS 'Discord guild snowflake (the economy the points belong to).';
 COMMENT ON COLUMN raw_point_transactions.user_id IS 'Discord user snowflake of the holder.';
-COMMENT ON COLUMN raw_point_transactions.amount IS 'Whole points: earned > 0, spent < 0.';
-COMMENT ON COLUMN raw_point_transactions.reason IS 'Why the points moved (e.g. daily, message, shop, transfer).';
+COMMENT ON COLUMN raw_point_transactions.amount IS 'Whole points: earned > 0, spent < 0. Refused (SQLSTATE 23514) beyond a quadrillion (10^15) either way, so that the rollups'' sums stay within bigint.';
+COMMENT ON COLUMN raw_point_transactions.reason IS 'Why the points moved (e.g. daily, message, shop, transfer). At most 1024 bytes (a key of member_points_daily): a longer one is refused (SQLSTATE 23514).';
 COMMENT ON COLUMN raw_point_transactions.tx_ts IS 'When the transaction happened. Refused unless within [2000-01-01, 2100-01-01) UTC; a row dated further ahead of its arrival than future_tolerance_for(guild_id) goes to quarantine instead.';
 COMMENT ON COLUMN raw_point_transactions.tx_key IS 'Idempotency key from the source system; a transaction is stored once.';
 COMMENT ON COLUMN raw_point_transactions.source IS 'Which ingester wrote the row.';
@@ -444,7 +451,7 @@ CREATE TABLE quarantine (
 );
 
 COMMENT ON TABLE quarantine IS
-    'Raw rows set aside instead of stored: their own time lay further ahead of their arrival than future_tolerance_for(guild_id) (a skewed clock, a bad client). The builders never see them; health() counts them. To keep one, correct its time and INSERT row_data into source_table again. Timestamps outside [2000-01-01, 2100-01-01) never get this far: the raw tables refuse them (SQLSTATE 23514).';
+    'Raw rows set aside instead of stored: their own time lay further ahead of their arrival than future_tolerance_for(guild_id) (a skewed clock, a bad client), or the upgrade to 0.2.0 found them breaking a rule the raw tables now enforce (reason says which). The builders never see them; health() counts them. To keep one, correct it and INSERT row_data into source_table again. Timestamps outside [2000-01-01, 2100-01-01), point amounts beyond 10^15 and point reasons over 1024 bytes never get this far: the raw tables refuse them (SQLSTATE 23514).';
 COMMENT ON COLUMN quarantine.quarantine_id IS 'Order in which rows were set aside.';
 COMMENT ON COLUMN quarantine.source_table IS 'The raw table the row was inserted into, e.g. raw_voice_events.';
 COMMENT ON COLUMN quarantine.guild_id IS 'The row''s guild_id, if its table has one.';

@@ -102,6 +102,11 @@ BEGIN
         RAISE EXCEPTION 'retention: kinds % only applies to activity events, not %', retention.kinds, retention.activity
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- retention_rows() is strict: a NULL max_offset would answer an empty table, not an error.
+    IF retention.max_offset IS NULL THEN
+        RAISE EXCEPTION 'retention: max_offset must be between 0 and 36525, got NULL'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF retention.min_activity = 'NaN' OR retention.min_activity < 0 THEN
         RAISE EXCEPTION 'retention: min_activity must be a number of at least 0, got %', retention.min_activity
             USING ERRCODE = 'invalid_parameter_value';
@@ -182,14 +187,23 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION retention(bigint, text, text, text[], integer, numeric, text) IS
-    'Retention cohort table of a guild for a heatmap (rows: cohort_start, cohort_size, period_offset, retained, rate, retained_or_later, rate_or_later). period: day, week or month in settings_for(guild_id).calendar_time_zone. cohort_by: first_activity (first activity in activity_events) or join (first join in raw_member_events). kinds: the activity_events kinds that count as activity (voice, message, points, member); default all but member, since a join date (Discord reports the original one, possibly years before tracking began) or a rename is not engagement. max_offset: the last period offset shown (default 365; at most 36525), so that one outlier timestamp, years away, cannot turn the table into millions of rows. activity and min_activity make retention depth-weighted: activity is what is measured (events: rows of activity_events of the kinds, the default; voice_minutes: minutes in voice outside AFK, from the member_voice_daily rollup; rounds: ET:Legacy rounds played under the member''s GUIDs in et_guid_links, by the game server''s clock), and a member counts as retained in a period only with at least min_activity of it there (default NULL: any activity). The cohort is still the first period with any of that activity (or the join); the table reaches the last period in which somebody met the threshold. Example: SELECT * FROM guildstats.retention(1234, ''week'', min_activity => 30, activity => ''voice_minutes'');';
+    'Retention cohort table of a guild for a heatmap (rows: cohort_start, cohort_size, period_offset, retained, rate, retained_or_later, rate_or_later). period: day, week or month in settings_for(guild_id).calendar_time_zone. cohort_by: first_activity (first activity in activity_events) or join (first join in raw_member_events). kinds: the activity_events kinds that count as activity (voice, message, points, member); default all but member, since a join date (Discord reports the original one, possibly years before tracking began) or a rename is not engagement. max_offset: the last period offset shown (default 365; 0 to 36525, NULL or anything else is an error), so that one outlier timestamp, years away, cannot turn the table into millions of rows. activity and min_activity make retention depth-weighted: activity is what is measured (events: rows of activity_events of the kinds, the default; voice_minutes: minutes in voice outside AFK, from the member_voice_daily rollup; rounds: ET:Legacy rounds played under the member''s GUIDs in et_guid_links, by the game server''s clock), and a member counts as retained in a period only with at least min_activity of it there (default NULL: any activity). The cohort is still the first period with any of that activity (or the join); the table reaches the last period in which somebody met the threshold. Example: SELECT * FROM guildstats.retention(1234, ''week'', min_activity => 30, activity => ''voice_minutes'');';
 
 CREATE FUNCTION retention_dn(guild_id bigint, days integer[] DEFAULT '{1,7,30,90}', kinds text[] DEFAULT NULL,
                              min_activity numeric DEFAULT NULL, activity text DEFAULT 'events')
 RETURNS TABLE (day_offset integer, eligible_users bigint, retained bigint, rate double precision,
                retained_or_later bigint, rate_or_later double precision)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
+BEGIN
+    -- A NULL or negative day has no meaning, and a day past 36525 would be reported as
+    -- retention()'s max_offset: each gets its own error, naming the days.
+    IF retention_dn.days IS NULL OR array_position(retention_dn.days, NULL) IS NOT NULL
+       OR EXISTS (SELECT 1 FROM unnest(retention_dn.days) AS n WHERE n NOT BETWEEN 0 AND 36525) THEN
+        RAISE EXCEPTION 'retention_dn: days must be between 0 and 36525, got %', coalesce(retention_dn.days::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
     SELECT d.n,
            coalesce(sum(r.cohort_size), 0)::bigint,
            coalesce(sum(r.retained), 0)::bigint,
@@ -202,10 +216,11 @@ AS $$
                                     retention_dn.min_activity, retention_dn.activity) r
            ON r.period_offset = d.n
     GROUP BY d.n
-    ORDER BY d.n
+    ORDER BY d.n;
+END
 $$;
 COMMENT ON FUNCTION retention_dn(bigint, integer[], text[], numeric, text) IS
-    'Classic D1/D7/D30/D90 retention of a guild (days configurable): of the users whose first activity was at least N days before the last activity in the data (eligible_users), the share active exactly N calendar days after their first day (rate), and N days or later (rate_or_later). Days past 36525 are an error. min_activity and activity make it depth-weighted, as in retention(): active on a day means at least min_activity events, voice minutes or rounds that day. Example: SELECT * FROM guildstats.retention_dn(1234); SELECT * FROM guildstats.retention_dn(1234, min_activity => 30, activity => ''voice_minutes'');';
+    'Classic D1/D7/D30/D90 retention of a guild (days configurable): of the users whose first activity was at least N days before the last activity in the data (eligible_users), the share active exactly N calendar days after their first day (rate), and N days or later (rate_or_later). Each day must be between 0 and 36525 (NULL, negative or larger days are an error). min_activity and activity make it depth-weighted, as in retention(): active on a day means at least min_activity events, voice minutes or rounds that day. Example: SELECT * FROM guildstats.retention_dn(1234); SELECT * FROM guildstats.retention_dn(1234, min_activity => 30, activity => ''voice_minutes'');';
 
 CREATE FUNCTION voice_hours_retention(guild_id bigint, period text DEFAULT 'week', max_offset integer DEFAULT 52)
 RETURNS TABLE (cohort_start date, cohort_size bigint, period_offset integer, active_members bigint,

@@ -18,6 +18,8 @@ use std::time::Duration;
 const COMMANDS_LOGIN: &str = "e2e_discord_commands";
 const INGEST_LOGIN: &str = "e2e_discord_cmd_ingest";
 const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
+/// What the bot says when the database could not answer (commands::GENERIC_FAULT).
+const GENERIC_FAULT_TEXT: &str = "the stats database could not answer right now";
 
 fn answer(
     client: &mut Client,
@@ -239,6 +241,14 @@ fn commands_login(db: &TestDb) -> String {
         )
         .expect("bind the commands login to the guild");
     db.cluster.dsn(&db.name, COMMANDS_LOGIN)
+}
+
+/// A DSN whose port nobody listens on: the ingesting side is down, the commands are not.
+fn dead_ingest_dsn() -> String {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    format!("host=127.0.0.1 port={dead_port} user=nobody dbname=nothing connect_timeout=1")
 }
 
 /// A database with the real ET files imported, voice sessions for members 42 and 43 in guild
@@ -594,11 +604,7 @@ fn commands_answer_while_the_ingest_database_is_down() {
     let db = TestDb::create(&cluster, "commands_ingest_down");
     let commands_dsn = commands_login(&db);
     let mut client = db.connect();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_port = dead.local_addr().unwrap().port();
-    drop(dead);
-    let ingest_dsn =
-        format!("host=127.0.0.1 port={dead_port} user=nobody dbname=nothing connect_timeout=1");
+    let ingest_dsn = dead_ingest_dsn();
     let script = vec![
         (
             "INTERACTION_CREATE",
@@ -638,6 +644,58 @@ fn commands_answer_while_the_ingest_database_is_down() {
     }
     let log = run.bot.log_text();
     assert!(log.contains("command answered"), "{log}");
+    let status = run.bot.terminate();
+    assert!(status.success(), "exit status {status}");
+}
+
+/// A command whose query waits on a lock (here an admin's open transaction holding the settings
+/// table, as a full rebuild's TRUNCATE would) is cancelled in the database when the bot gives up
+/// on it. Before, only the bot's own timer ran out: the query went on waiting on the server for
+/// as long as the lock was held, and every later command queued behind it on the connection.
+#[test]
+fn a_command_blocked_by_a_lock_is_cancelled_in_the_database() {
+    const TEST: &str = "a_command_blocked_by_a_lock_is_cancelled_in_the_database";
+    let Some(tool) = mock_tool(TEST) else { return };
+    let Some(cluster) = guildstats_e2e::Cluster::from_env(TEST) else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "commands_lock_held");
+    let commands_dsn = commands_login(&db);
+    let ingest_dsn = dead_ingest_dsn();
+    let mut holder = db.connect();
+    let mut held = holder.transaction().expect("begin");
+    held.batch_execute(
+        "LOCK TABLE guildstats.settings, guildstats.command_settings IN ACCESS EXCLUSIVE MODE",
+    )
+    .expect("hold the settings");
+    let script = vec![(
+        "INTERACTION_CREATE",
+        interaction(6101, "42", "top", json!([text("metric", "kills")]), false),
+    )];
+    let tokens = ["token-6101".to_string()];
+    let mut run = Run::start(TEST, &tool, &ingest_dsn, &commands_dsn, script, &tokens);
+
+    let a = run.answer("token-6101");
+    assert!(a.text().contains(GENERIC_FAULT_TEXT), "{}", a.text());
+    // The answer came when the bot's wait ended; give the server a moment past it.
+    std::thread::sleep(Duration::from_secs(2));
+    let waiting: i64 = db
+        .connect()
+        .query_one(
+            // This database only: another test's bot logs in with the same role.
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE usename = $1 AND datname = current_database() AND state = 'active'",
+            &[&COMMANDS_LOGIN],
+        )
+        .expect("pg_stat_activity")
+        .get(0);
+    assert_eq!(
+        waiting, 0,
+        "the command's query still waits on the lock after the bot gave up"
+    );
+    let log = run.bot.log_text();
+    assert!(log.contains("statement timeout"), "{log}");
+    held.rollback().expect("release the lock");
     let status = run.bot.terminate();
     assert!(status.success(), "exit status {status}");
 }

@@ -5,7 +5,7 @@ use guildstats_e2e::ingest::udp_peer;
 use guildstats_e2e::{apply_roles_script, login_role, Cluster, TestDb};
 use guildstats_gameserver::poll::poll_rows;
 use guildstats_gameserver::servers::{Protocol, Server};
-use guildstats_ingest::raw_tables::RAW_HEARTBEATS;
+use guildstats_ingest::raw_tables::{RAW_HEARTBEATS, RAW_SERVER_PLAYERS};
 use guildstats_ingest::{Row, Sink, SinkOptions};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -364,5 +364,63 @@ fn damaged_spool_records_are_set_aside_and_the_others_arrive_once() {
     assert!(lines[0]["line"]
         .as_str()
         .is_some_and(|l| l.contains("\"guild_id\":9,")));
+    assert_eq!(pending(&spool), 0);
+}
+
+/// A row too wide for an index (a game server reporting a player name of 9 KB that does not
+/// compress: PostgreSQL's 54000, program limit exceeded) is the row's own fault, like a check
+/// violation. Before, the sink retried its whole batch forever: the ingester wrote nothing more.
+#[test]
+fn a_row_too_wide_for_an_index_is_set_aside_and_the_batch_goes_on() {
+    let test = "a_row_too_wide_for_an_index_is_set_aside_and_the_batch_goes_on";
+    let Some(cluster) = Cluster::from_env(test) else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "sink_too_wide");
+    db.ingest_login("e2e_sink_ingester");
+    let spool = spool_path("too_wide");
+    let mut options = SinkOptions::new(db.cluster.dsn(&db.name, "e2e_sink_ingester"), &spool);
+    options.max_batch = 10;
+    options.backoff_initial = Duration::from_millis(50);
+    options.backoff_max = Duration::from_millis(200);
+    // Hex of a simple generator's output: nothing for pglz to squeeze.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let wide: String = (0..600)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            format!("{state:016x}")
+        })
+        .collect();
+    let player = |index: i64, name: &str| {
+        Row::new(&RAW_SERVER_PLAYERS)
+            .set("server", "e2e:27960")
+            .set("polled_at", "2026-01-01T00:00:00Z")
+            .set("player_index", index)
+            .set("name", name)
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let sink = Sink::start(options).expect("sink");
+        let mut rows: Vec<Row> = (0..5).map(|i| player(i, &format!("p{i}"))).collect();
+        rows.insert(2, player(9, &wide));
+        sink.handle().send_all(rows).await.expect("send");
+        sink.shutdown().await;
+    });
+    let stored: i64 = db
+        .connect()
+        .query_one(
+            "SELECT count(*) FROM guildstats.raw_server_players WHERE server = 'e2e:27960'",
+            &[],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(stored, 5, "the five good rows of the refused batch arrive");
+    let lines = set_aside(&spool);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["table"], "raw_server_players");
+    let reason = lines[0]["error"].as_str().expect("reason");
+    assert!(reason.starts_with("54000"), "{reason}");
     assert_eq!(pending(&spool), 0);
 }

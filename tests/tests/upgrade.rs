@@ -660,3 +660,79 @@ fn the_symbol_parser_reads_pgrx_and_hand_written_declarations() {
                CREATE FUNCTION c() RETURNS int AS 'MODULE_PATHNAME', 'gs_a' LANGUAGE C;";
     assert_eq!(c_symbols(sql), vec!["b_wrapper", "gs_a"]);
 }
+
+/// A point amount the rollups cannot sum (here -2^63, whose negation is no bigint) or a reason
+/// too long for member_points_daily's key, stored under a release that accepted them, is moved
+/// to quarantine by the upgrade with its reason, and the builders run again; an ordinary
+/// transaction stays where it was.
+#[test]
+fn the_upgrade_quarantines_point_transactions_the_rollups_cannot_take() {
+    let Some(cluster) = Cluster::from_env("upgrade_point_amounts") else {
+        return;
+    };
+    for release in releases() {
+        let db = TestDb::create_version(&cluster, "upgrade_amounts", Some(&release));
+        let mut client = db.connect();
+        client
+            .batch_execute(
+                "INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, tx_ts, tx_key)
+                 VALUES (1, 10, -9223372036854775808, '2026-03-01 20:00+00', 'huge'),
+                        (1, 11, 25, '2026-03-01 20:00+00', 'ordinary');
+                 INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, reason, tx_ts, tx_key)
+                 VALUES (1, 12, 5, repeat('r', 1025), '2026-03-01 20:00+00', 'wordy')",
+            )
+            .expect("the old release takes the rows");
+        client
+            .batch_execute("ALTER EXTENSION guildstats UPDATE")
+            .unwrap_or_else(|e| panic!("[from {release}] upgrade: {}", db_message(&e)));
+        let kept: Vec<String> = client
+            .query(
+                "SELECT tx_key FROM guildstats.raw_point_transactions ORDER BY tx_key",
+                &[],
+            )
+            .expect("raw rows")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(kept, ["ordinary"], "[from {release}]");
+        let rows = client
+            .query(
+                "SELECT user_id, row_data ->> 'tx_key', reason FROM guildstats.quarantine
+                  WHERE source_table = 'raw_point_transactions' ORDER BY user_id",
+                &[],
+            )
+            .expect("quarantined rows");
+        let got: Vec<(Option<i64>, String, String)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        assert_eq!(got.len(), 2, "[from {release}] {got:?}");
+        assert_eq!((got[0].0, got[0].1.as_str()), (Some(10), "huge"));
+        assert!(
+            got[0].2.starts_with(
+                "raw_point_transactions.amount = -9223372036854775808 is beyond 10^15"
+            ),
+            "[from {release}] {}",
+            got[0].2
+        );
+        assert_eq!((got[1].0, got[1].1.as_str()), (Some(12), "wordy"));
+        assert!(
+            got[1]
+                .2
+                .starts_with("raw_point_transactions.reason has 1025 bytes, more than 1024"),
+            "[from {release}] {}",
+            got[1].2
+        );
+        let failed: i64 = client
+            .query_one(
+                "SELECT count(*) FROM guildstats.build_all() WHERE status NOT LIKE 'ok%'",
+                &[],
+            )
+            .expect("build_all")
+            .get(0);
+        assert_eq!(
+            failed, 0,
+            "[from {release}] every builder runs after the upgrade"
+        );
+    }
+}

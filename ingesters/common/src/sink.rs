@@ -553,6 +553,13 @@ async fn pause(delay: Duration, shutdown: &mut watch::Receiver<bool>, stopping: 
     }
 }
 
+/// How long one connection attempt may take, TLS handshake and authentication included, when
+/// the DSN sets no `connect_timeout`. A host that swallows packets, or a server that accepts and
+/// never answers, must end in a retry with its log line, not an ingester waiting forever while
+/// its spool grows. (tokio-postgres's own `connect_timeout` bounds only the TCP connect, so the
+/// whole attempt is bounded here, by the DSN's value when it gives one.)
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// A connection with the sink's settings, TLS included: the one way every ingester connects. The
 /// connection task runs until the client is dropped. The error never contains the DSN or the
 /// password.
@@ -566,14 +573,22 @@ pub async fn connect(options: &SinkOptions) -> Result<Client, String> {
     }
     options.tls.apply(&mut config);
     let connector = options.tls.connector()?;
-    let (client, connection) =
-        config
-            .connect(connector)
-            .await
-            .map_err(|e| match config.get_ssl_mode() {
-                tokio_postgres::config::SslMode::Disable => error_text(&e),
-                _ => format!("{} (sslmode={})", error_text(&e), options.tls.mode),
-            })?;
+    let limit = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let attempt = tokio::time::timeout(limit, config.connect(connector))
+        .await
+        .map_err(|_| {
+            format!(
+                "no answer from the database within {} ms (connect_timeout)",
+                limit.as_millis()
+            )
+        })?;
+    let (client, connection) = attempt.map_err(|e| match config.get_ssl_mode() {
+        tokio_postgres::config::SslMode::Disable => error_text(&e),
+        _ => format!("{} (sslmode={})", error_text(&e), options.tls.mode),
+    })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "database connection ended");
@@ -583,11 +598,13 @@ pub async fn connect(options: &SinkOptions) -> Result<Client, String> {
 }
 
 /// Errors that are the row's own fault (SQLSTATE classes 22, data exception, and 23, integrity
-/// constraint violation): such a row is set aside. Every other error is retried.
+/// constraint violation, and 54000, a value too wide for an index: a game server may report a
+/// name of any length): such a row is set aside. Every other error is retried.
 fn is_row_problem(error: &tokio_postgres::Error) -> bool {
-    error
-        .code()
-        .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"))
+    error.code().is_some_and(|c| {
+        let code = c.code();
+        code.starts_with("22") || code.starts_with("23") || code == "54000"
+    })
 }
 
 /// PostgreSQL's own message, or the chain of causes (a TLS handshake's reason is in one), which
@@ -758,6 +775,27 @@ async fn insert_batch(conn: &mut Connection, batch: &[Row]) -> Result<(), tokio_
 mod tests {
     use super::*;
     use crate::raw_tables::{RAW_HEARTBEATS, RAW_SERVER_POLLS};
+
+    /// A server that accepts the TCP connection and never answers the startup message: the
+    /// attempt ends with a clear error after connect_timeout instead of hanging.
+    #[tokio::test]
+    async fn a_silent_server_ends_the_connection_attempt() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let options = SinkOptions::new(
+            format!("host=127.0.0.1 port={port} user=gs dbname=gs connect_timeout=1"),
+            std::env::temp_dir(),
+        );
+        let outcome = tokio::time::timeout(Duration::from_secs(60), connect(&options))
+            .await
+            .expect("connect() returned within a minute");
+        let error = outcome.expect_err("a silent server is an error");
+        assert!(
+            error.contains("no answer from the database within 1000 ms"),
+            "{error}"
+        );
+        drop(listener);
+    }
 
     #[test]
     fn a_batch_becomes_one_statement_per_table_and_column_set() {

@@ -32,6 +32,10 @@ ALTER TABLE guildstats.raw_voice_snapshots DISABLE TRIGGER raw_voice_snapshots_c
 INSERT INTO guildstats.raw_voice_snapshots (guild_id, taken_at, voice_states) VALUES
     (1, '2026-03-01 22:10+00', '[{"user_id": "0004242424242", "channel_id": "100"}]');
 ALTER TABLE guildstats.raw_voice_snapshots ENABLE TRIGGER raw_voice_snapshots_canonical;
+-- A snapshot from a clock far ahead is set aside in quarantine; it names the member and 43.
+INSERT INTO guildstats.raw_voice_snapshots (guild_id, taken_at, voice_states) VALUES
+    (1, now() + interval '400 days', '[{"user_id": "04242424242", "channel_id": "100"}, {"user_id": "43", "channel_id": "100"}]');
+SELECT source_table, guild_id, user_id FROM guildstats.quarantine;
 INSERT INTO guildstats.raw_messages (guild_id, channel_id, user_id, message_id, sent_at, char_count) VALUES
     (1, 100, 4242424242, 1, '2026-03-01 20:05+00', 10), (1, 100, 43, 2, '2026-03-01 20:06+00', 12),
     (2, 200, 4242424242, 3, '2026-03-01 20:07+00', 14);
@@ -107,12 +111,16 @@ SELECT f.table_name, f.found AS missing_from_export
   FROM pg_temp.find_id(1, 4242424242) f, export e
  WHERE NOT coalesce(e.doc -> 'tables' -> f.table_name @> CASE f.table_name
            WHEN 'raw_voice_snapshots' THEN jsonb_build_array(jsonb_build_object('ingest_id', f.found -> 'ingest_id'))
+           WHEN 'quarantine' THEN jsonb_build_array(jsonb_build_object('quarantine_id', f.found -> 'quarantine_id'))
            ELSE jsonb_build_array(f.found) END, false);
 SELECT key AS export_table, jsonb_array_length(value) AS export_rows
   FROM export, jsonb_each(doc -> 'tables') WHERE jsonb_array_length(value) > 0 ORDER BY 1;
 -- The snapshot entries the export gives, and nobody else's.
 SELECT s ->> 'taken_at' AS taken_at, s -> 'voice_state' AS voice_state
   FROM export, jsonb_array_elements(doc -> 'tables' -> 'raw_voice_snapshots') s ORDER BY 1;
+-- The quarantined snapshot by the member's own entry too.
+SELECT q -> 'row_data' -> 'voice_states' AS quarantined_voice_states
+  FROM export, jsonb_array_elements(doc -> 'tables' -> 'quarantine') q;
 SELECT doc -> 'guild_id' AS guild_id, doc -> 'user_id' AS user_id FROM export;
 
 -- Rows per (table, guild, user) in every table that names a member, before and after.

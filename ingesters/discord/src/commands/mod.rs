@@ -30,6 +30,12 @@ use tokio_postgres::Client;
 /// Longest wait for the commands' database: Discord drops a deferred answer after 15 minutes,
 /// but a player gives up long before.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The database gives up a command's query before the bot gives up waiting for it. Dropping the
+/// answer's future does not stop the query on the server: one blocked on a lock (a builder's
+/// TRUNCATE queued behind a long read, an admin's open transaction) would run on for as long
+/// as the lock is held, and every later command, queued behind it on the same connection,
+/// would time out too. So the connection gets a statement_timeout a second shorter.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(9);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Commands answered at once; the others wait their turn (bounded memory).
 const CONCURRENT: usize = 4;
@@ -205,6 +211,11 @@ impl Commands {
         let client = tokio::time::timeout(CONNECT_TIMEOUT, connect(&self.database))
             .await
             .map_err(|_| "connecting timed out".to_string())??;
+        let limit = format!("SET statement_timeout = {}", STATEMENT_TIMEOUT.as_millis());
+        tokio::time::timeout(CONNECT_TIMEOUT, client.batch_execute(&limit))
+            .await
+            .map_err(|_| "setting the statement timeout timed out".to_string())?
+            .map_err(|e| error_text(&e))?;
         let client = Arc::new(client);
         *slot = Some(client.clone());
         Ok(client)
