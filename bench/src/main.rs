@@ -100,6 +100,7 @@ fn run(args: &Args) -> Result<(), String> {
                 rows,
                 extension_ms,
                 baseline_ms,
+                floor: case.baseline_is_write_floor(),
             });
         }
     }

@@ -8,6 +8,9 @@ pub struct Measurement {
     pub rows: u64,
     pub extension_ms: f64,
     pub baseline_ms: f64,
+    /// The baseline is a write floor (only writing the rows the extension produces), so the
+    /// interesting number is how many times the floor the extension costs.
+    pub floor: bool,
 }
 
 impl Measurement {
@@ -36,6 +39,13 @@ pub fn table(results: &[Measurement]) -> String {
             m.baseline_ms,
             m.speedup(),
             m.extension_rows_per_second()
+        ));
+    }
+    for m in results.iter().filter(|m| m.floor) {
+        out.push_str(&format!(
+            "{}: the extension costs {:.2}x its write floor\n",
+            m.case,
+            m.extension_ms / m.baseline_ms.max(f64::MIN_POSITIVE)
         ));
     }
     out
@@ -71,10 +81,29 @@ mod tests {
             rows: 10,
             extension_ms: 2.0,
             baseline_ms: 5.0,
+            floor: false,
         };
         assert!((m.speedup() - 2.5).abs() < 1e-12);
         let text = table(&[m]);
         assert!(text.contains("2.50x"), "{text}");
+        assert!(!text.contains("floor"), "{text}");
+    }
+
+    #[test]
+    fn a_write_floor_gives_the_cost_in_floors() {
+        let m = Measurement {
+            case: "w".into(),
+            rows: 10,
+            extension_ms: 6.0,
+            baseline_ms: 4.0,
+            floor: true,
+        };
+        let text = table(&[m]);
+        assert!(text.contains("0.67x"), "{text}");
+        assert!(
+            text.contains("w: the extension costs 1.50x its write floor"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -84,6 +113,7 @@ mod tests {
             rows: 10,
             extension_ms: 1.0,
             baseline_ms: 3.0,
+            floor: false,
         };
         let value: serde_json::Value = serde_json::from_str(&json(&[m])).expect("valid JSON");
         assert_eq!(value[0]["case"], "c");

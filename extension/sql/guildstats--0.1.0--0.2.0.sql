@@ -8123,3 +8123,213 @@ ALTER TABLE settings ADD CONSTRAINT settings_regular_min_minutes_at_most_a_year 
 ALTER TABLE settings ADD CONSTRAINT settings_regular_window_days_at_most_10_years CHECK (regular_window_days <= 3660);
 
 -- ==== end of settings upper bounds
+
+-- ==== voice full rebuild speed (issue 13: 8): the sessions of a whole guild come as column
+-- arrays unnested into the insert, and a full rebuild builds voice_sessions' indexes after
+-- its rows when the caller owns the table.
+CREATE FUNCTION @extschema@."_voice_sessionize_arrays"(
+	"guild_id" bigint, /* i64 */
+	"horizon" timestamp with time zone, /* TimestampWithTimeZone */
+	"afk_channel_id" bigint, /* Option < i64 > */
+	"ignored_channel_ids" bigint[], /* :: std :: option :: Option < Vec < Option < i64 > > > */
+	"session_cap" interval, /* Interval */
+	"outage_after" interval /* Interval */
+) RETURNS TABLE (
+	"users" bigint,  /* i64 */
+	"user_id" bigint[],  /* Vec < i64 > */
+	"channel_id" bigint[],  /* Vec < i64 > */
+	"started_at" timestamp with time zone[],  /* Vec < TimestampWithTimeZone > */
+	"ended_at" timestamp with time zone[],  /* Vec < Option < TimestampWithTimeZone > > */
+	"start_reason" TEXT[],  /* Vec < & '_ str > */
+	"end_reason" TEXT[],  /* Vec < Option < & '_ str > > */
+	"is_afk" bool[],  /* Vec < bool > */
+	"capped" bool[],  /* Vec < bool > */
+	"self_mute_seconds" double precision[],  /* Vec < f64 > */
+	"self_deaf_seconds" double precision[]  /* Vec < f64 > */
+)
+VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'voice_sessionize_arrays_wrapper';
+COMMENT ON FUNCTION @extschema@._voice_sessionize_arrays(bigint, timestamptz, bigint, bigint[], interval, interval) IS
+    'Internal to build_voice_sessions(): the voice sessions of a whole guild, as _voice_sessionize(...) with users NULL gives them, in one row: the number of distinct users, then one array per column, element i of each making session i. A full rebuild unnests them into its insert. Writes nothing.';
+
+-- Rebuilds one guild (or some of its users) and reports what changed. Internal.
+CREATE OR REPLACE FUNCTION @extschema@._voice_write_sessions(guild_id bigint, horizon timestamptz,
+                                      users bigint[], dirty_from timestamptz[],
+                                      OUT users_rebuilt bigint, OUT sessions_opened bigint,
+                                      OUT sessions_closed bigint, OUT sessions_updated bigint,
+                                      OUT sessions_removed bigint, OUT changed_from timestamptz)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g       bigint := _voice_write_sessions.guild_id;
+    s       record;
+    old     @extschema@.voice_sessions[];
+    restart_users bigint[];
+    restart_at    timestamptz[];
+    marks_from    timestamptz;
+    index_ddl     text[];
+    ddl           text;
+    bulk          boolean;
+    a_user        bigint[];
+    a_channel     bigint[];
+    a_start       timestamptz[];
+    a_end         timestamptz[];
+    a_start_reason text[];
+    a_end_reason  text[];
+    a_afk         boolean[];
+    a_capped      boolean[];
+    a_mute        double precision[];
+    a_deaf        double precision[];
+BEGIN
+    SELECT * INTO s FROM @extschema@.settings_for(g);
+    IF users IS NULL THEN
+        -- The whole guild.
+        DELETE FROM @extschema@.voice_sessions v WHERE v.guild_id = g;
+        -- Into an empty table that this transaction already holds exclusively (the TRUNCATE of
+        -- a full rebuild), the rows go in without their indexes, which are built afterwards
+        -- from all of them at once: that costs a fraction of maintaining them row by row. No
+        -- other transaction can see the table in between. Only a role that owns the table may
+        -- drop and create its indexes; any other caller writes through them as before.
+        SELECT coalesce(array_agg(CASE WHEN c.oid IS NULL THEN pg_catalog.pg_get_indexdef(i.indexrelid)
+                                       ELSE format('ALTER TABLE @extschema@.voice_sessions ADD CONSTRAINT %I %s',
+                                                   c.conname, pg_catalog.pg_get_constraintdef(c.oid)) END
+                                  ORDER BY x.relname), '{}')
+          INTO index_ddl
+          FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid
+          LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+         WHERE i.indrelid = '@extschema@.voice_sessions'::regclass;
+        bulk := cardinality(index_ddl) > 0
+            AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+                         WHERE l.locktype = 'relation' AND l.relation = '@extschema@.voice_sessions'::regclass
+                           AND l.pid = pg_catalog.pg_backend_pid() AND l.mode = 'AccessExclusiveLock' AND l.granted)
+            AND pg_catalog.pg_has_role((SELECT t.relowner FROM pg_catalog.pg_class t
+                                         WHERE t.oid = '@extschema@.voice_sessions'::regclass), 'USAGE')
+            -- A comment on an index or its constraint would not survive the drop.
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                             LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+                            WHERE i.indrelid = '@extschema@.voice_sessions'::regclass
+                              AND (pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NOT NULL
+                                   OR pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT NULL))
+            AND NOT EXISTS (SELECT 1 FROM @extschema@.voice_sessions);
+        IF bulk THEN
+            FOR ddl IN
+                SELECT CASE WHEN c.oid IS NULL THEN format('DROP INDEX @extschema@.%I', x.relname)
+                            ELSE format('ALTER TABLE @extschema@.voice_sessions DROP CONSTRAINT %I', c.conname) END
+                  FROM pg_catalog.pg_index i
+                  JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid
+                  LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+                 WHERE i.indrelid = '@extschema@.voice_sessions'::regclass
+            LOOP
+                EXECUTE ddl;
+            END LOOP;
+        END IF;
+        -- The sessions come as one row of column arrays that the insert unnests in its select
+        -- list: returned a row at a time, or read from a function in FROM (which stores its
+        -- whole result first), they cost more than the writing itself.
+        SELECT (a.x).users, (a.x).user_id, (a.x).channel_id, (a.x).started_at, (a.x).ended_at,
+               (a.x).start_reason, (a.x).end_reason, (a.x).is_afk, (a.x).capped,
+               (a.x).self_mute_seconds, (a.x).self_deaf_seconds
+          INTO users_rebuilt, a_user, a_channel, a_start, a_end, a_start_reason, a_end_reason,
+               a_afk, a_capped, a_mute, a_deaf
+          FROM (SELECT @extschema@._voice_sessionize_arrays(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                                            s.session_cap, s.outage_after) AS x
+                OFFSET 0) a;
+        INSERT INTO @extschema@.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
+                                                is_afk, start_reason, capped, self_mute_seconds, self_deaf_seconds)
+        SELECT g, unnest(a_user), unnest(a_channel), unnest(a_start), unnest(a_end), unnest(a_end_reason),
+               unnest(a_afk), unnest(a_start_reason), unnest(a_capped), unnest(a_mute), unnest(a_deaf);
+        GET DIAGNOSTICS sessions_opened = ROW_COUNT;
+        IF bulk THEN
+            FOREACH ddl IN ARRAY index_ddl LOOP
+                EXECUTE ddl;
+            END LOOP;
+        END IF;
+        sessions_closed := 0; sessions_updated := 0; sessions_removed := 0;
+        changed_from := '-infinity';
+        RETURN;
+    END IF;
+
+    -- Each touched user is walked again from their last leave before the earliest instant the
+    -- new rows touch: after a leave the user is out of voice whatever came before, so the
+    -- walk can restart there from an empty state. Their sessions from that leave on are
+    -- replaced. (Restarting at the touched instant itself would not do: the user may be in a
+    -- session there, even one an outage made the old walk drop.) A user who never left starts
+    -- at their first observation: their first event or, for one a snapshot listed first, their
+    -- first session (a listing that opened none left them out of voice, as if unseen).
+    --
+    -- One index probe per user (two for a user who never left); none reads the history.
+    SELECT array_agg(a.user_id ORDER BY a.user_id), array_agg(a.restart ORDER BY a.user_id)
+      INTO restart_users, restart_at
+      FROM (SELECT t.user_id, r.restart
+              FROM (SELECT x.user_id, min(x.at) AS touched_at
+                      FROM unnest(users, dirty_from) AS x(user_id, at)
+                     GROUP BY x.user_id) t
+              CROSS JOIN LATERAL (
+                  SELECT coalesce((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e
+                                    WHERE e.guild_id = g AND e.user_id = t.user_id
+                                      AND e.channel_id IS NULL AND e.event_ts < t.touched_at),
+                                  least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e
+                                          WHERE e.guild_id = g AND e.user_id = t.user_id),
+                                        (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
+                                          WHERE v.guild_id = g AND v.user_id = t.user_id),
+                                        t.touched_at)) AS restart) r) a;
+    restart_users := coalesce(restart_users, '{}');
+    restart_at := coalesce(restart_at, '{}');
+
+    -- By row address, each user's sessions found through the primary key: a join the planner
+    -- may turn into a scan of the whole table would cost the history.
+    WITH removed AS (
+        DELETE FROM @extschema@.voice_sessions v
+        WHERE v.ctid = ANY (ARRAY(
+            SELECT d.ctid
+              FROM unnest(restart_users, restart_at) AS r(user_id, restart)
+              CROSS JOIN LATERAL (SELECT o.ctid FROM @extschema@.voice_sessions o
+                                   WHERE o.guild_id = g AND o.user_id = r.user_id AND o.started_at >= r.restart
+                                  OFFSET 0) d))
+        RETURNING v.*
+    )
+    SELECT coalesce(array_agg(d), '{}') INTO old FROM removed d;
+
+    -- Guild-wide marks (heartbeats, snapshots) matter to a user only while they are in a
+    -- channel, so the walk needs them from the user's first entry after the restart, not from
+    -- the restart: a user back after months away needs the marks since their return, not the
+    -- months. That entry is an event entering a channel (_voice_sessionize finds the first
+    -- among the events it reads), an old session (a snapshot listing that opened one: the
+    -- sessions just removed are those from the restarts on), or comes at the touched instant.
+    marks_from := least((SELECT min(x.at) FROM unnest(dirty_from) AS x(at)),
+                        (SELECT min(o.started_at) FROM unnest(old) o));
+
+    users_rebuilt := coalesce(cardinality(restart_users), 0);
+
+    WITH fresh AS (
+        INSERT INTO @extschema@.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
+                                                is_afk, start_reason, capped, self_mute_seconds, self_deaf_seconds)
+        SELECT g, n.user_id, n.channel_id, n.started_at, n.ended_at, n.end_reason,
+               n.is_afk, n.start_reason, n.capped, n.self_mute_seconds, n.self_deaf_seconds
+        FROM @extschema@._voice_sessionize(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                           s.session_cap, s.outage_after, restart_users, restart_at, marks_from) n
+        RETURNING *
+    ), compared AS (
+        SELECT f.started_at AS new_start, f.ended_at AS new_end, o.started_at AS old_start, o.ended_at AS old_end,
+               (f.*)::text IS DISTINCT FROM (o.*)::text AS changed
+        FROM fresh f
+        LEFT JOIN unnest(old) o ON o.user_id = f.user_id AND o.started_at = f.started_at
+    )
+    SELECT count(*) FILTER (WHERE old_start IS NULL),
+           count(*) FILTER (WHERE old_start IS NOT NULL AND old_end IS NULL AND new_end IS NOT NULL),
+           count(*) FILTER (WHERE old_start IS NOT NULL AND changed AND NOT (old_end IS NULL AND new_end IS NOT NULL)),
+           cardinality(old) - count(old_start),
+           least(min(new_start) FILTER (WHERE old_start IS NULL OR changed),
+                 (SELECT min(o.started_at) FROM unnest(old) o
+                   WHERE NOT EXISTS (SELECT 1 FROM compared c WHERE c.old_start = o.started_at AND c.new_start = o.started_at
+                                       AND NOT c.changed)))
+      INTO sessions_opened, sessions_closed, sessions_updated, sessions_removed, changed_from
+      FROM compared;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._voice_write_sessions(bigint, timestamptz, bigint[], timestamptz[]) IS
+    'Internal to build_voice_sessions(): rewrites the sessions of a whole guild (users NULL) or of the listed users from their last leave before dirty_from on, counts what changed, and returns the earliest start of a changed session.';
+
+-- ==== end of voice full rebuild speed

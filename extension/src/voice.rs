@@ -101,15 +101,12 @@ pub(crate) fn voice_sessionize(
         name!(self_deaf_seconds, f64),
     ),
 > {
-    let config = VoiceConfig::new(interval_us(session_cap), interval_us(outage_after))
-        .with_afk_channel(afk_channel_id)
-        .with_ignored_channels(
-            ignored_channel_ids
-                .unwrap_or_default()
-                .into_iter()
-                .flatten(),
-        );
-    let horizon = to_unix_us(horizon);
+    let config = voice_config(
+        afk_channel_id,
+        ignored_channel_ids,
+        session_cap,
+        outage_after,
+    );
     let restarts = match (users, restart_at) {
         (None, _) => None,
         (Some(users), restart_at) => {
@@ -140,25 +137,141 @@ pub(crate) fn voice_sessionize(
     if restarts.as_ref().is_some_and(|r| r.users.is_empty()) {
         return TableIterator::new(Vec::new());
     }
-    let sessions = Spi::connect(|client| -> SpiResult<Vec<Session>> {
-        let input = read_guild(client, guild_id, restarts.as_ref(), marks_from)?;
+    let sessions = guild_sessions(guild_id, horizon, &config, restarts.as_ref(), marks_from);
+    TableIterator::new(sessions.into_iter().map(session_row))
+}
+
+/// The columns of [`voice_sessionize_arrays`]: the distinct users, then one array per column
+/// of `voice_sessions` (the guild aside), element `i` of each making session `i`.
+type SessionArrays = (
+    i64,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<TimestampWithTimeZone>,
+    Vec<Option<TimestampWithTimeZone>>,
+    Vec<&'static str>,
+    Vec<Option<&'static str>>,
+    Vec<bool>,
+    Vec<bool>,
+    Vec<f64>,
+    Vec<f64>,
+);
+
+/// Internal: the sessions of a whole guild as `_voice_sessionize` gives them with `users`
+/// NULL, as one row of column arrays. A full rebuild unnests them into its insert: a row per
+/// session through the set-returning protocol costs more than writing it.
+#[pg_extern(volatile, parallel_unsafe, name = "_voice_sessionize_arrays")]
+#[allow(clippy::type_complexity)]
+pub(crate) fn voice_sessionize_arrays(
+    guild_id: i64,
+    horizon: TimestampWithTimeZone,
+    afk_channel_id: Option<i64>,
+    ignored_channel_ids: Option<Vec<Option<i64>>>,
+    session_cap: Interval,
+    outage_after: Interval,
+) -> TableIterator<
+    'static,
+    (
+        name!(users, i64),
+        name!(user_id, Vec<i64>),
+        name!(channel_id, Vec<i64>),
+        name!(started_at, Vec<TimestampWithTimeZone>),
+        name!(ended_at, Vec<Option<TimestampWithTimeZone>>),
+        name!(start_reason, Vec<&'static str>),
+        name!(end_reason, Vec<Option<&'static str>>),
+        name!(is_afk, Vec<bool>),
+        name!(capped, Vec<bool>),
+        name!(self_mute_seconds, Vec<f64>),
+        name!(self_deaf_seconds, Vec<f64>),
+    ),
+> {
+    let config = voice_config(
+        afk_channel_id,
+        ignored_channel_ids,
+        session_cap,
+        outage_after,
+    );
+    let sessions = guild_sessions(guild_id, horizon, &config, None, None);
+    TableIterator::once(session_arrays(sessions))
+}
+
+fn session_arrays(sessions: Vec<Session>) -> SessionArrays {
+    let n = sessions.len();
+    let mut users: Vec<i64> = sessions.iter().map(|s| s.user_id).collect();
+    users.sort_unstable();
+    users.dedup();
+    let mut out: SessionArrays = (
+        users.len() as i64,
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for s in sessions {
+        let row = session_row(s);
+        out.1.push(row.0);
+        out.2.push(row.1);
+        out.3.push(row.2);
+        out.4.push(row.3);
+        out.5.push(row.4);
+        out.6.push(row.5);
+        out.7.push(row.6);
+        out.8.push(row.7);
+        out.9.push(row.8);
+        out.10.push(row.9);
+    }
+    out
+}
+
+fn voice_config(
+    afk_channel_id: Option<i64>,
+    ignored_channel_ids: Option<Vec<Option<i64>>>,
+    session_cap: Interval,
+    outage_after: Interval,
+) -> VoiceConfig {
+    VoiceConfig::new(interval_us(session_cap), interval_us(outage_after))
+        .with_afk_channel(afk_channel_id)
+        .with_ignored_channels(
+            ignored_channel_ids
+                .unwrap_or_default()
+                .into_iter()
+                .flatten(),
+        )
+}
+
+/// Reads one guild's observations (see [`read_guild`]) and walks them.
+fn guild_sessions(
+    guild_id: i64,
+    horizon: TimestampWithTimeZone,
+    config: &VoiceConfig,
+    restarts: Option<&Restarts>,
+    marks_from: Option<TimestampWithTimeZone>,
+) -> Vec<Session> {
+    let horizon = to_unix_us(horizon);
+    Spi::connect(|client| -> SpiResult<Vec<Session>> {
+        let input = read_guild(client, guild_id, restarts, marks_from)?;
         let found = outages(&input.beats, config.outage_after_us, horizon);
         let timeline = GuildTimeline::new(&found, input.snapshots.iter().map(|s| s.taken_at));
         let mut observations: Vec<UserObservation> =
             input.events.into_iter().map(Into::into).collect();
         observations.extend(snapshot_entries(&input.snapshots));
-        if let Some(r) = &restarts {
+        if let Some(r) = restarts {
             observations.retain(|o| {
                 r.restart_of(o.user_id)
                     .is_some_and(|t| o.observation.ts >= t)
             });
         }
-        Ok(sessionize_users(observations, &[], &timeline, &config, horizon).sessions)
+        Ok(sessionize_users(observations, &[], &timeline, config, horizon).sessions)
     })
     .unwrap_or_else(|e| {
         crate::error::spi_error("guildstats: voice sessions: cannot read the raw tables", e)
-    });
-    TableIterator::new(sessions.into_iter().map(session_row))
+    })
 }
 
 fn session_row(s: Session) -> SessionRow {
@@ -346,4 +459,13 @@ COMMENT ON FUNCTION _voice_sessionize(bigint, timestamptz, bigint, bigint[], int
 "#,
     name = "voice_sessionize_comment",
     requires = [voice_sessionize]
+);
+
+extension_sql!(
+    r#"
+COMMENT ON FUNCTION _voice_sessionize_arrays(bigint, timestamptz, bigint, bigint[], interval, interval) IS
+    'Internal to build_voice_sessions(): the voice sessions of a whole guild, as _voice_sessionize(...) with users NULL gives them, in one row: the number of distinct users, then one array per column, element i of each making session i. A full rebuild unnests them into its insert. Writes nothing.';
+"#,
+    name = "voice_sessionize_arrays_comment",
+    requires = [voice_sessionize_arrays]
 );

@@ -113,19 +113,84 @@ DECLARE
     restart_users bigint[];
     restart_at    timestamptz[];
     marks_from    timestamptz;
+    index_ddl     text[];
+    ddl           text;
+    bulk          boolean;
+    a_user        bigint[];
+    a_channel     bigint[];
+    a_start       timestamptz[];
+    a_end         timestamptz[];
+    a_start_reason text[];
+    a_end_reason  text[];
+    a_afk         boolean[];
+    a_capped      boolean[];
+    a_mute        double precision[];
+    a_deaf        double precision[];
 BEGIN
     SELECT * INTO s FROM @extschema@.settings_for(g);
     IF users IS NULL THEN
         -- The whole guild.
         DELETE FROM @extschema@.voice_sessions v WHERE v.guild_id = g;
+        -- Into an empty table that this transaction already holds exclusively (the TRUNCATE of
+        -- a full rebuild), the rows go in without their indexes, which are built afterwards
+        -- from all of them at once: that costs a fraction of maintaining them row by row. No
+        -- other transaction can see the table in between. Only a role that owns the table may
+        -- drop and create its indexes; any other caller writes through them as before.
+        SELECT coalesce(array_agg(CASE WHEN c.oid IS NULL THEN pg_catalog.pg_get_indexdef(i.indexrelid)
+                                       ELSE format('ALTER TABLE @extschema@.voice_sessions ADD CONSTRAINT %I %s',
+                                                   c.conname, pg_catalog.pg_get_constraintdef(c.oid)) END
+                                  ORDER BY x.relname), '{}')
+          INTO index_ddl
+          FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid
+          LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+         WHERE i.indrelid = '@extschema@.voice_sessions'::regclass;
+        bulk := cardinality(index_ddl) > 0
+            AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+                         WHERE l.locktype = 'relation' AND l.relation = '@extschema@.voice_sessions'::regclass
+                           AND l.pid = pg_catalog.pg_backend_pid() AND l.mode = 'AccessExclusiveLock' AND l.granted)
+            AND pg_catalog.pg_has_role((SELECT t.relowner FROM pg_catalog.pg_class t
+                                         WHERE t.oid = '@extschema@.voice_sessions'::regclass), 'USAGE')
+            -- A comment on an index or its constraint would not survive the drop.
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                             LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+                            WHERE i.indrelid = '@extschema@.voice_sessions'::regclass
+                              AND (pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NOT NULL
+                                   OR pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT NULL))
+            AND NOT EXISTS (SELECT 1 FROM @extschema@.voice_sessions);
+        IF bulk THEN
+            FOR ddl IN
+                SELECT CASE WHEN c.oid IS NULL THEN format('DROP INDEX @extschema@.%I', x.relname)
+                            ELSE format('ALTER TABLE @extschema@.voice_sessions DROP CONSTRAINT %I', c.conname) END
+                  FROM pg_catalog.pg_index i
+                  JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid
+                  LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+                 WHERE i.indrelid = '@extschema@.voice_sessions'::regclass
+            LOOP
+                EXECUTE ddl;
+            END LOOP;
+        END IF;
+        -- The sessions come as one row of column arrays that the insert unnests in its select
+        -- list: returned a row at a time, or read from a function in FROM (which stores its
+        -- whole result first), they cost more than the writing itself.
+        SELECT (a.x).users, (a.x).user_id, (a.x).channel_id, (a.x).started_at, (a.x).ended_at,
+               (a.x).start_reason, (a.x).end_reason, (a.x).is_afk, (a.x).capped,
+               (a.x).self_mute_seconds, (a.x).self_deaf_seconds
+          INTO users_rebuilt, a_user, a_channel, a_start, a_end, a_start_reason, a_end_reason,
+               a_afk, a_capped, a_mute, a_deaf
+          FROM (SELECT @extschema@._voice_sessionize_arrays(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                                            s.session_cap, s.outage_after) AS x
+                OFFSET 0) a;
         INSERT INTO @extschema@.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
                                                 is_afk, start_reason, capped, self_mute_seconds, self_deaf_seconds)
-        SELECT g, n.user_id, n.channel_id, n.started_at, n.ended_at, n.end_reason,
-               n.is_afk, n.start_reason, n.capped, n.self_mute_seconds, n.self_deaf_seconds
-        FROM @extschema@._voice_sessionize(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
-                                           s.session_cap, s.outage_after) n;
+        SELECT g, unnest(a_user), unnest(a_channel), unnest(a_start), unnest(a_end), unnest(a_end_reason),
+               unnest(a_afk), unnest(a_start_reason), unnest(a_capped), unnest(a_mute), unnest(a_deaf);
         GET DIAGNOSTICS sessions_opened = ROW_COUNT;
-        SELECT count(DISTINCT v.user_id) INTO users_rebuilt FROM @extschema@.voice_sessions v WHERE v.guild_id = g;
+        IF bulk THEN
+            FOREACH ddl IN ARRAY index_ddl LOOP
+                EXECUTE ddl;
+            END LOOP;
+        END IF;
         sessions_closed := 0; sessions_updated := 0; sessions_removed := 0;
         changed_from := '-infinity';
         RETURN;

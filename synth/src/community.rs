@@ -6,7 +6,7 @@ use std::io;
 
 use rand::Rng;
 
-use crate::config::CommunityConfig;
+use crate::config::{CommunityConfig, REGULAR_VOICE_CHANNELS};
 use crate::economy::{self, DayActivity, Wallet};
 use crate::error::Error;
 use crate::events::{self, PlannedEvent};
@@ -25,7 +25,7 @@ use crate::voice::{self, ArrivalBuffer, DayCtx, Outage, VoiceLayout, VoiceSessio
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelInfo {
     pub channel_id: i64,
-    pub name: &'static str,
+    pub name: String,
     /// text, voice, stage, category, announcement or thread.
     pub kind: &'static str,
     pub parent_id: Option<i64>,
@@ -94,6 +94,10 @@ const CH_ET: usize = 10;
 const CH_STAGE: usize = 12;
 const CH_AFK: usize = 13;
 
+/// How the members spread over a group of regular voice channels (Lobby, Squad 1, Squad 2,
+/// ET:Legacy, Chill & Music in the demo).
+const GROUP_WEIGHTS: [f64; REGULAR_VOICE_CHANNELS] = [0.3, 0.2, 0.15, 0.2, 0.15];
+
 const CHANNELS: [(&str, &str, Option<usize>); 16] = [
     ("TEXT", "category", None),
     ("VOICE", "category", None),
@@ -122,19 +126,39 @@ impl Community {
         for k in 0..CHANNELS.len() {
             ids.push(snowflake(created.add_secs(3600 * (k as i64 + 1)), k as u64));
         }
-        let channels: Vec<ChannelInfo> = CHANNELS
+        let mut channels: Vec<ChannelInfo> = CHANNELS
             .iter()
             .enumerate()
             .map(|(k, (name, kind, parent))| ChannelInfo {
                 channel_id: ids[k],
-                name,
+                name: (*name).to_owned(),
                 kind,
                 parent_id: parent.map(|p| ids[p]),
             })
             .collect();
+        // A larger community's extra rooms, a minute apart after the fixed channels, in the
+        // voice category; each group of five is crowded like the demo's five.
+        let mut regular = ids[CH_LOBBY..CH_LOBBY + REGULAR_VOICE_CHANNELS].to_vec();
+        for k in 0..config.regular_voice_channels() - REGULAR_VOICE_CHANNELS {
+            let low = (CHANNELS.len() + k) as u64;
+            let id = snowflake(
+                created.add_secs(3600 * (CHANNELS.len() as i64 + 1) + 60 * k as i64),
+                low,
+            );
+            channels.push(ChannelInfo {
+                channel_id: id,
+                name: format!("Room {}", k + 1),
+                kind: "voice",
+                parent_id: Some(ids[1]),
+            });
+            regular.push(id);
+        }
+        let weights = (0..regular.len())
+            .map(|i| GROUP_WEIGHTS[i % REGULAR_VOICE_CHANNELS])
+            .collect();
         let voice = VoiceLayout {
-            regular: ids[CH_LOBBY..=CH_LOBBY + 4].to_vec(),
-            weights: vec![0.3, 0.2, 0.15, 0.2, 0.15],
+            regular,
+            weights,
             afk: ids[CH_AFK],
         };
         let text = TextLayout {
@@ -347,7 +371,7 @@ impl Community {
         let created = day(0.5);
         let signups = ChannelInfo {
             channel_id: snowflake(created, 99),
-            name: "event-signups",
+            name: "event-signups".to_owned(),
             kind: "text",
             parent_id: Some(self.channels[0].channel_id),
         };

@@ -10,6 +10,10 @@ use crate::Community;
 /// (message ids), which keeps every id unique without bookkeeping.
 pub const MAX_MEMBERS: u32 = (1 << 22) - 1;
 
+/// Regular voice channels of the demo layout (and of every group of channels a larger
+/// community gets).
+pub const REGULAR_VOICE_CHANNELS: usize = 5;
+
 /// Parameters of one synthetic community. Same config, same bytes: everything random is
 /// drawn from ChaCha8 streams keyed by `seed`.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +49,12 @@ pub struct CommunityConfig {
     pub voice_activity: f64,
     /// Share of members already in the guild when the period starts.
     pub initial_member_share: f64,
+    /// Members per regular voice channel: 0 keeps the five channels of the demo whatever the
+    /// size; N gives a community of M members about M / N of them (never fewer than five), in
+    /// groups of five that share a category's crowd. Without it a large community crowds into
+    /// five rooms and pairs of co-present members grow with the square of the member count,
+    /// which no real guild of that size shows.
+    pub members_per_voice_channel: u32,
 }
 
 impl Default for CommunityConfig {
@@ -71,6 +81,7 @@ impl CommunityConfig {
             poll_interval_s: 60,
             voice_activity: 1.0,
             initial_member_share: 0.55,
+            members_per_voice_channel: 0,
         }
     }
 
@@ -106,6 +117,22 @@ impl CommunityConfig {
     pub fn with_days(mut self, days: u32) -> Self {
         self.days = days;
         self
+    }
+
+    /// Same config with one regular voice channel per `members` members (see
+    /// [`CommunityConfig::members_per_voice_channel`]).
+    pub fn with_members_per_voice_channel(mut self, members: u32) -> Self {
+        self.members_per_voice_channel = members;
+        self
+    }
+
+    /// How many regular voice channels the community has.
+    pub fn regular_voice_channels(&self) -> usize {
+        match self.members_per_voice_channel {
+            0 => REGULAR_VOICE_CHANNELS,
+            per => ((f64::from(self.members) / f64::from(per)).round() as usize)
+                .max(REGULAR_VOICE_CHANNELS),
+        }
     }
 
     /// Scales the member count so that about `n` voice events are produced (the period and

@@ -91,6 +91,9 @@ struct GenArgs {
     duplicate_fraction: Option<f64>,
     #[arg(long)]
     outages: Option<u32>,
+    /// One regular voice channel per this many members (default: the demo's five at any size).
+    #[arg(long)]
+    members_per_voice_channel: Option<u32>,
     /// Only these tables (comma-separated, with or without the raw_ prefix).
     #[arg(long, value_delimiter = ',')]
     tables: Vec<String>,
@@ -129,6 +132,9 @@ impl GenArgs {
         }
         if let Some(v) = self.outages {
             c.outages = v;
+        }
+        if let Some(v) = self.members_per_voice_channel {
+            c.members_per_voice_channel = v;
         }
         c.validate()?;
         if let Some(n) = self.target_voice_events {

@@ -124,6 +124,21 @@ pub(crate) struct VoiceLayout {
     pub afk: i64,
 }
 
+impl VoiceLayout {
+    /// The group of five channels (a category's crowd) that holds regular channel `index`:
+    /// where its regulars go when not in their favourite, and move between. The demo has one.
+    pub fn group(&self, index: usize) -> std::ops::Range<usize> {
+        let size = crate::config::REGULAR_VOICE_CHANNELS;
+        let start = (index / size * size).min(self.regular.len().saturating_sub(1));
+        start..(start + size).min(self.regular.len())
+    }
+
+    /// A channel of `group`, drawn by the channels' weights.
+    fn pick<R: Rng + ?Sized>(&self, group: &std::ops::Range<usize>, rng: &mut R) -> i64 {
+        self.regular[group.start + weighted(rng, &self.weights[group.clone()])]
+    }
+}
+
 /// Everything one member-day's planning needs besides the member.
 pub(crate) struct DayCtx<'a> {
     pub layout: &'a VoiceLayout,
@@ -143,6 +158,8 @@ struct Candidate {
     end: Ts,
     afk_at: Option<Ts>,
     channel: i64,
+    /// The channels it may move between.
+    group: std::ops::Range<usize>,
     attends: Option<usize>,
 }
 
@@ -176,6 +193,7 @@ pub(crate) fn plan_day<R: Rng + ?Sized>(
             end,
             afk_at: None,
             channel: e.channel_id.unwrap_or(ctx.layout.regular[0]),
+            group: ctx.layout.group(0),
             attends: Some(ei),
         });
     }
@@ -191,16 +209,19 @@ pub(crate) fn plan_day<R: Rng + ?Sized>(
             afk_at = Some(end);
             end = end.add_micros(micros_between(rng, 300.0, 7200.0));
         }
+        let fav = m.fav_voice.min(ctx.layout.regular.len() - 1);
+        let group = ctx.layout.group(fav);
         let channel = if rng.gen::<f64>() < 0.7 {
-            ctx.layout.regular[m.fav_voice.min(ctx.layout.regular.len() - 1)]
+            ctx.layout.regular[fav]
         } else {
-            ctx.layout.regular[weighted(rng, &ctx.layout.weights)]
+            ctx.layout.pick(&group, rng)
         };
         cands.push(Candidate {
             start,
             end,
             afk_at,
             channel,
+            group,
             attends: None,
         });
     }
@@ -280,7 +301,7 @@ fn expand<R: Rng + ?Sized>(c: &Candidate, layout: &VoiceLayout, rng: &mut R) -> 
                 0 if can_move => {
                     let mut next = channel;
                     for _ in 0..8 {
-                        next = layout.regular[weighted(rng, &layout.weights)];
+                        next = layout.pick(&c.group, rng);
                         if next != channel {
                             break;
                         }

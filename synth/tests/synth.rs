@@ -504,3 +504,77 @@ fn default_start_is_2026_01_05() {
         Ts::from_ymd(2026, 1, 5).unwrap()
     );
 }
+
+/// Shared seconds summed over every pair of sessions in one channel at once (AFK aside), and
+/// the most sessions one channel ever held at once.
+fn crowding(truth: &[VoiceSession], until: Ts) -> (f64, usize) {
+    let mut by_channel: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+    for s in truth.iter().filter(|s| !s.is_afk) {
+        let end = s.end.unwrap_or(until).micros();
+        by_channel
+            .entry(s.channel_id)
+            .or_default()
+            .push((s.start.micros(), end));
+    }
+    let (mut shared, mut peak) = (0.0, 0);
+    for spans in by_channel.values_mut() {
+        spans.sort_unstable();
+        let mut open: Vec<i64> = Vec::new();
+        for &(start, end) in spans.iter() {
+            open.retain(|&e| e > start);
+            for &e in &open {
+                shared += (e.min(end) - start) as f64 / 1e6;
+            }
+            open.push(end);
+            peak = peak.max(open.len());
+        }
+    }
+    (shared, peak)
+}
+
+#[test]
+fn voice_channels_grow_with_members_only_when_asked() {
+    let config = CommunityConfig::demo().with_members(1500).with_days(14);
+    let fixed = Community::new(config.clone()).unwrap();
+    // The demo layout: five regular channels, the stage and the AFK channel, at any size.
+    assert_eq!(config.regular_voice_channels(), 5);
+    assert_eq!(fixed.voice_channel_ids().len(), 7);
+    let grown = Community::new(config.clone().with_members_per_voice_channel(100)).unwrap();
+    assert_eq!(grown.config().regular_voice_channels(), 15);
+    assert_eq!(grown.voice_channel_ids().len(), 17);
+    // The first channels, and the other kinds, are the demo's.
+    assert_eq!(
+        &grown.channels()[..fixed.channels().len()],
+        fixed.channels()
+    );
+    let rooms: Vec<&ChannelInfo> = grown.channels()[fixed.channels().len()..].iter().collect();
+    assert_eq!(rooms.len(), 10);
+    let voice_category = fixed.channels()[1].channel_id;
+    assert!(rooms
+        .iter()
+        .all(|c| c.kind == "voice" && c.parent_id == Some(voice_category)));
+    // A small community never gets fewer than the demo's five.
+    let small = CommunityConfig::tiny().with_members_per_voice_channel(100);
+    assert_eq!(small.regular_voice_channels(), 5);
+
+    // Every room is used, by the same people-hours, and crowds thin out: co-presence no
+    // longer grows with the square of the members.
+    let until = config.end();
+    let fixed_truth = fixed.voice_truth().unwrap();
+    let grown_truth = grown.voice_truth().unwrap();
+    let used: HashSet<i64> = grown_truth.iter().map(|s| s.channel_id).collect();
+    assert!(grown.voice_channel_ids().iter().all(|c| used.contains(c)));
+    let hours = |t: &[VoiceSession]| t.iter().map(|s| s.secs(until)).sum::<f64>() / 3600.0;
+    let ratio = hours(&grown_truth) / hours(&fixed_truth);
+    assert!((0.9..1.1).contains(&ratio), "voice hours x{ratio}");
+    let (fixed_shared, fixed_peak) = crowding(&fixed_truth, until);
+    let (grown_shared, grown_peak) = crowding(&grown_truth, until);
+    assert!(
+        grown_shared < fixed_shared / 2.0,
+        "shared seconds {grown_shared} with rooms, {fixed_shared} without"
+    );
+    assert!(
+        grown_peak < fixed_peak,
+        "peak occupancy {grown_peak} with rooms, {fixed_peak} without"
+    );
+}

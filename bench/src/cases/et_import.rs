@@ -112,6 +112,10 @@ impl Case for EtImport {
         "et_import (floor: COPY rows)"
     }
 
+    fn baseline_is_write_floor(&self) -> bool {
+        true
+    }
+
     fn prepare(&self, client: &mut Client, scale: u64, _seed: u64) -> Result<u64, String> {
         let files = load_files(client, files_for(scale))?;
         if files == 0 {

@@ -53,6 +53,11 @@ pub trait Case {
     fn compares_parallel_plans(&self) -> bool {
         false
     }
+    /// Whether the baseline only writes the rows the extension computes (a floor no
+    /// computation can beat): the report then also gives the extension's cost in floors.
+    fn baseline_is_write_floor(&self) -> bool {
+        false
+    }
 }
 
 /// Streams `rows` into `copy_sql` (a `COPY ... FROM STDIN` in text format) through one buffer:

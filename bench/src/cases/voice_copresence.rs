@@ -3,8 +3,9 @@
 //! at each midnight of the guild's time zone, summed per pair and day), in full and after the
 //! latest 10,000 voice events arrive on top of the history.
 //!
-//! The data is the synthetic community with `scale * 3 / 100` members over a year: 30,000
-//! members at the default scale of 1M. Its voice sessions are built untimed while preparing (in
+//! The data is the synthetic community with `scale * 3 / 100` members over a year (30,000
+//! members at the default scale of 1M) and one regular voice channel per 150 members (200 at
+//! 30,000). Its voice sessions are built untimed while preparing (in
 //! the incremental case, the voice build of the new events runs untimed in `reset`, in the
 //! transaction that `answer_after` rolls back). Both sides give the same summary of the table
 //! they wrote, untimed: pair-days, distinct pairs and the total shared seconds.
@@ -12,6 +13,11 @@
 use super::{query_answer, Case, Side};
 use guildstats_synth::{pg, Community, CommunityConfig, Table};
 use postgres::Client;
+
+/// One regular voice channel per this many members, as a large guild has: with the demo's
+/// five rooms at every size, 30,000 members would crowd into them and the pairs would grow
+/// with the square of the members.
+const MEMBERS_PER_VOICE_CHANNEL: u32 = 150;
 
 /// Events that arrive after the history in the incremental case (a tenth of them at a smoke
 /// scale, where the year has fewer).
@@ -27,7 +33,12 @@ fn prepare_shared(client: &mut Client, scale: u64, seed: u64) -> Result<u64, Str
     let mut config = CommunityConfig::demo().with_seed(seed);
     config.days = 365;
     let members = u32::try_from(scale * 3 / 100).unwrap_or(u32::MAX).max(50);
-    let community = Community::new(config.with_members(members)).map_err(|e| e.to_string())?;
+    let community = Community::new(
+        config
+            .with_members(members)
+            .with_members_per_voice_channel(MEMBERS_PER_VOICE_CHANNEL),
+    )
+    .map_err(|e| e.to_string())?;
     // The voice cases cache their data under other tables: what they loaded is gone now.
     client
         .batch_execute(

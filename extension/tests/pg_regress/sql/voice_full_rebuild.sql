@@ -1,0 +1,127 @@
+-- The full voice rebuild's fast path (issue 13, item 8): the sessions of a whole guild come
+-- as column arrays, and a rebuild by the table's owner builds voice_sessions' indexes after
+-- its rows. Both must leave exactly what the row-by-row path leaves.
+SET timezone = 'UTC'; SET datestyle = 'ISO, YMD'; SET intervalstyle = 'postgres';
+SELECT count(*) AS builders FROM guildstats.build_all();
+
+-- Guild 601: moves, an AFK stint, an open session and a user who only ever left.
+INSERT INTO guildstats.settings (guild_id, afk_channel_id) VALUES (601, 69);
+INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts, self_mute, self_deaf) VALUES
+    (601, 1, 61, '2026-04-01 20:00', false, false),
+    (601, 1, 62, '2026-04-01 20:30', true,  false),
+    (601, 1, NULL, '2026-04-01 21:00', false, false),
+    (601, 2, 61, '2026-04-01 20:10', false, false),
+    (601, 2, 69, '2026-04-01 20:50', false, false),
+    (601, 2, NULL, '2026-04-01 22:00', false, false),
+    (601, 3, 62, '2026-04-01 21:30', false, true),
+    (601, 4, NULL, '2026-04-01 20:05', false, false);
+INSERT INTO guildstats.raw_heartbeats (source, guild_id, beat_at)
+SELECT 'discord', 601, t FROM generate_series(timestamptz '2026-04-01 19:55', '2026-04-01 22:30', '1 minute') t;
+SELECT guilds_built, users_rebuilt, sessions_opened FROM guildstats.build_voice_sessions();
+
+-- The arrays hold, element by element, the rows _voice_sessionize returns, and the number of
+-- distinct users among them.
+SELECT g.guild_id,
+       (SELECT count(*) FROM (
+            (SELECT * FROM guildstats._voice_sessionize(g.guild_id, g.horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                                        s.session_cap, s.outage_after)
+             EXCEPT ALL
+             SELECT unnest((a.x).user_id), unnest((a.x).channel_id), unnest((a.x).started_at), unnest((a.x).ended_at),
+                    unnest((a.x).start_reason), unnest((a.x).end_reason), unnest((a.x).is_afk), unnest((a.x).capped),
+                    unnest((a.x).self_mute_seconds), unnest((a.x).self_deaf_seconds)
+               FROM (SELECT guildstats._voice_sessionize_arrays(g.guild_id, g.horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                                                s.session_cap, s.outage_after) AS x) a)
+            UNION ALL
+            (SELECT unnest((a.x).user_id), unnest((a.x).channel_id), unnest((a.x).started_at), unnest((a.x).ended_at),
+                    unnest((a.x).start_reason), unnest((a.x).end_reason), unnest((a.x).is_afk), unnest((a.x).capped),
+                    unnest((a.x).self_mute_seconds), unnest((a.x).self_deaf_seconds)
+               FROM (SELECT guildstats._voice_sessionize_arrays(g.guild_id, g.horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                                                s.session_cap, s.outage_after) AS x) a
+             EXCEPT ALL
+             SELECT * FROM guildstats._voice_sessionize(g.guild_id, g.horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                                        s.session_cap, s.outage_after))) d) AS differences,
+       (SELECT (x).users FROM (SELECT guildstats._voice_sessionize_arrays(g.guild_id, g.horizon, s.afk_channel_id,
+                                     s.ignored_channel_ids, s.session_cap, s.outage_after) AS x) a)
+         = (SELECT count(DISTINCT user_id) FROM guildstats.voice_sessions v WHERE v.guild_id = g.guild_id) AS users_agree
+FROM guildstats.voice_build_guilds g
+CROSS JOIN LATERAL guildstats.settings_for(g.guild_id) s
+WHERE g.guild_id = 601;
+SELECT (x).users, cardinality((x).user_id) AS sessions
+FROM (SELECT guildstats._voice_sessionize_arrays(601, '2026-04-01 22:30', 69, NULL, '12 hours', '5 minutes') AS x) a;
+
+CREATE TEMP TABLE built AS SELECT * FROM guildstats.voice_sessions;
+CREATE TEMP TABLE indexes_before AS
+SELECT c.relname, c.oid AS index_oid, pg_get_indexdef(i.indexrelid) AS definition,
+       (SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k WHERE k.conindid = i.indexrelid) AS constraint_definition
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = 'guildstats.voice_sessions'::regclass;
+SELECT relname, definition, constraint_definition FROM indexes_before ORDER BY relname;
+
+-- Every session and every index definition comes back after a full rebuild, and the result
+-- still equals what the incremental builds made.
+CREATE FUNCTION pg_temp.compare(label text) RETURNS TABLE (rebuilt_by text, differences bigint, same_indexes boolean, indexes_rebuilt boolean)
+LANGUAGE sql AS $$
+    SELECT label,
+           (SELECT count(*) FROM ((SELECT * FROM built EXCEPT ALL SELECT * FROM guildstats.voice_sessions)
+                                  UNION ALL (SELECT * FROM guildstats.voice_sessions EXCEPT ALL SELECT * FROM built)) d),
+           NOT EXISTS ((SELECT relname, definition, constraint_definition FROM indexes_before
+                        EXCEPT SELECT c.relname, pg_get_indexdef(i.indexrelid),
+                                      (SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+                                 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                                WHERE i.indrelid = 'guildstats.voice_sessions'::regclass)
+                       UNION ALL
+                       (SELECT c.relname, pg_get_indexdef(i.indexrelid),
+                               (SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+                          FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                         WHERE i.indrelid = 'guildstats.voice_sessions'::regclass
+                        EXCEPT SELECT relname, definition, constraint_definition FROM indexes_before)),
+           -- The owner's rebuild builds the indexes anew (new relations); anybody else's
+           -- writes through the existing ones.
+           NOT EXISTS (SELECT 1 FROM indexes_before b
+                        JOIN pg_index i ON i.indexrelid = b.index_oid
+                       WHERE i.indrelid = 'guildstats.voice_sessions'::regclass)
+$$;
+
+-- The owner (here a superuser): the indexes are built after the rows.
+SELECT status FROM guildstats.rebuild_voice_sessions();
+SELECT * FROM pg_temp.compare('owner');
+-- The primary key is enforced again.
+INSERT INTO guildstats.voice_sessions SELECT * FROM built WHERE guild_id = 601 LIMIT 1;
+-- And the next incremental build finds its indexes.
+INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts, self_mute, self_deaf)
+VALUES (601, 3, NULL, '2026-04-01 22:20', false, true);
+SELECT users_rebuilt, sessions_closed, status FROM guildstats.build_voice_sessions();
+DELETE FROM built WHERE guild_id = 601 AND user_id = 3;
+INSERT INTO built SELECT * FROM guildstats.voice_sessions WHERE guild_id = 601 AND user_id = 3;
+
+-- An operator who does not own the table: the rows go in through the indexes, same result.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'guildstats_admin') THEN CREATE ROLE guildstats_admin NOLOGIN; END IF;
+END $$;
+CREATE ROLE voice_rebuild_operator LOGIN IN ROLE guildstats_admin;
+GRANT USAGE ON SCHEMA guildstats TO voice_rebuild_operator;
+GRANT ALL ON ALL TABLES IN SCHEMA guildstats TO voice_rebuild_operator;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA guildstats TO voice_rebuild_operator;
+DELETE FROM indexes_before;
+INSERT INTO indexes_before
+SELECT c.relname, c.oid, pg_get_indexdef(i.indexrelid),
+       (SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = 'guildstats.voice_sessions'::regclass;
+SET ROLE voice_rebuild_operator;
+SELECT status FROM guildstats.rebuild_voice_sessions();
+RESET ROLE;
+SELECT * FROM pg_temp.compare('operator');
+
+-- A rebuild rolled back leaves the indexes as they were.
+BEGIN;
+SELECT status FROM guildstats.rebuild_voice_sessions();
+SELECT count(*) AS indexes_inside FROM pg_index WHERE indrelid = 'guildstats.voice_sessions'::regclass;
+ROLLBACK;
+SELECT * FROM pg_temp.compare('rolled back');
+
+REVOKE ALL ON ALL TABLES IN SCHEMA guildstats FROM voice_rebuild_operator;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA guildstats FROM voice_rebuild_operator;
+REVOKE USAGE ON SCHEMA guildstats FROM voice_rebuild_operator;
+DROP ROLE voice_rebuild_operator;
