@@ -8333,3 +8333,258 @@ COMMENT ON FUNCTION @extschema@._voice_write_sessions(bigint, timestamptz, bigin
     'Internal to build_voice_sessions(): rewrites the sessions of a whole guild (users NULL) or of the listed users from their last leave before dirty_from on, counts what changed, and returns the earliest start of a changed session.';
 
 -- ==== end of voice full rebuild speed
+
+-- ==== command speed (issue 14, item 4): a narrow covering index of player rounds for the
+-- ==== commands' reads; command_find_player and command_stats read the counted rounds once and only
+-- ==== the columns they use; command_server finds who is in voice from the guild's links.
+-- ==== Same statements as sql/extension/commands.sql.
+CREATE INDEX et_player_rounds_totals_idx ON et_player_rounds (guid, clean_name)
+    INCLUDE (round_id, is_bot, kills, deaths, damage_given, time_played_seconds, gibs, hits, shots,
+             headshots, revives_given, xp);
+COMMENT ON INDEX et_player_rounds_totals_idx IS
+    'Covers what the command functions and et_leaderboard read of a player round (GUID, name, bot flag, the summed numbers), so that they scan it instead of the wide rows.';
+CREATE OR REPLACE FUNCTION command_find_player(name text)
+RETURNS TABLE (guid text, player_name text, rounds integer, last_seen timestamp, match text, score double precision)
+LANGUAGE plpgsql STABLE
+AS $$
+-- The tiers are tried in order and the first that finds anybody answers: an exact name beats a
+-- prefix, a prefix beats a substring, a substring beats a similar spelling. No user text ever
+-- reaches LIKE or a regular expression, so '%', '_' and backslashes are plain characters.
+DECLARE
+    wanted text := lower(btrim(@extschema@.et_clean_name(name)));
+BEGIN
+    IF wanted IS NULL OR wanted = '' OR length(wanted) > 64 THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH named AS MATERIALIZED (
+        -- One pass over the counted rounds: each GUID's names as written, with their rounds,
+        -- last round and whether a human (not a bot) used them; everything below reads this.
+        SELECT p.guid, p.clean_name, count(*)::integer AS rounds, max(p.saved_at) AS last_seen,
+               bool_or(NOT p.is_bot) AS human
+        FROM @extschema@.et_counted_player_rounds p
+        GROUP BY p.guid, p.clean_name
+    ), names AS MATERIALIZED (
+        SELECT DISTINCT n.guid, lower(n.clean_name) AS used FROM named n WHERE n.human
+    ), tiered AS MATERIALIZED (
+        SELECT n.guid, n.used,
+               CASE WHEN n.used = wanted THEN 1
+                    WHEN left(n.used, length(wanted)) = wanted THEN 2
+                    WHEN strpos(n.used, wanted) > 0 THEN 3
+                    ELSE 4 END AS tier
+        FROM names n
+    ), typed AS (
+        SELECT DISTINCT substr(wanted, i, 2) AS piece FROM generate_series(1, length(wanted) - 1) i
+    ), alike AS MATERIALIZED (
+        -- Only when no name contains the typed one (a one-time filter: otherwise not computed):
+        -- the Dice coefficient of the two names' sets of two-character pieces,
+        -- 2 |A and B| / (|A| + |B|); "sebastain" finds "sebastian" with 0.625.
+        SELECT pc.guid,
+               2.0 * count(*) FILTER (WHERE pc.piece IN (SELECT t.piece FROM typed t))
+                   / (count(*) + (SELECT count(*) FROM typed)) AS score
+        FROM (SELECT DISTINCT n.guid, n.used, substr(n.used, i, 2) AS piece
+              FROM names n, generate_series(1, length(n.used) - 1) i
+              WHERE NOT EXISTS (SELECT 1 FROM tiered t WHERE t.tier < 4)) pc
+        GROUP BY pc.guid, pc.used
+    ), matched AS (
+        SELECT t.guid, min(t.tier) AS tier, NULL::double precision AS score
+        FROM tiered t
+        WHERE t.tier < 4 AND t.tier = (SELECT min(t2.tier) FROM tiered t2)
+        GROUP BY t.guid
+        UNION ALL
+        SELECT sm.guid, 4, max(sm.score) FROM alike sm WHERE sm.score >= 0.5 GROUP BY sm.guid
+    )
+    SELECT w.guid, pl.name, pl.rounds, pl.last_seen,
+           (ARRAY['exact', 'prefix', 'substring', 'similar'])[w.tier], w.score
+    FROM matched w
+    JOIN (SELECT n.guid, (array_agg(n.clean_name ORDER BY n.last_seen DESC))[1] AS name,
+                 sum(n.rounds)::integer AS rounds, max(n.last_seen) AS last_seen
+          FROM named n
+          WHERE n.guid IN (SELECT m.guid FROM matched m)
+          GROUP BY n.guid) pl ON pl.guid = w.guid
+    ORDER BY w.score DESC NULLS LAST, pl.rounds DESC, w.guid;
+END
+$$;
+CREATE OR REPLACE FUNCTION command_stats(guild_id bigint, player text DEFAULT NULL, user_id bigint DEFAULT NULL,
+                              as_of timestamptz DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    at_time timestamptz := coalesce(as_of, now());
+    cfg record;
+    found_guid text;
+    linked_user bigint;
+    problem text;
+    candidates jsonb;
+    local_now timestamp;
+    answer jsonb;
+BEGIN
+    SELECT * INTO cfg FROM @extschema@.command_settings_for(command_stats.guild_id);
+    local_now := at_time AT TIME ZONE cfg.calendar_time_zone;
+    IF command_stats.user_id IS NULL THEN
+        problem := @extschema@._command_name_problem(player);
+        IF problem IS NOT NULL THEN
+            RETURN @extschema@._command_error(problem);
+        END IF;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.et_rounds) THEN
+        RETURN @extschema@._command_error('No ET:Legacy rounds have been imported yet.');
+    END IF;
+    IF command_stats.user_id IS NOT NULL THEN
+        SELECT l.guid INTO found_guid
+          FROM @extschema@.et_guid_links l
+          LEFT JOIN LATERAL (SELECT count(*) AS n FROM @extschema@.et_counted_player_rounds p WHERE p.guid = l.guid) c ON true
+         WHERE l.guild_id = command_stats.guild_id AND l.user_id = command_stats.user_id
+         ORDER BY c.n DESC, l.guid LIMIT 1;
+        IF found_guid IS NULL THEN
+            RETURN @extschema@._command_error('This member has not linked an ET:Legacy GUID yet: use /link.');
+        END IF;
+    ELSE
+        SELECT jsonb_agg(jsonb_build_object('name', f.player_name, 'guid', f.guid, 'rounds', f.rounds)
+                         ORDER BY f.score DESC NULLS LAST, f.rounds DESC, f.guid), min(f.guid)
+          INTO candidates, found_guid
+          FROM (SELECT * FROM @extschema@.command_find_player(player) LIMIT 10) f;
+        IF candidates IS NULL THEN
+            RETURN @extschema@._command_error(format('No ET:Legacy player is called anything like "%s".', left(player, 64)));
+        ELSIF jsonb_array_length(candidates) > 1 THEN
+            RETURN @extschema@._command_error(format('Several players match "%s": pick one.', left(player, 64)),
+                                              jsonb_build_object('candidates', candidates));
+        END IF;
+    END IF;
+    SELECT l.user_id INTO linked_user FROM @extschema@.et_guid_links l
+     WHERE l.guid = found_guid AND l.guild_id = command_stats.guild_id;
+
+    WITH mine AS (
+        -- Only the columns used: a player round carries its weapon stats too, many times wider.
+        SELECT p.clean_name, p.saved_at, p.et_session_id, p.kills, p.deaths, p.damage_given,
+               p.time_played_seconds, p.gibs
+        FROM @extschema@.et_counted_player_rounds p WHERE p.guid = found_guid
+    ), split AS (
+        SELECT m.saved_at >= local_now - interval '30 days' AS recent, count(*) AS rounds,
+               sum(m.kills) AS kills, sum(m.deaths) AS deaths, sum(m.damage_given) AS damage,
+               sum(m.time_played_seconds) FILTER (WHERE m.damage_given IS NOT NULL) AS damage_seconds
+        FROM mine m GROUP BY 1
+    ), sessions AS (
+        SELECT m.et_session_id, min(m.saved_at) AS first_round,
+               sum(m.kills) AS kills, sum(m.deaths) AS deaths, sum(m.damage_given) AS damage,
+               sum(m.time_played_seconds) FILTER (WHERE m.damage_given IS NOT NULL) AS damage_seconds
+        FROM mine m GROUP BY m.et_session_id ORDER BY min(m.saved_at) DESC LIMIT 20
+    ), ranked_players AS (
+        SELECT p.guid, sum(p.kills)::double precision AS kills,
+               sum(p.damage_given) * 60.0 / nullif(sum(p.time_played_seconds) FILTER (WHERE p.damage_given IS NOT NULL), 0) AS dpm,
+               CASE WHEN sum(p.deaths) = 0 THEN sum(p.kills)::double precision
+                    ELSE sum(p.kills)::double precision / sum(p.deaths) END AS kd
+        FROM @extschema@.et_counted_player_rounds p
+        WHERE NOT p.is_bot
+        GROUP BY p.guid
+        HAVING count(*) >= cfg.top_min_rounds
+    ), metric_values AS (
+        SELECT mt.metric, mt.ord, rp.guid,
+               CASE mt.metric WHEN 'kills' THEN rp.kills WHEN 'dpm' THEN rp.dpm ELSE rp.kd END AS v
+        FROM unnest(ARRAY['kills', 'dpm', 'kd']) WITH ORDINALITY AS mt(metric, ord)
+        CROSS JOIN ranked_players rp
+    ), ranks AS (
+        -- As et_leaderboard ranks: 1 + the players with a higher value; null when not ranked.
+        SELECT a.metric, a.ord, a.of,
+               CASE WHEN a.mine IS NOT NULL THEN 1 + (SELECT count(*) FROM metric_values b WHERE b.metric = a.metric AND b.v > a.mine) END AS rank
+        FROM (SELECT mv.metric, mv.ord, count(mv.v) AS of, max(mv.v) FILTER (WHERE mv.guid = found_guid) AS mine
+              FROM metric_values mv GROUP BY mv.metric, mv.ord) a
+    ), voice AS (
+        SELECT (SELECT v.seconds FROM @extschema@._voice_seconds(command_stats.guild_id,
+                    @extschema@._command_period_start(command_stats.guild_id, 'week', at_time), at_time) v
+                 WHERE v.user_id = linked_user) AS week,
+               (SELECT v.seconds FROM @extschema@._voice_seconds(command_stats.guild_id,
+                    @extschema@._command_period_start(command_stats.guild_id, 'month', at_time), at_time) v
+                 WHERE v.user_id = linked_user) AS month,
+               (SELECT v.seconds FROM @extschema@._voice_seconds(command_stats.guild_id, '-infinity', at_time) v
+                 WHERE v.user_id = linked_user) AS total
+    )
+    SELECT jsonb_build_object(
+        'ok', true,
+        'player', jsonb_build_object('name', (SELECT (array_agg(m.clean_name ORDER BY m.saved_at DESC))[1] FROM mine m),
+                                     'guid', found_guid, 'user_id', linked_user::text),
+        'totals', (SELECT jsonb_build_object(
+                        'rounds', count(*), 'kills', sum(m.kills), 'deaths', sum(m.deaths),
+                        'kd', @extschema@._command_ratio(sum(m.kills), sum(m.deaths)),
+                        'dpm', @extschema@._command_dpm(sum(m.damage_given), sum(m.time_played_seconds) FILTER (WHERE m.damage_given IS NOT NULL)),
+                        'damage_given', sum(m.damage_given), 'gibs', sum(m.gibs),
+                        'time_played_s', sum(m.time_played_seconds))
+                   FROM mine m),
+        'form', jsonb_build_object(
+                    'last_30_days', (SELECT jsonb_build_object('rounds', coalesce(max(s.rounds), 0),
+                                        'kd', @extschema@._command_ratio(max(s.kills), max(s.deaths)),
+                                        'dpm', @extschema@._command_dpm(max(s.damage), max(s.damage_seconds)))
+                                     FROM split s WHERE s.recent),
+                    'before', (SELECT jsonb_build_object('rounds', coalesce(max(s.rounds), 0),
+                                        'kd', @extschema@._command_ratio(max(s.kills), max(s.deaths)),
+                                        'dpm', @extschema@._command_dpm(max(s.damage), max(s.damage_seconds)))
+                               FROM split s WHERE NOT s.recent)),
+        'voice_hours', CASE WHEN linked_user IS NOT NULL THEN
+                           (SELECT jsonb_build_object('week', round(coalesce(v.week, 0)::numeric / 3600, 1)::double precision,
+                                                      'month', round(coalesce(v.month, 0)::numeric / 3600, 1)::double precision,
+                                                      'all', round(coalesce(v.total, 0)::numeric / 3600, 1)::double precision) FROM voice v) END,
+        'events_attended', CASE WHEN linked_user IS NOT NULL THEN
+                               (SELECT count(*) FROM @extschema@.event_attendance a
+                                 WHERE a.guild_id = command_stats.guild_id AND a.user_id = linked_user) END,
+        'ranks', (SELECT jsonb_agg(jsonb_build_object('metric', r.metric, 'rank', r.rank, 'of', r.of) ORDER BY r.ord)
+                  FROM ranks r),
+        'sessions', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                        'session_id', s.et_session_id, 'date', s.first_round::date,
+                        'kills', s.kills, 'deaths', s.deaths,
+                        'kd', @extschema@._command_ratio(s.kills, s.deaths),
+                        'dpm', @extschema@._command_dpm(s.damage, s.damage_seconds))
+                    ORDER BY s.first_round) FROM sessions s), '[]'))
+      INTO answer;
+    RETURN answer;
+END
+$$;
+CREATE OR REPLACE FUNCTION command_server(guild_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    servers jsonb;
+BEGIN
+    -- Who is in voice: an open, non-AFK voice session of a member linked to a GUID that used
+    -- the name the server lists (colour codes stripped; A2S and q3 give no ids).
+    WITH latest AS (
+        SELECT DISTINCT ON (p.server) p.*
+        FROM @extschema@.raw_server_polls p
+        ORDER BY p.server, p.polled_at DESC
+    ), in_voice AS (
+        -- From the guild's links to their GUIDs' rounds (by the guid index), not from every
+        -- round played: a guild links far fewer GUIDs than the servers have seen.
+        SELECT DISTINCT ON (lower(n.clean_name)) lower(n.clean_name) AS name, l.user_id
+        FROM @extschema@.et_guid_links l
+        JOIN @extschema@.et_player_rounds n ON n.guid = l.guid AND NOT n.is_bot
+        WHERE l.guild_id = command_server.guild_id
+        ORDER BY lower(n.clean_name), l.user_id
+    ), listed AS (
+        SELECT sp.server, sp.polled_at, sp.player_index, @extschema@.et_clean_name(sp.name) AS name,
+               sp.score, sp.ping_ms, iv.user_id,
+               EXISTS (SELECT 1 FROM @extschema@.voice_sessions v
+                        WHERE v.guild_id = command_server.guild_id AND v.user_id = iv.user_id
+                          AND v.ended_at IS NULL AND NOT v.is_afk) AS in_voice
+        FROM latest la
+        JOIN @extschema@.raw_server_players sp ON sp.server = la.server AND sp.polled_at = la.polled_at
+        LEFT JOIN in_voice iv ON iv.name = lower(@extschema@.et_clean_name(sp.name))
+    )
+    SELECT jsonb_agg(jsonb_build_object(
+               'server', la.server, 'name', @extschema@.et_clean_name(la.server_name), 'map', la.map,
+               'polled_at', la.polled_at, 'ok', la.ok, 'error', la.error, 'max_players', la.max_players,
+               'players', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                               'name', li.name, 'score', li.score, 'ping', li.ping_ms,
+                               'in_voice', li.in_voice, 'user_id', li.user_id::text)
+                           ORDER BY li.score DESC NULLS LAST, li.player_index)
+                           FROM listed li WHERE li.server = la.server), '[]'))
+           ORDER BY la.server)
+      INTO servers
+      FROM latest la;
+    IF servers IS NULL THEN
+        RETURN @extschema@._command_error('No game server has been polled yet.');
+    END IF;
+    RETURN jsonb_build_object('ok', true, 'servers', servers);
+END
+$$;
+-- ==== end of command speed

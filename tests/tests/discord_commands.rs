@@ -53,6 +53,20 @@ fn user_option(name: &str, id: &str) -> Value {
     json!({"name": name, "type": 6, "value": id})
 }
 
+/// A MESSAGE_COMPONENT interaction: `user` picked `values` from the select menu `custom_id` of
+/// an ephemeral message the bot sent earlier (Discord sends that message along).
+fn pick(id: u64, user: &str, custom_id: &str, values: &[&str], admin: bool) -> Value {
+    let mut picked = interaction(id, user, "link", json!([]), admin);
+    picked["type"] = json!(3);
+    picked["data"] = json!({"custom_id": custom_id, "component_type": 3, "values": values});
+    picked["message"] = json!({"id": (id + 1_000_000).to_string(), "channel_id": "510",
+        "author": {"id": "1", "username": "guildstats", "discriminator": "0", "avatar": null, "bot": true},
+        "content": "Pick yours from the menu below:", "timestamp": "2026-11-01T20:15:00.000000+00:00",
+        "edited_timestamp": null, "tts": false, "mention_everyone": false, "mentions": [],
+        "mention_roles": [], "attachments": [], "embeds": [], "pinned": false, "type": 20, "flags": 64});
+    picked
+}
+
 /// What the bot sent for one interaction, read from the mock's request log.
 #[derive(Debug, Default)]
 struct Answer {
@@ -88,6 +102,8 @@ impl Answer {
         match self.callback.as_ref().map(|c| c["json"]["type"].as_i64()) {
             Some(Some(4)) => true,
             Some(Some(5)) => self.edit.is_some() || self.followup.is_some(),
+            // A menu pick acknowledged: its answer edits the menu's message.
+            Some(Some(6)) => self.edit.is_some(),
             _ => false,
         }
     }
@@ -291,6 +307,15 @@ fn every_command_answers_from_its_sql_function() {
         .as_str()
         .expect("a ranked player")
         .to_string();
+    let candidates = answer(
+        &mut client,
+        "guildstats.command_link_candidates(guild_id => $1, user_id => 45, name => $2)",
+        &[&guild, &best],
+    );
+    let picked_guid = candidates["candidates"][0]["guid"]
+        .as_str()
+        .expect("a candidate")
+        .to_string();
     let hostile = "'); DROP TABLE guildstats.settings; --";
     let long = "x".repeat(500);
 
@@ -341,6 +366,17 @@ fn every_command_answers_from_its_sql_function() {
             )
         })
         .collect();
+    // /link, second step: 45 picks the first candidate from the menu of the 5007 answer; 46
+    // replays 45's menu.
+    script.push(("SLEEP", json!(1)));
+    script.push((
+        "INTERACTION_CREATE",
+        pick(5201, "45", "link:45", &[&picked_guid], false),
+    ));
+    script.push((
+        "INTERACTION_CREATE",
+        pick(5202, "46", "link:45", &[&picked_guid], false),
+    ));
     // One member hammering: a burst of three, then limited.
     for id in 5101..5107 {
         script.push((
@@ -350,6 +386,7 @@ fn every_command_answers_from_its_sql_function() {
     }
     let tokens: Vec<String> = (5001..5013)
         .chain(5101..5107)
+        .chain(5201..5203)
         .map(|id| format!("token-{id}"))
         .collect();
     let mut run = Run::start(TEST, &tool, &ingest_dsn, &commands_dsn, script, &tokens);
@@ -531,6 +568,54 @@ fn every_command_answers_from_its_sql_function() {
             a.text()
         );
     }
+
+    // ... with a menu of their GUIDs, for the member who asked.
+    let menu = &a.body()["components"][0]["components"][0];
+    assert_eq!(menu["custom_id"], json!("link:45"), "{}", a.body());
+    let offered: Vec<&str> = menu["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["value"].as_str().unwrap())
+        .collect();
+    let listed: Vec<&str> = expected["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["guid"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, listed);
+
+    // The pick: acknowledged, then the menu's message says what command_link did. 45 was never
+    // in voice, so the claim waits for an admin (0 of the 3 rounds the settings ask for).
+    let a = run.answer("token-5201");
+    assert_eq!(a.callback.as_ref().unwrap()["json"]["type"], json!(6));
+    let body = a.body();
+    assert_eq!(
+        body["content"],
+        json!(format!(
+            "Claim for GUID {picked_guid} saved; an admin must confirm it (you were in voice during 0 of its rounds, 3 needed to link at once)."
+        )),
+        "{body}"
+    );
+    assert_eq!(body["components"], json!([]), "the menu is gone: {body}");
+    let claims: Vec<(i64, String, i32)> = client
+        .query(
+            "SELECT user_id, guid, voice_overlap_rounds FROM guildstats.et_guid_claims WHERE guild_id = $1",
+            &[&guild],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(claims, vec![(45, picked_guid.clone(), 0)]);
+    // Somebody else's menu: refused privately, nothing written for them.
+    let a = run.answer("token-5202");
+    assert!(
+        a.private() && a.text().contains("Only an admin"),
+        "{}",
+        a.text()
+    );
 
     // Bad input: a clear private answer each time, and the database unharmed.
     let unknown = run.answer("token-5008");

@@ -198,13 +198,19 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
-        let (Some(commands), Interaction::Command(command)) = (&self.commands, interaction) else {
+        let Some(commands) = &self.commands else {
             return;
         };
-        if !self.wanted(command.guild_id) {
-            return;
+        match interaction {
+            Interaction::Command(command) if self.wanted(command.guild_id) => {
+                tokio::spawn(commands.clone().handle(ctx, command));
+            }
+            // A pick from the /link menu.
+            Interaction::Component(pick) if self.wanted(pick.guild_id) => {
+                tokio::spawn(commands.clone().handle_pick(ctx, pick));
+            }
+            _ => {}
         }
-        tokio::spawn(commands.clone().handle(ctx, command));
     }
 
     async fn voice_state_update(&self, ctx: Context, old: Option<VoiceState>, new: VoiceState) {

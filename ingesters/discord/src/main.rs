@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 const OPT_OUT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn main() -> std::process::ExitCode {
+    one_heap();
     guildstats_ingest::logging::init();
     let args = Args::parse();
     // One thread: serenity starts a task per event, and on one thread they start in arrival
@@ -37,6 +38,18 @@ fn main() -> std::process::ExitCode {
             tracing::error!("{e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// One malloc arena for every thread. glibc gives each new thread (the blocking pool that draws
+/// the charts, the sink's writer) an arena of its own, whose freed memory stays resident; the
+/// bot's threads rarely allocate at the same time, so sharing one costs no speed and saves
+/// megabytes of resident size.
+fn one_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called first thing, before any other thread exists; mallopt only sets a limit.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 

@@ -5,10 +5,22 @@
 use super::render::Chart;
 use guildstats_charts::Theme;
 use serde_json::Value;
+use tokio::sync::Semaphore;
+
+/// One chart at a time: each takes a few MB while it is drawn (the RGB canvas, the PNG), and
+/// answers queueing up must not multiply that into the bot's peak memory. Drawing takes tens
+/// of milliseconds, so the wait is short.
+static DRAWING: Semaphore = Semaphore::const_new(1);
 
 /// The PNG for `chart`, or `None` (the answer then goes without an image) when drawing fails.
 pub async fn png(chart: Chart, answer: Value) -> Option<Vec<u8>> {
-    let drawn = tokio::task::spawn_blocking(move || draw(chart, &answer)).await;
+    let _turn = DRAWING.acquire().await.ok()?;
+    let drawn = tokio::task::spawn_blocking(move || {
+        let png = draw(chart, &answer);
+        release_freed_memory();
+        png
+    })
+    .await;
     match drawn {
         Ok(Ok(png)) => Some(png),
         Ok(Err(e)) => {
@@ -19,6 +31,17 @@ pub async fn png(chart: Chart, answer: Value) -> Option<Vec<u8>> {
             tracing::error!(chart = chart.file_name(), error = %e, "the chart task failed");
             None
         }
+    }
+}
+
+/// Hands the canvas's freed pages back to the system: glibc keeps freed heap memory for reuse,
+/// so without this every chart would leave the bot's resident size at its drawing peak.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the heap to the kernel; it touches no
+    // memory in use.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -16,10 +16,11 @@ use render::Reply;
 use request::{Caller, Opt, Param, Request};
 use serde_json::Value;
 use serenity::all::{
-    CommandDataOptionValue, CommandInteraction, CommandOptionType, CommandType, Context,
-    CreateAllowedMentions, CreateAttachment, CreateCommand, CreateCommandOption,
-    CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
-    EditInteractionResponse, GuildId, Permissions,
+    CommandDataOptionValue, CommandInteraction, CommandOptionType, CommandType,
+    ComponentInteraction, ComponentInteractionDataKind, Context, CreateAllowedMentions,
+    CreateAttachment, CreateCommand, CreateCommandOption, CreateInteractionResponse,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, EditInteractionResponse,
+    GuildId, Member, Permissions,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -106,9 +107,13 @@ pub fn definitions() -> Vec<CreateCommand> {
         ),
         guild_only(
             CreateCommand::new("link")
-                .description("Claim your ET GUID: give your name, then pick the GUID")
+                .description("Claim your ET GUID: give your name, then pick yours from the list")
                 .add_option(text("name", "Your ET name", true))
-                .add_option(text("guid", "The GUID to claim, from the list", false))
+                .add_option(text(
+                    "guid",
+                    "The GUID, if you know it (else pick from the list)",
+                    false,
+                ))
                 .add_option(member("Admins: confirm the link of this member")),
         ),
         guild_only(
@@ -144,10 +149,8 @@ fn options(interaction: &CommandInteraction) -> Vec<(String, Opt)> {
 /// Manage Server or Administrator, from the permissions Discord computed for this interaction
 /// (`default_member_permissions` hides /community from others, but a guild's admins can
 /// override that, so the bot checks again).
-fn is_admin(interaction: &CommandInteraction) -> bool {
-    interaction
-        .member
-        .as_ref()
+fn is_admin(member: Option<&Member>) -> bool {
+    member
         .and_then(|m| m.permissions)
         .is_some_and(|p| p.administrator() || p.manage_guild())
 }
@@ -258,21 +261,11 @@ impl Commands {
         let caller = Caller {
             guild: guild.get(),
             user: interaction.user.id.get(),
-            admin: is_admin(&interaction),
+            admin: is_admin(interaction.member.as_deref()),
         };
-        let limited = self
-            .limiter
-            .lock()
-            .map(|mut l| l.try_take(caller.user, Instant::now()))
-            .unwrap_or(Ok(()));
-        if let Err(wait) = limited {
-            tracing::info!(user = caller.user, command, "rate limited");
-            let text = format!(
-                "Slow down: you can ask again in {} s.",
-                wait.as_secs().max(1)
-            );
+        if let Err(slow_down) = self.admit(caller.user, &command) {
             return self
-                .respond_now(&ctx, &interaction, Reply::private(text))
+                .respond_now(&ctx, &interaction, Reply::private(slow_down))
                 .await;
         }
         let request = match request::parse(&command, &options(&interaction), caller) {
@@ -309,6 +302,86 @@ impl Commands {
         );
     }
 
+    /// The rate limit, shared by commands and menu picks: the refusal when the user must wait.
+    fn admit(&self, user: u64, command: &str) -> Result<(), String> {
+        let limited = self
+            .limiter
+            .lock()
+            .map(|mut l| l.try_take(user, Instant::now()))
+            .unwrap_or(Ok(()));
+        limited.map_err(|wait| {
+            tracing::info!(user, command, "rate limited");
+            format!(
+                "Slow down: you can ask again in {} s.",
+                wait.as_secs().max(1)
+            )
+        })
+    }
+
+    /// A GUID picked from the menu of a `/link name:` answer (a MESSAGE_COMPONENT interaction):
+    /// claimed through command_link like a typed `/link guid:`; the menu's message is replaced
+    /// by the outcome. Runs on its own task.
+    pub async fn handle_pick(self: Arc<Self>, ctx: Context, interaction: ComponentInteraction) {
+        let started = Instant::now();
+        // The bot sends menus only in guilds, from /link.
+        let Some(guild) = interaction.guild_id else {
+            return;
+        };
+        let caller = Caller {
+            guild: guild.get(),
+            user: interaction.user.id.get(),
+            admin: is_admin(interaction.member.as_ref()),
+        };
+        let values: &[String] = match &interaction.data.kind {
+            ComponentInteractionDataKind::StringSelect { values } => values,
+            _ => &[],
+        };
+        let request = self
+            .admit(caller.user, "link")
+            .and_then(|()| request::parse_pick(&interaction.data.custom_id, values, caller));
+        let request = match request {
+            Ok(request) => request,
+            Err(why) => {
+                let message = CreateInteractionResponseMessage::new()
+                    .ephemeral(true)
+                    .allowed_mentions(CreateAllowedMentions::new())
+                    .content(why);
+                let response = CreateInteractionResponse::Message(message);
+                if let Err(e) = interaction.create_response(&ctx.http, response).await {
+                    tracing::warn!(error = %e, "cannot answer the menu pick");
+                }
+                return;
+            }
+        };
+        // Acknowledged at once; the answer then replaces the menu's (private) message.
+        if let Err(e) = interaction
+            .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot acknowledge the menu pick");
+            return;
+        }
+        let reply = match self.slots.acquire().await {
+            Ok(_permit) => self.answer(&request, caller.guild).await,
+            Err(_) => Reply::private(GENERIC_FAULT),
+        };
+        let edit = EditInteractionResponse::new()
+            .allowed_mentions(CreateAllowedMentions::new())
+            .content(reply.content.unwrap_or_default())
+            .components(Vec::new());
+        if let Err(e) = interaction.edit_response(&ctx.http, edit).await {
+            tracing::warn!(error = %e, "cannot answer the menu pick");
+        }
+        tracing::info!(
+            command = "link",
+            pick = true,
+            interaction = %interaction.id,
+            user = caller.user,
+            ms = started.elapsed().as_millis() as u64,
+            "command answered"
+        );
+    }
+
     async fn answer(&self, request: &Request, guild: u64) -> Reply {
         let answer = match tokio::time::timeout(ANSWER_TIMEOUT, self.ask(request, guild)).await {
             Ok(Ok(answer)) => answer,
@@ -332,7 +405,8 @@ impl Commands {
         let mut message = CreateInteractionResponseMessage::new()
             .ephemeral(reply.ephemeral)
             .allowed_mentions(CreateAllowedMentions::new())
-            .embeds(reply.embeds);
+            .embeds(reply.embeds)
+            .components(reply.components);
         if let Some(content) = reply.content {
             message = message.content(content);
         }
@@ -360,7 +434,8 @@ impl Commands {
             let mut followup = CreateInteractionResponseFollowup::new()
                 .ephemeral(true)
                 .allowed_mentions(CreateAllowedMentions::new())
-                .embeds(reply.embeds);
+                .embeds(reply.embeds)
+                .components(reply.components);
             if let Some(content) = reply.content {
                 followup = followup.content(content);
             }
@@ -371,7 +446,8 @@ impl Commands {
         } else {
             let mut edit = EditInteractionResponse::new()
                 .allowed_mentions(CreateAllowedMentions::new())
-                .embeds(reply.embeds.clone());
+                .embeds(reply.embeds.clone())
+                .components(reply.components);
             if let Some(content) = reply.content {
                 edit = edit.content(content);
             }

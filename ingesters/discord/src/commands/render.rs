@@ -2,9 +2,12 @@
 //! returned: the bot formats, it never computes. Pure, so each command's layout is tested
 //! without Discord.
 
-use super::request::Request;
+use super::request::{pick_id, Request};
 use serde_json::Value;
-use serenity::builder::{CreateEmbed, CreateEmbedFooter};
+use serenity::builder::{
+    CreateActionRow, CreateEmbed, CreateEmbedFooter, CreateSelectMenu, CreateSelectMenuKind,
+    CreateSelectMenuOption,
+};
 
 /// Discord's limits: 4096 characters of embed description, 1024 per field.
 const DESCRIPTION_MAX: usize = 4000;
@@ -37,6 +40,8 @@ pub struct Reply {
     pub chart: Option<Chart>,
     /// The function's answer, for the chart.
     pub answer: Option<Value>,
+    /// Message components: the /link menu of candidate GUIDs.
+    pub components: Vec<CreateActionRow>,
 }
 
 impl Reply {
@@ -48,6 +53,7 @@ impl Reply {
             ephemeral: true,
             chart: None,
             answer: None,
+            components: Vec::new(),
         }
     }
 
@@ -65,6 +71,7 @@ impl Reply {
             ephemeral: false,
             chart,
             answer: None,
+            components: Vec::new(),
         }
     }
 }
@@ -145,7 +152,7 @@ pub fn render(request: &Request, answer: &Value) -> Reply {
         Request::LastSession => last_session(answer),
         Request::Stats { .. } => stats(answer),
         Request::Top { .. } => top(answer),
-        Request::LinkCandidates { .. } => link_candidates(answer),
+        Request::LinkCandidates { user, .. } => link_candidates(*user, answer),
         Request::Link { .. } => Reply::private(s(answer, "message")),
         Request::Server => server(answer),
         Request::Voice { .. } => voice(answer),
@@ -328,7 +335,11 @@ fn top(a: &Value) -> Reply {
     Reply::public(embed, None)
 }
 
-fn link_candidates(a: &Value) -> Reply {
+/// Discord's limits for a select menu: 25 options, 100 characters per label and description.
+const MENU_OPTIONS: usize = 25;
+const MENU_TEXT: usize = 100;
+
+fn link_candidates(user: u64, a: &Value) -> Reply {
     let candidates = list(a, "candidates");
     if candidates.is_empty() {
         return Reply::private("No ET player matches that name.");
@@ -343,15 +354,41 @@ fn link_candidates(a: &Value) -> Reply {
             n(c, "voice_overlap_rounds")
         )
     });
+    let options = candidates
+        .iter()
+        .filter(|c| c.get("guid").and_then(Value::as_str).is_some())
+        .take(MENU_OPTIONS)
+        .map(|c| {
+            let label = format!("{} ({} rounds)", clean(s(c, "name")), n(c, "rounds"));
+            let mut description = format!(
+                "GUID {} · in voice during {} of its rounds",
+                clean(s(c, "guid")),
+                n(c, "voice_overlap_rounds")
+            );
+            if c.get("linked_user_id").is_some_and(|u| !u.is_null()) {
+                description.push_str(" · already linked");
+            }
+            CreateSelectMenuOption::new(
+                label.chars().take(MENU_TEXT).collect::<String>(),
+                s(c, "guid"),
+            )
+            .description(description.chars().take(MENU_TEXT).collect::<String>())
+        })
+        .collect();
+    let menu = CreateSelectMenu::new(pick_id(user), CreateSelectMenuKind::String { options })
+        .placeholder("Pick your ET name")
+        .min_values(1)
+        .max_values(1);
     Reply {
         content: Some(format!(
-            "Pick yours and claim it with `/link name:… guid:<GUID>`:\n{}",
+            "Pick yours from the menu below:\n{}",
             fit(lines, 1800)
         )),
         embeds: Vec::new(),
         ephemeral: true,
         chart: None,
         answer: None,
+        components: vec![CreateActionRow::SelectMenu(menu)],
     }
 }
 
@@ -511,6 +548,36 @@ mod tests {
         assert_eq!(clean("etl_sp_delivery"), "etl_sp_delivery");
         assert_eq!(reply.chart, Some(Chart::LastSession));
         assert!(!reply.ephemeral);
+    }
+
+    #[test]
+    fn link_candidates_come_with_a_menu_of_their_guids() {
+        let candidates: Vec<Value> = (0..30)
+            .map(|i| {
+                json!({"guid": format!("ABCD{i:04}"), "name": format!("{}{i}", "n".repeat(120)),
+                            "rounds": i, "last_seen": "2026-01-02", "voice_overlap_rounds": 0,
+                            "linked_user_id": if i == 0 { json!("7") } else { json!(null) }})
+            })
+            .collect();
+        let request = Request::LinkCandidates {
+            user: 45,
+            name: "n".into(),
+        };
+        let reply = render(&request, &json!({"ok": true, "candidates": candidates}));
+        assert!(reply.ephemeral);
+        let rows = serde_json::to_value(&reply.components).unwrap();
+        let menu = &rows[0]["components"][0];
+        assert_eq!(menu["custom_id"], json!("link:45"));
+        let options = menu["options"].as_array().unwrap();
+        assert_eq!(options.len(), 25, "Discord's limit");
+        assert_eq!(options[0]["value"], json!("ABCD0000"));
+        assert!(options[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("already linked"));
+        assert!(options
+            .iter()
+            .all(|o| o["label"].as_str().unwrap().chars().count() <= 100));
     }
 
     #[test]

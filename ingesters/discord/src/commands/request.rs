@@ -159,18 +159,11 @@ pub fn parse(command: &str, options: &[(String, Opt)], caller: Caller) -> Result
                 .transpose()?,
         }),
         "link" => {
-            let target = user(options, "member");
-            if target.is_some_and(|t| t != caller.user) && !caller.admin {
-                return Err("Only an admin (Manage Server) may link another member.".into());
-            }
+            let target = link_target(user(options, "member"), caller)?;
             match text(options, "guid") {
-                Some(guid) => Ok(Request::Link {
-                    user: target.unwrap_or(caller.user),
-                    guid: checked("GUID", guid)?,
-                    confirmed_by: caller.admin.then_some(caller.user),
-                }),
+                Some(guid) => claim(target, guid, caller),
                 None => Ok(Request::LinkCandidates {
-                    user: target.unwrap_or(caller.user),
+                    user: target,
                     name: checked("name", text(options, "name").unwrap_or(""))?,
                 }),
             }
@@ -188,6 +181,44 @@ pub fn parse(command: &str, options: &[(String, Opt)], caller: Caller) -> Result
         }
         other => Err(format!("Unknown command /{other}.")),
     }
+}
+
+/// Whose GUID a /link is about: the caller's own, or, for an admin, any member's.
+fn link_target(target: Option<u64>, caller: Caller) -> Result<u64, String> {
+    if target.is_some_and(|t| t != caller.user) && !caller.admin {
+        return Err("Only an admin (Manage Server) may link another member.".into());
+    }
+    Ok(target.unwrap_or(caller.user))
+}
+
+/// A claim of `guid` for `user`; an admin's claim is their confirmation.
+fn claim(user: u64, guid: &str, caller: Caller) -> Result<Request, String> {
+    Ok(Request::Link {
+        user,
+        guid: checked("GUID", guid)?,
+        confirmed_by: caller.admin.then_some(caller.user),
+    })
+}
+
+/// The custom_id of the menu `/link name:` answers with names the member the pick is for:
+/// nothing secret, since whoever picks is checked again as if they had typed `/link guid:`.
+pub const PICK_PREFIX: &str = "link:";
+
+pub fn pick_id(user: u64) -> String {
+    format!("{PICK_PREFIX}{user}")
+}
+
+/// A GUID picked from the /link menu: the request a typed `/link guid:` makes, checked the
+/// same way (only an admin may pick for somebody else, e.g. with a menu forwarded to them).
+pub fn parse_pick(custom_id: &str, values: &[String], caller: Caller) -> Result<Request, String> {
+    let target = custom_id
+        .strip_prefix(PICK_PREFIX)
+        .and_then(|u| u.parse::<u64>().ok())
+        .ok_or_else(|| "This menu is not one of the stats bot's; use /link again.".to_string())?;
+    let [guid] = values else {
+        return Err("Pick exactly one GUID.".into());
+    };
+    claim(link_target(Some(target), caller)?, guid, caller)
 }
 
 fn id(value: u64) -> Param {
@@ -386,6 +417,45 @@ mod tests {
             Param::Int(None),
             "a member's own claim is unconfirmed"
         );
+    }
+
+    #[test]
+    fn a_pick_from_the_link_menu_is_a_claim_checked_like_a_typed_one() {
+        let picked = |custom_id: &str, values: &[&str], caller: Caller| {
+            let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+            parse_pick(custom_id, &values, caller)
+        };
+        assert_eq!(
+            picked(&pick_id(42), &["ABCD1234"], CALLER),
+            Ok(Request::Link {
+                user: 42,
+                guid: "ABCD1234".into(),
+                confirmed_by: None
+            })
+        );
+        // Somebody else's menu: only an admin may pick from it, and then confirms.
+        assert!(picked(&pick_id(9), &["ABCD1234"], CALLER)
+            .unwrap_err()
+            .contains("admin"));
+        let admin = Caller {
+            admin: true,
+            ..CALLER
+        };
+        assert_eq!(
+            picked(&pick_id(9), &["ABCD1234"], admin),
+            Ok(Request::Link {
+                user: 9,
+                guid: "ABCD1234".into(),
+                confirmed_by: Some(42)
+            })
+        );
+        assert!(picked("other:42", &["ABCD1234"], CALLER).is_err());
+        assert!(picked("link:x", &["ABCD1234"], CALLER).is_err());
+        assert!(picked(&pick_id(42), &[], CALLER).is_err());
+        assert!(picked(&pick_id(42), &["A", "B"], CALLER).is_err());
+        assert!(picked(&pick_id(42), &[&"x".repeat(500)], CALLER)
+            .unwrap_err()
+            .contains("500 characters"));
     }
 
     #[test]
