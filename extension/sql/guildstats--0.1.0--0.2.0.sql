@@ -7580,3 +7580,379 @@ END
 $$;
 
 -- ==== end of one builder framework
+
+-- ==== BI speed (issue 11: 6): economy balances kept between builds, point rollups for charts ====
+-- build_rollups() walks the economy on from member_point_balances instead of summing the whole
+-- ledger for the opening balances: an incremental build reads only the days it rewrites. The
+-- earn vs spend by type and top earners / spenders charts read two small rollups of the flows.
+CREATE TABLE guild_points_reason_daily (
+    guild_id      bigint NOT NULL,
+    day           date   NOT NULL,
+    reason        text   NOT NULL,
+    earned        bigint NOT NULL,
+    spent         bigint NOT NULL,
+    transactions  bigint NOT NULL,
+    PRIMARY KEY (guild_id, day, reason)
+);
+COMMENT ON TABLE guild_points_reason_daily IS
+    'Point flows per guild, calendar day (guild time zone) and reason, summed from member_points_daily: what the earn vs spend by type chart reads instead of every member''s rows.';
+COMMENT ON COLUMN guild_points_reason_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_points_reason_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN guild_points_reason_daily.reason IS 'The transactions'' reason as sent (may be empty).';
+COMMENT ON COLUMN guild_points_reason_daily.earned IS 'Points earned (positive amounts).';
+COMMENT ON COLUMN guild_points_reason_daily.spent IS 'Points spent (negative amounts, as a positive number).';
+COMMENT ON COLUMN guild_points_reason_daily.transactions IS 'Transactions.';
+SELECT pg_catalog.pg_extension_config_dump('guild_points_reason_daily', '');
+
+CREATE TABLE member_points_monthly (
+    guild_id      bigint NOT NULL,
+    month         date   NOT NULL,
+    user_id       bigint NOT NULL,
+    earned        bigint NOT NULL,
+    spent         bigint NOT NULL,
+    transactions  bigint NOT NULL,
+    PRIMARY KEY (guild_id, month, user_id)
+);
+COMMENT ON TABLE member_points_monthly IS
+    'Point flows per member and calendar month (guild time zone), all reasons together, summed from member_points_daily: what the top earners and spenders charts read instead of every member''s days.';
+COMMENT ON COLUMN member_points_monthly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_points_monthly.month IS 'First day of the calendar month in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_points_monthly.user_id IS 'Discord user snowflake of the holder.';
+COMMENT ON COLUMN member_points_monthly.earned IS 'Points earned (positive amounts).';
+COMMENT ON COLUMN member_points_monthly.spent IS 'Points spent (negative amounts, as a positive number).';
+COMMENT ON COLUMN member_points_monthly.transactions IS 'Transactions.';
+SELECT pg_catalog.pg_extension_config_dump('member_points_monthly', '');
+
+CREATE TABLE member_point_balances (
+    guild_id   bigint NOT NULL,
+    user_id    bigint NOT NULL,
+    balance    bigint NOT NULL,
+    first_day  date   NOT NULL,
+    PRIMARY KEY (guild_id, user_id)
+);
+COMMENT ON TABLE member_point_balances IS
+    'Every point account''s balance at the end of the last day economy_daily holds for its guild, kept by build_rollups() so that an incremental build walks the economy on from there instead of summing the whole ledger again. Internal state of the builder.';
+COMMENT ON COLUMN member_point_balances.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_point_balances.user_id IS 'Discord user snowflake of the holder.';
+COMMENT ON COLUMN member_point_balances.balance IS 'Sum of the holder''s transactions up to the end of that day (may be negative).';
+COMMENT ON COLUMN member_point_balances.first_day IS 'Calendar day (guild time zone) of the holder''s first transaction.';
+SELECT pg_catalog.pg_extension_config_dump('member_point_balances', '');
+
+CREATE FUNCTION _add_point_balances(guild_id bigint, from_day date, to_day date)
+RETURNS void
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    INSERT INTO @extschema@.member_point_balances AS b (guild_id, user_id, balance, first_day)
+    SELECT p.guild_id, p.user_id, sum(p.earned - p.spent)::bigint, min(p.day)
+    FROM @extschema@.member_points_daily p
+    WHERE p.guild_id = _add_point_balances.guild_id AND p.day BETWEEN _add_point_balances.from_day AND _add_point_balances.to_day
+    GROUP BY p.guild_id, p.user_id
+    ON CONFLICT ON CONSTRAINT member_point_balances_pkey
+    DO UPDATE SET balance = b.balance + excluded.balance, first_day = least(b.first_day, excluded.first_day);
+END;
+COMMENT ON FUNCTION _add_point_balances(bigint, date, date) IS
+    'Internal to build_rollups(): adds the flows of member_points_daily from from_day to to_day to member_point_balances.';
+
+CREATE FUNCTION "_economy_health_continued"(
+	"guild_id" bigint,
+	"from_day" date,
+	"to_day" date,
+	"streak_before" INT
+) RETURNS TABLE (
+	"day" date,
+	"circulation" bigint,
+	"earned" bigint,
+	"spent" bigint,
+	"net" bigint,
+	"accounts" bigint,
+	"users_with_points" bigint,
+	"median_balance" double precision,
+	"top1_share" double precision,
+	"gini" double precision,
+	"inflation" double precision,
+	"negative_streak" INT,
+	"alert_inflation" bool,
+	"alert_net_negative" bool,
+	"alert_gini" bool,
+	"alerts" TEXT[]
+)
+STRICT STABLE PARALLEL RESTRICTED
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_economy_health_continued_wrapper';
+COMMENT ON FUNCTION _economy_health_continued(bigint, date, date, integer) IS
+    'Internal to build_rollups(): the rows of economy_health() from from_day to to_day, walked on from member_point_balances (the balances at the end of the day before from_day) and streak_before (that day''s negative_streak) over the flows of member_points_daily.';
+
+CREATE OR REPLACE FUNCTION _rollup_dashboards(guild_id bigint, tz text, horizon timestamptz, voice_from timestamptz,
+                                   messages_from timestamptz, active_from timestamptz, points_from timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g         bigint := _rollup_dashboards.guild_id;
+    day_from  date;
+    day_start timestamptz;
+    from_hour timestamptz;
+    first_day date;
+    last_day  date;
+    lo        date;
+    built_to  date;
+    streak    integer;
+BEGIN
+    -- Chat per channel and day, and per 5 minutes, from the first day with new messages.
+    IF messages_from IS NOT NULL THEN
+        day_from := (messages_from AT TIME ZONE tz)::date;
+        day_start := day_from::timestamp AT TIME ZONE tz;
+        DELETE FROM @extschema@.chat_channel_daily c WHERE c.guild_id = g AND c.day >= day_from;
+        INSERT INTO @extschema@.chat_channel_daily (guild_id, day, channel_id, messages, authors, characters,
+                                                    with_attachments, replies)
+        SELECT g, (m.sent_at AT TIME ZONE tz)::date, m.channel_id, count(*), count(DISTINCT m.user_id),
+               coalesce(sum(m.char_count), 0), count(*) FILTER (WHERE m.attachment_count > 0),
+               count(*) FILTER (WHERE m.is_reply)
+        FROM @extschema@.raw_messages m
+        WHERE m.guild_id = g AND NOT m.is_bot AND m.sent_at >= day_start
+        GROUP BY 2, 3;
+        IF isfinite(day_start) THEN
+            day_start := date_bin(interval '5 minutes', day_start, timestamptz '2000-01-01 00:00+00');
+        END IF;
+        DELETE FROM @extschema@.chat_activity_5min c WHERE c.guild_id = g AND c.window_start >= day_start;
+        INSERT INTO @extschema@.chat_activity_5min (guild_id, window_start, messages, authors)
+        SELECT g, date_bin(interval '5 minutes', m.sent_at, timestamptz '2000-01-01 00:00+00'), count(*),
+               count(DISTINCT m.user_id)
+        FROM @extschema@.raw_messages m
+        WHERE m.guild_id = g AND NOT m.is_bot AND m.sent_at >= day_start
+        GROUP BY 2;
+    END IF;
+
+    -- Voice per hour from the first hour rewritten sessions overlap.
+    IF voice_from IS NOT NULL THEN
+        from_hour := date_trunc('hour', voice_from, 'UTC');
+        DELETE FROM @extschema@.guild_voice_hourly v WHERE v.guild_id = g AND v.hour_start >= from_hour;
+        INSERT INTO @extschema@.guild_voice_hourly (guild_id, hour_start, voice_hours, voice_users)
+        SELECT g, h.hour_start,
+               (sum(extract(epoch FROM least(coalesce(v.ended_at, horizon), h.hour_start + interval '1 hour')
+                                     - greatest(v.started_at, h.hour_start))) / 3600)::double precision,
+               count(DISTINCT v.user_id)
+        FROM @extschema@.voice_sessions v
+        CROSS JOIN LATERAL generate_series(greatest(date_trunc('hour', v.started_at, 'UTC'), from_hour),
+                                           coalesce(v.ended_at, horizon) - interval '1 microsecond',
+                                           interval '1 hour') AS h(hour_start)
+        WHERE v.guild_id = g AND NOT v.is_afk AND coalesce(v.ended_at, horizon) > v.started_at
+          AND coalesce(v.ended_at, horizon) > from_hour
+        GROUP BY h.hour_start;
+    END IF;
+
+    -- Active users per day. A new active day changes that day's DAU, the WAU and MAU of the
+    -- 30 days after it, and the D1/D7/D30 counts of the cohorts up to 30 days before it.
+    IF coalesce(active_from, voice_from, messages_from) IS NOT NULL THEN
+        SELECT min(a.day), max(a.day) INTO first_day, last_day
+          FROM @extschema@.member_active_days a WHERE a.guild_id = g;
+        IF first_day IS NULL THEN
+            DELETE FROM @extschema@.guild_activity_daily d WHERE d.guild_id = g;
+        ELSE
+            lo := greatest(first_day,
+                           least(greatest((active_from AT TIME ZONE tz)::date, first_day) - 30,
+                                 (voice_from AT TIME ZONE tz)::date, (messages_from AT TIME ZONE tz)::date));
+            DELETE FROM @extschema@.guild_activity_daily d WHERE d.guild_id = g AND d.day >= lo;
+            INSERT INTO @extschema@.guild_activity_daily (guild_id, day, dau, wau, mau, new_users, returning_users,
+                                                          d1_retained, d7_retained, d30_retained, messages, voice_hours)
+            WITH act AS (
+                SELECT a.user_id, a.day, lead(a.day) OVER (PARTITION BY a.user_id ORDER BY a.day) AS next_day
+                FROM @extschema@.member_active_days a
+                WHERE a.guild_id = g AND a.day >= lo - 30),
+            firsts AS (
+                SELECT f.user_id, f.first_day
+                FROM (SELECT u.user_id,
+                             (SELECT min(x.day) FROM @extschema@.member_active_days x
+                               WHERE x.guild_id = g AND x.user_id = u.user_id) AS first_day
+                      FROM (SELECT DISTINCT a.user_id FROM act a WHERE a.day >= lo) u) f
+                WHERE f.first_day >= lo),
+            cohorts AS (
+                SELECT f.first_day AS day, count(*) AS new_users,
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM @extschema@.member_active_days x
+                                                       WHERE x.guild_id = g AND x.user_id = f.user_id AND x.day = f.first_day + 1)) AS d1,
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM @extschema@.member_active_days x
+                                                       WHERE x.guild_id = g AND x.user_id = f.user_id AND x.day = f.first_day + 7)) AS d7,
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM @extschema@.member_active_days x
+                                                       WHERE x.guild_id = g AND x.user_id = f.user_id AND x.day = f.first_day + 30)) AS d30
+                FROM firsts f GROUP BY f.first_day),
+            -- Each active day opens the interval [day, min(day + width, next active day)) in which
+            -- the user counts in the window ending on a day: running sums of +1 / -1 marks.
+            marks AS (
+                SELECT a.day, 1 AS dau, 1 AS wau, 1 AS mau FROM act a
+                UNION ALL SELECT least(a.day + 7, coalesce(a.next_day, a.day + 7)), 0, -1, 0 FROM act a
+                UNION ALL SELECT least(a.day + 30, coalesce(a.next_day, a.day + 30)), 0, 0, -1 FROM act a),
+            per_day AS (
+                SELECT m.day, sum(m.dau) AS dau, sum(m.wau) AS wau, sum(m.mau) AS mau FROM marks m GROUP BY m.day),
+            running AS (
+                SELECT d::date AS day, coalesce(p.dau, 0) AS dau,
+                       sum(coalesce(p.wau, 0)) OVER w AS wau, sum(coalesce(p.mau, 0)) OVER w AS mau
+                FROM generate_series((lo - 30)::timestamp, last_day::timestamp, interval '1 day') AS d
+                LEFT JOIN per_day p ON p.day = d::date
+                WINDOW w AS (ORDER BY d)),
+            chat AS (
+                SELECT c.day, sum(c.messages) AS messages FROM @extschema@.chat_channel_daily c
+                WHERE c.guild_id = g AND c.day >= lo GROUP BY c.day),
+            voice AS (
+                SELECT v.day, sum(v.active_seconds) / 3600.0 AS hours FROM @extschema@.member_voice_daily v
+                WHERE v.guild_id = g AND v.day >= lo GROUP BY v.day)
+            SELECT g, r.day, r.dau, r.wau, r.mau, coalesce(c.new_users, 0), r.dau - coalesce(c.new_users, 0),
+                   coalesce(c.d1, 0), coalesce(c.d7, 0), coalesce(c.d30, 0),
+                   coalesce(ch.messages, 0), coalesce(v.hours, 0)
+            FROM running r
+            LEFT JOIN cohorts c ON c.day = r.day
+            LEFT JOIN chat ch ON ch.day = r.day
+            LEFT JOIN voice v ON v.day = r.day
+            WHERE r.day >= lo;
+        END IF;
+    END IF;
+
+    -- Point flows and the economy from the first day with new transactions (and from the day
+    -- after the last one built, so that quiet days between count too). The walk picks up from
+    -- member_point_balances, the balances at the end of the last day built: first taken back
+    -- to the day before the rewrite with the flows the rollup held, so that a build reads only
+    -- the days it rewrites, not the whole ledger.
+    IF points_from IS NOT NULL THEN
+        SELECT (min(t.tx_ts) AT TIME ZONE tz)::date, (max(t.tx_ts) AT TIME ZONE tz)::date INTO first_day, last_day
+          FROM @extschema@.raw_point_transactions t WHERE t.guild_id = g;
+        SELECT max(e.day) INTO built_to FROM @extschema@.economy_daily e WHERE e.guild_id = g;
+        IF built_to IS NULL OR NOT EXISTS (SELECT 1 FROM @extschema@.member_point_balances b WHERE b.guild_id = g) THEN
+            -- Nothing to take back from: the balances start over from the flows before lo.
+            DELETE FROM @extschema@.member_point_balances b WHERE b.guild_id = g;
+            built_to := '-infinity';
+        END IF;
+        day_from := (points_from AT TIME ZONE tz)::date;
+        lo := greatest(least(day_from, built_to + 1), first_day);
+        IF built_to >= lo THEN
+            UPDATE @extschema@.member_point_balances b SET balance = b.balance - x.net
+              FROM (SELECT p.user_id, sum(p.earned - p.spent)::bigint AS net FROM @extschema@.member_points_daily p
+                     WHERE p.guild_id = g AND p.day BETWEEN lo AND built_to GROUP BY p.user_id) x
+             WHERE b.guild_id = g AND b.user_id = x.user_id;
+            DELETE FROM @extschema@.member_point_balances b WHERE b.guild_id = g AND b.first_day >= lo;
+        ELSIF built_to < lo - 1 THEN
+            PERFORM @extschema@._add_point_balances(g, built_to + 1, lo - 1);
+        END IF;
+
+        DELETE FROM @extschema@.member_points_daily p WHERE p.guild_id = g AND p.day >= day_from;
+        INSERT INTO @extschema@.member_points_daily (guild_id, day, user_id, reason, earned, spent, transactions)
+        SELECT g, (t.tx_ts AT TIME ZONE tz)::date, t.user_id, t.reason,
+               coalesce(sum(t.amount) FILTER (WHERE t.amount > 0), 0),
+               coalesce(-sum(t.amount) FILTER (WHERE t.amount < 0), 0), count(*)
+        FROM @extschema@.raw_point_transactions t
+        WHERE t.guild_id = g AND t.tx_ts >= (day_from::timestamp AT TIME ZONE tz)
+        GROUP BY 2, 3, 4;
+        DELETE FROM @extschema@.guild_points_reason_daily r WHERE r.guild_id = g AND r.day >= day_from;
+        INSERT INTO @extschema@.guild_points_reason_daily (guild_id, day, reason, earned, spent, transactions)
+        SELECT g, p.day, p.reason, sum(p.earned), sum(p.spent), sum(p.transactions)
+        FROM @extschema@.member_points_daily p
+        WHERE p.guild_id = g AND p.day >= day_from
+        GROUP BY p.day, p.reason;
+        DELETE FROM @extschema@.member_points_monthly m
+         WHERE m.guild_id = g AND m.month >= date_trunc('month', day_from)::date;
+        INSERT INTO @extschema@.member_points_monthly (guild_id, month, user_id, earned, spent, transactions)
+        SELECT g, date_trunc('month', p.day)::date, p.user_id, sum(p.earned), sum(p.spent), sum(p.transactions)
+        FROM @extschema@.member_points_daily p
+        WHERE p.guild_id = g AND p.day >= date_trunc('month', day_from)::date
+        GROUP BY 2, 3;
+
+        IF lo IS NULL THEN
+            -- No transaction left (all erased, or opted out on arrival).
+            DELETE FROM @extschema@.economy_daily e WHERE e.guild_id = g;
+            DELETE FROM @extschema@.member_point_balances b WHERE b.guild_id = g;
+        ELSE
+            SELECT e.negative_streak INTO streak FROM @extschema@.economy_daily e WHERE e.guild_id = g AND e.day = lo - 1;
+            DELETE FROM @extschema@.economy_daily e WHERE e.guild_id = g AND e.day >= lo;
+            INSERT INTO @extschema@.economy_daily
+            SELECT g, h.* FROM @extschema@._economy_health_continued(g, lo, last_day, coalesce(streak, 0)) h;
+            PERFORM @extschema@._add_point_balances(g, lo, last_day);
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION _rollup_dashboards(bigint, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz) IS
+    'Internal to build_rollups(): refreshes one guild''s dashboard rollups (chat_channel_daily, chat_activity_5min, guild_voice_hourly, guild_activity_daily, member_points_daily, guild_points_reason_daily, member_points_monthly, economy_daily with member_point_balances) from the first instant each input changed (NULL: unchanged), in the guild''s time zone tz, open voice sessions counted up to horizon.';
+
+CREATE OR REPLACE FUNCTION _build_rollups_plan(claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    message_ids     int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    voice_event_ids int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    point_ids       int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+    poll_ids        int8multirange := @extschema@._claimed(claims, 'raw_server_polls');
+BEGIN
+    IF _build_rollups_plan.full THEN
+        TRUNCATE @extschema@.member_voice_daily, @extschema@.member_engagement_weekly,
+                 @extschema@.member_monthly_status, @extschema@.member_active_days,
+                 @extschema@.guild_activity_daily, @extschema@.chat_channel_daily,
+                 @extschema@.chat_activity_5min, @extschema@.guild_voice_hourly,
+                 @extschema@.member_points_daily, @extschema@.economy_daily, @extschema@.member_point_balances,
+                 @extschema@.guild_points_reason_daily, @extschema@.member_points_monthly,
+                 @extschema@.server_polls_hourly, @extschema@.ingest_lag_rollup;
+    END IF;
+
+    -- Active days only grow with new raw rows (erasure deletes the member's days with them).
+    INSERT INTO @extschema@.member_active_days (guild_id, user_id, day)
+    SELECT DISTINCT a.guild_id, a.user_id, (a.at AT TIME ZONE s.calendar_time_zone)::date
+    FROM (SELECT e.guild_id, e.user_id, e.event_ts AS at FROM @extschema@.raw_voice_events e
+           WHERE e.ingest_id BETWEEN lower(voice_event_ids) AND upper(voice_event_ids) - 1
+             AND e.ingest_id <@ voice_event_ids AND e.channel_id IS NOT NULL
+          UNION ALL
+          SELECT m.guild_id, m.user_id, m.sent_at FROM @extschema@.raw_messages m
+           WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1
+             AND m.ingest_id <@ message_ids AND NOT m.is_bot
+          UNION ALL
+          SELECT t.guild_id, t.user_id, t.tx_ts FROM @extschema@.raw_point_transactions t
+           WHERE t.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1
+             AND t.ingest_id <@ point_ids) a
+    CROSS JOIN LATERAL @extschema@.settings_for(a.guild_id) s
+    ON CONFLICT DO NOTHING;
+
+    PERFORM @extschema@._rollup_server_polls(poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_voice_events', 'event_ts', voice_event_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_messages', 'sent_at', message_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_point_transactions', 'tx_ts', point_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_server_polls', 'polled_at', poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_member_events', 'event_ts',
+                                           @extschema@._claimed(claims, 'raw_member_events'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_heartbeats', 'beat_at',
+                                           @extschema@._claimed(claims, 'raw_heartbeats'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_et_stats_files', 'fetched_at',
+                                           @extschema@._claimed(claims, 'raw_et_stats_files'));
+
+    RETURN jsonb_build_object('guilds', coalesce((SELECT jsonb_agg(c.guild_id ORDER BY c.guild_id) FROM (
+        SELECT g.guild_id FROM @extschema@._build_rollups_changes(claims, _build_rollups_plan.full, NULL) g) c), '[]'));
+END
+$$;
+
+CREATE VIEW guildstats_mart.economy_reasons_daily AS
+SELECT r.guild_id, r.day, CASE WHEN r.reason = '' THEN '(none)' ELSE r.reason END AS reason,
+       r.earned::numeric AS earned, r.spent::numeric AS spent, r.transactions
+FROM @extschema@.guild_points_reason_daily r;
+COMMENT ON VIEW guildstats_mart.economy_reasons_daily IS 'Point flows per guild, calendar day and reason (from the guild_points_reason_daily rollup): sum by reason for earn vs spend by type.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.day IS 'Calendar day in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.reason IS 'Why the points moved (daily, message, shop, ...); (none) when the source sent no reason.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.earned IS 'Points earned.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.spent IS 'Points spent (a positive number).';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.transactions IS 'Transactions.';
+
+CREATE VIEW guildstats_mart.economy_members_monthly AS
+SELECT t.guild_id, t.month, t.user_id, coalesce(m.display_name, 'user ' || t.user_id) AS member_name,
+       t.earned::numeric AS earned, t.spent::numeric AS spent, t.transactions
+FROM @extschema@.member_points_monthly t
+LEFT JOIN @extschema@.members m ON m.guild_id = t.guild_id AND m.user_id = t.user_id;
+COMMENT ON VIEW guildstats_mart.economy_members_monthly IS 'Point flows per guild, calendar month and member, all reasons together (from the member_points_monthly rollup): sum by member_name for top earners and spenders. A time range picks whole months.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.month IS 'First day of the calendar month in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.user_id IS 'Discord user id of the holder.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.member_name IS 'The holder''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.earned IS 'Points earned.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.spent IS 'Points spent (a positive number).';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.transactions IS 'Transactions.';
+
+UPDATE builders SET reads = '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,server_polls_hourly,ingest_lag_rollup}' WHERE name = 'build_rollups';
+SELECT count(@extschema@.isolate_by_guild(t))
+  FROM unnest(ARRAY['@extschema@.member_point_balances', '@extschema@.guild_points_reason_daily',
+                    '@extschema@.member_points_monthly', 'guildstats_mart.economy_reasons_daily',
+                    'guildstats_mart.economy_members_monthly']::regclass[]) AS t;
+-- ==== end of BI speed

@@ -340,6 +340,32 @@ COMMENT ON COLUMN guildstats_mart.economy_flows_daily.earned IS 'Points earned.'
 COMMENT ON COLUMN guildstats_mart.economy_flows_daily.spent IS 'Points spent (a positive number).';
 COMMENT ON COLUMN guildstats_mart.economy_flows_daily.transactions IS 'Transactions.';
 
+CREATE VIEW guildstats_mart.economy_reasons_daily AS
+SELECT r.guild_id, r.day, CASE WHEN r.reason = '' THEN '(none)' ELSE r.reason END AS reason,
+       r.earned::numeric AS earned, r.spent::numeric AS spent, r.transactions
+FROM @extschema@.guild_points_reason_daily r;
+COMMENT ON VIEW guildstats_mart.economy_reasons_daily IS 'Point flows per guild, calendar day and reason (from the guild_points_reason_daily rollup): sum by reason for earn vs spend by type.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.day IS 'Calendar day in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.reason IS 'Why the points moved (daily, message, shop, ...); (none) when the source sent no reason.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.earned IS 'Points earned.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.spent IS 'Points spent (a positive number).';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.transactions IS 'Transactions.';
+
+CREATE VIEW guildstats_mart.economy_members_monthly AS
+SELECT t.guild_id, t.month, t.user_id, coalesce(m.display_name, 'user ' || t.user_id) AS member_name,
+       t.earned::numeric AS earned, t.spent::numeric AS spent, t.transactions
+FROM @extschema@.member_points_monthly t
+LEFT JOIN @extschema@.members m ON m.guild_id = t.guild_id AND m.user_id = t.user_id;
+COMMENT ON VIEW guildstats_mart.economy_members_monthly IS 'Point flows per guild, calendar month and member, all reasons together (from the member_points_monthly rollup): sum by member_name for top earners and spenders. A time range picks whole months.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.month IS 'First day of the calendar month in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.user_id IS 'Discord user id of the holder.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.member_name IS 'The holder''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.earned IS 'Points earned.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.spent IS 'Points spent (a positive number).';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.transactions IS 'Transactions.';
+
 CREATE VIEW guildstats_mart.chat_daily AS
 SELECT c.guild_id, c.day, c.channel_id,
        coalesce(nullif((SELECT n.name FROM @extschema@.raw_channels n WHERE n.channel_id = c.channel_id
