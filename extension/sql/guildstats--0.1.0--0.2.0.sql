@@ -7581,7 +7581,7 @@ $$;
 
 -- ==== end of one builder framework
 
--- ==== BI speed (issue 11: 6): economy balances kept between builds, point rollups for charts ====
+-- ==== BI speed (issue 11: 6): economy balances kept between builds, point rollups for charts, health() cheap on a flood of quarantined rows ====
 -- build_rollups() walks the economy on from member_point_balances instead of summing the whole
 -- ledger for the opening balances: an incremental build reads only the days it rewrites. The
 -- earn vs spend by type and top earners / spenders charts read two small rollups of the flows.
@@ -7949,6 +7949,139 @@ COMMENT ON COLUMN guildstats_mart.economy_members_monthly.member_name IS 'The ho
 COMMENT ON COLUMN guildstats_mart.economy_members_monthly.earned IS 'Points earned.';
 COMMENT ON COLUMN guildstats_mart.economy_members_monthly.spent IS 'Points spent (a positive number).';
 COMMENT ON COLUMN guildstats_mart.economy_members_monthly.transactions IS 'Transactions.';
+
+-- health() counts quarantined rows up to 100,000 per raw table.
+CREATE OR REPLACE FUNCTION health()
+RETURNS TABLE (check_name text, severity text, status text, detail text)
+LANGUAGE sql STABLE
+AS $$
+    -- The latest arrival is the row with the highest ingest_id (arrival order): one step down
+    -- the primary key instead of reading every received_at of tables of millions of rows.
+    WITH latest AS (
+        SELECT 'raw_heartbeats' AS source_table,
+               (SELECT t.received_at FROM @extschema@.raw_heartbeats t ORDER BY t.ingest_id DESC LIMIT 1) AS last_row
+        UNION ALL SELECT 'raw_voice_events',
+               (SELECT t.received_at FROM @extschema@.raw_voice_events t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_messages',
+               (SELECT t.received_at FROM @extschema@.raw_messages t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_member_events',
+               (SELECT t.received_at FROM @extschema@.raw_member_events t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_server_polls',
+               (SELECT t.received_at FROM @extschema@.raw_server_polls t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_point_transactions',
+               (SELECT t.received_at FROM @extschema@.raw_point_transactions t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_et_stats_files',
+               (SELECT t.received_at FROM @extschema@.raw_et_stats_files t ORDER BY t.ingest_id DESC LIMIT 1)),
+    freshness AS (
+        SELECT 'freshness: ' || source_table AS check_name,
+               CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls') THEN 'critical' ELSE 'warning' END AS severity,
+               CASE WHEN last_row IS NULL THEN 'no data'
+                    WHEN now() - last_row > CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls')
+                                                 THEN interval '15 minutes' ELSE interval '1 day' END THEN 'stale'
+                    ELSE 'ok' END AS status,
+               coalesce('last row received ' || to_char(last_row AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC',
+                        'no rows yet') AS detail
+        FROM latest),
+    beats AS (
+        SELECT 'heartbeat: ' || source || coalesce(' guild ' || guild_id, '') AS check_name, 'critical' AS severity,
+               CASE WHEN now() - max(beat_at) > interval '5 minutes' THEN 'missing' ELSE 'ok' END AS status,
+               'last beat ' || to_char(max(beat_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' AS detail
+        FROM @extschema@.raw_heartbeats GROUP BY source, guild_id),
+    et AS (
+        SELECT 'et files: failed imports' AS check_name, 'warning' AS severity,
+               CASE WHEN count(*) FILTER (WHERE import_error IS NOT NULL) > 0 THEN 'failing' ELSE 'ok' END AS status,
+               count(*) FILTER (WHERE import_error IS NOT NULL) || ' of ' || count(*) || ' files have an import_error' AS detail
+        FROM @extschema@.raw_et_stats_files
+        UNION ALL
+        SELECT 'et files: not imported', 'warning',
+               CASE WHEN count(*) > 0 THEN 'pending' ELSE 'ok' END,
+               count(*) || ' files received over an hour ago are not imported yet'
+        FROM @extschema@.raw_et_stats_files
+        WHERE imported_at IS NULL AND import_error IS NULL AND received_at < now() - interval '1 hour'),
+    orphans AS (
+        SELECT 'activity without member row' AS check_name, 'info' AS severity,
+               CASE WHEN count(*) > 0 THEN 'found' ELSE 'ok' END AS status,
+               count(*) || ' users are active but have no raw_member_events row (joined before tracking began?)' AS detail
+        -- The people build_members() has seen, each probed in the raw tables through their
+        -- (guild_id, user_id, time) indexes, instead of every raw row made distinct.
+        FROM @extschema@.members x
+        WHERE NOT EXISTS (SELECT 1 FROM @extschema@.raw_member_events m
+                           WHERE m.guild_id = x.guild_id AND m.user_id = x.user_id)
+          AND (EXISTS (SELECT 1 FROM @extschema@.raw_voice_events v
+                        WHERE v.guild_id = x.guild_id AND v.user_id = x.user_id AND v.channel_id IS NOT NULL)
+               OR EXISTS (SELECT 1 FROM @extschema@.raw_messages r
+                           WHERE r.guild_id = x.guild_id AND r.user_id = x.user_id AND NOT r.is_bot)
+               OR EXISTS (SELECT 1 FROM @extschema@.raw_point_transactions t
+                           WHERE t.guild_id = x.guild_id AND t.user_id = x.user_id))),
+    -- Each server's last hour through the (server, polled_at) key: the servers found by skipping
+    -- through it, not by reading every poll ever made.
+    polls AS (
+        SELECT 'game server: ' || l.server AS check_name, 'warning' AS severity,
+               CASE WHEN x.failed * 2 > x.n THEN 'down'
+                    WHEN x.failed > 0 THEN 'degraded' ELSE 'ok' END AS status,
+               x.failed || ' of ' || x.n || ' polls failed in the last hour of data' AS detail
+        FROM (WITH RECURSIVE servers AS (
+                  SELECT (SELECT min(s.server) FROM @extschema@.raw_server_polls s) AS server
+                  UNION ALL
+                  SELECT (SELECT min(s.server) FROM @extschema@.raw_server_polls s WHERE s.server > v.server)
+                  FROM servers v WHERE v.server IS NOT NULL)
+              SELECT servers.server FROM servers WHERE servers.server IS NOT NULL) l
+        CROSS JOIN LATERAL (SELECT max(q.polled_at) AS last_poll FROM @extschema@.raw_server_polls q
+                             WHERE q.server = l.server) m
+        CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE NOT p.ok) AS failed
+                              FROM @extschema@.raw_server_polls p
+                             WHERE p.server = l.server AND p.polled_at > m.last_poll - interval '1 hour') x),
+    -- Counted up to 100,000 per raw table, each table found by skipping through the
+    -- (source_table, row_hash) key: an exact count of millions of set-aside rows (a replay of
+    -- far-future data) would cost seconds on every dashboard refresh and say no more.
+    quarantined AS (
+        SELECT 'quarantined rows' AS check_name, 'warning' AS severity,
+               CASE WHEN sum(n) > 0 THEN 'found' ELSE 'ok' END AS status,
+               CASE WHEN bool_or(n > 100000) THEN 'over ' ELSE '' END || coalesce(sum(least(n, 100000)), 0)
+               || ' raw rows are in quarantine (dated too far ahead of their arrival, or set aside by an upgrade)'
+               || coalesce(' (' || string_agg(source_table || ': ' || CASE WHEN n > 100000 THEN 'over 100000' ELSE n::text END,
+                                              ', ' ORDER BY source_table) || ')', '') AS detail
+        FROM (WITH RECURSIVE sources AS (
+                  SELECT (SELECT min(q.source_table) FROM @extschema@.quarantine q) AS source_table
+                  UNION ALL
+                  SELECT (SELECT min(q.source_table) FROM @extschema@.quarantine q WHERE q.source_table > s.source_table)
+                  FROM sources s WHERE s.source_table IS NOT NULL)
+              SELECT s.source_table, c.n
+              FROM sources s
+              CROSS JOIN LATERAL (SELECT count(*) AS n FROM (SELECT 1 FROM @extschema@.quarantine q
+                                                               WHERE q.source_table = s.source_table LIMIT 100001) x) c
+              WHERE s.source_table IS NOT NULL) per_table),
+    -- Who holds the builders' locks (rows of builder_locks, locked FOR UPDATE: a RowShareLock on
+    -- the table, which only roles with UPDATE on it can take). A build holds them for seconds; a
+    -- transaction that holds one for minutes keeps every build skipped and erase_member()
+    -- waiting. The transaction's age is visible to superusers and pg_read_all_stats members.
+    lock_holders AS (
+        SELECT l.pid, a.xact_start
+        FROM (SELECT DISTINCT k.pid FROM pg_catalog.pg_locks k
+               WHERE k.locktype = 'relation' AND k.relation = '@extschema@.builder_locks'::regclass
+                 AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+                 AND k.mode = 'RowShareLock' AND k.granted AND k.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()) l
+        LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid),
+    builder_locks AS (
+        SELECT 'builder locks' AS check_name, 'warning' AS severity,
+               CASE WHEN bool_or(h.xact_start < now() - interval '5 minutes') THEN 'stuck'
+                    WHEN count(*) > 0 THEN 'busy' ELSE 'ok' END AS status,
+               coalesce('held by pid ' || string_agg(h.pid || coalesce(' since ' || to_char(h.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', ''),
+                                                   ', ' ORDER BY h.pid)
+                        || '; while held, builds are skipped and erase_member() waits',
+                        'no builder lock is held') AS detail
+        FROM lock_holders h)
+    SELECT * FROM freshness
+    UNION ALL SELECT * FROM beats
+    UNION ALL SELECT * FROM et
+    UNION ALL SELECT * FROM orphans
+    UNION ALL SELECT * FROM polls
+    UNION ALL SELECT * FROM quarantined
+    UNION ALL SELECT * FROM builder_locks
+    ORDER BY 1
+$$;
+COMMENT ON FUNCTION health() IS
+    'Data-quality checks, one row each (check_name, severity, status, detail): freshness of every raw table (its latest arrival by ingest_id; stale after 15 minutes for heartbeats and polls, a day for the rest), missing heartbeats per ingester and guild (none for 5 minutes), ET stats files that failed to import or wait unimported for over an hour, users active (voice, messages, points) without any member row (among the people build_members() has seen), failed game-server polls in the last hour of data, raw rows set aside in quarantine (dated too far ahead of their arrival; counted up to 100,000 per raw table, "over 100000" beyond), and who holds the builders'' locks (busy while a build runs, stuck when a transaction has held one for over 5 minutes, naming its pid). status ok means nothing to do.';
 
 UPDATE builders SET reads = '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,server_polls_hourly,ingest_lag_rollup}' WHERE name = 'build_rollups';
 SELECT count(@extschema@.isolate_by_guild(t))
