@@ -7581,10 +7581,29 @@ $$;
 
 -- ==== end of one builder framework
 
--- ==== BI speed (issue 11: 6): economy balances kept between builds, point rollups for charts, health() cheap on a flood of quarantined rows ====
+-- ==== BI speed (issue 11: 6): economy balances kept between builds, point and member-status rollups for charts, health() cheap on a flood of quarantined rows ====
 -- build_rollups() walks the economy on from member_point_balances instead of summing the whole
 -- ledger for the opening balances: an incremental build reads only the days it rewrites. The
 -- earn vs spend by type and top earners / spenders charts read two small rollups of the flows.
+CREATE TABLE guild_monthly_status (
+    guild_id    bigint  NOT NULL,
+    month       date    NOT NULL,
+    was_active  boolean NOT NULL,
+    is_new      boolean NOT NULL,
+    members     bigint  NOT NULL,
+    PRIMARY KEY (guild_id, month, was_active, is_new)
+);
+COMMENT ON TABLE guild_monthly_status IS
+    'Members per guild and calendar month, active or not, in their first month or from earlier months, counted from member_monthly_status: what the active vs inactive and new vs earlier charts read instead of every member''s months.';
+COMMENT ON COLUMN guild_monthly_status.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_monthly_status.month IS 'First day of the calendar month in settings.calendar_time_zone.';
+COMMENT ON COLUMN guild_monthly_status.was_active IS 'Active by voice, messages or event attendance that month.';
+COMMENT ON COLUMN guild_monthly_status.is_new IS 'The month is the member''s first in member_monthly_status.';
+COMMENT ON COLUMN guild_monthly_status.members IS 'Members.';
+SELECT pg_catalog.pg_extension_config_dump('guild_monthly_status', '');
+-- A member's first month, one step down this index instead of a scan of their months.
+CREATE INDEX member_monthly_status_user_idx ON member_monthly_status (guild_id, user_id, month);
+
 CREATE TABLE guild_points_reason_daily (
     guild_id      bigint NOT NULL,
     day           date   NOT NULL,
@@ -7886,7 +7905,7 @@ BEGIN
                  @extschema@.guild_activity_daily, @extschema@.chat_channel_daily,
                  @extschema@.chat_activity_5min, @extschema@.guild_voice_hourly,
                  @extschema@.member_points_daily, @extschema@.economy_daily, @extschema@.member_point_balances,
-                 @extschema@.guild_points_reason_daily, @extschema@.member_points_monthly,
+                 @extschema@.guild_points_reason_daily, @extschema@.member_points_monthly, @extschema@.guild_monthly_status,
                  @extschema@.server_polls_hourly, @extschema@.ingest_lag_rollup;
     END IF;
 
@@ -7924,6 +7943,144 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION _build_rollups_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g             record;
+    n             bigint;
+    tracked_since timestamptz;
+    daily_rows    bigint := 0;
+    weekly_rows   bigint := 0;
+    monthly_rows  bigint := 0;
+BEGIN
+    SELECT * INTO g FROM @extschema@._build_rollups_changes(claims, _build_rollups_step.full, guild) c;
+    IF NOT FOUND THEN
+        RETURN '{}';
+    END IF;
+
+    -- The member rollups, when voice sessions or messages changed.
+    IF g.changed_from IS NOT NULL THEN
+
+        -- Days from the first touched one.
+        DELETE FROM @extschema@.member_voice_daily d
+         WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+        INSERT INTO @extschema@.member_voice_daily (guild_id, user_id, day, active_seconds, afk_seconds)
+        SELECT g.guild_id, p.user_id, p.day,
+               coalesce(sum(p.seconds) FILTER (WHERE NOT p.is_afk), 0),
+               coalesce(sum(p.seconds) FILTER (WHERE p.is_afk), 0)
+        FROM (SELECT v.user_id, v.is_afk, d.day::date AS day,
+                     extract(epoch FROM least(coalesce(v.ended_at, g.horizon), (d.day + interval '1 day') AT TIME ZONE g.tz)
+                                        - greatest(v.started_at, d.day AT TIME ZONE g.tz))::double precision AS seconds
+                FROM @extschema@.voice_sessions v
+                CROSS JOIN LATERAL generate_series(
+                    greatest((v.started_at AT TIME ZONE g.tz)::date, (g.changed_from AT TIME ZONE g.tz)::date)::timestamp,
+                    (coalesce(v.ended_at, g.horizon) AT TIME ZONE g.tz)::date::timestamp,
+                    interval '1 day') AS d(day)
+               WHERE v.guild_id = g.guild_id
+                 AND coalesce(v.ended_at, g.horizon) > ((g.changed_from AT TIME ZONE g.tz)::date::timestamp AT TIME ZONE g.tz)) p
+        WHERE p.seconds > 0
+        GROUP BY p.user_id, p.day;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        daily_rows := n;
+
+        -- Weeks from the week of the first touched day.
+        DELETE FROM @extschema@.member_engagement_weekly w
+         WHERE w.guild_id = g.guild_id
+           AND w.week >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_engagement_weekly (guild_id, user_id, week, voice_seconds,
+                                                          events_attended, distinct_event_types)
+        SELECT g.guild_id, x.user_id, x.week, sum(x.voice_seconds), sum(x.attended)::integer,
+               count(DISTINCT x.event_kind)::integer
+        FROM (SELECT d.user_id, date_trunc('week', d.day)::date AS week, d.active_seconds AS voice_seconds,
+                     0 AS attended, NULL::text AS event_kind
+                FROM @extschema@.member_voice_daily d
+               WHERE d.guild_id = g.guild_id
+                 AND d.day >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date
+              UNION ALL
+              SELECT a.user_id, date_trunc('week', (e.actual_start AT TIME ZONE g.tz)::date)::date, 0, 1,
+                     e.entity_type || ':' || e.name
+                FROM @extschema@.event_attendance a
+                JOIN @extschema@.events e ON e.event_id = a.event_id
+               WHERE a.guild_id = g.guild_id
+                 AND (e.actual_start AT TIME ZONE g.tz)::date
+                     >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date) x
+        GROUP BY x.user_id, x.week
+        HAVING sum(x.voice_seconds) > 0 OR sum(x.attended) > 0;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        weekly_rows := n;
+
+        -- Months from the month of the first touched day, for every member present then (and
+        -- not before the guild's first voice event or message: earlier months have no data).
+        SELECT least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
+                     (SELECT min(r.sent_at) FROM @extschema@.raw_messages r WHERE r.guild_id = g.guild_id))
+          INTO tracked_since;
+        DELETE FROM @extschema@.member_monthly_status s
+         WHERE s.guild_id = g.guild_id
+           AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_monthly_status (guild_id, user_id, month, was_active, active_by_voice,
+                                                       active_by_messages, active_by_attendance)
+        SELECT g.guild_id, m.user_id, mo.month,
+               coalesce(av.yes, false) OR coalesce(am.yes, false) OR coalesce(aa.yes, false),
+               coalesce(av.yes, false), coalesce(am.yes, false), coalesce(aa.yes, false)
+        FROM @extschema@.members m
+        CROSS JOIN LATERAL (
+            SELECT mo::date AS month
+            FROM generate_series(
+                greatest(date_trunc('month', (m.first_seen AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (tracked_since AT TIME ZONE g.tz)::date)),
+                date_trunc('month', (coalesce(m.left_at,
+                                              (SELECT max(x.last_seen) FROM @extschema@.members x WHERE x.guild_id = g.guild_id))
+                                     AT TIME ZONE g.tz)::date),
+                interval '1 month') AS mo) mo
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.member_voice_daily d
+             WHERE d.guild_id = g.guild_id AND d.user_id = m.user_id AND d.active_seconds > 0
+               AND d.day >= mo.month AND d.day < (mo.month + interval '1 month')::date
+             LIMIT 1) av ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.raw_messages r
+             WHERE r.guild_id = g.guild_id AND r.user_id = m.user_id
+               AND r.sent_at >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND r.sent_at < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) am ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.event_attendance a
+              JOIN @extschema@.events e ON e.event_id = a.event_id
+             WHERE a.guild_id = g.guild_id AND a.user_id = m.user_id
+               AND e.actual_start >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND e.actual_start < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) aa ON true
+        WHERE m.guild_id = g.guild_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        monthly_rows := n;
+        DELETE FROM @extschema@.guild_monthly_status s
+         WHERE s.guild_id = g.guild_id
+           AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.guild_monthly_status (guild_id, month, was_active, is_new, members)
+        SELECT g.guild_id, s.month, s.was_active,
+               s.month = (SELECT min(x.month) FROM @extschema@.member_monthly_status x
+                           WHERE x.guild_id = g.guild_id AND x.user_id = s.user_id),
+               count(*)
+        FROM @extschema@.member_monthly_status s
+        WHERE s.guild_id = g.guild_id
+          AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date
+        GROUP BY 2, 3, 4;
+    END IF;
+
+    PERFORM @extschema@._rollup_dashboards(g.guild_id, g.tz, g.horizon, g.voice_from, g.messages_from,
+                                           g.active_from, g.points_from);
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_rollups' AND c.guild_id = _build_rollups_step.guild;
+    RETURN jsonb_build_object('guilds_refreshed', 1, 'daily_rows', daily_rows, 'weekly_rows', weekly_rows,
+                              'monthly_rows', monthly_rows);
+END
+$$;
+COMMENT ON FUNCTION _build_rollups_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member rollups (member_voice_daily, member_engagement_weekly, member_monthly_status with its counts in guild_monthly_status) and dashboard rollups from the first instant each of their inputs changed on.';
+
 CREATE VIEW guildstats_mart.economy_reasons_daily AS
 SELECT r.guild_id, r.day, CASE WHEN r.reason = '' THEN '(none)' ELSE r.reason END AS reason,
        r.earned::numeric AS earned, r.spent::numeric AS spent, r.transactions
@@ -7949,6 +8106,31 @@ COMMENT ON COLUMN guildstats_mart.economy_members_monthly.member_name IS 'The ho
 COMMENT ON COLUMN guildstats_mart.economy_members_monthly.earned IS 'Points earned.';
 COMMENT ON COLUMN guildstats_mart.economy_members_monthly.spent IS 'Points spent (a positive number).';
 COMMENT ON COLUMN guildstats_mart.economy_members_monthly.transactions IS 'Transactions.';
+
+CREATE VIEW guildstats_mart.member_status_counts_monthly AS
+SELECT s.guild_id, s.month, CASE WHEN s.was_active THEN 'active' ELSE 'inactive' END AS status,
+       CASE WHEN s.is_new THEN 'new this month' ELSE 'from earlier months' END AS tenure, s.members
+FROM @extschema@.guild_monthly_status s;
+COMMENT ON VIEW guildstats_mart.member_status_counts_monthly IS 'Members per guild and month, active or inactive, new this month or from earlier months (from the guild_monthly_status rollup): the counts of member_monthly_status, for charts of the whole guild.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.month IS 'First day of the calendar month (guild time zone).';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.status IS 'active or inactive that month.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.tenure IS 'new this month (the member''s first month) or from earlier months.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.members IS 'Members.';
+
+-- The new rollups start from what the older ones hold (member_point_balances is rebuilt from
+-- member_points_daily by the next build that needs it).
+INSERT INTO guild_monthly_status (guild_id, month, was_active, is_new, members)
+SELECT s.guild_id, s.month, s.was_active,
+       s.month = (SELECT min(x.month) FROM member_monthly_status x WHERE x.guild_id = s.guild_id AND x.user_id = s.user_id),
+       count(*)
+FROM member_monthly_status s GROUP BY 1, 2, 3, 4;
+INSERT INTO guild_points_reason_daily (guild_id, day, reason, earned, spent, transactions)
+SELECT p.guild_id, p.day, p.reason, sum(p.earned), sum(p.spent), sum(p.transactions)
+FROM member_points_daily p GROUP BY 1, 2, 3;
+INSERT INTO member_points_monthly (guild_id, month, user_id, earned, spent, transactions)
+SELECT p.guild_id, date_trunc('month', p.day)::date, p.user_id, sum(p.earned), sum(p.spent), sum(p.transactions)
+FROM member_points_daily p GROUP BY 1, 2, 3;
 
 -- health() counts quarantined rows up to 100,000 per raw table.
 CREATE OR REPLACE FUNCTION health()
@@ -8083,9 +8265,10 @@ $$;
 COMMENT ON FUNCTION health() IS
     'Data-quality checks, one row each (check_name, severity, status, detail): freshness of every raw table (its latest arrival by ingest_id; stale after 15 minutes for heartbeats and polls, a day for the rest), missing heartbeats per ingester and guild (none for 5 minutes), ET stats files that failed to import or wait unimported for over an hour, users active (voice, messages, points) without any member row (among the people build_members() has seen), failed game-server polls in the last hour of data, raw rows set aside in quarantine (dated too far ahead of their arrival; counted up to 100,000 per raw table, "over 100000" beyond), and who holds the builders'' locks (busy while a build runs, stuck when a transaction has held one for over 5 minutes, naming its pid). status ok means nothing to do.';
 
-UPDATE builders SET reads = '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,server_polls_hourly,ingest_lag_rollup}' WHERE name = 'build_rollups';
+UPDATE builders SET reads = '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,guild_monthly_status,server_polls_hourly,ingest_lag_rollup}' WHERE name = 'build_rollups';
 SELECT count(@extschema@.isolate_by_guild(t))
   FROM unnest(ARRAY['@extschema@.member_point_balances', '@extschema@.guild_points_reason_daily',
-                    '@extschema@.member_points_monthly', 'guildstats_mart.economy_reasons_daily',
+                    '@extschema@.member_points_monthly', '@extschema@.guild_monthly_status',
+                    'guildstats_mart.economy_reasons_daily', 'guildstats_mart.member_status_counts_monthly',
                     'guildstats_mart.economy_members_monthly']::regclass[]) AS t;
 -- ==== end of BI speed

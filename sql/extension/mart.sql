@@ -189,6 +189,17 @@ COMMENT ON COLUMN guildstats_mart.member_monthly_status.active_by_attendance IS 
 COMMENT ON COLUMN guildstats_mart.member_monthly_status.first_month IS 'The member''s first month in the data.';
 COMMENT ON COLUMN guildstats_mart.member_monthly_status.tenure IS '"new this month" in the member''s first month, else "from earlier months".';
 
+CREATE VIEW guildstats_mart.member_status_counts_monthly AS
+SELECT s.guild_id, s.month, CASE WHEN s.was_active THEN 'active' ELSE 'inactive' END AS status,
+       CASE WHEN s.is_new THEN 'new this month' ELSE 'from earlier months' END AS tenure, s.members
+FROM @extschema@.guild_monthly_status s;
+COMMENT ON VIEW guildstats_mart.member_status_counts_monthly IS 'Members per guild and month, active or inactive, new this month or from earlier months (from the guild_monthly_status rollup): the counts of member_monthly_status, for charts of the whole guild.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.month IS 'First day of the calendar month (guild time zone).';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.status IS 'active or inactive that month.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.tenure IS 'new this month (the member''s first month) or from earlier months.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.members IS 'Members.';
+
 CREATE VIEW guildstats_mart.executive_daily AS
 -- The member count per day is computed once (MATERIALIZED), then looked up for each day.
 WITH zones AS MATERIALIZED (

@@ -79,7 +79,7 @@ BEGIN
                  @extschema@.guild_activity_daily, @extschema@.chat_channel_daily,
                  @extschema@.chat_activity_5min, @extschema@.guild_voice_hourly,
                  @extschema@.member_points_daily, @extschema@.economy_daily, @extschema@.member_point_balances,
-                 @extschema@.guild_points_reason_daily, @extschema@.member_points_monthly,
+                 @extschema@.guild_points_reason_daily, @extschema@.member_points_monthly, @extschema@.guild_monthly_status,
                  @extschema@.server_polls_hourly, @extschema@.ingest_lag_rollup;
     END IF;
 
@@ -282,6 +282,18 @@ BEGIN
         WHERE m.guild_id = g.guild_id;
         GET DIAGNOSTICS n = ROW_COUNT;
         monthly_rows := n;
+        DELETE FROM @extschema@.guild_monthly_status s
+         WHERE s.guild_id = g.guild_id
+           AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.guild_monthly_status (guild_id, month, was_active, is_new, members)
+        SELECT g.guild_id, s.month, s.was_active,
+               s.month = (SELECT min(x.month) FROM @extschema@.member_monthly_status x
+                           WHERE x.guild_id = g.guild_id AND x.user_id = s.user_id),
+               count(*)
+        FROM @extschema@.member_monthly_status s
+        WHERE s.guild_id = g.guild_id
+          AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date
+        GROUP BY 2, 3, 4;
     END IF;
 
     PERFORM @extschema@._rollup_dashboards(g.guild_id, g.tz, g.horizon, g.voice_from, g.messages_from,
@@ -293,7 +305,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION _build_rollups_step(bigint, jsonb, boolean) IS
-    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member rollups (member_voice_daily, member_engagement_weekly, member_monthly_status) and dashboard rollups from the first instant each of their inputs changed on.';
+    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member rollups (member_voice_daily, member_engagement_weekly, member_monthly_status with its counts in guild_monthly_status) and dashboard rollups from the first instant each of their inputs changed on.';
 
 CREATE FUNCTION build_rollups(full boolean DEFAULT false)
 RETURNS TABLE (guilds_refreshed integer, daily_rows bigint, weekly_rows bigint, monthly_rows bigint,
@@ -515,6 +527,25 @@ COMMENT ON COLUMN ingest_lag_rollup.avg_lag_seconds IS 'Average seconds from the
 COMMENT ON COLUMN ingest_lag_rollup.p95_lag_seconds IS '95th percentile of that lag, seconds.';
 COMMENT ON COLUMN ingest_lag_rollup.max_lag_seconds IS 'Largest lag, seconds.';
 SELECT pg_catalog.pg_extension_config_dump('ingest_lag_rollup', '');
+
+CREATE TABLE guild_monthly_status (
+    guild_id    bigint  NOT NULL,
+    month       date    NOT NULL,
+    was_active  boolean NOT NULL,
+    is_new      boolean NOT NULL,
+    members     bigint  NOT NULL,
+    PRIMARY KEY (guild_id, month, was_active, is_new)
+);
+COMMENT ON TABLE guild_monthly_status IS
+    'Members per guild and calendar month, active or not, in their first month or from earlier months, counted from member_monthly_status: what the active vs inactive and new vs earlier charts read instead of every member''s months.';
+COMMENT ON COLUMN guild_monthly_status.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_monthly_status.month IS 'First day of the calendar month in settings.calendar_time_zone.';
+COMMENT ON COLUMN guild_monthly_status.was_active IS 'Active by voice, messages or event attendance that month.';
+COMMENT ON COLUMN guild_monthly_status.is_new IS 'The month is the member''s first in member_monthly_status.';
+COMMENT ON COLUMN guild_monthly_status.members IS 'Members.';
+SELECT pg_catalog.pg_extension_config_dump('guild_monthly_status', '');
+-- A member's first month, one step down this index instead of a scan of their months.
+CREATE INDEX member_monthly_status_user_idx ON member_monthly_status (guild_id, user_id, month);
 
 CREATE TABLE guild_points_reason_daily (
     guild_id      bigint NOT NULL,

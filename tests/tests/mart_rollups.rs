@@ -382,6 +382,16 @@ fn rollup_backed_mart_views_equal_plain_sql_after_late_rows() {
     );
     assert_same(
         &mut client,
+        "member_status_counts_monthly against the member months counted by plain SQL",
+        "SELECT month, status, tenure, members FROM guildstats_mart.member_status_counts_monthly",
+        "SELECT month, CASE WHEN was_active THEN 'active' ELSE 'inactive' END,
+                CASE WHEN month = first THEN 'new this month' ELSE 'from earlier months' END, count(*)
+         FROM (SELECT month, was_active, min(month) OVER (PARTITION BY user_id) AS first
+               FROM guildstats.member_monthly_status) s
+         GROUP BY 1, 2, 3",
+    );
+    assert_same(
+        &mut client,
         "economy_reasons_daily",
         "SELECT day, reason, earned, spent, transactions FROM guildstats_mart.economy_reasons_daily",
         &format!(
@@ -556,6 +566,7 @@ fn erasure_and_isolation_reach_the_dashboard_rollups() {
         "economy_flows_daily",
         "economy_reasons_daily",
         "economy_members_monthly",
+        "member_status_counts_monthly",
         "game_servers_hourly",
         "ingest_lag_hourly",
     ];
