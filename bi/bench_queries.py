@@ -4,11 +4,16 @@ Superset writes it for the chart's form data: the dataset's metric expressions, 
 the guild filter on guild_id as text) and each Grafana panel's query (macros expanded over the
 data's whole time range). Run by `scripts/bench --only bi`.
 
-    bench_queries.py --dsn DSN [--runs 3] [--goal-ms 500]
+    bench_queries.py --dsn DSN [--runs 3] [--goal-ms 500] [--incremental 1000]
 
 Prints one line per query (median of the runs, ms), then the slowest, the 95th percentile and
 how many miss the goal. Exits non-zero when a query fails or returns no rows; missing the goal
 is reported, not a failure (the benchmark measures, the tests decide).
+
+--incremental N then times build_rollups() after N new point transactions on the last day of
+the ledger against a full rebuild (build_rollups(full => true)) and against plain SQL that sums
+the whole ledger for the balances of that day; each in a transaction rolled back, so the
+database stays as loaded. Ratios are printed, never asserted.
 """
 
 import argparse
@@ -80,11 +85,54 @@ def queries(connection):
     return found
 
 
+# The plain-SQL way to the rewritten day's economy: every balance from the whole ledger.
+PLAIN_LAST_DAY = """
+SELECT count(*), sum(balance), count(*) FILTER (WHERE balance > 0),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(balance, 0))
+FROM (SELECT user_id, sum(amount) AS balance FROM guildstats.raw_point_transactions
+      WHERE guild_id = %(guild)s::bigint GROUP BY user_id) b"""
+
+
+def timed_in_rollback(connection, guild, new_rows, sql):
+    """Milliseconds of `sql` after `new_rows` new point transactions, all rolled back after."""
+    connection.autocommit = False
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, reason, tx_ts, tx_key)
+                   SELECT %(guild)s::bigint, u.ids[1 + i %% cardinality(u.ids)], CASE WHEN i %% 3 = 0 THEN -5 ELSE 10 END,
+                          'bench', l.last_tx - i * interval '1 second', 'bench incremental ' || i
+                   FROM (SELECT array_agg(user_id ORDER BY user_id) AS ids FROM guildstats.members
+                          WHERE guild_id = %(guild)s::bigint) u,
+                        (SELECT max(tx_ts) AS last_tx FROM guildstats.raw_point_transactions
+                          WHERE guild_id = %(guild)s::bigint) l,
+                        generate_series(1, %(rows)s) i
+                   WHERE cardinality(u.ids) > 0 AND l.last_tx IS NOT NULL""",
+                {"guild": guild, "rows": new_rows})
+            started = time.perf_counter()
+            cursor.execute(sql, {"guild": guild})
+            cursor.fetchall()
+            return (time.perf_counter() - started) * 1000
+    finally:
+        connection.rollback()
+        connection.autocommit = True
+
+
+def incremental(connection, guild, new_rows):
+    build = timed_in_rollback(connection, guild, new_rows, "SELECT * FROM guildstats.build_rollups()")
+    full = timed_in_rollback(connection, guild, new_rows, "SELECT * FROM guildstats.build_rollups(full => true)")
+    plain = timed_in_rollback(connection, guild, new_rows, PLAIN_LAST_DAY)
+    print(f"bi incremental: build_rollups() after {new_rows:,} new point transactions {build:,.0f} ms; "
+          f"full rebuild {full:,.0f} ms ({full / build:.1f}x); plain SQL of the day's balances over the "
+          f"whole ledger {plain:,.0f} ms ({plain / build:.2f}x)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--goal-ms", type=float, default=500)
+    parser.add_argument("--incremental", type=int, metavar="N", help="also time build_rollups() after N new point transactions")
     parser.add_argument("--allow-empty", action="store_true", help="a query without rows is no failure (tiny smoke data)")
     args = parser.parse_args()
     connection = psycopg2.connect(args.dsn)
@@ -118,6 +166,8 @@ def main():
         missing = sum(1 for ms in ordered if ms > args.goal_ms)
         print(f"bi: {len(results)} queries, slowest {ordered[-1]:.1f} ms ({results[0][1]}), "
               f"p95 {p95:.1f} ms, {missing} over the {args.goal_ms:.0f} ms goal")
+    if args.incremental:
+        incremental(connection, guild, args.incremental)
     if failures:
         print("bi FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
         sys.exit(1)

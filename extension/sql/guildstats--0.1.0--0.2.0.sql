@@ -8588,3 +8588,695 @@ BEGIN
 END
 $$;
 -- ==== end of command speed
+
+-- ==== BI speed (issue 11: 6): economy balances kept between builds, point and member-status rollups for charts, health() cheap on a flood of quarantined rows ====
+-- build_rollups() walks the economy on from member_point_balances instead of summing the whole
+-- ledger for the opening balances: an incremental build reads only the days it rewrites. The
+-- earn vs spend by type and top earners / spenders charts read two small rollups of the flows.
+CREATE TABLE guild_monthly_status (
+    guild_id    bigint  NOT NULL,
+    month       date    NOT NULL,
+    was_active  boolean NOT NULL,
+    is_new      boolean NOT NULL,
+    members     bigint  NOT NULL,
+    PRIMARY KEY (guild_id, month, was_active, is_new)
+);
+COMMENT ON TABLE guild_monthly_status IS
+    'Members per guild and calendar month, active or not, in their first month or from earlier months, counted from member_monthly_status: what the active vs inactive and new vs earlier charts read instead of every member''s months.';
+COMMENT ON COLUMN guild_monthly_status.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_monthly_status.month IS 'First day of the calendar month in settings.calendar_time_zone.';
+COMMENT ON COLUMN guild_monthly_status.was_active IS 'Active by voice, messages or event attendance that month.';
+COMMENT ON COLUMN guild_monthly_status.is_new IS 'The month is the member''s first in member_monthly_status.';
+COMMENT ON COLUMN guild_monthly_status.members IS 'Members.';
+SELECT pg_catalog.pg_extension_config_dump('guild_monthly_status', '');
+-- A member's first month, one step down this index instead of a scan of their months.
+CREATE INDEX member_monthly_status_user_idx ON member_monthly_status (guild_id, user_id, month);
+
+CREATE TABLE guild_points_reason_daily (
+    guild_id      bigint NOT NULL,
+    day           date   NOT NULL,
+    reason        text   NOT NULL,
+    earned        bigint NOT NULL,
+    spent         bigint NOT NULL,
+    transactions  bigint NOT NULL,
+    PRIMARY KEY (guild_id, day, reason)
+);
+COMMENT ON TABLE guild_points_reason_daily IS
+    'Point flows per guild, calendar day (guild time zone) and reason, summed from member_points_daily: what the earn vs spend by type chart reads instead of every member''s rows.';
+COMMENT ON COLUMN guild_points_reason_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_points_reason_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN guild_points_reason_daily.reason IS 'The transactions'' reason as sent (may be empty).';
+COMMENT ON COLUMN guild_points_reason_daily.earned IS 'Points earned (positive amounts).';
+COMMENT ON COLUMN guild_points_reason_daily.spent IS 'Points spent (negative amounts, as a positive number).';
+COMMENT ON COLUMN guild_points_reason_daily.transactions IS 'Transactions.';
+SELECT pg_catalog.pg_extension_config_dump('guild_points_reason_daily', '');
+
+CREATE TABLE member_points_monthly (
+    guild_id      bigint NOT NULL,
+    month         date   NOT NULL,
+    user_id       bigint NOT NULL,
+    earned        bigint NOT NULL,
+    spent         bigint NOT NULL,
+    transactions  bigint NOT NULL,
+    PRIMARY KEY (guild_id, month, user_id)
+);
+COMMENT ON TABLE member_points_monthly IS
+    'Point flows per member and calendar month (guild time zone), all reasons together, summed from member_points_daily: what the top earners and spenders charts read instead of every member''s days.';
+COMMENT ON COLUMN member_points_monthly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_points_monthly.month IS 'First day of the calendar month in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_points_monthly.user_id IS 'Discord user snowflake of the holder.';
+COMMENT ON COLUMN member_points_monthly.earned IS 'Points earned (positive amounts).';
+COMMENT ON COLUMN member_points_monthly.spent IS 'Points spent (negative amounts, as a positive number).';
+COMMENT ON COLUMN member_points_monthly.transactions IS 'Transactions.';
+SELECT pg_catalog.pg_extension_config_dump('member_points_monthly', '');
+
+CREATE TABLE member_point_balances (
+    guild_id   bigint NOT NULL,
+    user_id    bigint NOT NULL,
+    balance    bigint NOT NULL,
+    first_day  date   NOT NULL,
+    PRIMARY KEY (guild_id, user_id)
+);
+COMMENT ON TABLE member_point_balances IS
+    'Every point account''s balance at the end of the last day economy_daily holds for its guild, kept by build_rollups() so that an incremental build walks the economy on from there instead of summing the whole ledger again. Internal state of the builder.';
+COMMENT ON COLUMN member_point_balances.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_point_balances.user_id IS 'Discord user snowflake of the holder.';
+COMMENT ON COLUMN member_point_balances.balance IS 'Sum of the holder''s transactions up to the end of that day (may be negative).';
+COMMENT ON COLUMN member_point_balances.first_day IS 'Calendar day (guild time zone) of the holder''s first transaction.';
+SELECT pg_catalog.pg_extension_config_dump('member_point_balances', '');
+
+CREATE FUNCTION _add_point_balances(guild_id bigint, from_day date, to_day date)
+RETURNS void
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    INSERT INTO @extschema@.member_point_balances AS b (guild_id, user_id, balance, first_day)
+    SELECT p.guild_id, p.user_id, sum(p.earned - p.spent)::bigint, min(p.day)
+    FROM @extschema@.member_points_daily p
+    WHERE p.guild_id = _add_point_balances.guild_id AND p.day BETWEEN _add_point_balances.from_day AND _add_point_balances.to_day
+    GROUP BY p.guild_id, p.user_id
+    ON CONFLICT ON CONSTRAINT member_point_balances_pkey
+    DO UPDATE SET balance = b.balance + excluded.balance, first_day = least(b.first_day, excluded.first_day);
+END;
+COMMENT ON FUNCTION _add_point_balances(bigint, date, date) IS
+    'Internal to build_rollups(): adds the flows of member_points_daily from from_day to to_day to member_point_balances.';
+
+CREATE FUNCTION "_economy_health_continued"(
+	"guild_id" bigint,
+	"from_day" date,
+	"to_day" date,
+	"streak_before" INT
+) RETURNS TABLE (
+	"day" date,
+	"circulation" bigint,
+	"earned" bigint,
+	"spent" bigint,
+	"net" bigint,
+	"accounts" bigint,
+	"users_with_points" bigint,
+	"median_balance" double precision,
+	"top1_share" double precision,
+	"gini" double precision,
+	"inflation" double precision,
+	"negative_streak" INT,
+	"alert_inflation" bool,
+	"alert_net_negative" bool,
+	"alert_gini" bool,
+	"alerts" TEXT[]
+)
+STRICT STABLE PARALLEL RESTRICTED
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_economy_health_continued_wrapper';
+COMMENT ON FUNCTION _economy_health_continued(bigint, date, date, integer) IS
+    'Internal to build_rollups(): the rows of economy_health() from from_day to to_day, walked on from member_point_balances (the balances at the end of the day before from_day) and streak_before (that day''s negative_streak) over the flows of member_points_daily.';
+
+CREATE OR REPLACE FUNCTION _rollup_dashboards(guild_id bigint, tz text, horizon timestamptz, voice_from timestamptz,
+                                   messages_from timestamptz, active_from timestamptz, points_from timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g         bigint := _rollup_dashboards.guild_id;
+    day_from  date;
+    day_start timestamptz;
+    from_hour timestamptz;
+    first_day date;
+    last_day  date;
+    lo        date;
+    built_to  date;
+    streak    integer;
+BEGIN
+    -- Chat per channel and day, and per 5 minutes, from the first day with new messages.
+    IF messages_from IS NOT NULL THEN
+        day_from := (messages_from AT TIME ZONE tz)::date;
+        day_start := day_from::timestamp AT TIME ZONE tz;
+        DELETE FROM @extschema@.chat_channel_daily c WHERE c.guild_id = g AND c.day >= day_from;
+        INSERT INTO @extschema@.chat_channel_daily (guild_id, day, channel_id, messages, authors, characters,
+                                                    with_attachments, replies)
+        SELECT g, (m.sent_at AT TIME ZONE tz)::date, m.channel_id, count(*), count(DISTINCT m.user_id),
+               coalesce(sum(m.char_count), 0), count(*) FILTER (WHERE m.attachment_count > 0),
+               count(*) FILTER (WHERE m.is_reply)
+        FROM @extschema@.raw_messages m
+        WHERE m.guild_id = g AND NOT m.is_bot AND m.sent_at >= day_start
+        GROUP BY 2, 3;
+        IF isfinite(day_start) THEN
+            day_start := date_bin(interval '5 minutes', day_start, timestamptz '2000-01-01 00:00+00');
+        END IF;
+        DELETE FROM @extschema@.chat_activity_5min c WHERE c.guild_id = g AND c.window_start >= day_start;
+        INSERT INTO @extschema@.chat_activity_5min (guild_id, window_start, messages, authors)
+        SELECT g, date_bin(interval '5 minutes', m.sent_at, timestamptz '2000-01-01 00:00+00'), count(*),
+               count(DISTINCT m.user_id)
+        FROM @extschema@.raw_messages m
+        WHERE m.guild_id = g AND NOT m.is_bot AND m.sent_at >= day_start
+        GROUP BY 2;
+    END IF;
+
+    -- Voice per hour from the first hour rewritten sessions overlap.
+    IF voice_from IS NOT NULL THEN
+        from_hour := date_trunc('hour', voice_from, 'UTC');
+        DELETE FROM @extschema@.guild_voice_hourly v WHERE v.guild_id = g AND v.hour_start >= from_hour;
+        INSERT INTO @extschema@.guild_voice_hourly (guild_id, hour_start, voice_hours, voice_users)
+        SELECT g, h.hour_start,
+               (sum(extract(epoch FROM least(coalesce(v.ended_at, horizon), h.hour_start + interval '1 hour')
+                                     - greatest(v.started_at, h.hour_start))) / 3600)::double precision,
+               count(DISTINCT v.user_id)
+        FROM @extschema@.voice_sessions v
+        CROSS JOIN LATERAL generate_series(greatest(date_trunc('hour', v.started_at, 'UTC'), from_hour),
+                                           coalesce(v.ended_at, horizon) - interval '1 microsecond',
+                                           interval '1 hour') AS h(hour_start)
+        WHERE v.guild_id = g AND NOT v.is_afk AND coalesce(v.ended_at, horizon) > v.started_at
+          AND coalesce(v.ended_at, horizon) > from_hour
+        GROUP BY h.hour_start;
+    END IF;
+
+    -- Active users per day. A new active day changes that day's DAU, the WAU and MAU of the
+    -- 30 days after it, and the D1/D7/D30 counts of the cohorts up to 30 days before it.
+    IF coalesce(active_from, voice_from, messages_from) IS NOT NULL THEN
+        SELECT min(a.day), max(a.day) INTO first_day, last_day
+          FROM @extschema@.member_active_days a WHERE a.guild_id = g;
+        IF first_day IS NULL THEN
+            DELETE FROM @extschema@.guild_activity_daily d WHERE d.guild_id = g;
+        ELSE
+            lo := greatest(first_day,
+                           least(greatest((active_from AT TIME ZONE tz)::date, first_day) - 30,
+                                 (voice_from AT TIME ZONE tz)::date, (messages_from AT TIME ZONE tz)::date));
+            DELETE FROM @extschema@.guild_activity_daily d WHERE d.guild_id = g AND d.day >= lo;
+            INSERT INTO @extschema@.guild_activity_daily (guild_id, day, dau, wau, mau, new_users, returning_users,
+                                                          d1_retained, d7_retained, d30_retained, messages, voice_hours)
+            WITH act AS (
+                SELECT a.user_id, a.day, lead(a.day) OVER (PARTITION BY a.user_id ORDER BY a.day) AS next_day
+                FROM @extschema@.member_active_days a
+                WHERE a.guild_id = g AND a.day >= lo - 30),
+            firsts AS (
+                SELECT f.user_id, f.first_day
+                FROM (SELECT u.user_id,
+                             (SELECT min(x.day) FROM @extschema@.member_active_days x
+                               WHERE x.guild_id = g AND x.user_id = u.user_id) AS first_day
+                      FROM (SELECT DISTINCT a.user_id FROM act a WHERE a.day >= lo) u) f
+                WHERE f.first_day >= lo),
+            cohorts AS (
+                SELECT f.first_day AS day, count(*) AS new_users,
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM @extschema@.member_active_days x
+                                                       WHERE x.guild_id = g AND x.user_id = f.user_id AND x.day = f.first_day + 1)) AS d1,
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM @extschema@.member_active_days x
+                                                       WHERE x.guild_id = g AND x.user_id = f.user_id AND x.day = f.first_day + 7)) AS d7,
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM @extschema@.member_active_days x
+                                                       WHERE x.guild_id = g AND x.user_id = f.user_id AND x.day = f.first_day + 30)) AS d30
+                FROM firsts f GROUP BY f.first_day),
+            -- Each active day opens the interval [day, min(day + width, next active day)) in which
+            -- the user counts in the window ending on a day: running sums of +1 / -1 marks.
+            marks AS (
+                SELECT a.day, 1 AS dau, 1 AS wau, 1 AS mau FROM act a
+                UNION ALL SELECT least(a.day + 7, coalesce(a.next_day, a.day + 7)), 0, -1, 0 FROM act a
+                UNION ALL SELECT least(a.day + 30, coalesce(a.next_day, a.day + 30)), 0, 0, -1 FROM act a),
+            per_day AS (
+                SELECT m.day, sum(m.dau) AS dau, sum(m.wau) AS wau, sum(m.mau) AS mau FROM marks m GROUP BY m.day),
+            running AS (
+                SELECT d::date AS day, coalesce(p.dau, 0) AS dau,
+                       sum(coalesce(p.wau, 0)) OVER w AS wau, sum(coalesce(p.mau, 0)) OVER w AS mau
+                FROM generate_series((lo - 30)::timestamp, last_day::timestamp, interval '1 day') AS d
+                LEFT JOIN per_day p ON p.day = d::date
+                WINDOW w AS (ORDER BY d)),
+            chat AS (
+                SELECT c.day, sum(c.messages) AS messages FROM @extschema@.chat_channel_daily c
+                WHERE c.guild_id = g AND c.day >= lo GROUP BY c.day),
+            voice AS (
+                SELECT v.day, sum(v.active_seconds) / 3600.0 AS hours FROM @extschema@.member_voice_daily v
+                WHERE v.guild_id = g AND v.day >= lo GROUP BY v.day)
+            SELECT g, r.day, r.dau, r.wau, r.mau, coalesce(c.new_users, 0), r.dau - coalesce(c.new_users, 0),
+                   coalesce(c.d1, 0), coalesce(c.d7, 0), coalesce(c.d30, 0),
+                   coalesce(ch.messages, 0), coalesce(v.hours, 0)
+            FROM running r
+            LEFT JOIN cohorts c ON c.day = r.day
+            LEFT JOIN chat ch ON ch.day = r.day
+            LEFT JOIN voice v ON v.day = r.day
+            WHERE r.day >= lo;
+        END IF;
+    END IF;
+
+    -- Point flows and the economy from the first day with new transactions (and from the day
+    -- after the last one built, so that quiet days between count too). The walk picks up from
+    -- member_point_balances, the balances at the end of the last day built: first taken back
+    -- to the day before the rewrite with the flows the rollup held, so that a build reads only
+    -- the days it rewrites, not the whole ledger.
+    IF points_from IS NOT NULL THEN
+        SELECT (min(t.tx_ts) AT TIME ZONE tz)::date, (max(t.tx_ts) AT TIME ZONE tz)::date INTO first_day, last_day
+          FROM @extschema@.raw_point_transactions t WHERE t.guild_id = g;
+        SELECT max(e.day) INTO built_to FROM @extschema@.economy_daily e WHERE e.guild_id = g;
+        IF built_to IS NULL OR NOT EXISTS (SELECT 1 FROM @extschema@.member_point_balances b WHERE b.guild_id = g) THEN
+            -- Nothing to take back from: the balances start over from the flows before lo.
+            DELETE FROM @extschema@.member_point_balances b WHERE b.guild_id = g;
+            built_to := '-infinity';
+        END IF;
+        day_from := (points_from AT TIME ZONE tz)::date;
+        lo := greatest(least(day_from, built_to + 1), first_day);
+        IF built_to >= lo THEN
+            UPDATE @extschema@.member_point_balances b SET balance = b.balance - x.net
+              FROM (SELECT p.user_id, sum(p.earned - p.spent)::bigint AS net FROM @extschema@.member_points_daily p
+                     WHERE p.guild_id = g AND p.day BETWEEN lo AND built_to GROUP BY p.user_id) x
+             WHERE b.guild_id = g AND b.user_id = x.user_id;
+            DELETE FROM @extschema@.member_point_balances b WHERE b.guild_id = g AND b.first_day >= lo;
+        ELSIF built_to < lo - 1 THEN
+            PERFORM @extschema@._add_point_balances(g, built_to + 1, lo - 1);
+        END IF;
+
+        DELETE FROM @extschema@.member_points_daily p WHERE p.guild_id = g AND p.day >= day_from;
+        INSERT INTO @extschema@.member_points_daily (guild_id, day, user_id, reason, earned, spent, transactions)
+        SELECT g, (t.tx_ts AT TIME ZONE tz)::date, t.user_id, t.reason,
+               coalesce(sum(t.amount) FILTER (WHERE t.amount > 0), 0),
+               coalesce(-sum(t.amount) FILTER (WHERE t.amount < 0), 0), count(*)
+        FROM @extschema@.raw_point_transactions t
+        WHERE t.guild_id = g AND t.tx_ts >= (day_from::timestamp AT TIME ZONE tz)
+        GROUP BY 2, 3, 4;
+        DELETE FROM @extschema@.guild_points_reason_daily r WHERE r.guild_id = g AND r.day >= day_from;
+        INSERT INTO @extschema@.guild_points_reason_daily (guild_id, day, reason, earned, spent, transactions)
+        SELECT g, p.day, p.reason, sum(p.earned), sum(p.spent), sum(p.transactions)
+        FROM @extschema@.member_points_daily p
+        WHERE p.guild_id = g AND p.day >= day_from
+        GROUP BY p.day, p.reason;
+        DELETE FROM @extschema@.member_points_monthly m
+         WHERE m.guild_id = g AND m.month >= date_trunc('month', day_from)::date;
+        INSERT INTO @extschema@.member_points_monthly (guild_id, month, user_id, earned, spent, transactions)
+        SELECT g, date_trunc('month', p.day)::date, p.user_id, sum(p.earned), sum(p.spent), sum(p.transactions)
+        FROM @extschema@.member_points_daily p
+        WHERE p.guild_id = g AND p.day >= date_trunc('month', day_from)::date
+        GROUP BY 2, 3;
+
+        IF lo IS NULL THEN
+            -- No transaction left (all erased, or opted out on arrival).
+            DELETE FROM @extschema@.economy_daily e WHERE e.guild_id = g;
+            DELETE FROM @extschema@.member_point_balances b WHERE b.guild_id = g;
+        ELSE
+            SELECT e.negative_streak INTO streak FROM @extschema@.economy_daily e WHERE e.guild_id = g AND e.day = lo - 1;
+            DELETE FROM @extschema@.economy_daily e WHERE e.guild_id = g AND e.day >= lo;
+            INSERT INTO @extschema@.economy_daily
+            SELECT g, h.* FROM @extschema@._economy_health_continued(g, lo, last_day, coalesce(streak, 0)) h;
+            PERFORM @extschema@._add_point_balances(g, lo, last_day);
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION _rollup_dashboards(bigint, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz) IS
+    'Internal to build_rollups(): refreshes one guild''s dashboard rollups (chat_channel_daily, chat_activity_5min, guild_voice_hourly, guild_activity_daily, member_points_daily, guild_points_reason_daily, member_points_monthly, economy_daily with member_point_balances) from the first instant each input changed (NULL: unchanged), in the guild''s time zone tz, open voice sessions counted up to horizon.';
+
+CREATE OR REPLACE FUNCTION _build_rollups_plan(claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    message_ids     int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    voice_event_ids int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    point_ids       int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+    poll_ids        int8multirange := @extschema@._claimed(claims, 'raw_server_polls');
+BEGIN
+    IF _build_rollups_plan.full THEN
+        TRUNCATE @extschema@.member_voice_daily, @extschema@.member_engagement_weekly,
+                 @extschema@.member_monthly_status, @extschema@.member_active_days,
+                 @extschema@.guild_activity_daily, @extschema@.chat_channel_daily,
+                 @extschema@.chat_activity_5min, @extschema@.guild_voice_hourly,
+                 @extschema@.member_points_daily, @extschema@.economy_daily, @extschema@.member_point_balances,
+                 @extschema@.guild_points_reason_daily, @extschema@.member_points_monthly, @extschema@.guild_monthly_status,
+                 @extschema@.server_polls_hourly, @extschema@.ingest_lag_rollup;
+    END IF;
+
+    -- Active days only grow with new raw rows (erasure deletes the member's days with them).
+    INSERT INTO @extschema@.member_active_days (guild_id, user_id, day)
+    SELECT DISTINCT a.guild_id, a.user_id, (a.at AT TIME ZONE s.calendar_time_zone)::date
+    FROM (SELECT e.guild_id, e.user_id, e.event_ts AS at FROM @extschema@.raw_voice_events e
+           WHERE e.ingest_id BETWEEN lower(voice_event_ids) AND upper(voice_event_ids) - 1
+             AND e.ingest_id <@ voice_event_ids AND e.channel_id IS NOT NULL
+          UNION ALL
+          SELECT m.guild_id, m.user_id, m.sent_at FROM @extschema@.raw_messages m
+           WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1
+             AND m.ingest_id <@ message_ids AND NOT m.is_bot
+          UNION ALL
+          SELECT t.guild_id, t.user_id, t.tx_ts FROM @extschema@.raw_point_transactions t
+           WHERE t.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1
+             AND t.ingest_id <@ point_ids) a
+    CROSS JOIN LATERAL @extschema@.settings_for(a.guild_id) s
+    ON CONFLICT DO NOTHING;
+
+    PERFORM @extschema@._rollup_server_polls(poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_voice_events', 'event_ts', voice_event_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_messages', 'sent_at', message_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_point_transactions', 'tx_ts', point_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_server_polls', 'polled_at', poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_member_events', 'event_ts',
+                                           @extschema@._claimed(claims, 'raw_member_events'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_heartbeats', 'beat_at',
+                                           @extschema@._claimed(claims, 'raw_heartbeats'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_et_stats_files', 'fetched_at',
+                                           @extschema@._claimed(claims, 'raw_et_stats_files'));
+
+    RETURN jsonb_build_object('guilds', coalesce((SELECT jsonb_agg(c.guild_id ORDER BY c.guild_id) FROM (
+        SELECT g.guild_id FROM @extschema@._build_rollups_changes(claims, _build_rollups_plan.full, NULL) g) c), '[]'));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _build_rollups_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g             record;
+    n             bigint;
+    tracked_since timestamptz;
+    daily_rows    bigint := 0;
+    weekly_rows   bigint := 0;
+    monthly_rows  bigint := 0;
+BEGIN
+    SELECT * INTO g FROM @extschema@._build_rollups_changes(claims, _build_rollups_step.full, guild) c;
+    IF NOT FOUND THEN
+        RETURN '{}';
+    END IF;
+
+    -- The member rollups, when voice sessions or messages changed.
+    IF g.changed_from IS NOT NULL THEN
+
+        -- Days from the first touched one.
+        DELETE FROM @extschema@.member_voice_daily d
+         WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+        INSERT INTO @extschema@.member_voice_daily (guild_id, user_id, day, active_seconds, afk_seconds)
+        SELECT g.guild_id, p.user_id, p.day,
+               coalesce(sum(p.seconds) FILTER (WHERE NOT p.is_afk), 0),
+               coalesce(sum(p.seconds) FILTER (WHERE p.is_afk), 0)
+        FROM (SELECT v.user_id, v.is_afk, d.day::date AS day,
+                     extract(epoch FROM least(coalesce(v.ended_at, g.horizon), (d.day + interval '1 day') AT TIME ZONE g.tz)
+                                        - greatest(v.started_at, d.day AT TIME ZONE g.tz))::double precision AS seconds
+                FROM @extschema@.voice_sessions v
+                CROSS JOIN LATERAL generate_series(
+                    greatest((v.started_at AT TIME ZONE g.tz)::date, (g.changed_from AT TIME ZONE g.tz)::date)::timestamp,
+                    (coalesce(v.ended_at, g.horizon) AT TIME ZONE g.tz)::date::timestamp,
+                    interval '1 day') AS d(day)
+               WHERE v.guild_id = g.guild_id
+                 AND coalesce(v.ended_at, g.horizon) > ((g.changed_from AT TIME ZONE g.tz)::date::timestamp AT TIME ZONE g.tz)) p
+        WHERE p.seconds > 0
+        GROUP BY p.user_id, p.day;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        daily_rows := n;
+
+        -- Weeks from the week of the first touched day.
+        DELETE FROM @extschema@.member_engagement_weekly w
+         WHERE w.guild_id = g.guild_id
+           AND w.week >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_engagement_weekly (guild_id, user_id, week, voice_seconds,
+                                                          events_attended, distinct_event_types)
+        SELECT g.guild_id, x.user_id, x.week, sum(x.voice_seconds), sum(x.attended)::integer,
+               count(DISTINCT x.event_kind)::integer
+        FROM (SELECT d.user_id, date_trunc('week', d.day)::date AS week, d.active_seconds AS voice_seconds,
+                     0 AS attended, NULL::text AS event_kind
+                FROM @extschema@.member_voice_daily d
+               WHERE d.guild_id = g.guild_id
+                 AND d.day >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date
+              UNION ALL
+              SELECT a.user_id, date_trunc('week', (e.actual_start AT TIME ZONE g.tz)::date)::date, 0, 1,
+                     e.entity_type || ':' || e.name
+                FROM @extschema@.event_attendance a
+                JOIN @extschema@.events e ON e.event_id = a.event_id
+               WHERE a.guild_id = g.guild_id
+                 AND (e.actual_start AT TIME ZONE g.tz)::date
+                     >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date) x
+        GROUP BY x.user_id, x.week
+        HAVING sum(x.voice_seconds) > 0 OR sum(x.attended) > 0;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        weekly_rows := n;
+
+        -- Months from the month of the first touched day, for every member present then (and
+        -- not before the guild's first voice event or message: earlier months have no data).
+        SELECT least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
+                     (SELECT min(r.sent_at) FROM @extschema@.raw_messages r WHERE r.guild_id = g.guild_id))
+          INTO tracked_since;
+        DELETE FROM @extschema@.member_monthly_status s
+         WHERE s.guild_id = g.guild_id
+           AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_monthly_status (guild_id, user_id, month, was_active, active_by_voice,
+                                                       active_by_messages, active_by_attendance)
+        SELECT g.guild_id, m.user_id, mo.month,
+               coalesce(av.yes, false) OR coalesce(am.yes, false) OR coalesce(aa.yes, false),
+               coalesce(av.yes, false), coalesce(am.yes, false), coalesce(aa.yes, false)
+        FROM @extschema@.members m
+        CROSS JOIN LATERAL (
+            SELECT mo::date AS month
+            FROM generate_series(
+                greatest(date_trunc('month', (m.first_seen AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (tracked_since AT TIME ZONE g.tz)::date)),
+                date_trunc('month', (coalesce(m.left_at,
+                                              (SELECT max(x.last_seen) FROM @extschema@.members x WHERE x.guild_id = g.guild_id))
+                                     AT TIME ZONE g.tz)::date),
+                interval '1 month') AS mo) mo
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.member_voice_daily d
+             WHERE d.guild_id = g.guild_id AND d.user_id = m.user_id AND d.active_seconds > 0
+               AND d.day >= mo.month AND d.day < (mo.month + interval '1 month')::date
+             LIMIT 1) av ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.raw_messages r
+             WHERE r.guild_id = g.guild_id AND r.user_id = m.user_id
+               AND r.sent_at >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND r.sent_at < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) am ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.event_attendance a
+              JOIN @extschema@.events e ON e.event_id = a.event_id
+             WHERE a.guild_id = g.guild_id AND a.user_id = m.user_id
+               AND e.actual_start >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND e.actual_start < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) aa ON true
+        WHERE m.guild_id = g.guild_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        monthly_rows := n;
+        DELETE FROM @extschema@.guild_monthly_status s
+         WHERE s.guild_id = g.guild_id
+           AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.guild_monthly_status (guild_id, month, was_active, is_new, members)
+        SELECT g.guild_id, s.month, s.was_active,
+               s.month = (SELECT min(x.month) FROM @extschema@.member_monthly_status x
+                           WHERE x.guild_id = g.guild_id AND x.user_id = s.user_id),
+               count(*)
+        FROM @extschema@.member_monthly_status s
+        WHERE s.guild_id = g.guild_id
+          AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date
+        GROUP BY 2, 3, 4;
+    END IF;
+
+    PERFORM @extschema@._rollup_dashboards(g.guild_id, g.tz, g.horizon, g.voice_from, g.messages_from,
+                                           g.active_from, g.points_from);
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_rollups' AND c.guild_id = _build_rollups_step.guild;
+    RETURN jsonb_build_object('guilds_refreshed', 1, 'daily_rows', daily_rows, 'weekly_rows', weekly_rows,
+                              'monthly_rows', monthly_rows);
+END
+$$;
+COMMENT ON FUNCTION _build_rollups_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member rollups (member_voice_daily, member_engagement_weekly, member_monthly_status with its counts in guild_monthly_status) and dashboard rollups from the first instant each of their inputs changed on.';
+
+CREATE VIEW guildstats_mart.economy_reasons_daily AS
+SELECT r.guild_id, r.day, CASE WHEN r.reason = '' THEN '(none)' ELSE r.reason END AS reason,
+       r.earned::numeric AS earned, r.spent::numeric AS spent, r.transactions
+FROM @extschema@.guild_points_reason_daily r;
+COMMENT ON VIEW guildstats_mart.economy_reasons_daily IS 'Point flows per guild, calendar day and reason (from the guild_points_reason_daily rollup): sum by reason for earn vs spend by type.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.day IS 'Calendar day in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.reason IS 'Why the points moved (daily, message, shop, ...); (none) when the source sent no reason.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.earned IS 'Points earned.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.spent IS 'Points spent (a positive number).';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.transactions IS 'Transactions.';
+
+CREATE VIEW guildstats_mart.economy_members_monthly AS
+SELECT t.guild_id, t.month, t.user_id, coalesce(m.display_name, 'user ' || t.user_id) AS member_name,
+       t.earned::numeric AS earned, t.spent::numeric AS spent, t.transactions
+FROM @extschema@.member_points_monthly t
+LEFT JOIN @extschema@.members m ON m.guild_id = t.guild_id AND m.user_id = t.user_id;
+COMMENT ON VIEW guildstats_mart.economy_members_monthly IS 'Point flows per guild, calendar month and member, all reasons together (from the member_points_monthly rollup): sum by member_name for top earners and spenders. A time range picks whole months.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.month IS 'First day of the calendar month in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.user_id IS 'Discord user id of the holder.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.member_name IS 'The holder''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.earned IS 'Points earned.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.spent IS 'Points spent (a positive number).';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.transactions IS 'Transactions.';
+
+CREATE VIEW guildstats_mart.member_status_counts_monthly AS
+SELECT s.guild_id, s.month, CASE WHEN s.was_active THEN 'active' ELSE 'inactive' END AS status,
+       CASE WHEN s.is_new THEN 'new this month' ELSE 'from earlier months' END AS tenure, s.members
+FROM @extschema@.guild_monthly_status s;
+COMMENT ON VIEW guildstats_mart.member_status_counts_monthly IS 'Members per guild and month, active or inactive, new this month or from earlier months (from the guild_monthly_status rollup): the counts of member_monthly_status, for charts of the whole guild.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.month IS 'First day of the calendar month (guild time zone).';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.status IS 'active or inactive that month.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.tenure IS 'new this month (the member''s first month) or from earlier months.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.members IS 'Members.';
+
+-- The new rollups start from what the older ones hold (member_point_balances is rebuilt from
+-- member_points_daily by the next build that needs it).
+INSERT INTO guild_monthly_status (guild_id, month, was_active, is_new, members)
+SELECT s.guild_id, s.month, s.was_active,
+       s.month = (SELECT min(x.month) FROM member_monthly_status x WHERE x.guild_id = s.guild_id AND x.user_id = s.user_id),
+       count(*)
+FROM member_monthly_status s GROUP BY 1, 2, 3, 4;
+INSERT INTO guild_points_reason_daily (guild_id, day, reason, earned, spent, transactions)
+SELECT p.guild_id, p.day, p.reason, sum(p.earned), sum(p.spent), sum(p.transactions)
+FROM member_points_daily p GROUP BY 1, 2, 3;
+INSERT INTO member_points_monthly (guild_id, month, user_id, earned, spent, transactions)
+SELECT p.guild_id, date_trunc('month', p.day)::date, p.user_id, sum(p.earned), sum(p.spent), sum(p.transactions)
+FROM member_points_daily p GROUP BY 1, 2, 3;
+
+-- health() counts quarantined rows up to 100,000 per raw table.
+CREATE OR REPLACE FUNCTION health()
+RETURNS TABLE (check_name text, severity text, status text, detail text)
+LANGUAGE sql STABLE
+AS $$
+    -- The latest arrival is the row with the highest ingest_id (arrival order): one step down
+    -- the primary key instead of reading every received_at of tables of millions of rows.
+    WITH latest AS (
+        SELECT 'raw_heartbeats' AS source_table,
+               (SELECT t.received_at FROM @extschema@.raw_heartbeats t ORDER BY t.ingest_id DESC LIMIT 1) AS last_row
+        UNION ALL SELECT 'raw_voice_events',
+               (SELECT t.received_at FROM @extschema@.raw_voice_events t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_messages',
+               (SELECT t.received_at FROM @extschema@.raw_messages t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_member_events',
+               (SELECT t.received_at FROM @extschema@.raw_member_events t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_server_polls',
+               (SELECT t.received_at FROM @extschema@.raw_server_polls t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_point_transactions',
+               (SELECT t.received_at FROM @extschema@.raw_point_transactions t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_et_stats_files',
+               (SELECT t.received_at FROM @extschema@.raw_et_stats_files t ORDER BY t.ingest_id DESC LIMIT 1)),
+    freshness AS (
+        SELECT 'freshness: ' || source_table AS check_name,
+               CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls') THEN 'critical' ELSE 'warning' END AS severity,
+               CASE WHEN last_row IS NULL THEN 'no data'
+                    WHEN now() - last_row > CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls')
+                                                 THEN interval '15 minutes' ELSE interval '1 day' END THEN 'stale'
+                    ELSE 'ok' END AS status,
+               coalesce('last row received ' || to_char(last_row AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC',
+                        'no rows yet') AS detail
+        FROM latest),
+    beats AS (
+        SELECT 'heartbeat: ' || source || coalesce(' guild ' || guild_id, '') AS check_name, 'critical' AS severity,
+               CASE WHEN now() - max(beat_at) > interval '5 minutes' THEN 'missing' ELSE 'ok' END AS status,
+               'last beat ' || to_char(max(beat_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' AS detail
+        FROM @extschema@.raw_heartbeats GROUP BY source, guild_id),
+    et AS (
+        SELECT 'et files: failed imports' AS check_name, 'warning' AS severity,
+               CASE WHEN count(*) FILTER (WHERE import_error IS NOT NULL) > 0 THEN 'failing' ELSE 'ok' END AS status,
+               count(*) FILTER (WHERE import_error IS NOT NULL) || ' of ' || count(*) || ' files have an import_error' AS detail
+        FROM @extschema@.raw_et_stats_files
+        UNION ALL
+        SELECT 'et files: not imported', 'warning',
+               CASE WHEN count(*) > 0 THEN 'pending' ELSE 'ok' END,
+               count(*) || ' files received over an hour ago are not imported yet'
+        FROM @extschema@.raw_et_stats_files
+        WHERE imported_at IS NULL AND import_error IS NULL AND received_at < now() - interval '1 hour'),
+    orphans AS (
+        SELECT 'activity without member row' AS check_name, 'info' AS severity,
+               CASE WHEN count(*) > 0 THEN 'found' ELSE 'ok' END AS status,
+               count(*) || ' users are active but have no raw_member_events row (joined before tracking began?)' AS detail
+        -- The people build_members() has seen, each probed in the raw tables through their
+        -- (guild_id, user_id, time) indexes, instead of every raw row made distinct.
+        FROM @extschema@.members x
+        WHERE NOT EXISTS (SELECT 1 FROM @extschema@.raw_member_events m
+                           WHERE m.guild_id = x.guild_id AND m.user_id = x.user_id)
+          AND (EXISTS (SELECT 1 FROM @extschema@.raw_voice_events v
+                        WHERE v.guild_id = x.guild_id AND v.user_id = x.user_id AND v.channel_id IS NOT NULL)
+               OR EXISTS (SELECT 1 FROM @extschema@.raw_messages r
+                           WHERE r.guild_id = x.guild_id AND r.user_id = x.user_id AND NOT r.is_bot)
+               OR EXISTS (SELECT 1 FROM @extschema@.raw_point_transactions t
+                           WHERE t.guild_id = x.guild_id AND t.user_id = x.user_id))),
+    -- Each server's last hour through the (server, polled_at) key: the servers found by skipping
+    -- through it, not by reading every poll ever made.
+    polls AS (
+        SELECT 'game server: ' || l.server AS check_name, 'warning' AS severity,
+               CASE WHEN x.failed * 2 > x.n THEN 'down'
+                    WHEN x.failed > 0 THEN 'degraded' ELSE 'ok' END AS status,
+               x.failed || ' of ' || x.n || ' polls failed in the last hour of data' AS detail
+        FROM (WITH RECURSIVE servers AS (
+                  SELECT (SELECT min(s.server) FROM @extschema@.raw_server_polls s) AS server
+                  UNION ALL
+                  SELECT (SELECT min(s.server) FROM @extschema@.raw_server_polls s WHERE s.server > v.server)
+                  FROM servers v WHERE v.server IS NOT NULL)
+              SELECT servers.server FROM servers WHERE servers.server IS NOT NULL) l
+        CROSS JOIN LATERAL (SELECT max(q.polled_at) AS last_poll FROM @extschema@.raw_server_polls q
+                             WHERE q.server = l.server) m
+        CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE NOT p.ok) AS failed
+                              FROM @extschema@.raw_server_polls p
+                             WHERE p.server = l.server AND p.polled_at > m.last_poll - interval '1 hour') x),
+    -- Counted up to 100,000 per raw table, each table found by skipping through the
+    -- (source_table, row_hash) key: an exact count of millions of set-aside rows (a replay of
+    -- far-future data) would cost seconds on every dashboard refresh and say no more.
+    quarantined AS (
+        SELECT 'quarantined rows' AS check_name, 'warning' AS severity,
+               CASE WHEN sum(n) > 0 THEN 'found' ELSE 'ok' END AS status,
+               CASE WHEN bool_or(n > 100000) THEN 'over ' ELSE '' END || coalesce(sum(least(n, 100000)), 0)
+               || ' raw rows are in quarantine (dated too far ahead of their arrival, or set aside by an upgrade)'
+               || coalesce(' (' || string_agg(source_table || ': ' || CASE WHEN n > 100000 THEN 'over 100000' ELSE n::text END,
+                                              ', ' ORDER BY source_table) || ')', '') AS detail
+        FROM (WITH RECURSIVE sources AS (
+                  SELECT (SELECT min(q.source_table) FROM @extschema@.quarantine q) AS source_table
+                  UNION ALL
+                  SELECT (SELECT min(q.source_table) FROM @extschema@.quarantine q WHERE q.source_table > s.source_table)
+                  FROM sources s WHERE s.source_table IS NOT NULL)
+              SELECT s.source_table, c.n
+              FROM sources s
+              CROSS JOIN LATERAL (SELECT count(*) AS n FROM (SELECT 1 FROM @extschema@.quarantine q
+                                                               WHERE q.source_table = s.source_table LIMIT 100001) x) c
+              WHERE s.source_table IS NOT NULL) per_table),
+    -- Who holds the builders' locks (rows of builder_locks, locked FOR UPDATE: a RowShareLock on
+    -- the table, which only roles with UPDATE on it can take). A build holds them for seconds; a
+    -- transaction that holds one for minutes keeps every build skipped and erase_member()
+    -- waiting. The transaction's age is visible to superusers and pg_read_all_stats members.
+    lock_holders AS (
+        SELECT l.pid, a.xact_start
+        FROM (SELECT DISTINCT k.pid FROM pg_catalog.pg_locks k
+               WHERE k.locktype = 'relation' AND k.relation = '@extschema@.builder_locks'::regclass
+                 AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+                 AND k.mode = 'RowShareLock' AND k.granted AND k.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()) l
+        LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid),
+    builder_locks AS (
+        SELECT 'builder locks' AS check_name, 'warning' AS severity,
+               CASE WHEN bool_or(h.xact_start < now() - interval '5 minutes') THEN 'stuck'
+                    WHEN count(*) > 0 THEN 'busy' ELSE 'ok' END AS status,
+               coalesce('held by pid ' || string_agg(h.pid || coalesce(' since ' || to_char(h.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', ''),
+                                                   ', ' ORDER BY h.pid)
+                        || '; while held, builds are skipped and erase_member() waits',
+                        'no builder lock is held') AS detail
+        FROM lock_holders h)
+    SELECT * FROM freshness
+    UNION ALL SELECT * FROM beats
+    UNION ALL SELECT * FROM et
+    UNION ALL SELECT * FROM orphans
+    UNION ALL SELECT * FROM polls
+    UNION ALL SELECT * FROM quarantined
+    UNION ALL SELECT * FROM builder_locks
+    ORDER BY 1
+$$;
+COMMENT ON FUNCTION health() IS
+    'Data-quality checks, one row each (check_name, severity, status, detail): freshness of every raw table (its latest arrival by ingest_id; stale after 15 minutes for heartbeats and polls, a day for the rest), missing heartbeats per ingester and guild (none for 5 minutes), ET stats files that failed to import or wait unimported for over an hour, users active (voice, messages, points) without any member row (among the people build_members() has seen), failed game-server polls in the last hour of data, raw rows set aside in quarantine (dated too far ahead of their arrival; counted up to 100,000 per raw table, "over 100000" beyond), and who holds the builders'' locks (busy while a build runs, stuck when a transaction has held one for over 5 minutes, naming its pid). status ok means nothing to do.';
+
+UPDATE builders SET reads = '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,guild_monthly_status,server_polls_hourly,ingest_lag_rollup}' WHERE name = 'build_rollups';
+SELECT count(@extschema@.isolate_by_guild(t))
+  FROM unnest(ARRAY['@extschema@.member_point_balances', '@extschema@.guild_points_reason_daily',
+                    '@extschema@.member_points_monthly', '@extschema@.guild_monthly_status',
+                    'guildstats_mart.economy_reasons_daily', 'guildstats_mart.member_status_counts_monthly',
+                    'guildstats_mart.economy_members_monthly']::regclass[]) AS t;
+-- ==== end of BI speed

@@ -189,6 +189,17 @@ COMMENT ON COLUMN guildstats_mart.member_monthly_status.active_by_attendance IS 
 COMMENT ON COLUMN guildstats_mart.member_monthly_status.first_month IS 'The member''s first month in the data.';
 COMMENT ON COLUMN guildstats_mart.member_monthly_status.tenure IS '"new this month" in the member''s first month, else "from earlier months".';
 
+CREATE VIEW guildstats_mart.member_status_counts_monthly AS
+SELECT s.guild_id, s.month, CASE WHEN s.was_active THEN 'active' ELSE 'inactive' END AS status,
+       CASE WHEN s.is_new THEN 'new this month' ELSE 'from earlier months' END AS tenure, s.members
+FROM @extschema@.guild_monthly_status s;
+COMMENT ON VIEW guildstats_mart.member_status_counts_monthly IS 'Members per guild and month, active or inactive, new this month or from earlier months (from the guild_monthly_status rollup): the counts of member_monthly_status, for charts of the whole guild.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.month IS 'First day of the calendar month (guild time zone).';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.status IS 'active or inactive that month.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.tenure IS 'new this month (the member''s first month) or from earlier months.';
+COMMENT ON COLUMN guildstats_mart.member_status_counts_monthly.members IS 'Members.';
+
 CREATE VIEW guildstats_mart.executive_daily AS
 -- The member count per day is computed once (MATERIALIZED), then looked up for each day.
 WITH zones AS MATERIALIZED (
@@ -339,6 +350,32 @@ COMMENT ON COLUMN guildstats_mart.economy_flows_daily.reason IS 'Why the points 
 COMMENT ON COLUMN guildstats_mart.economy_flows_daily.earned IS 'Points earned.';
 COMMENT ON COLUMN guildstats_mart.economy_flows_daily.spent IS 'Points spent (a positive number).';
 COMMENT ON COLUMN guildstats_mart.economy_flows_daily.transactions IS 'Transactions.';
+
+CREATE VIEW guildstats_mart.economy_reasons_daily AS
+SELECT r.guild_id, r.day, CASE WHEN r.reason = '' THEN '(none)' ELSE r.reason END AS reason,
+       r.earned::numeric AS earned, r.spent::numeric AS spent, r.transactions
+FROM @extschema@.guild_points_reason_daily r;
+COMMENT ON VIEW guildstats_mart.economy_reasons_daily IS 'Point flows per guild, calendar day and reason (from the guild_points_reason_daily rollup): sum by reason for earn vs spend by type.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.day IS 'Calendar day in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.reason IS 'Why the points moved (daily, message, shop, ...); (none) when the source sent no reason.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.earned IS 'Points earned.';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.spent IS 'Points spent (a positive number).';
+COMMENT ON COLUMN guildstats_mart.economy_reasons_daily.transactions IS 'Transactions.';
+
+CREATE VIEW guildstats_mart.economy_members_monthly AS
+SELECT t.guild_id, t.month, t.user_id, coalesce(m.display_name, 'user ' || t.user_id) AS member_name,
+       t.earned::numeric AS earned, t.spent::numeric AS spent, t.transactions
+FROM @extschema@.member_points_monthly t
+LEFT JOIN @extschema@.members m ON m.guild_id = t.guild_id AND m.user_id = t.user_id;
+COMMENT ON VIEW guildstats_mart.economy_members_monthly IS 'Point flows per guild, calendar month and member, all reasons together (from the member_points_monthly rollup): sum by member_name for top earners and spenders. A time range picks whole months.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.month IS 'First day of the calendar month in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.user_id IS 'Discord user id of the holder.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.member_name IS 'The holder''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.earned IS 'Points earned.';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.spent IS 'Points spent (a positive number).';
+COMMENT ON COLUMN guildstats_mart.economy_members_monthly.transactions IS 'Transactions.';
 
 CREATE VIEW guildstats_mart.chat_daily AS
 SELECT c.guild_id, c.day, c.channel_id,

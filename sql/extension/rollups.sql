@@ -78,7 +78,8 @@ BEGIN
                  @extschema@.member_monthly_status, @extschema@.member_active_days,
                  @extschema@.guild_activity_daily, @extschema@.chat_channel_daily,
                  @extschema@.chat_activity_5min, @extschema@.guild_voice_hourly,
-                 @extschema@.member_points_daily, @extschema@.economy_daily,
+                 @extschema@.member_points_daily, @extschema@.economy_daily, @extschema@.member_point_balances,
+                 @extschema@.guild_points_reason_daily, @extschema@.member_points_monthly, @extschema@.guild_monthly_status,
                  @extschema@.server_polls_hourly, @extschema@.ingest_lag_rollup;
     END IF;
 
@@ -281,6 +282,18 @@ BEGIN
         WHERE m.guild_id = g.guild_id;
         GET DIAGNOSTICS n = ROW_COUNT;
         monthly_rows := n;
+        DELETE FROM @extschema@.guild_monthly_status s
+         WHERE s.guild_id = g.guild_id
+           AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.guild_monthly_status (guild_id, month, was_active, is_new, members)
+        SELECT g.guild_id, s.month, s.was_active,
+               s.month = (SELECT min(x.month) FROM @extschema@.member_monthly_status x
+                           WHERE x.guild_id = g.guild_id AND x.user_id = s.user_id),
+               count(*)
+        FROM @extschema@.member_monthly_status s
+        WHERE s.guild_id = g.guild_id
+          AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date
+        GROUP BY 2, 3, 4;
     END IF;
 
     PERFORM @extschema@._rollup_dashboards(g.guild_id, g.tz, g.horizon, g.voice_from, g.messages_from,
@@ -292,7 +305,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION _build_rollups_step(bigint, jsonb, boolean) IS
-    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member rollups (member_voice_daily, member_engagement_weekly, member_monthly_status) and dashboard rollups from the first instant each of their inputs changed on.';
+    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member rollups (member_voice_daily, member_engagement_weekly, member_monthly_status with its counts in guild_monthly_status) and dashboard rollups from the first instant each of their inputs changed on.';
 
 CREATE FUNCTION build_rollups(full boolean DEFAULT false)
 RETURNS TABLE (guilds_refreshed integer, daily_rows bigint, weekly_rows bigint, monthly_rows bigint,
@@ -515,6 +528,93 @@ COMMENT ON COLUMN ingest_lag_rollup.p95_lag_seconds IS '95th percentile of that 
 COMMENT ON COLUMN ingest_lag_rollup.max_lag_seconds IS 'Largest lag, seconds.';
 SELECT pg_catalog.pg_extension_config_dump('ingest_lag_rollup', '');
 
+CREATE TABLE guild_monthly_status (
+    guild_id    bigint  NOT NULL,
+    month       date    NOT NULL,
+    was_active  boolean NOT NULL,
+    is_new      boolean NOT NULL,
+    members     bigint  NOT NULL,
+    PRIMARY KEY (guild_id, month, was_active, is_new)
+);
+COMMENT ON TABLE guild_monthly_status IS
+    'Members per guild and calendar month, active or not, in their first month or from earlier months, counted from member_monthly_status: what the active vs inactive and new vs earlier charts read instead of every member''s months.';
+COMMENT ON COLUMN guild_monthly_status.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_monthly_status.month IS 'First day of the calendar month in settings.calendar_time_zone.';
+COMMENT ON COLUMN guild_monthly_status.was_active IS 'Active by voice, messages or event attendance that month.';
+COMMENT ON COLUMN guild_monthly_status.is_new IS 'The month is the member''s first in member_monthly_status.';
+COMMENT ON COLUMN guild_monthly_status.members IS 'Members.';
+SELECT pg_catalog.pg_extension_config_dump('guild_monthly_status', '');
+-- A member's first month, one step down this index instead of a scan of their months.
+CREATE INDEX member_monthly_status_user_idx ON member_monthly_status (guild_id, user_id, month);
+
+CREATE TABLE guild_points_reason_daily (
+    guild_id      bigint NOT NULL,
+    day           date   NOT NULL,
+    reason        text   NOT NULL,
+    earned        bigint NOT NULL,
+    spent         bigint NOT NULL,
+    transactions  bigint NOT NULL,
+    PRIMARY KEY (guild_id, day, reason)
+);
+COMMENT ON TABLE guild_points_reason_daily IS
+    'Point flows per guild, calendar day (guild time zone) and reason, summed from member_points_daily: what the earn vs spend by type chart reads instead of every member''s rows.';
+COMMENT ON COLUMN guild_points_reason_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_points_reason_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN guild_points_reason_daily.reason IS 'The transactions'' reason as sent (may be empty).';
+COMMENT ON COLUMN guild_points_reason_daily.earned IS 'Points earned (positive amounts).';
+COMMENT ON COLUMN guild_points_reason_daily.spent IS 'Points spent (negative amounts, as a positive number).';
+COMMENT ON COLUMN guild_points_reason_daily.transactions IS 'Transactions.';
+SELECT pg_catalog.pg_extension_config_dump('guild_points_reason_daily', '');
+
+CREATE TABLE member_points_monthly (
+    guild_id      bigint NOT NULL,
+    month         date   NOT NULL,
+    user_id       bigint NOT NULL,
+    earned        bigint NOT NULL,
+    spent         bigint NOT NULL,
+    transactions  bigint NOT NULL,
+    PRIMARY KEY (guild_id, month, user_id)
+);
+COMMENT ON TABLE member_points_monthly IS
+    'Point flows per member and calendar month (guild time zone), all reasons together, summed from member_points_daily: what the top earners and spenders charts read instead of every member''s days.';
+COMMENT ON COLUMN member_points_monthly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_points_monthly.month IS 'First day of the calendar month in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_points_monthly.user_id IS 'Discord user snowflake of the holder.';
+COMMENT ON COLUMN member_points_monthly.earned IS 'Points earned (positive amounts).';
+COMMENT ON COLUMN member_points_monthly.spent IS 'Points spent (negative amounts, as a positive number).';
+COMMENT ON COLUMN member_points_monthly.transactions IS 'Transactions.';
+SELECT pg_catalog.pg_extension_config_dump('member_points_monthly', '');
+
+CREATE TABLE member_point_balances (
+    guild_id   bigint NOT NULL,
+    user_id    bigint NOT NULL,
+    balance    bigint NOT NULL,
+    first_day  date   NOT NULL,
+    PRIMARY KEY (guild_id, user_id)
+);
+COMMENT ON TABLE member_point_balances IS
+    'Every point account''s balance at the end of the last day economy_daily holds for its guild, kept by build_rollups() so that an incremental build walks the economy on from there instead of summing the whole ledger again. Internal state of the builder.';
+COMMENT ON COLUMN member_point_balances.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_point_balances.user_id IS 'Discord user snowflake of the holder.';
+COMMENT ON COLUMN member_point_balances.balance IS 'Sum of the holder''s transactions up to the end of that day (may be negative).';
+COMMENT ON COLUMN member_point_balances.first_day IS 'Calendar day (guild time zone) of the holder''s first transaction.';
+SELECT pg_catalog.pg_extension_config_dump('member_point_balances', '');
+
+CREATE FUNCTION _add_point_balances(guild_id bigint, from_day date, to_day date)
+RETURNS void
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    INSERT INTO @extschema@.member_point_balances AS b (guild_id, user_id, balance, first_day)
+    SELECT p.guild_id, p.user_id, sum(p.earned - p.spent)::bigint, min(p.day)
+    FROM @extschema@.member_points_daily p
+    WHERE p.guild_id = _add_point_balances.guild_id AND p.day BETWEEN _add_point_balances.from_day AND _add_point_balances.to_day
+    GROUP BY p.guild_id, p.user_id
+    ON CONFLICT ON CONSTRAINT member_point_balances_pkey
+    DO UPDATE SET balance = b.balance + excluded.balance, first_day = least(b.first_day, excluded.first_day);
+END;
+COMMENT ON FUNCTION _add_point_balances(bigint, date, date) IS
+    'Internal to build_rollups(): adds the flows of member_points_daily from from_day to to_day to member_point_balances.';
+
 CREATE FUNCTION _rollup_dashboards(guild_id bigint, tz text, horizon timestamptz, voice_from timestamptz,
                                    messages_from timestamptz, active_from timestamptz, points_from timestamptz)
 RETURNS void
@@ -528,6 +628,8 @@ DECLARE
     first_day date;
     last_day  date;
     lo        date;
+    built_to  date;
+    streak    integer;
 BEGIN
     -- Chat per channel and day, and per 5 minutes, from the first day with new messages.
     IF messages_from IS NOT NULL THEN
@@ -637,10 +739,32 @@ BEGIN
         END IF;
     END IF;
 
-    -- Point flows and the economy from the first day with new transactions. The economy's
-    -- balances carry over from earlier days, which _economy_health() folds into its opening.
+    -- Point flows and the economy from the first day with new transactions (and from the day
+    -- after the last one built, so that quiet days between count too). The walk picks up from
+    -- member_point_balances, the balances at the end of the last day built: first taken back
+    -- to the day before the rewrite with the flows the rollup held, so that a build reads only
+    -- the days it rewrites, not the whole ledger.
     IF points_from IS NOT NULL THEN
+        SELECT (min(t.tx_ts) AT TIME ZONE tz)::date, (max(t.tx_ts) AT TIME ZONE tz)::date INTO first_day, last_day
+          FROM @extschema@.raw_point_transactions t WHERE t.guild_id = g;
+        SELECT max(e.day) INTO built_to FROM @extschema@.economy_daily e WHERE e.guild_id = g;
+        IF built_to IS NULL OR NOT EXISTS (SELECT 1 FROM @extschema@.member_point_balances b WHERE b.guild_id = g) THEN
+            -- Nothing to take back from: the balances start over from the flows before lo.
+            DELETE FROM @extschema@.member_point_balances b WHERE b.guild_id = g;
+            built_to := '-infinity';
+        END IF;
         day_from := (points_from AT TIME ZONE tz)::date;
+        lo := greatest(least(day_from, built_to + 1), first_day);
+        IF built_to >= lo THEN
+            UPDATE @extschema@.member_point_balances b SET balance = b.balance - x.net
+              FROM (SELECT p.user_id, sum(p.earned - p.spent)::bigint AS net FROM @extschema@.member_points_daily p
+                     WHERE p.guild_id = g AND p.day BETWEEN lo AND built_to GROUP BY p.user_id) x
+             WHERE b.guild_id = g AND b.user_id = x.user_id;
+            DELETE FROM @extschema@.member_point_balances b WHERE b.guild_id = g AND b.first_day >= lo;
+        ELSIF built_to < lo - 1 THEN
+            PERFORM @extschema@._add_point_balances(g, built_to + 1, lo - 1);
+        END IF;
+
         DELETE FROM @extschema@.member_points_daily p WHERE p.guild_id = g AND p.day >= day_from;
         INSERT INTO @extschema@.member_points_daily (guild_id, day, user_id, reason, earned, spent, transactions)
         SELECT g, (t.tx_ts AT TIME ZONE tz)::date, t.user_id, t.reason,
@@ -649,20 +773,36 @@ BEGIN
         FROM @extschema@.raw_point_transactions t
         WHERE t.guild_id = g AND t.tx_ts >= (day_from::timestamp AT TIME ZONE tz)
         GROUP BY 2, 3, 4;
+        DELETE FROM @extschema@.guild_points_reason_daily r WHERE r.guild_id = g AND r.day >= day_from;
+        INSERT INTO @extschema@.guild_points_reason_daily (guild_id, day, reason, earned, spent, transactions)
+        SELECT g, p.day, p.reason, sum(p.earned), sum(p.spent), sum(p.transactions)
+        FROM @extschema@.member_points_daily p
+        WHERE p.guild_id = g AND p.day >= day_from
+        GROUP BY p.day, p.reason;
+        DELETE FROM @extschema@.member_points_monthly m
+         WHERE m.guild_id = g AND m.month >= date_trunc('month', day_from)::date;
+        INSERT INTO @extschema@.member_points_monthly (guild_id, month, user_id, earned, spent, transactions)
+        SELECT g, date_trunc('month', p.day)::date, p.user_id, sum(p.earned), sum(p.spent), sum(p.transactions)
+        FROM @extschema@.member_points_daily p
+        WHERE p.guild_id = g AND p.day >= date_trunc('month', day_from)::date
+        GROUP BY 2, 3;
 
-        SELECT (min(t.tx_ts) AT TIME ZONE tz)::date, (max(t.tx_ts) AT TIME ZONE tz)::date INTO first_day, last_day
-          FROM @extschema@.raw_point_transactions t WHERE t.guild_id = g;
-        lo := greatest(day_from, first_day);
-        DELETE FROM @extschema@.economy_daily e WHERE e.guild_id = g AND e.day >= lo;
-        IF lo IS NOT NULL THEN
+        IF lo IS NULL THEN
+            -- No transaction left (all erased, or opted out on arrival).
+            DELETE FROM @extschema@.economy_daily e WHERE e.guild_id = g;
+            DELETE FROM @extschema@.member_point_balances b WHERE b.guild_id = g;
+        ELSE
+            SELECT e.negative_streak INTO streak FROM @extschema@.economy_daily e WHERE e.guild_id = g AND e.day = lo - 1;
+            DELETE FROM @extschema@.economy_daily e WHERE e.guild_id = g AND e.day >= lo;
             INSERT INTO @extschema@.economy_daily
-            SELECT g, h.* FROM @extschema@._economy_health(g, lo, last_day) h;
+            SELECT g, h.* FROM @extschema@._economy_health_continued(g, lo, last_day, coalesce(streak, 0)) h;
+            PERFORM @extschema@._add_point_balances(g, lo, last_day);
         END IF;
     END IF;
 END
 $$;
 COMMENT ON FUNCTION _rollup_dashboards(bigint, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz) IS
-    'Internal to build_rollups(): refreshes one guild''s dashboard rollups (chat_channel_daily, chat_activity_5min, guild_voice_hourly, guild_activity_daily, member_points_daily, economy_daily) from the first instant each input changed (NULL: unchanged), in the guild''s time zone tz, open voice sessions counted up to horizon.';
+    'Internal to build_rollups(): refreshes one guild''s dashboard rollups (chat_channel_daily, chat_activity_5min, guild_voice_hourly, guild_activity_daily, member_points_daily, guild_points_reason_daily, member_points_monthly, economy_daily with member_point_balances) from the first instant each input changed (NULL: unchanged), in the guild''s time zone tz, open voice sessions counted up to horizon.';
 
 CREATE FUNCTION _rollup_server_polls(poll_ids int8multirange)
 RETURNS void

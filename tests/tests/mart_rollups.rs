@@ -94,6 +94,56 @@ fn loaded(cluster: &Cluster, test: &str) -> (TestDb, i64) {
     (db, guild)
 }
 
+/// The point balances build_rollups() keeps between builds, against the raw ledger summed per
+/// holder up to the last day built.
+fn assert_balances_match_the_ledger(client: &mut Client, what: &str) {
+    assert_same(
+        client,
+        &format!("member_point_balances {what}"),
+        "SELECT user_id, balance, first_day FROM guildstats.member_point_balances",
+        &format!(
+            "SELECT user_id, sum(amount)::bigint, min((tx_ts AT TIME ZONE '{TZ}')::date)
+             FROM guildstats.raw_point_transactions GROUP BY user_id"
+        ),
+    );
+}
+
+/// Every column of the economy rollup, floats rounded, for comparing two builds.
+const ECONOMY_ROWS: &str = "
+    SELECT guild_id, day, circulation, earned, spent, net, accounts, users_with_points,
+           round(median_balance::numeric, 6) AS median, round(top1_share::numeric, 9) AS top1,
+           round(gini::numeric, 9) AS gini, round(inflation::numeric, 9) AS inflation, negative_streak,
+           alert_inflation, alert_net_negative, alert_gini, alerts
+    FROM guildstats.economy_daily";
+
+/// economy_daily as the incremental builds left it must equal a full rebuild's.
+fn assert_incremental_equals_full(client: &mut Client, what: &str) {
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS incremental_economy;
+             CREATE TABLE incremental_economy AS {ECONOMY_ROWS};
+             SELECT * FROM guildstats.build_rollups(full => true);"
+        ))
+        .expect("full rebuild");
+    assert_same(
+        client,
+        &format!("economy_daily {what}: incremental builds against a full rebuild"),
+        "SELECT * FROM incremental_economy",
+        ECONOMY_ROWS,
+    );
+}
+
+/// Point flows per member and month (in Berlin) with the member's name, from the raw ledger.
+static MEMBERS_MONTHLY_PLAIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT date_trunc('month', t.tx_ts AT TIME ZONE '{TZ}')::date, t.user_id,
+                coalesce((SELECT m.display_name FROM guildstats.members m WHERE m.user_id = t.user_id),
+                         'user ' || t.user_id),
+                sum(greatest(t.amount, 0))::numeric, sum(greatest(-t.amount, 0))::numeric, count(*)
+         FROM guildstats.raw_point_transactions t GROUP BY 1, 2"
+    )
+});
+
 /// Every active day of every user, from the raw rows: what activity_events means without
 /// member events.
 const ACTIVE: &str = "
@@ -296,6 +346,30 @@ fn rollup_backed_mart_views_equal_plain_sql_after_late_rows() {
              FROM guildstats.economy_health({guild})"
         ),
     );
+    // The streak of days with a negative net, counted by plain SQL as the distance to the last
+    // day that was not negative (independent of the walk).
+    assert_same(
+        &mut client,
+        "economy_daily: negative_streak against plain SQL",
+        "SELECT day, negative_streak FROM guildstats.economy_daily",
+        &format!(
+            "WITH days AS (
+                 SELECT generate_series(min((tx_ts AT TIME ZONE '{TZ}')::date), max((tx_ts AT TIME ZONE '{TZ}')::date),
+                                        interval '1 day')::date AS day
+                 FROM guildstats.raw_point_transactions),
+             net AS (
+                 SELECT d.day, coalesce((SELECT sum(t.amount) FROM guildstats.raw_point_transactions t
+                                          WHERE (t.tx_ts AT TIME ZONE '{TZ}')::date = d.day), 0) AS net
+                 FROM days d)
+             SELECT n.day, (n.day - coalesce((SELECT max(o.day) FROM net o WHERE o.day <= n.day AND o.net >= 0),
+                                             (SELECT min(day) - 1 FROM days)))::int
+             FROM net n"
+        ),
+    );
+    assert_balances_match_the_ledger(&mut client, "after three incremental builds");
+    assert_incremental_equals_full(&mut client, "after late and out-of-order transactions");
+    assert_balances_match_the_ledger(&mut client, "after a full rebuild");
+
     assert_same(
         &mut client,
         "economy_flows_daily",
@@ -305,6 +379,32 @@ fn rollup_backed_mart_views_equal_plain_sql_after_late_rows() {
                     sum(greatest(amount, 0))::numeric, sum(greatest(-amount, 0))::numeric, count(*)
              FROM guildstats.raw_point_transactions GROUP BY 1, 2, 3"
         ),
+    );
+    assert_same(
+        &mut client,
+        "member_status_counts_monthly against the member months counted by plain SQL",
+        "SELECT month, status, tenure, members FROM guildstats_mart.member_status_counts_monthly",
+        "SELECT month, CASE WHEN was_active THEN 'active' ELSE 'inactive' END,
+                CASE WHEN month = first THEN 'new this month' ELSE 'from earlier months' END, count(*)
+         FROM (SELECT month, was_active, min(month) OVER (PARTITION BY user_id) AS first
+               FROM guildstats.member_monthly_status) s
+         GROUP BY 1, 2, 3",
+    );
+    assert_same(
+        &mut client,
+        "economy_reasons_daily",
+        "SELECT day, reason, earned, spent, transactions FROM guildstats_mart.economy_reasons_daily",
+        &format!(
+            "SELECT (tx_ts AT TIME ZONE '{TZ}')::date, CASE WHEN reason = '' THEN '(none)' ELSE reason END,
+                    sum(greatest(amount, 0))::numeric, sum(greatest(-amount, 0))::numeric, count(*)
+             FROM guildstats.raw_point_transactions GROUP BY 1, 2"
+        ),
+    );
+    assert_same(
+        &mut client,
+        "economy_members_monthly",
+        "SELECT month, user_id, member_name, earned, spent, transactions FROM guildstats_mart.economy_members_monthly",
+        &MEMBERS_MONTHLY_PLAIN,
     );
     assert_same(
         &mut client,
@@ -362,7 +462,12 @@ fn erasure_and_isolation_reach_the_dashboard_rollups() {
             "SELECT * FROM guildstats.erase_member(guild_id => {guild}, user_id => {user})"
         ))
         .expect("erase_member");
-    for table in ["member_active_days", "member_points_daily"] {
+    for table in [
+        "member_active_days",
+        "member_points_daily",
+        "member_points_monthly",
+        "member_point_balances",
+    ] {
         let left: i64 = client
             .query_one(
                 &format!("SELECT count(*) FROM guildstats.{table} WHERE user_id = {user}"),
@@ -386,6 +491,61 @@ fn erasure_and_isolation_reach_the_dashboard_rollups() {
         ),
     );
 
+    assert_same(
+        &mut client,
+        "economy_members_monthly after erase_member()",
+        "SELECT month, user_id, member_name, earned, spent, transactions FROM guildstats_mart.economy_members_monthly",
+        &MEMBERS_MONTHLY_PLAIN,
+    );
+    // The balances kept between builds lose the member with their rows; the next incremental
+    // build, with a late transaction and one on a new last day, walks on from them: its days
+    // equal one walk over the whole (erased) ledger, and the rebuilt days a full rebuild's.
+    assert_balances_match_the_ledger(&mut client, "after erase_member()");
+    client
+        .batch_execute(&format!(
+            "INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, reason, tx_ts, tx_key)
+             SELECT {guild}, min(user_id), 25, 'late', min(tx_ts) + interval '3 days', 'late after erasure'
+               FROM guildstats.raw_point_transactions;
+             INSERT INTO guildstats.raw_point_transactions (guild_id, user_id, amount, reason, tx_ts, tx_key)
+             SELECT {guild}, max(user_id), -7, 'shop', max(tx_ts) + interval '2 days', 'new day after erasure'
+               FROM guildstats.raw_point_transactions;"
+        ))
+        .expect("new transactions");
+    build(&mut client);
+    assert_balances_match_the_ledger(&mut client, "after erase_member() and a new build");
+    assert_same(
+        &mut client,
+        "economy_daily after erase_member() and late rows, from the late day on, against economy_health()",
+        "SELECT day, circulation, accounts, round(gini::numeric, 9), negative_streak FROM guildstats.economy_daily
+         WHERE day >= (SELECT (min(tx_ts) AT TIME ZONE 'Europe/Berlin')::date + 3 FROM guildstats.raw_point_transactions)",
+        &format!(
+            "SELECT day, circulation, accounts, round(gini::numeric, 9), negative_streak FROM guildstats.economy_health({guild})
+             WHERE day >= (SELECT (min(tx_ts) AT TIME ZONE '{TZ}')::date + 3 FROM guildstats.raw_point_transactions)"
+        ),
+    );
+
+    // A guild without a single transaction gets no economy rows and no balances, incremental or full.
+    client
+        .batch_execute(&format!(
+            "INSERT INTO guildstats.settings (guild_id, calendar_time_zone) VALUES ({guild} + 7, '{TZ}');
+             SELECT * FROM guildstats.build_rollups(full => true);"
+        ))
+        .expect("an empty guild");
+    for table in ["economy_daily", "member_point_balances"] {
+        let rows: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM guildstats.{table} WHERE guild_id <> {guild}"),
+                &[],
+            )
+            .expect("count")
+            .get(0);
+        assert_eq!(
+            rows, 0,
+            "guildstats.{table} has rows of a guild without transactions"
+        );
+    }
+    assert_balances_match_the_ledger(&mut client, "after a full rebuild");
+
     // A reader bound to another guild sees no row of this one through the rollup-backed views.
     apply_roles_script(&db.cluster, &db);
     login_role(&db.cluster, "rollup_reader_login", "guildstats_reader");
@@ -404,6 +564,9 @@ fn erasure_and_isolation_reach_the_dashboard_rollups() {
         "voice_hour_weekday",
         "economy_daily",
         "economy_flows_daily",
+        "economy_reasons_daily",
+        "economy_members_monthly",
+        "member_status_counts_monthly",
         "game_servers_hourly",
         "ingest_lag_hourly",
     ];

@@ -489,3 +489,35 @@ fn the_upgrade_sets_0_1_0_rows_with_bad_timestamps_aside() {
         .collect();
     assert!(statuses.iter().all(|s| s == "ok"), "{statuses:?}");
 }
+
+#[test]
+fn health_counts_a_flood_of_quarantined_rows_up_to_a_cap() {
+    let Some(cluster) = Cluster::from_env("timestamps_quarantine_cap") else {
+        return;
+    };
+    let db = TestDb::create(&cluster, "timestamps_quarantine_cap");
+    let mut owner = db.connect();
+    // 100,001 rows of one table and 3 of another: the first is counted up to the cap (an exact
+    // count of millions would cost seconds on every dashboard refresh), the second exactly.
+    owner
+        .batch_execute(
+            "INSERT INTO guildstats.quarantine (source_table, guild_id, row_data, row_hash, reason)
+             SELECT 'raw_messages', 1, '{}', sha256(i::text::bytea), 'test' FROM generate_series(1, 100001) i;
+             INSERT INTO guildstats.quarantine (source_table, guild_id, row_data, row_hash, reason)
+             SELECT 'raw_heartbeats', 1, '{}', sha256(i::text::bytea), 'test' FROM generate_series(1, 3) i;",
+        )
+        .expect("quarantine rows");
+    let (status, detail): (String, String) = owner
+        .query_one(
+            "SELECT status, detail FROM guildstats.health() WHERE check_name = 'quarantined rows'",
+            &[],
+        )
+        .map(|r| (r.get(0), r.get(1)))
+        .expect("health");
+    assert_eq!(status, "found");
+    assert!(
+        detail.starts_with("over 100003 raw rows")
+            && detail.ends_with("(raw_heartbeats: 3, raw_messages: over 100000)"),
+        "{detail}"
+    );
+}

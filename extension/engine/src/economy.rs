@@ -136,14 +136,73 @@ pub fn economy_health(
     thresholds: Thresholds,
 ) -> Vec<HealthDay> {
     let mut flows = flows.into_iter().peekable();
-    let mut ledger = Ledger::default();
-    let mut out = Vec::new();
-    let mut streak = 0u32;
-    let mut previous_circulation: Option<i128> = None;
-    let mut day = match flows.peek() {
+    let start = match flows.peek() {
         Some(f) => f.day.min(from),
         None => from,
     };
+    walk(
+        Ledger::default(),
+        0,
+        None,
+        flows,
+        start,
+        from,
+        to,
+        thresholds,
+    )
+}
+
+/// Where a walk picks up when the days before `from` were walked before (and their end state
+/// kept): every account's balance at the end of the day before `from`, and that day's
+/// negative-net streak. An incremental build then reads only the days it rewrites.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Opening {
+    /// (user, balance) of every account with a transaction before `from`.
+    pub balances: Vec<(i64, i64)>,
+    /// The negative_streak of the day before `from` (0 when there was none).
+    pub streak: u32,
+}
+
+/// The same days as [`economy_health`] over the whole ledger, from an [`Opening`] and the
+/// flows of `from..=to` only (in day order; earlier ones are folded into the opening).
+pub fn economy_health_continued(
+    opening: Opening,
+    flows: impl IntoIterator<Item = Flow>,
+    from: i32,
+    to: i32,
+    thresholds: Thresholds,
+) -> Vec<HealthDay> {
+    let mut ledger = Ledger::default();
+    for &(user, balance) in &opening.balances {
+        ledger.apply(user, balance);
+    }
+    // With no account yet the day before had no circulation to grow from, as in a full walk.
+    let previous = (!opening.balances.is_empty()).then_some(ledger.circulation);
+    walk(
+        ledger,
+        opening.streak,
+        previous,
+        flows.into_iter().peekable(),
+        from,
+        from,
+        to,
+        thresholds,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk<I: Iterator<Item = Flow>>(
+    mut ledger: Ledger,
+    mut streak: u32,
+    mut previous_circulation: Option<i128>,
+    mut flows: std::iter::Peekable<I>,
+    start: i32,
+    from: i32,
+    to: i32,
+    thresholds: Thresholds,
+) -> Vec<HealthDay> {
+    let mut out = Vec::new();
+    let mut day = start;
     while day <= to {
         let (mut earned, mut spent) = (0i64, 0i64);
         while let Some(flow) = flows.next_if(|f| f.day <= day) {
@@ -282,6 +341,46 @@ mod tests {
         assert_eq!(days[0].users_with_points, 1);
         assert_eq!(days[0].accounts, 2);
         assert_eq!(days[0].gini, Some(0.5));
+    }
+
+    #[test]
+    fn a_continued_walk_equals_the_whole_walk() {
+        // Net negative on days 2..=8 (a streak longer than the alert's 3 days crosses the cut),
+        // an overdraft, an account that appears after the cut and one that moves only before it.
+        let mut flows = vec![
+            flow(0, 1, 500),
+            flow(0, 2, 40),
+            flow(1, 3, 7),
+            flow(2, 2, -60),
+        ];
+        for d in 3..=8 {
+            flows.push(flow(d, 1, -(d as i64) * 3));
+        }
+        flows.extend([flow(9, 4, 90), flow(10, 4, 1), flow(9, 1, 1_000)]);
+        flows.sort_by_key(|f| f.day);
+        let whole = economy_health(flows.clone(), 0, 10, Thresholds::default());
+        for cut in 1..=10 {
+            let mut balances = std::collections::BTreeMap::new();
+            for f in flows.iter().filter(|f| f.day < cut) {
+                *balances.entry(f.user_id).or_insert(0) += f.earned - f.spent;
+            }
+            let opening = Opening {
+                balances: balances.into_iter().collect(),
+                streak: whole[cut as usize - 1].negative_streak,
+            };
+            let rest = flows.iter().copied().filter(|f| f.day >= cut);
+            let continued = economy_health_continued(opening, rest, cut, 10, Thresholds::default());
+            assert_eq!(continued, whole[cut as usize..], "cut at day {cut}");
+        }
+        assert_eq!(whole[8].negative_streak, 7);
+        let empty = economy_health_continued(
+            Opening::default(),
+            flows.clone(),
+            0,
+            10,
+            Thresholds::default(),
+        );
+        assert_eq!(empty, whole);
     }
 
     #[test]
