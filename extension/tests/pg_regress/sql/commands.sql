@@ -104,6 +104,9 @@ SELECT c ->> 'built_through' IS NOT NULL AS built, c ->> 'ok' AS ok, c ->> 'day'
        c -> 'economy_alerts' AS economy_alerts, jsonb_array_length(c -> 'health_problems') > 0 AS has_problems
 FROM guildstats.command_community(77, as_of => '2026-03-10 18:00+00') c;
 
+-- /community runs without JIT: compiling health()'s plan cost far more than running it.
+SELECT proconfig FROM pg_proc WHERE oid = 'guildstats.command_community(bigint, timestamptz)'::regprocedure;
+
 -- Admins: listed per guild.
 INSERT INTO guildstats.command_admins (guild_id, user_id) VALUES (77, 7);
 SELECT guildstats.command_is_admin(77, 7) AS admin, guildstats.command_is_admin(78, 7) AS other_guild,
