@@ -548,4 +548,148 @@ fn server_shows_who_is_in_voice() {
     // Another guild sees the same server, with nobody of its own in voice.
     let a = answer(&mut client, "guildstats.command_server(2)");
     assert_eq!(a["servers"][0]["players"][1]["user_id"], Value::Null);
+    // Each server's own latest poll, whichever server polled last (the walk over the
+    // (server, polled_at) key steps from server to server).
+    client
+        .batch_execute(
+            "INSERT INTO guildstats.raw_server_polls (server, polled_at, ok, protocol, error)
+             VALUES ('198.51.100.7:27960', '2026-03-11 18:00+00', false, 'q3', 'timeout'),
+                    ('198.51.100.7:27960', '2026-03-11 17:00+00', true, 'q3', NULL),
+                    ('203.0.113.9:27960', '2026-03-11 21:00+00', false, 'q3', 'refused')",
+        )
+        .expect("more polls");
+    let a = answer(&mut client, "guildstats.command_server(1)");
+    let latest: Vec<(Value, Value, Value)> = a["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .map(|s| {
+            (
+                s["server"].clone(),
+                s["polled_at"].clone(),
+                s["error"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        latest,
+        vec![
+            (
+                json!("198.51.100.7:27960"),
+                json!("2026-03-11T18:00:00+00:00"),
+                json!("timeout")
+            ),
+            (
+                json!("203.0.113.5:27960"),
+                json!("2026-03-11T20:00:00+00:00"),
+                Value::Null
+            ),
+            (
+                json!("203.0.113.9:27960"),
+                json!("2026-03-11T21:00:00+00:00"),
+                json!("refused")
+            ),
+        ]
+    );
+}
+
+/// What /community answered before it read the rollups: every number recomputed from the raw
+/// and core tables by the public functions (activity_daily, retention_dn, economy_health).
+const COMMUNITY_RECOMPUTED: &str = "
+    WITH z AS (SELECT ($2::timestamptz AT TIME ZONE s.calendar_time_zone)::date AS today
+               FROM guildstats.settings_for($1) s),
+    d AS (SELECT a.* FROM z, guildstats.activity_daily($1, z.today, z.today) a)
+    SELECT jsonb_build_object(
+        'ok', true, 'day', z.today,
+        'dau', coalesce((SELECT d.dau FROM d), 0), 'mau', coalesce((SELECT d.mau FROM d), 0),
+        'dau_mau', (SELECT round(d.dau_mau::numeric, 3)::double precision FROM d),
+        'd7', (SELECT round(r.rate::numeric, 3)::double precision FROM guildstats.retention_dn($1, '{7}') r),
+        'd30', (SELECT round(r.rate::numeric, 3)::double precision FROM guildstats.retention_dn($1, '{30}') r),
+        'economy_alerts', coalesce((SELECT jsonb_agg(jsonb_build_object('day', e.day, 'alert', al.alert) ORDER BY e.day DESC, al.alert)
+                                    FROM guildstats.economy_health($1, z.today - 29, z.today) e,
+                                         unnest(e.alerts) AS al(alert)), '[]'),
+        'health_problems', coalesce((SELECT jsonb_agg(h.severity || ': ' || h.check_name || ' ' || h.status || coalesce(' (' || h.detail || ')', '')
+                                                      ORDER BY h.severity, h.check_name)
+                                     FROM guildstats.health() h WHERE h.status <> 'ok'), '[]'))::text
+    FROM z";
+
+#[test]
+fn community_from_the_rollups_equals_the_recomputed_answer() {
+    use guildstats_synth::{pg, Community, CommunityConfig, Table};
+    let Some(cluster) = guildstats_e2e::Cluster::from_env("cmd_community") else {
+        return;
+    };
+    let config = CommunityConfig {
+        days: 60,
+        ..CommunityConfig::tiny().with_seed(31)
+    };
+    let community = Community::new(config).expect("valid config");
+    let db = TestDb::create(&cluster, "cmd_community");
+    let mut client = db.connect();
+    pg::load_where(&mut client, &community, &[Table::Guilds], |_| true).expect("guilds");
+    client
+        .batch_execute(
+            "INSERT INTO guildstats.settings (guild_id, calendar_time_zone)
+             SELECT DISTINCT guild_id, 'Europe/Berlin' FROM guildstats.raw_guilds",
+        )
+        .expect("settings");
+    pg::load_where(&mut client, &community, &Table::ALL, |r| {
+        r.table() != Table::Guilds
+    })
+    .expect("synthetic load");
+    client
+        .batch_execute("SELECT * FROM guildstats.build_all()")
+        .expect("build_all");
+    let row = client
+        .query_one(
+            "SELECT min(guild_id), min(activity_at), max(activity_at) FROM guildstats.activity_events
+             WHERE kind <> 'member' AND guild_id = (SELECT min(guild_id) FROM guildstats.raw_guilds)",
+            &[],
+        )
+        .expect("bounds");
+    let guild: i64 = row.get(0);
+    let (first, last): (std::time::SystemTime, std::time::SystemTime) = (row.get(1), row.get(2));
+    let day = std::time::Duration::from_secs(86_400);
+    let mut alerts_seen = 0;
+    // Inside the data, its first and last days, and after it (the rollups stop at the last
+    // active day and the last day with points; the recomputation goes on).
+    for as_of in [
+        first - day,
+        first,
+        first + 10 * day,
+        first + 33 * day,
+        last - 3 * day,
+        last,
+        last + 2 * day,
+        last + 20 * day,
+        last + 45 * day,
+    ] {
+        let from_rollups: String = client
+            .query_one(
+                "SELECT guildstats.command_community($1, $2)::text",
+                &[&guild, &as_of],
+            )
+            .expect("command_community")
+            .get(0);
+        let mut from_rollups: Value = serde_json::from_str(&from_rollups).expect("jsonb");
+        let recomputed: String = client
+            .query_one(COMMUNITY_RECOMPUTED, &[&guild, &as_of])
+            .expect("recomputed")
+            .get(0);
+        let recomputed: Value = serde_json::from_str(&recomputed).expect("jsonb");
+        let built = from_rollups
+            .as_object_mut()
+            .expect("object")
+            .remove("built_through");
+        assert!(
+            built.is_some_and(|b| b.is_string()),
+            "built_through is the time of the last rollup build"
+        );
+        assert_eq!(from_rollups, recomputed, "as of {as_of:?}");
+        alerts_seen += recomputed["economy_alerts"].as_array().map_or(0, Vec::len);
+    }
+    assert!(
+        alerts_seen > 0,
+        "the community raises economy alerts to compare"
+    );
 }

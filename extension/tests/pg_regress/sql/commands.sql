@@ -96,9 +96,16 @@ SELECT r ->> 'user_id' AS user_id, r ->> 'value' AS messages
 FROM jsonb_array_elements(guildstats.command_top(77, 'messages', 'month', as_of => '2026-03-11 12:00+00', max_rows => 1) -> 'rows') r;
 
 -- /community: activity on 03-10 (members 1 and 2 wrote), no economy, health problems listed.
-SELECT c ->> 'ok' AS ok, c ->> 'day' AS day, c ->> 'dau' AS dau, c ->> 'mau' AS mau, c ->> 'dau_mau' AS dau_mau,
+-- It reads the rollups: nothing counts before build_rollups() has run.
+SELECT c ->> 'dau' AS dau, c ->> 'built_through' AS built_through
+FROM guildstats.command_community(77, as_of => '2026-03-10 18:00+00') c;
+SELECT status FROM guildstats.build_rollups();
+SELECT c ->> 'built_through' IS NOT NULL AS built, c ->> 'ok' AS ok, c ->> 'day' AS day, c ->> 'dau' AS dau, c ->> 'mau' AS mau, c ->> 'dau_mau' AS dau_mau,
        c -> 'economy_alerts' AS economy_alerts, jsonb_array_length(c -> 'health_problems') > 0 AS has_problems
 FROM guildstats.command_community(77, as_of => '2026-03-10 18:00+00') c;
+
+-- /community runs without JIT: compiling health()'s plan cost far more than running it.
+SELECT proconfig FROM pg_proc WHERE oid = 'guildstats.command_community(bigint, timestamptz)'::regprocedure;
 
 -- Admins: listed per guild.
 INSERT INTO guildstats.command_admins (guild_id, user_id) VALUES (77, 7);
