@@ -215,6 +215,23 @@ END;
 COMMENT ON FUNCTION _voice_overlap_rounds(bigint, bigint) IS
     'Internal: per GUID, the counted ET:Legacy rounds it played during which the member was in a voice channel of the guild (AFK excluded). A round spans its time used (else its time limit) before its save time, the server''s local time read in the guild''s calendar time zone.';
 
+CREATE FUNCTION _command_as_of(as_of timestamptz)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    -- Periods, weeks and months are counted back from as_of: an infinite one has none of them
+    -- (the answer would be for the day "infinity"), so it is refused by name.
+    IF as_of IS NOT NULL AND NOT isfinite(as_of) THEN
+        RAISE EXCEPTION 'as_of => %: the commands answer at a finite time (leave it NULL for now)', as_of
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN coalesce(as_of, now());
+END
+$$;
+COMMENT ON FUNCTION _command_as_of(timestamptz) IS
+    'Internal: the time a command answers at: as_of, or now() when it is NULL; an infinite as_of is an error naming it.';
+
 CREATE FUNCTION _command_period_start(guild_id bigint, period text, as_of timestamptz)
 RETURNS timestamptz
 LANGUAGE sql STABLE
@@ -356,7 +373,7 @@ RETURNS jsonb
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-    at_time timestamptz := coalesce(as_of, now());
+    at_time timestamptz := @extschema@._command_as_of(as_of);
     cfg record;
     found_guid text;
     linked_user bigint;
@@ -495,7 +512,7 @@ AS $$
 DECLARE
     metrics constant text[] := ARRAY['kills', 'dpm', 'kd', 'damage', 'gibs', 'time', 'voice_hours', 'messages'];
     periods constant text[] := ARRAY['week', 'month', 'season', 'all'];
-    at_time timestamptz := coalesce(as_of, now());
+    at_time timestamptz := @extschema@._command_as_of(as_of);
     cfg record;
     since timestamptz;
     wanted_map text := nullif(btrim(map), '');
@@ -758,7 +775,7 @@ RETURNS jsonb
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-    at_time timestamptz := coalesce(as_of, now());
+    at_time timestamptz := @extschema@._command_as_of(as_of);
     tz text := (SELECT s.calendar_time_zone FROM @extschema@.settings_for(command_voice.guild_id) s);
     wk_from timestamptz := @extschema@._command_period_start(command_voice.guild_id, 'week', at_time);
     mo_from timestamptz := @extschema@._command_period_start(command_voice.guild_id, 'month', at_time);
@@ -824,7 +841,7 @@ LANGUAGE plpgsql STABLE
 SET jit = off
 AS $$
 DECLARE
-    at_time timestamptz := coalesce(as_of, now());
+    at_time timestamptz := @extschema@._command_as_of(as_of);
     tz text := (SELECT s.calendar_time_zone FROM @extschema@.settings_for(command_community.guild_id) s);
     today date := (at_time AT TIME ZONE tz)::date;
     last_day date;

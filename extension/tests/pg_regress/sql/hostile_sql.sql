@@ -63,6 +63,13 @@ SELECT count(*) FROM guildstats.activity_daily(4242, NULL, date '2026-01-05' + 3
 ROLLBACK TO refused;
 SELECT guildstats.command_community(4242, as_of => 'infinity');
 ROLLBACK TO refused;
+-- The other commands that count periods back from as_of refuse it the same way.
+SELECT guildstats.command_voice(4242, 1, as_of => '-infinity');
+ROLLBACK TO refused;
+SELECT guildstats.command_top(4242, 'kills', 'week', as_of => 'infinity');
+ROLLBACK TO refused;
+SELECT guildstats.command_stats(4242, player => 'x', as_of => 'infinity');
+ROLLBACK TO refused;
 -- A hundred years is fine (the days before the data count nobody), and so are the defaults; a
 -- guild without activity gets the days asked for, all zero.
 SELECT count(*) AS century, sum(dau) AS dau FROM guildstats.activity_daily(4242, '2000-01-01', '2100-01-01');
