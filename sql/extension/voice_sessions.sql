@@ -114,6 +114,7 @@ DECLARE
     restart_at    timestamptz[];
     marks_from    timestamptz;
     index_ddl     text[];
+    drop_ddl      text[];
     ddl           text;
     bulk          boolean;
     a_user        bigint[];
@@ -139,8 +140,11 @@ BEGIN
         SELECT coalesce(array_agg(CASE WHEN c.oid IS NULL THEN pg_catalog.pg_get_indexdef(i.indexrelid)
                                        ELSE format('ALTER TABLE @extschema@.voice_sessions ADD CONSTRAINT %I %s',
                                                    c.conname, pg_catalog.pg_get_constraintdef(c.oid)) END
+                                  ORDER BY x.relname), '{}'),
+               coalesce(array_agg(CASE WHEN c.oid IS NULL THEN format('DROP INDEX @extschema@.%I', x.relname)
+                                       ELSE format('ALTER TABLE @extschema@.voice_sessions DROP CONSTRAINT %I', c.conname) END
                                   ORDER BY x.relname), '{}')
-          INTO index_ddl
+          INTO index_ddl, drop_ddl
           FROM pg_catalog.pg_index i
           JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid
           LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
@@ -159,14 +163,7 @@ BEGIN
                                    OR pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT NULL))
             AND NOT EXISTS (SELECT 1 FROM @extschema@.voice_sessions);
         IF bulk THEN
-            FOR ddl IN
-                SELECT CASE WHEN c.oid IS NULL THEN format('DROP INDEX @extschema@.%I', x.relname)
-                            ELSE format('ALTER TABLE @extschema@.voice_sessions DROP CONSTRAINT %I', c.conname) END
-                  FROM pg_catalog.pg_index i
-                  JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid
-                  LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
-                 WHERE i.indrelid = '@extschema@.voice_sessions'::regclass
-            LOOP
+            FOREACH ddl IN ARRAY drop_ddl LOOP
                 EXECUTE ddl;
             END LOOP;
         END IF;
