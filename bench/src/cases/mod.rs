@@ -87,6 +87,38 @@ where
     Ok(())
 }
 
+/// Replaces the raw voice rows (guilds, voice events, snapshots, heartbeats) with those of
+/// `community`, analysed, for the voice cases. `stale_caches` names the cache tables of every
+/// case that kept data of its own in those tables: what they loaded is gone now.
+pub fn load_voice_raw(
+    client: &mut Client,
+    community: &guildstats_synth::Community,
+    stale_caches: &str,
+) -> Result<(), String> {
+    use guildstats_synth::{pg, Table};
+    client
+        .batch_execute(&format!(
+            "TRUNCATE guildstats.raw_voice_events, guildstats.raw_voice_snapshots,
+                      guildstats.raw_heartbeats, guildstats.raw_guilds;
+             DROP TABLE IF EXISTS {stale_caches};"
+        ))
+        .map_err(|e| e.to_string())?;
+    pg::load(
+        client,
+        community,
+        &[
+            Table::Guilds,
+            Table::VoiceEvents,
+            Table::VoiceSnapshots,
+            Table::Heartbeats,
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    client
+        .batch_execute("ANALYZE guildstats.raw_voice_events; ANALYZE guildstats.raw_heartbeats;")
+        .map_err(|e| e.to_string())
+}
+
 /// What a case recorded in its cache table `table` (a bigint `column` keyed by scale and seed)
 /// when it loaded this (scale, seed) before; None when it has not, or the table is not there yet.
 pub fn cached_load(

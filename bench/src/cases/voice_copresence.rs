@@ -11,7 +11,7 @@
 //! they wrote, untimed: pair-days, distinct pairs and the total shared seconds.
 
 use super::{query_answer, Case, Side};
-use guildstats_synth::{pg, Community, CommunityConfig, Table};
+use guildstats_synth::{Community, CommunityConfig};
 use postgres::Client;
 
 /// One regular voice channel per this many members, as a large guild has: with the demo's
@@ -39,29 +39,14 @@ fn prepare_shared(client: &mut Client, scale: u64, seed: u64) -> Result<u64, Str
             .with_members_per_voice_channel(MEMBERS_PER_VOICE_CHANNEL),
     )
     .map_err(|e| e.to_string())?;
-    // The voice cases cache their data under other tables: what they loaded is gone now.
-    client
-        .batch_execute(
-            "TRUNCATE guildstats.raw_voice_events, guildstats.raw_voice_snapshots,
-                      guildstats.raw_heartbeats, guildstats.raw_guilds;
-             DROP TABLE IF EXISTS bench_voice_data, bench_copresence_data;",
-        )
-        .map_err(|e| e.to_string())?;
-    pg::load(
+    super::load_voice_raw(
         client,
         &community,
-        &[
-            Table::Guilds,
-            Table::VoiceEvents,
-            Table::VoiceSnapshots,
-            Table::Heartbeats,
-        ],
-    )
-    .map_err(|e| e.to_string())?;
+        "bench_voice_data, bench_copresence_data",
+    )?;
     client
         .batch_execute(&format!(
-            "ANALYZE guildstats.raw_voice_events; ANALYZE guildstats.raw_heartbeats;
-             DROP TABLE IF EXISTS bench_held_copresence_events, bench_held_copresence_beats;
+            "DROP TABLE IF EXISTS bench_held_copresence_events, bench_held_copresence_beats;
              CREATE TABLE bench_held_copresence_events AS
              SELECT * FROM guildstats.raw_voice_events ORDER BY event_ts DESC, ingest_id DESC
              LIMIT least({INCREMENT}, (SELECT count(*) / 10 FROM guildstats.raw_voice_events));

@@ -16,7 +16,7 @@
 //! starts from the same history.
 
 use super::{query_answer, Case, Side};
-use guildstats_synth::{pg, Community, CommunityConfig, Table};
+use guildstats_synth::{Community, CommunityConfig};
 use postgres::Client;
 
 /// Events that arrive after the history in the incremental case.
@@ -31,28 +31,10 @@ fn prepare_shared(client: &mut Client, scale: u64, seed: u64) -> Result<u64, Str
     config.outages = 0;
     let config = config.with_target_voice_events(scale);
     let community = Community::new(config).map_err(|e| e.to_string())?;
-    client
-        .batch_execute(
-            "TRUNCATE guildstats.raw_voice_events, guildstats.raw_voice_snapshots,
-                      guildstats.raw_heartbeats, guildstats.raw_guilds;
-             DROP TABLE IF EXISTS bench_voice_data;",
-        )
-        .map_err(|e| e.to_string())?;
-    pg::load(
-        client,
-        &community,
-        &[
-            Table::Guilds,
-            Table::VoiceEvents,
-            Table::VoiceSnapshots,
-            Table::Heartbeats,
-        ],
-    )
-    .map_err(|e| e.to_string())?;
+    super::load_voice_raw(client, &community, "bench_voice_data")?;
     client
         .batch_execute(&format!(
-            "ANALYZE guildstats.raw_voice_events; ANALYZE guildstats.raw_heartbeats;
-             CREATE TABLE bench_voice_data AS
+            "CREATE TABLE bench_voice_data AS
              SELECT {scale}::bigint AS scale, {seed}::bigint AS seed,
                     (SELECT count(*) FROM guildstats.raw_voice_events) AS events;
              {HELPERS}"
