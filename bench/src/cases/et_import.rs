@@ -6,11 +6,9 @@
 //! spend to store them. `et_parse`: the parser in SQL over the same files, against counting
 //! their player lines in plain SQL.
 
-use super::{query_answer, Case};
+use super::{query_answer, Case, WriteFloor};
 use postgres::Client;
-use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 /// Tables an import fills, in an order that satisfies their foreign keys.
 const RESULT_TABLES: [&str; 5] = [
@@ -37,7 +35,7 @@ fn fixtures_dir() -> Option<PathBuf> {
 
 /// Loads `bench_et_files` with `files` files made from the fixtures; returns how many (0 when
 /// the fixtures are missing).
-fn load_files(client: &mut Client, files: usize) -> Result<u64, String> {
+pub(super) fn load_files(client: &mut Client, files: usize) -> Result<u64, String> {
     let Some(dir) = fixtures_dir() else {
         eprintln!("  no ET fixtures (set GUILDSTATS_FIXTURES_DIR): case skipped");
         return Ok(0);
@@ -83,18 +81,18 @@ fn load_files(client: &mut Client, files: usize) -> Result<u64, String> {
 }
 
 /// Files for a scale: 10,000 at the default scale of one million.
-fn files_for(scale: u64) -> usize {
+pub(super) fn files_for(scale: u64) -> usize {
     (scale / 100).clamp(1, 50_000) as usize
 }
 
 #[derive(Default)]
 pub struct EtImport {
-    /// The rows one import produced, per table, in COPY text format.
-    produced: Mutex<Vec<(&'static str, Vec<u8>)>>,
+    /// The rows one import produced.
+    floor: WriteFloor,
 }
 
 impl EtImport {
-    fn clear(client: &mut Client) -> Result<(), String> {
+    pub(super) fn clear(client: &mut Client) -> Result<(), String> {
         client
             .batch_execute(
                 "TRUNCATE guildstats.et_weapon_rounds, guildstats.et_player_rounds,
@@ -121,42 +119,17 @@ impl Case for EtImport {
         if files == 0 {
             return Ok(0);
         }
-        // Inserting imports nothing, so the imports below are timed on their own.
-        client
-            .batch_execute("CREATE SCHEMA IF NOT EXISTS bench_floor;")
-            .map_err(|e| e.to_string())?;
         Self::clear(client)?;
         client
             .batch_execute("SELECT * FROM guildstats.import_et_rounds()")
             .map_err(|e| e.to_string())?;
-        let mut produced = Vec::new();
-        for table in RESULT_TABLES {
-            let mut reader = client
-                .copy_out(&format!("COPY guildstats.{table} TO STDOUT"))
-                .map_err(|e| e.to_string())?;
-            let mut rows = Vec::new();
-            reader.read_to_end(&mut rows).map_err(|e| e.to_string())?;
-            drop(reader);
-            client
-                .batch_execute(&format!(
-                    "DROP TABLE IF EXISTS bench_floor.{table} CASCADE;
-                     CREATE TABLE bench_floor.{table} (LIKE guildstats.{table} INCLUDING ALL);"
-                ))
-                .map_err(|e| e.to_string())?;
-            produced.push((table, rows));
-        }
-        *self.produced.lock().map_err(|_| "poisoned".to_string())? = produced;
+        self.floor.capture(client, &RESULT_TABLES)?;
         Ok(files)
     }
 
     fn reset(&self, client: &mut Client) -> Result<(), String> {
         Self::clear(client)?;
-        client
-            .batch_execute(&format!(
-                "TRUNCATE {}",
-                RESULT_TABLES.map(|t| format!("bench_floor.{t}")).join(", ")
-            ))
-            .map_err(|e| e.to_string())
+        self.floor.truncate(client)
     }
 
     fn run_extension(&self, client: &mut Client) -> Result<String, String> {
@@ -167,16 +140,7 @@ impl Case for EtImport {
     }
 
     fn run_baseline(&self, client: &mut Client) -> Result<String, String> {
-        let produced = self.produced.lock().map_err(|_| "poisoned".to_string())?;
-        let mut transaction = client.transaction().map_err(|e| e.to_string())?;
-        for (table, rows) in produced.iter() {
-            let mut writer = transaction
-                .copy_in(&format!("COPY bench_floor.{table} FROM STDIN"))
-                .map_err(|e| e.to_string())?;
-            writer.write_all(rows).map_err(|e| e.to_string())?;
-            writer.finish().map_err(|e| e.to_string())?;
-        }
-        transaction.commit().map_err(|e| e.to_string())?;
+        self.floor.write(client)?;
         query_answer(client, &COUNTS_SQL.replace("{schema}", "bench_floor"))
     }
 }

@@ -6,6 +6,8 @@
 
 mod et_clean_name;
 mod et_import;
+mod et_ratings;
+mod game_sessions;
 mod gini;
 mod retention;
 mod voice_copresence;
@@ -136,6 +138,73 @@ pub fn cached_load(
         .map(|r| r.get::<_, i64>(0) as u64)
 }
 
+/// A write floor: the rows a computation left in some `guildstats` tables, captured once in
+/// COPY text format, and empty tables of the same shape (keys, indexes, constraints) in the
+/// schema `bench_floor` to write them into: the least any implementation must spend to store
+/// that answer.
+#[derive(Default)]
+pub struct WriteFloor {
+    produced: std::sync::Mutex<Vec<(&'static str, Vec<u8>)>>,
+}
+
+impl WriteFloor {
+    /// Captures what `tables` hold now (in an order that satisfies their foreign keys).
+    pub fn capture(&self, client: &mut Client, tables: &[&'static str]) -> Result<(), String> {
+        use std::io::Read;
+        client
+            .batch_execute("CREATE SCHEMA IF NOT EXISTS bench_floor;")
+            .map_err(|e| e.to_string())?;
+        let mut produced = Vec::new();
+        for &table in tables {
+            let mut reader = client
+                .copy_out(&format!("COPY guildstats.{table} TO STDOUT"))
+                .map_err(|e| e.to_string())?;
+            let mut rows = Vec::new();
+            reader.read_to_end(&mut rows).map_err(|e| e.to_string())?;
+            drop(reader);
+            client
+                .batch_execute(&format!(
+                    "DROP TABLE IF EXISTS bench_floor.{table} CASCADE;
+                     CREATE TABLE bench_floor.{table} (LIKE guildstats.{table} INCLUDING ALL);"
+                ))
+                .map_err(|e| e.to_string())?;
+            produced.push((table, rows));
+        }
+        *self.produced.lock().map_err(|_| "poisoned".to_string())? = produced;
+        Ok(())
+    }
+
+    /// Empties the floor's tables (untimed, before each run).
+    pub fn truncate(&self, client: &mut Client) -> Result<(), String> {
+        let produced = self.produced.lock().map_err(|_| "poisoned".to_string())?;
+        let tables: Vec<String> = produced
+            .iter()
+            .map(|(table, _)| format!("bench_floor.{table}"))
+            .collect();
+        if tables.is_empty() {
+            return Ok(());
+        }
+        client
+            .batch_execute(&format!("TRUNCATE {}", tables.join(", ")))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The timed part: COPYing the captured rows into the floor's tables, in one transaction.
+    pub fn write(&self, client: &mut Client) -> Result<(), String> {
+        use std::io::Write;
+        let produced = self.produced.lock().map_err(|_| "poisoned".to_string())?;
+        let mut transaction = client.transaction().map_err(|e| e.to_string())?;
+        for (table, rows) in produced.iter() {
+            let mut writer = transaction
+                .copy_in(&format!("COPY bench_floor.{table} FROM STDIN"))
+                .map_err(|e| e.to_string())?;
+            writer.write_all(rows).map_err(|e| e.to_string())?;
+            writer.finish().map_err(|e| e.to_string())?;
+        }
+        transaction.commit().map_err(|e| e.to_string())
+    }
+}
+
 /// The first column of the single row `sql` returns, as text.
 pub fn query_answer(client: &mut Client, sql: &str) -> Result<String, String> {
     let row = client.query_one(sql, &[]).map_err(|e| e.to_string())?;
@@ -147,6 +216,10 @@ pub fn all() -> Vec<Box<dyn Case>> {
         Box::new(et_clean_name::EtCleanName),
         Box::new(et_import::EtImport::default()),
         Box::new(et_import::EtParse),
+        Box::new(et_ratings::EtRatingsFull::default()),
+        Box::new(et_ratings::EtRatingsIncremental),
+        Box::new(game_sessions::GameSessionsFull),
+        Box::new(game_sessions::GameSessionsIncremental),
         Box::new(voice_sessions::VoiceFullBuild),
         Box::new(voice_sessions::VoiceWriteFloor),
         Box::new(voice_sessions::VoiceIncremental),
