@@ -80,16 +80,16 @@ fn run(args: &Args) -> Result<(), String> {
                     .batch_execute(&format!("SET max_parallel_workers_per_gather = {workers}"))
                     .map_err(|e| format!("cannot set parallel workers: {e}"))?;
             }
-            let (extension_ms, extension_answer) =
-                time_runs(&mut client, case.as_ref(), args.runs, Side::Extension)
-                    .map_err(|e| format!("case {}: extension failed: {e}", case.name()))?;
-            let (baseline_ms, baseline_answer) =
-                time_runs(&mut client, case.as_ref(), args.runs, Side::Baseline)
-                    .map_err(|e| format!("case {}: baseline failed: {e}", case.name()))?;
-            if extension_answer != baseline_answer {
+            let load_before = load_average();
+            let timed = time_interleaved(&mut client, case.as_ref(), args.runs)
+                .map_err(|e| format!("case {}: {e}", case.name()))?;
+            let load = format!("{load_before} -> {}", load_average());
+            if timed.extension_answer != timed.baseline_answer {
                 return Err(format!(
-                    "case {}: the extension and the baseline disagree: {extension_answer} vs {baseline_answer}",
-                    case.name()
+                    "case {}: the extension and the baseline disagree: {} vs {}",
+                    case.name(),
+                    timed.extension_answer,
+                    timed.baseline_answer
                 ));
             }
             results.push(Measurement {
@@ -98,9 +98,11 @@ fn run(args: &Args) -> Result<(), String> {
                     None => case.name().to_string(),
                 },
                 rows,
-                extension_ms,
-                baseline_ms,
+                extension_ms: timed.extension_ms,
+                baseline_ms: timed.baseline_ms,
                 floor: case.baseline_is_write_floor(),
+                note: case.note().map(str::to_string),
+                load_average: load,
             });
         }
     }
@@ -112,28 +114,74 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs one side of a case `runs` times (each after the case's untimed reset) and returns the
-/// median time in milliseconds with the answer.
-fn time_runs(
+/// The medians of both sides of a case, and their answers.
+struct Timed {
+    extension_ms: f64,
+    baseline_ms: f64,
+    extension_answer: String,
+    baseline_answer: String,
+}
+
+/// Runs the extension and the baseline `runs` times each, alternately (each after the case's
+/// untimed reset), and returns each side's median. On a machine shared with other work the
+/// load changes within a case: alternating lets both sides meet the same load, where all the
+/// runs of one side and then all of the other would compare two different machines.
+fn time_interleaved(
     client: &mut Client,
     case: &dyn cases::Case,
     runs: usize,
+) -> Result<Timed, String> {
+    let mut extension = Vec::with_capacity(runs.max(1));
+    let mut baseline = Vec::with_capacity(runs.max(1));
+    let mut timed = Timed {
+        extension_ms: 0.0,
+        baseline_ms: 0.0,
+        extension_answer: String::new(),
+        baseline_answer: String::new(),
+    };
+    for _ in 0..runs.max(1) {
+        let (ms, answer) = time_one(client, case, Side::Extension)
+            .map_err(|e| format!("extension failed: {e}"))?;
+        extension.push(ms);
+        timed.extension_answer = answer;
+        let (ms, answer) =
+            time_one(client, case, Side::Baseline).map_err(|e| format!("baseline failed: {e}"))?;
+        baseline.push(ms);
+        timed.baseline_answer = answer;
+    }
+    timed.extension_ms = median(&mut extension);
+    timed.baseline_ms = median(&mut baseline);
+    Ok(timed)
+}
+
+/// One timed run of one side after the case's untimed reset: milliseconds and the answer.
+fn time_one(
+    client: &mut Client,
+    case: &dyn cases::Case,
     side: Side,
 ) -> Result<(f64, String), String> {
-    let mut times = Vec::with_capacity(runs.max(1));
-    let mut answer = String::new();
-    for _ in 0..runs.max(1) {
-        case.reset(client)?;
-        let started = Instant::now();
-        answer = match side {
-            Side::Extension => case.run_extension(client)?,
-            Side::Baseline => case.run_baseline(client)?,
-        };
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
-        if let Some(summary) = case.answer_after(client, side)? {
-            answer = summary;
-        }
+    case.reset(client)?;
+    let started = Instant::now();
+    let mut answer = match side {
+        Side::Extension => case.run_extension(client)?,
+        Side::Baseline => case.run_baseline(client)?,
+    };
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(summary) = case.answer_after(client, side)? {
+        answer = summary;
     }
+    Ok((ms, answer))
+}
+
+fn median(times: &mut [f64]) -> f64 {
     times.sort_by(f64::total_cmp);
-    Ok((times[times.len() / 2], answer))
+    times[times.len() / 2]
+}
+
+/// The machine's 1-minute load average (from /proc/loadavg), "?" where there is none.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string())
 }

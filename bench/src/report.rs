@@ -11,6 +11,10 @@ pub struct Measurement {
     /// The baseline is a write floor (only writing the rows the extension produces), so the
     /// interesting number is how many times the floor the extension costs.
     pub floor: bool,
+    /// What the case's baseline includes, when the case says (printed under the table).
+    pub note: Option<String>,
+    /// The 1-minute load average before and after the case's runs.
+    pub load_average: String,
 }
 
 impl Measurement {
@@ -48,6 +52,13 @@ pub fn table(results: &[Measurement]) -> String {
             m.extension_ms / m.baseline_ms.max(f64::MIN_POSITIVE)
         ));
     }
+    for m in results {
+        out.push_str(&format!("{}: load average {}", m.case, m.load_average));
+        if let Some(note) = &m.note {
+            out.push_str(&format!("; {note}"));
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -82,6 +93,8 @@ mod tests {
             extension_ms: 2.0,
             baseline_ms: 5.0,
             floor: false,
+            note: None,
+            load_average: "0.5 -> 0.7".into(),
         };
         assert!((m.speedup() - 2.5).abs() < 1e-12);
         let text = table(&[m]);
@@ -97,11 +110,17 @@ mod tests {
             extension_ms: 6.0,
             baseline_ms: 4.0,
             floor: true,
+            note: Some("the floor: inserting the rows".into()),
+            load_average: "1.0 -> 2.0".into(),
         };
         let text = table(&[m]);
         assert!(text.contains("0.67x"), "{text}");
         assert!(
             text.contains("w: the extension costs 1.50x its write floor"),
+            "{text}"
+        );
+        assert!(
+            text.contains("w: load average 1.0 -> 2.0; the floor: inserting the rows"),
             "{text}"
         );
     }
@@ -114,6 +133,8 @@ mod tests {
             extension_ms: 1.0,
             baseline_ms: 3.0,
             floor: false,
+            note: None,
+            load_average: "0.5 -> 0.7".into(),
         };
         let value: serde_json::Value = serde_json::from_str(&json(&[m])).expect("valid JSON");
         assert_eq!(value[0]["case"], "c");

@@ -8,8 +8,12 @@ use guildstats_engine::voice::{
     outages, sessionize_users, snapshot_entries, GuildTimeline, RawVoiceEvent, Session,
     SnapshotState, UserObservation, VoiceConfig, VoiceSnapshot,
 };
+use pgrx::pgrx_sql_entity_graph::metadata::{
+    ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
+};
 use pgrx::prelude::*;
 use pgrx::spi::SpiResult;
+use std::marker::PhantomData;
 
 /// Microseconds from the Unix epoch to PostgreSQL's epoch (2000-01-01 00:00 UTC).
 const POSTGRES_EPOCH_US: i64 = 946_684_800_000_000;
@@ -145,17 +149,85 @@ pub(crate) fn voice_sessionize(
 /// of `voice_sessions` (the guild aside), element `i` of each making session `i`.
 type SessionArrays = (
     i64,
-    Vec<i64>,
-    Vec<i64>,
-    Vec<TimestampWithTimeZone>,
-    Vec<Option<TimestampWithTimeZone>>,
-    Vec<&'static str>,
-    Vec<Option<&'static str>>,
-    Vec<bool>,
-    Vec<bool>,
-    Vec<f64>,
-    Vec<f64>,
+    BuiltArray<i64>,
+    BuiltArray<i64>,
+    BuiltArray<TimestampWithTimeZone>,
+    BuiltArray<TimestampWithTimeZone>,
+    BuiltArray<&'static str>,
+    BuiltArray<&'static str>,
+    BuiltArray<bool>,
+    BuiltArray<bool>,
+    BuiltArray<f64>,
+    BuiltArray<f64>,
 );
+
+/// An array value built in one piece by [`BuiltArray::build`] and returned as it is. pgrx's
+/// conversion of a `Vec<T>` appends an element at a time (accumArrayResult) and copies the
+/// lot again at the end; for the ten columns of half a million sessions that cost more than
+/// the walk. SQL sees the same type as `Vec<T>` (`T[]`).
+pub(crate) struct BuiltArray<T>(pg_sys::Datum, PhantomData<T>);
+
+impl<T: IntoDatum> BuiltArray<T> {
+    /// One element per `elements` (NULL where `nulls` says so), into a one-dimensional array of
+    /// `T`'s type, with its storage (`len`, `byval`, `align` as in pg_type).
+    fn build(
+        elements: &mut [pg_sys::Datum],
+        nulls: Option<&mut [bool]>,
+        len: i32,
+        byval: bool,
+        align: u8,
+    ) -> Self {
+        let mut dims = [elements.len() as i32];
+        let mut lower_bounds = [1];
+        // SAFETY: `elements` and `nulls` (when given) have `dims[0]` entries; each element is a
+        // value of T's type (by value, or a pointer to a varlena that lives until this call
+        // returns: construct_md_array copies it).
+        let array = unsafe {
+            pg_sys::construct_md_array(
+                elements.as_mut_ptr(),
+                nulls.map_or(std::ptr::null_mut(), |n| n.as_mut_ptr()),
+                1,
+                dims.as_mut_ptr(),
+                lower_bounds.as_mut_ptr(),
+                T::type_oid(),
+                len,
+                byval,
+                align as std::os::raw::c_char,
+            )
+        };
+        BuiltArray(pg_sys::Datum::from(array), PhantomData)
+    }
+}
+
+impl<T: IntoDatum> IntoDatum for BuiltArray<T> {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(self.0)
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        Vec::<T>::type_oid()
+    }
+}
+
+// SAFETY: returns the array datum `build` made, as `Vec<T>`'s does its own.
+unsafe impl<T: IntoDatum> pgrx::callconv::BoxRet for BuiltArray<T> {
+    unsafe fn box_into<'fcx>(
+        self,
+        fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
+    ) -> pgrx::datum::Datum<'fcx> {
+        // SAFETY: the caller returns the datum to PostgreSQL, as the trait requires.
+        unsafe { fcinfo.return_raw_datum(self.0) }
+    }
+}
+
+// SAFETY: the same SQL type as `Vec<T>`, which is what `into_datum` gives.
+unsafe impl<T: SqlTranslatable> SqlTranslatable for BuiltArray<T> {
+    const TYPE_IDENT: &'static str = <Vec<T> as SqlTranslatable>::TYPE_IDENT;
+    const TYPE_ORIGIN: TypeOrigin = <Vec<T> as SqlTranslatable>::TYPE_ORIGIN;
+    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> =
+        <Vec<T> as SqlTranslatable>::ARGUMENT_SQL;
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> = <Vec<T> as SqlTranslatable>::RETURN_SQL;
+}
 
 /// Internal: the sessions of a whole guild as `_voice_sessionize` gives them with `users`
 /// NULL, as one row of column arrays. A full rebuild unnests them into its insert: a row per
@@ -173,16 +245,16 @@ pub(crate) fn voice_sessionize_arrays(
     'static,
     (
         name!(users, i64),
-        name!(user_id, Vec<i64>),
-        name!(channel_id, Vec<i64>),
-        name!(started_at, Vec<TimestampWithTimeZone>),
-        name!(ended_at, Vec<Option<TimestampWithTimeZone>>),
-        name!(start_reason, Vec<&'static str>),
-        name!(end_reason, Vec<Option<&'static str>>),
-        name!(is_afk, Vec<bool>),
-        name!(capped, Vec<bool>),
-        name!(self_mute_seconds, Vec<f64>),
-        name!(self_deaf_seconds, Vec<f64>),
+        name!(user_id, BuiltArray<i64>),
+        name!(channel_id, BuiltArray<i64>),
+        name!(started_at, BuiltArray<TimestampWithTimeZone>),
+        name!(ended_at, BuiltArray<TimestampWithTimeZone>),
+        name!(start_reason, BuiltArray<&'static str>),
+        name!(end_reason, BuiltArray<&'static str>),
+        name!(is_afk, BuiltArray<bool>),
+        name!(capped, BuiltArray<bool>),
+        name!(self_mute_seconds, BuiltArray<f64>),
+        name!(self_deaf_seconds, BuiltArray<f64>),
     ),
 > {
     let config = voice_config(
@@ -200,33 +272,52 @@ fn session_arrays(sessions: Vec<Session>) -> SessionArrays {
     let mut users: Vec<i64> = sessions.iter().map(|s| s.user_id).collect();
     users.sort_unstable();
     users.dedup();
-    let mut out: SessionArrays = (
-        users.len() as i64,
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
+    // The reasons are a handful of words: one text value each, pointed to by every element.
+    let mut texts: Vec<(&'static str, pg_sys::Datum)> = Vec::new();
+    let mut text = |word: &'static str| -> pg_sys::Datum {
+        if let Some((_, d)) = texts.iter().find(|(w, _)| *w == word) {
+            return *d;
+        }
+        let d = word.into_datum().unwrap_or(pg_sys::Datum::from(0));
+        texts.push((word, d));
+        d
+    };
+    let column = || Vec::with_capacity(n);
+    let (mut user, mut channel, mut start, mut end) = (column(), column(), column(), column());
+    let (mut start_reason, mut end_reason) = (column(), column());
+    let mut end_null: Vec<bool> = Vec::with_capacity(n);
+    let mut end_reason_null: Vec<bool> = Vec::with_capacity(n);
+    let (mut afk, mut capped, mut mute, mut deaf) = (column(), column(), column(), column());
     for s in sessions {
         let row = session_row(s);
-        out.1.push(row.0);
-        out.2.push(row.1);
-        out.3.push(row.2);
-        out.4.push(row.3);
-        out.5.push(row.4);
-        out.6.push(row.5);
-        out.7.push(row.6);
-        out.8.push(row.7);
-        out.9.push(row.8);
-        out.10.push(row.9);
+        user.push(pg_sys::Datum::from(row.0));
+        channel.push(pg_sys::Datum::from(row.1));
+        start.push(pg_sys::Datum::from(row.2.into_inner()));
+        end.push(pg_sys::Datum::from(row.3.map_or(0, |t| t.into_inner())));
+        end_null.push(row.3.is_none());
+        start_reason.push(text(row.4));
+        end_reason.push(row.5.map_or(pg_sys::Datum::from(0), &mut text));
+        end_reason_null.push(row.5.is_none());
+        afk.push(pg_sys::Datum::from(row.6));
+        capped.push(pg_sys::Datum::from(row.7));
+        mute.push(pg_sys::Datum::from(row.8.to_bits()));
+        deaf.push(pg_sys::Datum::from(row.9.to_bits()));
     }
-    out
+    // Storage of bigint, timestamptz and double precision: 8 bytes by value, aligned on 8;
+    // boolean: 1 byte by value; text: a varlena, aligned on 4.
+    (
+        users.len() as i64,
+        BuiltArray::build(&mut user, None, 8, true, b'd'),
+        BuiltArray::build(&mut channel, None, 8, true, b'd'),
+        BuiltArray::build(&mut start, None, 8, true, b'd'),
+        BuiltArray::build(&mut end, Some(&mut end_null), 8, true, b'd'),
+        BuiltArray::build(&mut start_reason, None, -1, false, b'i'),
+        BuiltArray::build(&mut end_reason, Some(&mut end_reason_null), -1, false, b'i'),
+        BuiltArray::build(&mut afk, None, 1, true, b'c'),
+        BuiltArray::build(&mut capped, None, 1, true, b'c'),
+        BuiltArray::build(&mut mute, None, 8, true, b'd'),
+        BuiltArray::build(&mut deaf, None, 8, true, b'd'),
+    )
 }
 
 fn voice_config(
@@ -332,11 +423,11 @@ fn read_guild(
         }
     };
     let row = table.first();
-    let users: Vec<Option<i64>> = row.get(1)?.unwrap_or_default();
-    let times: Vec<Option<TimestampWithTimeZone>> = row.get(2)?.unwrap_or_default();
-    let channels: Vec<Option<i64>> = row.get(3)?.unwrap_or_default();
-    let mutes: Vec<Option<bool>> = row.get(4)?.unwrap_or_default();
-    let deafs: Vec<Option<bool>> = row.get(5)?.unwrap_or_default();
+    let users = fixed_array::<i64>(row.get_datum_by_ordinal(1)?, pg_sys::INT8OID);
+    let times = fixed_array::<i64>(row.get_datum_by_ordinal(2)?, pg_sys::TIMESTAMPTZOID);
+    let channels = fixed_array::<i64>(row.get_datum_by_ordinal(3)?, pg_sys::INT8OID);
+    let mutes = fixed_array::<bool>(row.get_datum_by_ordinal(4)?, pg_sys::BOOLOID);
+    let deafs = fixed_array::<bool>(row.get_datum_by_ordinal(5)?, pg_sys::BOOLOID);
     let mut events = Vec::with_capacity(users.len());
     for (i, user) in users.iter().enumerate() {
         let (Some(user_id), Some(Some(ts))) = (*user, times.get(i)) else {
@@ -344,7 +435,8 @@ fn read_guild(
         };
         events.push(RawVoiceEvent {
             user_id,
-            ts: to_unix_us(*ts),
+            // A timestamptz is microseconds since PostgreSQL's epoch.
+            ts: ts.saturating_add(POSTGRES_EPOCH_US),
             channel_id: channels.get(i).copied().flatten(),
             self_mute: mutes.get(i).copied().flatten().unwrap_or(false),
             self_deaf: deafs.get(i).copied().flatten().unwrap_or(false),
@@ -445,6 +537,95 @@ fn read_guild(
         snapshots,
         beats: beats.into_iter().flatten().map(to_unix_us).collect(),
     })
+}
+
+/// An element type [`fixed_array`] reads: fixed width, passed by value.
+trait FixedElement: Copy {
+    /// Reads one element at `ptr` (which may not be aligned for `Self`).
+    ///
+    /// # Safety
+    /// `ptr` points to `size_of::<Self>()` readable bytes holding a value of the SQL type.
+    unsafe fn read(ptr: *const u8) -> Self;
+}
+
+impl FixedElement for i64 {
+    unsafe fn read(ptr: *const u8) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { ptr.cast::<i64>().read_unaligned() }
+    }
+}
+
+impl FixedElement for bool {
+    unsafe fn read(ptr: *const u8) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { *ptr != 0 }
+    }
+}
+
+/// The elements of a one-dimensional array of `element_type` (bigint and timestamptz as i64,
+/// the microseconds a timestamptz holds; boolean as bool), NULLs as None, read straight from
+/// the array's bytes. A full build reads a million-element array per column: pgrx's generic
+/// conversion, an element at a time through a layout lookup, cost more than the walk itself.
+/// A NULL array (no rows) is empty.
+fn fixed_array<T: FixedElement>(
+    datum: Option<pg_sys::Datum>,
+    element_type: pg_sys::Oid,
+) -> Vec<Option<T>> {
+    let Some(datum) = datum else {
+        return Vec::new();
+    };
+    let width = std::mem::size_of::<T>();
+    // SAFETY: `datum` is a non-NULL array value of an SPI result that lives as long as this
+    // call's caller holds the SPI connection; detoasting gives the array with a 4-byte header.
+    // The offsets below are those of PostgreSQL's array.h (ARR_DIMS, ARR_NULLBITMAP,
+    // ARR_DATA_PTR), and the element type is checked before any element is read.
+    unsafe {
+        let array = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()).cast::<pg_sys::ArrayType>();
+        let header = &*array;
+        if header.elemtype != element_type {
+            crate::error::raise(
+                PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+                format!(
+                    "guildstats: voice sessions: expected an array of type {element_type:?}, got {:?}",
+                    header.elemtype
+                ),
+            );
+        }
+        let ndim = header.ndim as usize;
+        if ndim == 0 {
+            return Vec::new();
+        }
+        let base = array.cast::<u8>().cast_const();
+        let header_len = std::mem::size_of::<pg_sys::ArrayType>();
+        let dims = base.add(header_len).cast::<i32>();
+        let len: usize = (0..ndim)
+            .map(|d| dims.add(d).read_unaligned().max(0) as usize)
+            .product();
+        let bounds_len = 2 * std::mem::size_of::<i32>() * ndim;
+        let (nulls, data) = if header.dataoffset != 0 {
+            (
+                base.add(header_len + bounds_len),
+                base.add(header.dataoffset as usize),
+            )
+        } else {
+            // MAXALIGN: 8 on the platforms PostgreSQL and pgrx build for.
+            (
+                std::ptr::null(),
+                base.add((header_len + bounds_len + 7) & !7),
+            )
+        };
+        let mut out = Vec::with_capacity(len);
+        let mut next = data;
+        for i in 0..len {
+            if !nulls.is_null() && *nulls.add(i / 8) & (1 << (i % 8)) == 0 {
+                out.push(None);
+            } else {
+                out.push(Some(T::read(next)));
+                next = next.add(width);
+            }
+        }
+        out
+    }
 }
 
 /// The extension's schema is fixed (`schema = guildstats` in the control file).

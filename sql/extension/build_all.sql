@@ -46,6 +46,11 @@ INSERT INTO builders (name, reads, claims, depends_on, per, plan, step, counters
      '_build_rollups_plan(jsonb, boolean)', '_build_rollups_step(bigint, jsonb, boolean)',
      '{guilds_refreshed,daily_rows,weekly_rows,monthly_rows}', NULL);
 
+-- A full voice rebuild writes every guild's sessions before voice_sessions has its indexes back
+-- (issue 13, item 8): the plan drops them, the finish builds them after the last guild.
+UPDATE builders SET finish = '_build_voice_sessions_finish(jsonb, boolean, jsonb)'
+ WHERE name = 'build_voice_sessions';
+
 -- Each builder in its own subtransaction: one that fails rolls back its own work and progress
 -- and is reported, the others keep theirs, and those that read its output wait for the next run.
 CREATE FUNCTION build_all()

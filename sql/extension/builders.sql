@@ -20,7 +20,8 @@ CREATE TABLE builders (
     plan          regprocedure,
     step          regprocedure NOT NULL,
     counters      text[]       NOT NULL,
-    skipped_note  text
+    skipped_note  text,
+    finish        regprocedure
 );
 COMMENT ON TABLE builders IS
     'The registry of builders: one row per builder, run by _run_builder() (its lock, progress claims, reset on full and status) and by build_all() in dependency order. Readable by every role; only the extension owner can register a builder, since build_all() runs every step with its caller''s rights. See DEVELOPERS.md, "How to add a builder".';
@@ -34,6 +35,7 @@ COMMENT ON COLUMN builders.plan IS 'f(claims jsonb, full boolean) RETURNS jsonb,
 COMMENT ON COLUMN builders.step IS 'f(guild bigint, claims jsonb, full boolean) RETURNS jsonb: builds one guild (guild NULL for per = all) and returns its counters, optionally a "status" to report instead of ok.';
 COMMENT ON COLUMN builders.counters IS 'The numeric columns of the builder''s result, in order: summed over its plan and steps, zero when it is skipped.';
 COMMENT ON COLUMN builders.skipped_note IS 'Appended to the status of a call skipped because another call of the builder is running.';
+COMMENT ON COLUMN builders.finish IS 'f(claims jsonb, full boolean, plan jsonb) RETURNS jsonb, run once after the last step with what the plan returned: work that spans every guild''s step, such as building a table''s indexes once after a full rebuild wrote all its rows. NULL: none.';
 
 -- builder_locks came first (build_progress.sql); each of its rows is a builder's now.
 ALTER TABLE builder_locks ADD FOREIGN KEY (builder) REFERENCES builders (name) ON DELETE CASCADE;
@@ -57,11 +59,17 @@ BEGIN
         RAISE EXCEPTION 'guildstats: builder %: plan % must be f(claims jsonb, full boolean) RETURNS jsonb',
             NEW.name, NEW.plan;
     END IF;
+    IF NEW.finish IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_proc p WHERE p.oid = NEW.finish AND p.prorettype = 'jsonb'::regtype
+           AND pg_catalog.oidvectortypes(p.proargtypes) = 'jsonb, boolean, jsonb') THEN
+        RAISE EXCEPTION 'guildstats: builder %: finish % must be f(claims jsonb, full boolean, plan jsonb) RETURNS jsonb',
+            NEW.name, NEW.finish;
+    END IF;
     IF NEW.per = 'guild' AND NEW.plan IS NULL THEN
         RAISE EXCEPTION 'guildstats: builder % is per guild but has no plan to list the guilds', NEW.name;
     END IF;
     -- build_all() runs with the rights of whoever calls it, pg_cron's job owner included.
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.oid IN (NEW.step, NEW.plan) AND p.proowner <> owner) THEN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.oid IN (NEW.step, NEW.plan, NEW.finish) AND p.proowner <> owner) THEN
         RAISE EXCEPTION 'guildstats: builder %: its functions must belong to %, the owner of guildstats.builders',
             NEW.name, owner::regrole;
     END IF;
@@ -74,7 +82,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION _builders_check() IS
-    'Internal: refuses a builders row whose plan or step has the wrong signature or another owner, or that claims a table it does not read.';
+    'Internal: refuses a builders row whose plan, step or finish has the wrong signature or another owner, or that claims a table it does not read.';
 CREATE TRIGGER builders_check BEFORE INSERT OR UPDATE ON builders
     FOR EACH ROW EXECUTE FUNCTION _builders_check();
 COMMENT ON TRIGGER builders_check ON builders IS 'Checks each registration (see _builders_check).';
@@ -143,6 +151,7 @@ DECLARE
     claims   jsonb := '{}';
     result   jsonb;
     part     jsonb;
+    planned  jsonb;
     status   text;
     t        text;
     guild    bigint;
@@ -171,6 +180,7 @@ BEGIN
         result := @extschema@._add_counters(result, part, b.counters);
         status := part->>'status';
     END IF;
+    planned := part;
     FOR guild IN
         SELECT g::bigint FROM jsonb_array_elements_text(part->'guilds') g WHERE b.per = 'guild'
         UNION ALL
@@ -180,13 +190,18 @@ BEGIN
         result := @extschema@._add_counters(result, part, b.counters);
         status := coalesce(part->>'status', status);
     END LOOP;
+    IF b.finish IS NOT NULL THEN
+        EXECUTE format('SELECT %s($1, $2, $3)', @extschema@._function_name(b.finish)) INTO part USING claims, _run_builder.full, planned;
+        result := @extschema@._add_counters(result, part, b.counters);
+        status := coalesce(part->>'status', status);
+    END IF;
     RETURN result || jsonb_build_object(
         'elapsed', clock_timestamp() - started,
         'status', coalesce(status, CASE WHEN _run_builder.full THEN 'ok: full rebuild' ELSE 'ok' END));
 END
 $$;
 COMMENT ON FUNCTION _run_builder(text, boolean) IS
-    'Runs one builder of the registry in the caller''s transaction: takes its lock (or answers skipped), forgets its progress on full, claims its new raw rows, runs its plan and then its step for each guild (or once), and returns its counters with elapsed and status as one JSON object. The public builder functions are this, turned into their rows.';
+    'Runs one builder of the registry in the caller''s transaction: takes its lock (or answers skipped), forgets its progress on full, claims its new raw rows, runs its plan, then its step for each guild (or once), then its finish, and returns its counters with elapsed and status as one JSON object. The public builder functions are this, turned into their rows.';
 
 CREATE FUNCTION _add_counters(total jsonb, part jsonb, counters text[])
 RETURNS jsonb

@@ -101,6 +101,7 @@ COMMENT ON FUNCTION _voice_settings_fingerprint(bigint) IS
 -- Rebuilds one guild (or some of its users) and reports what changed. Internal.
 CREATE FUNCTION _voice_write_sessions(guild_id bigint, horizon timestamptz,
                                       users bigint[], dirty_from timestamptz[],
+                                      fresh boolean DEFAULT false,
                                       OUT users_rebuilt bigint, OUT sessions_opened bigint,
                                       OUT sessions_closed bigint, OUT sessions_updated bigint,
                                       OUT sessions_removed bigint, OUT changed_from timestamptz)
@@ -113,10 +114,6 @@ DECLARE
     restart_users bigint[];
     restart_at    timestamptz[];
     marks_from    timestamptz;
-    index_ddl     text[];
-    drop_ddl      text[];
-    ddl           text;
-    bulk          boolean;
     a_user        bigint[];
     a_channel     bigint[];
     a_start       timestamptz[];
@@ -130,42 +127,11 @@ DECLARE
 BEGIN
     SELECT * INTO s FROM @extschema@.settings_for(g);
     IF users IS NULL THEN
-        -- The whole guild.
-        DELETE FROM @extschema@.voice_sessions v WHERE v.guild_id = g;
-        -- Into an empty table that this transaction already holds exclusively (the TRUNCATE of
-        -- a full rebuild), the rows go in without their indexes, which are built afterwards
-        -- from all of them at once: that costs a fraction of maintaining them row by row. No
-        -- other transaction can see the table in between. Only a role that owns the table may
-        -- drop and create its indexes; any other caller writes through them as before.
-        SELECT coalesce(array_agg(CASE WHEN c.oid IS NULL THEN pg_catalog.pg_get_indexdef(i.indexrelid)
-                                       ELSE format('ALTER TABLE @extschema@.voice_sessions ADD CONSTRAINT %I %s',
-                                                   c.conname, pg_catalog.pg_get_constraintdef(c.oid)) END
-                                  ORDER BY x.relname), '{}'),
-               coalesce(array_agg(CASE WHEN c.oid IS NULL THEN format('DROP INDEX @extschema@.%I', x.relname)
-                                       ELSE format('ALTER TABLE @extschema@.voice_sessions DROP CONSTRAINT %I', c.conname) END
-                                  ORDER BY x.relname), '{}')
-          INTO index_ddl, drop_ddl
-          FROM pg_catalog.pg_index i
-          JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid
-          LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
-         WHERE i.indrelid = '@extschema@.voice_sessions'::regclass;
-        bulk := cardinality(index_ddl) > 0
-            AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
-                         WHERE l.locktype = 'relation' AND l.relation = '@extschema@.voice_sessions'::regclass
-                           AND l.pid = pg_catalog.pg_backend_pid() AND l.mode = 'AccessExclusiveLock' AND l.granted)
-            AND pg_catalog.pg_has_role((SELECT t.relowner FROM pg_catalog.pg_class t
-                                         WHERE t.oid = '@extschema@.voice_sessions'::regclass), 'USAGE')
-            -- A comment on an index or its constraint would not survive the drop.
-            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
-                             LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
-                            WHERE i.indrelid = '@extschema@.voice_sessions'::regclass
-                              AND (pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NOT NULL
-                                   OR pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT NULL))
-            AND NOT EXISTS (SELECT 1 FROM @extschema@.voice_sessions);
-        IF bulk THEN
-            FOREACH ddl IN ARRAY drop_ddl LOOP
-                EXECUTE ddl;
-            END LOOP;
+        -- The whole guild. A full rebuild's plan has emptied the table (fresh): nothing to
+        -- delete, and with the indexes dropped until the builder's finish, looking would read
+        -- every guild written so far.
+        IF NOT fresh THEN
+            DELETE FROM @extschema@.voice_sessions v WHERE v.guild_id = g;
         END IF;
         -- The sessions come as one row of column arrays that the insert unnests in its select
         -- list: returned a row at a time, or read from a function in FROM (which stores its
@@ -183,11 +149,6 @@ BEGIN
         SELECT g, unnest(a_user), unnest(a_channel), unnest(a_start), unnest(a_end), unnest(a_end_reason),
                unnest(a_afk), unnest(a_start_reason), unnest(a_capped), unnest(a_mute), unnest(a_deaf);
         GET DIAGNOSTICS sessions_opened = ROW_COUNT;
-        IF bulk THEN
-            FOREACH ddl IN ARRAY index_ddl LOOP
-                EXECUTE ddl;
-            END LOOP;
-        END IF;
         sessions_closed := 0; sessions_updated := 0; sessions_removed := 0;
         changed_from := '-infinity';
         RETURN;
@@ -271,8 +232,8 @@ BEGIN
       FROM compared;
 END
 $$;
-COMMENT ON FUNCTION _voice_write_sessions(bigint, timestamptz, bigint[], timestamptz[]) IS
-    'Internal to build_voice_sessions(): rewrites the sessions of a whole guild (users NULL) or of the listed users from their last leave before dirty_from on, counts what changed, and returns the earliest start of a changed session.';
+COMMENT ON FUNCTION _voice_write_sessions(bigint, timestamptz, bigint[], timestamptz[], boolean) IS
+    'Internal to build_voice_sessions(): rewrites the sessions of a whole guild (users NULL) or of the listed users from their last leave before dirty_from on, counts what changed, and returns the earliest start of a changed session. fresh: the guild has no sessions (a full rebuild emptied the table), so there is nothing to delete.';
 
 -- An incremental build is thousands of index probes that the planner costs as if they read
 -- every row they might: JIT-compiling them took longer than running them. (A full build scans,
@@ -296,10 +257,45 @@ DECLARE
     beat_guilds      bigint[];
     caller_jit       text := pg_catalog.current_setting('jit');
     guilds           jsonb;
+    index_ddl        text[];
+    drop_ddl         text[];
+    ddl              text;
+    commented        boolean;
+    indexes_to_create jsonb := '[]';
 BEGIN
     IF _build_voice_sessions_plan.full THEN
         DELETE FROM @extschema@.voice_build_guilds;
         TRUNCATE @extschema@.voice_sessions;
+        -- Every guild's rows go into the table that the TRUNCATE left empty and that this
+        -- transaction holds exclusively, without its indexes: _build_voice_sessions_finish
+        -- builds them once from all the rows after the last guild's step, which costs a
+        -- fraction of maintaining them row by row. No other transaction can see the table in
+        -- between, and a rollback brings the indexes back. Only a role that owns the table
+        -- may drop and create its indexes; any other caller writes through them. One catalog
+        -- read gives both the drop and the create statements.
+        SELECT coalesce(array_agg(CASE WHEN c.oid IS NULL THEN pg_catalog.pg_get_indexdef(i.indexrelid)
+                                       ELSE format('ALTER TABLE @extschema@.voice_sessions ADD CONSTRAINT %I %s',
+                                                   c.conname, pg_catalog.pg_get_constraintdef(c.oid)) END
+                                  ORDER BY x.relname), '{}'),
+               coalesce(array_agg(CASE WHEN c.oid IS NULL THEN format('DROP INDEX @extschema@.%I', x.relname)
+                                       ELSE format('ALTER TABLE @extschema@.voice_sessions DROP CONSTRAINT %I', c.conname) END
+                                  ORDER BY x.relname), '{}'),
+               -- A comment on an index or its constraint would not survive the drop.
+               bool_or(pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NOT NULL
+                       OR pg_catalog.obj_description(c.oid, 'pg_constraint') IS NOT NULL)
+          INTO index_ddl, drop_ddl, commented
+          FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid
+          LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+         WHERE i.indrelid = '@extschema@.voice_sessions'::regclass;
+        IF cardinality(index_ddl) > 0 AND NOT commented
+           AND pg_catalog.pg_has_role((SELECT t.relowner FROM pg_catalog.pg_class t
+                                        WHERE t.oid = '@extschema@.voice_sessions'::regclass), 'USAGE') THEN
+            FOREACH ddl IN ARRAY drop_ddl LOOP
+                EXECUTE ddl;
+            END LOOP;
+            indexes_to_create := to_jsonb(index_ddl);
+        END IF;
     ELSE
         PERFORM pg_catalog.set_config('jit', 'off', true);
     END IF;
@@ -329,11 +325,35 @@ BEGIN
     ) t;
     PERFORM pg_catalog.set_config('jit', caller_jit, true);
     RETURN jsonb_build_object('events_read', events_read, 'snapshots_read', snapshots_read,
-                              'heartbeats_read', heartbeats_read, 'guilds', guilds);
+                              'heartbeats_read', heartbeats_read, 'guilds', guilds,
+                              'indexes_to_create', indexes_to_create);
 END
 $$;
 COMMENT ON FUNCTION _build_voice_sessions_plan(jsonb, boolean) IS
-    'Internal: the plan of build_voice_sessions (see guildstats.builders): empties the sessions on a full rebuild, counts the claimed rows and lists the guilds to build.';
+    'Internal: the plan of build_voice_sessions (see guildstats.builders): empties the sessions on a full rebuild (and, for a caller who owns voice_sessions, drops its indexes, returning their statements as indexes_to_create for _build_voice_sessions_finish), counts the claimed rows and lists the guilds to build.';
+
+-- After the last guild's step: the indexes the plan dropped, built from all the rows at once.
+CREATE FUNCTION _build_voice_sessions_finish(claims jsonb, full boolean, plan jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    ddl text;
+BEGIN
+    FOR ddl IN
+        SELECT d FROM jsonb_array_elements_text(CASE jsonb_typeof(plan->'indexes_to_create')
+                                                     WHEN 'array' THEN plan->'indexes_to_create' ELSE '[]' END) d
+    LOOP
+        -- Only what the plan can have written: an index or a constraint of voice_sessions.
+        IF ddl !~ '^CREATE (UNIQUE )?INDEX \S+ ON @extschema@\.voice_sessions ' AND ddl !~ '^ALTER TABLE @extschema@\.voice_sessions ADD CONSTRAINT ' THEN
+            RAISE EXCEPTION 'guildstats: _build_voice_sessions_finish: % is not an index of voice_sessions', ddl;
+        END IF;
+        EXECUTE ddl;
+    END LOOP;
+    RETURN '{}';
+END
+$$;
+COMMENT ON FUNCTION _build_voice_sessions_finish(jsonb, boolean, jsonb) IS
+    'Internal: the finish of build_voice_sessions (see guildstats.builders): creates the indexes and constraints of voice_sessions that the plan dropped for a full rebuild (plan->indexes_to_create), after every guild''s rows are in.';
 
 CREATE FUNCTION _build_voice_sessions_step(guild bigint, claims jsonb, full boolean)
 RETURNS jsonb
@@ -432,13 +452,19 @@ BEGIN
         dirty_from := coalesce(dirty_from, '{}');
     END IF;
 
-    SELECT w.* INTO written FROM @extschema@._voice_write_sessions(g, horizon, users, dirty_from) w;
+    SELECT w.* INTO written
+      FROM @extschema@._voice_write_sessions(g, horizon, users, dirty_from,
+                                             _build_voice_sessions_step.full) w;
     changed := written.changed_from;
-    -- Open sessions grow with the horizon even when nothing else changed.
-    SELECT least(changed, (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
-                            WHERE v.guild_id = g AND v.ended_at IS NULL
-                              AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))))
-      INTO changed;
+    -- Open sessions grow with the horizon even when nothing else changed. (Nothing starts
+    -- before a whole guild's '-infinity', and during a full rebuild the table may have no
+    -- index to find them by.)
+    IF changed IS DISTINCT FROM '-infinity' THEN
+        SELECT least(changed, (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
+                                WHERE v.guild_id = g AND v.ended_at IS NULL
+                                  AND (v.end_reason IS NULL OR v.end_reason IN ('outage', 'snapshot', 'cap'))))
+          INTO changed;
+    END IF;
     PERFORM @extschema@._note_voice_change(g, changed);
 
     INSERT INTO @extschema@.voice_build_guilds AS d (guild_id, horizon, has_heartbeats, settings_fingerprint, built_at)

@@ -60,6 +60,11 @@ pub trait Case {
     fn baseline_is_write_floor(&self) -> bool {
         false
     }
+    /// What the baseline includes and leaves out, when a reader needs it to judge the ratio;
+    /// printed under the table.
+    fn note(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Streams `rows` into `copy_sql` (a `COPY ... FROM STDIN` in text format) through one buffer:
