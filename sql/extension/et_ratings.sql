@@ -12,7 +12,8 @@
 -- finds the first position where that list differs from the maps already rated, drops the
 -- history from there and replays the maps from that point. A map arriving on time is one step;
 -- a late earlier map (or a round 1 that pairs late and changes a map) replays what follows it.
--- Listing the maps reads every finished map each call: cheap at ET volumes (thousands of maps).
+-- Listing the maps reads every finished map each call: cheap at ET volumes (0.4 s for 4,500
+-- maps, `scripts/bench --only et_ratings`).
 
 CREATE TABLE et_rated_maps (
     map_seq          integer          PRIMARY KEY,
