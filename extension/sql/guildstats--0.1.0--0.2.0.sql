@@ -9785,7 +9785,9 @@ $$;
 -- ==== #14 commands: /top messages from a per-member message rollup (issue 14, item 4).
 -- ==== build_rollups() keeps member_messages_daily and member_messages_monthly (the raw rows it
 -- ==== has processed); command_top reads them plus the raw rows not processed yet and as_of's
--- ==== own day. Same statements as sql/extension/rollups.sql, build_all.sql and commands.sql.
+-- ==== own day. command_voice ranks the week and the month in one pass over the sessions and
+-- ==== reads the member's own sessions for the 12 weeks. Same statements as
+-- ==== sql/extension/rollups.sql, build_all.sql and commands.sql.
 CREATE TABLE member_messages_daily (
     guild_id  bigint NOT NULL,
     day       date   NOT NULL,
@@ -10242,4 +10244,83 @@ END
 $$;
 COMMENT ON FUNCTION command_top(bigint, text, text, text, integer, timestamptz) IS
     'The /top answer: a leaderboard of metric kills, dpm, kd, damage, gibs, time (ET:Legacy, counted rounds, players with at least command_settings.top_min_rounds rounds in the period, optionally on one map) or voice_hours, messages (Discord members of the guild; AFK and bots left out; messages from build_rollups()''s member_messages_daily and member_messages_monthly plus the raw rows it has not processed yet and as_of''s own day, so the same count as the raw messages) over period week (since Monday), month (since the 1st), season (since command_settings.season_start) or all, in the guild''s calendar time zone, up to as_of (default now). Times are hours for voice_hours and seconds for time. Example: SELECT jsonb_pretty(guildstats.command_top(1234, ''kills'', ''all'', max_rows => 3));';
--- ==== end of #14 commands: /top messages
+
+CREATE OR REPLACE FUNCTION command_voice(guild_id bigint, user_id bigint, as_of timestamptz DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    at_time timestamptz := @extschema@._command_as_of(as_of);
+    tz text := (SELECT s.calendar_time_zone FROM @extschema@.settings_for(command_voice.guild_id) s);
+    wk_from timestamptz := @extschema@._command_period_start(command_voice.guild_id, 'week', at_time);
+    mo_from timestamptz := @extschema@._command_period_start(command_voice.guild_id, 'month', at_time);
+    answer jsonb;
+BEGIN
+    IF command_voice.user_id IS NULL THEN
+        RETURN @extschema@._command_error('Name a member.');
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.voice_sessions v
+                    WHERE v.guild_id = command_voice.guild_id AND v.user_id = command_voice.user_id AND v.started_at < at_time) THEN
+        RETURN @extschema@._command_error('No voice time recorded for this member yet.');
+    END IF;
+    -- The week's and the month's ranks need every member's time: one pass over the guild's
+    -- sessions for both (voice_sessions has no time index: each pass reads them all), with the
+    -- sums of _voice_seconds. The 12 weeks are the member's own sessions only (the key).
+    WITH both_periods AS (
+        SELECT v.user_id,
+               sum(extract(epoch FROM least(coalesce(v.ended_at, at_time), at_time) - greatest(v.started_at, wk_from)))
+                   FILTER (WHERE coalesce(v.ended_at, 'infinity') > wk_from)::double precision AS wk_seconds,
+               sum(extract(epoch FROM least(coalesce(v.ended_at, at_time), at_time) - greatest(v.started_at, mo_from)))
+                   FILTER (WHERE coalesce(v.ended_at, 'infinity') > mo_from)::double precision AS mo_seconds
+        FROM @extschema@.voice_sessions v
+        WHERE v.guild_id = command_voice.guild_id AND NOT v.is_afk
+          AND v.started_at < at_time AND coalesce(v.ended_at, 'infinity') > least(wk_from, mo_from)
+        GROUP BY v.user_id
+    ), wk AS (
+        SELECT b.user_id, b.wk_seconds AS seconds, rank() OVER (ORDER BY b.wk_seconds DESC) AS rank
+        FROM both_periods b WHERE b.wk_seconds > 0
+    ), mo AS (
+        SELECT b.user_id, b.mo_seconds AS seconds, rank() OVER (ORDER BY b.mo_seconds DESC) AS rank
+        FROM both_periods b WHERE b.mo_seconds > 0
+    ), weeks AS (
+        SELECT g.week_start,
+               (SELECT sum(extract(epoch FROM least(coalesce(v.ended_at, g.week_end), g.week_end) - greatest(v.started_at, g.week_start)))
+                  FROM @extschema@.voice_sessions v
+                 WHERE v.guild_id = command_voice.guild_id AND v.user_id = command_voice.user_id AND NOT v.is_afk
+                   AND v.started_at < g.week_end AND coalesce(v.ended_at, 'infinity') > g.week_start) AS seconds
+        FROM (SELECT s.week_start, least(s.week_start + interval '7 days', at_time) AS week_end
+              FROM (SELECT (date_trunc('week', at_time AT TIME ZONE tz) - n * interval '7 days') AT TIME ZONE tz AS week_start
+                    FROM generate_series(0, 11) n) s) g
+    )
+    SELECT jsonb_build_object(
+        'ok', true,
+        'user_id', command_voice.user_id::text,
+        'name', (SELECT mb.display_name FROM @extschema@.members mb
+                  WHERE mb.guild_id = command_voice.guild_id AND mb.user_id = command_voice.user_id),
+        'hours_week', round(coalesce((SELECT w.seconds FROM wk w WHERE w.user_id = command_voice.user_id), 0)::numeric / 3600, 1)::double precision,
+        'hours_month', round(coalesce((SELECT m.seconds FROM mo m WHERE m.user_id = command_voice.user_id), 0)::numeric / 3600, 1)::double precision,
+        'rank_week', (SELECT w.rank FROM wk w WHERE w.user_id = command_voice.user_id),
+        'rank_month', (SELECT m.rank FROM mo m WHERE m.user_id = command_voice.user_id),
+        'members_ranked', (SELECT count(*) FROM mo),
+        'members_ranked_week', (SELECT count(*) FROM wk),
+        -- Partners from the co-presence builder (build_voice_copresence, run by build_all):
+        -- shared minutes per pair and calendar day, the last 30 days including today.
+        'partners', coalesce((SELECT jsonb_agg(jsonb_build_object('user_id', tp.partner_id::text, 'name', tp.partner_name,
+                                                                  'shared_minutes', round(tp.shared_minutes)::bigint,
+                                                                  'days_together', tp.days_together)
+                                               ORDER BY tp.shared_minutes DESC, tp.partner_id)
+                              FROM @extschema@.voice_top_partners(command_voice.guild_id, command_voice.user_id,
+                                                                  from_day => (at_time AT TIME ZONE tz)::date - 29,
+                                                                  to_day => (at_time AT TIME ZONE tz)::date,
+                                                                  max_rows => 5) tp
+                              WHERE tp.shared_minutes >= 1), '[]'),
+        'weeks', (SELECT jsonb_agg(jsonb_build_object('week_start', (w.week_start AT TIME ZONE tz)::date,
+                                                      'hours', round(coalesce(w.seconds, 0)::numeric / 3600, 1)::double precision)
+                                   ORDER BY w.week_start) FROM weeks w))
+      INTO answer;
+    RETURN answer;
+END
+$$;
+COMMENT ON FUNCTION command_voice(bigint, bigint, timestamptz) IS
+    'The /voice answer for a member at as_of (default now): voice hours this calendar week and month (guild time zone, AFK excluded, open sessions up to as_of), rank among the members with voice time in that week and month (members_ranked counts the month''s), the top 5 partners by minutes shared in the same channel on the last 30 calendar days (voice_top_partners, from the co-presence builder; at least one minute), and the hours of each of the last 12 weeks, oldest first. Example: SELECT jsonb_pretty(guildstats.command_voice(1234, 42));';
+-- ==== end of #14 commands: /top messages and /voice

@@ -842,18 +842,34 @@ BEGIN
                     WHERE v.guild_id = command_voice.guild_id AND v.user_id = command_voice.user_id AND v.started_at < at_time) THEN
         RETURN @extschema@._command_error('No voice time recorded for this member yet.');
     END IF;
-    WITH wk AS (
-        SELECT w.*, rank() OVER (ORDER BY w.seconds DESC) AS rank
-        FROM @extschema@._voice_seconds(command_voice.guild_id, wk_from, at_time) w WHERE w.seconds > 0
+    -- The week's and the month's ranks need every member's time: one pass over the guild's
+    -- sessions for both (voice_sessions has no time index: each pass reads them all), with the
+    -- sums of _voice_seconds. The 12 weeks are the member's own sessions only (the key).
+    WITH both_periods AS (
+        SELECT v.user_id,
+               sum(extract(epoch FROM least(coalesce(v.ended_at, at_time), at_time) - greatest(v.started_at, wk_from)))
+                   FILTER (WHERE coalesce(v.ended_at, 'infinity') > wk_from)::double precision AS wk_seconds,
+               sum(extract(epoch FROM least(coalesce(v.ended_at, at_time), at_time) - greatest(v.started_at, mo_from)))
+                   FILTER (WHERE coalesce(v.ended_at, 'infinity') > mo_from)::double precision AS mo_seconds
+        FROM @extschema@.voice_sessions v
+        WHERE v.guild_id = command_voice.guild_id AND NOT v.is_afk
+          AND v.started_at < at_time AND coalesce(v.ended_at, 'infinity') > least(wk_from, mo_from)
+        GROUP BY v.user_id
+    ), wk AS (
+        SELECT b.user_id, b.wk_seconds AS seconds, rank() OVER (ORDER BY b.wk_seconds DESC) AS rank
+        FROM both_periods b WHERE b.wk_seconds > 0
     ), mo AS (
-        SELECT m.*, rank() OVER (ORDER BY m.seconds DESC) AS rank
-        FROM @extschema@._voice_seconds(command_voice.guild_id, mo_from, at_time) m WHERE m.seconds > 0
+        SELECT b.user_id, b.mo_seconds AS seconds, rank() OVER (ORDER BY b.mo_seconds DESC) AS rank
+        FROM both_periods b WHERE b.mo_seconds > 0
     ), weeks AS (
-        SELECT g.week_start, (SELECT w.seconds FROM @extschema@._voice_seconds(command_voice.guild_id,
-                                   g.week_start, least(g.week_start + interval '7 days', at_time)) w
-                               WHERE w.user_id = command_voice.user_id) AS seconds
-        FROM (SELECT (date_trunc('week', at_time AT TIME ZONE tz) - n * interval '7 days') AT TIME ZONE tz AS week_start
-              FROM generate_series(0, 11) n) g
+        SELECT g.week_start,
+               (SELECT sum(extract(epoch FROM least(coalesce(v.ended_at, g.week_end), g.week_end) - greatest(v.started_at, g.week_start)))
+                  FROM @extschema@.voice_sessions v
+                 WHERE v.guild_id = command_voice.guild_id AND v.user_id = command_voice.user_id AND NOT v.is_afk
+                   AND v.started_at < g.week_end AND coalesce(v.ended_at, 'infinity') > g.week_start) AS seconds
+        FROM (SELECT s.week_start, least(s.week_start + interval '7 days', at_time) AS week_end
+              FROM (SELECT (date_trunc('week', at_time AT TIME ZONE tz) - n * interval '7 days') AT TIME ZONE tz AS week_start
+                    FROM generate_series(0, 11) n) s) g
     )
     SELECT jsonb_build_object(
         'ok', true,
