@@ -10337,3 +10337,546 @@ COMMENT ON FUNCTION @extschema@._build_voice_sessions_step(bigint, jsonb, boolea
 UPDATE @extschema@.builders SET finish = '@extschema@._build_voice_sessions_finish(jsonb, boolean, jsonb)'
  WHERE name = 'build_voice_sessions';
 -- ==== end of #13 voice write floor
+
+-- ==== #14 commands: /top messages from a per-member message rollup (issue 14, item 4).
+-- ==== build_rollups() keeps member_messages_daily and member_messages_monthly (the raw rows it
+-- ==== has processed); command_top reads them plus the raw rows not processed yet and as_of's
+-- ==== own day. command_voice ranks the week and the month in one pass over the sessions and
+-- ==== reads the member's own sessions for the 12 weeks. Same statements as
+-- ==== sql/extension/rollups.sql, build_all.sql and commands.sql.
+CREATE TABLE member_messages_daily (
+    guild_id  bigint NOT NULL,
+    day       date   NOT NULL,
+    user_id   bigint NOT NULL,
+    messages  bigint NOT NULL,
+    PRIMARY KEY (guild_id, day, user_id)
+);
+COMMENT ON TABLE member_messages_daily IS
+    'Messages per member and calendar day (guild time zone), bots excluded, kept by build_rollups(): only the raw_messages rows it has processed (build_progress), so that command_top adds the others from the raw table without counting any twice.';
+COMMENT ON COLUMN member_messages_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_messages_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_messages_daily.user_id IS 'Discord user snowflake of the author.';
+COMMENT ON COLUMN member_messages_daily.messages IS 'Messages written that day.';
+SELECT pg_catalog.pg_extension_config_dump('member_messages_daily', '');
+
+CREATE TABLE member_messages_monthly (
+    guild_id  bigint NOT NULL,
+    month     date   NOT NULL,
+    user_id   bigint NOT NULL,
+    messages  bigint NOT NULL,
+    PRIMARY KEY (guild_id, month, user_id)
+);
+COMMENT ON TABLE member_messages_monthly IS
+    'Messages per member and calendar month (guild time zone), summed from member_messages_daily: what /top messages reads for the whole months of a period instead of every day.';
+COMMENT ON COLUMN member_messages_monthly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_messages_monthly.month IS 'First day of the calendar month in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_messages_monthly.user_id IS 'Discord user snowflake of the author.';
+COMMENT ON COLUMN member_messages_monthly.messages IS 'Messages written that month.';
+SELECT pg_catalog.pg_extension_config_dump('member_messages_monthly', '');
+
+-- The rows processed so far, as build_rollups() would have counted them: the raw rows it has
+-- not processed stay command_top's raw tail until its next run.
+INSERT INTO member_messages_daily (guild_id, day, user_id, messages)
+SELECT m.guild_id, (m.sent_at AT TIME ZONE s.calendar_time_zone)::date, m.user_id, count(*)
+FROM raw_messages m
+CROSS JOIN LATERAL settings_for(m.guild_id) s
+JOIN build_progress p ON p.builder = 'build_rollups' AND p.source_table = 'raw_messages'
+WHERE m.guild_id IS NOT NULL AND NOT m.is_bot AND m.ingest_id <= p.processed_through AND NOT m.ingest_id <@ p.pending_ids
+GROUP BY 1, 2, 3;
+INSERT INTO member_messages_monthly (guild_id, month, user_id, messages)
+SELECT d.guild_id, date_trunc('month', d.day)::date, d.user_id, sum(d.messages)
+FROM member_messages_daily d
+GROUP BY 1, 2, 3;
+SELECT count(@extschema@.isolate_by_guild(t))
+  FROM unnest(ARRAY['@extschema@.member_messages_daily', '@extschema@.member_messages_monthly']::regclass[]) AS t;
+UPDATE builders SET reads = '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,guild_monthly_status,member_messages_daily,member_messages_monthly,server_polls_hourly,ingest_lag_rollup}' WHERE name = 'build_rollups';
+
+CREATE OR REPLACE FUNCTION _build_rollups_plan(claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    message_ids     int8multirange := @extschema@._claimed(claims, 'raw_messages');
+    voice_event_ids int8multirange := @extschema@._claimed(claims, 'raw_voice_events');
+    point_ids       int8multirange := @extschema@._claimed(claims, 'raw_point_transactions');
+    poll_ids        int8multirange := @extschema@._claimed(claims, 'raw_server_polls');
+BEGIN
+    IF _build_rollups_plan.full THEN
+        TRUNCATE @extschema@.member_voice_daily, @extschema@.member_engagement_weekly,
+                 @extschema@.member_monthly_status, @extschema@.member_active_days,
+                 @extschema@.guild_activity_daily, @extschema@.chat_channel_daily,
+                 @extschema@.chat_activity_5min, @extschema@.guild_voice_hourly,
+                 @extschema@.member_points_daily, @extschema@.economy_daily, @extschema@.member_point_balances,
+                 @extschema@.guild_points_reason_daily, @extschema@.member_points_monthly, @extschema@.guild_monthly_status,
+                 @extschema@.member_messages_daily, @extschema@.member_messages_monthly,
+                 @extschema@.server_polls_hourly, @extschema@.ingest_lag_rollup;
+    END IF;
+
+    -- Active days only grow with new raw rows (erasure deletes the member's days with them).
+    INSERT INTO @extschema@.member_active_days (guild_id, user_id, day)
+    SELECT DISTINCT a.guild_id, a.user_id, (a.at AT TIME ZONE s.calendar_time_zone)::date
+    FROM (SELECT e.guild_id, e.user_id, e.event_ts AS at FROM @extschema@.raw_voice_events e
+           WHERE e.ingest_id BETWEEN lower(voice_event_ids) AND upper(voice_event_ids) - 1
+             AND e.ingest_id <@ voice_event_ids AND e.channel_id IS NOT NULL
+          UNION ALL
+          SELECT m.guild_id, m.user_id, m.sent_at FROM @extschema@.raw_messages m
+           WHERE m.ingest_id BETWEEN lower(message_ids) AND upper(message_ids) - 1
+             AND m.ingest_id <@ message_ids AND NOT m.is_bot
+          UNION ALL
+          SELECT t.guild_id, t.user_id, t.tx_ts FROM @extschema@.raw_point_transactions t
+           WHERE t.ingest_id BETWEEN lower(point_ids) AND upper(point_ids) - 1
+             AND t.ingest_id <@ point_ids) a
+    CROSS JOIN LATERAL @extschema@.settings_for(a.guild_id) s
+    ON CONFLICT DO NOTHING;
+
+    PERFORM @extschema@._rollup_server_polls(poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_voice_events', 'event_ts', voice_event_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_messages', 'sent_at', message_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_point_transactions', 'tx_ts', point_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_server_polls', 'polled_at', poll_ids);
+    PERFORM @extschema@._rollup_ingest_lag('raw_member_events', 'event_ts',
+                                           @extschema@._claimed(claims, 'raw_member_events'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_heartbeats', 'beat_at',
+                                           @extschema@._claimed(claims, 'raw_heartbeats'));
+    PERFORM @extschema@._rollup_ingest_lag('raw_et_stats_files', 'fetched_at',
+                                           @extschema@._claimed(claims, 'raw_et_stats_files'));
+
+    RETURN jsonb_build_object('guilds', coalesce((SELECT jsonb_agg(c.guild_id ORDER BY c.guild_id) FROM (
+        SELECT g.guild_id FROM @extschema@._build_rollups_changes(claims, _build_rollups_plan.full, NULL) g) c), '[]'));
+END
+$$;
+COMMENT ON FUNCTION _build_rollups_plan(jsonb, boolean) IS
+    'Internal: the plan of build_rollups (see guildstats.builders): empties the rollups on a full rebuild, adds the claimed rows'' active days and the server-poll and ingest-lag rollups, and lists the guilds to refresh.';
+
+CREATE OR REPLACE FUNCTION _rollup_dashboards(guild_id bigint, tz text, horizon timestamptz, voice_from timestamptz,
+                                   messages_from timestamptz, active_from timestamptz, points_from timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g         bigint := _rollup_dashboards.guild_id;
+    day_from  date;
+    day_start timestamptz;
+    from_hour timestamptz;
+    first_day date;
+    last_day  date;
+    lo        date;
+    built_to  date;
+    streak    integer;
+    done_through bigint;
+    done_pending int8multirange;
+BEGIN
+    -- Chat per channel and day, and per 5 minutes, from the first day with new messages.
+    IF messages_from IS NOT NULL THEN
+        day_from := (messages_from AT TIME ZONE tz)::date;
+        day_start := day_from::timestamp AT TIME ZONE tz;
+        DELETE FROM @extschema@.chat_channel_daily c WHERE c.guild_id = g AND c.day >= day_from;
+        INSERT INTO @extschema@.chat_channel_daily (guild_id, day, channel_id, messages, authors, characters,
+                                                    with_attachments, replies)
+        SELECT g, (m.sent_at AT TIME ZONE tz)::date, m.channel_id, count(*), count(DISTINCT m.user_id),
+               coalesce(sum(m.char_count), 0), count(*) FILTER (WHERE m.attachment_count > 0),
+               count(*) FILTER (WHERE m.is_reply)
+        FROM @extschema@.raw_messages m
+        WHERE m.guild_id = g AND NOT m.is_bot AND m.sent_at >= day_start
+        GROUP BY 2, 3;
+        -- Messages per member and day, then month, for /top messages: of the processed rows
+        -- only (see member_messages_daily), the rest being command_top's raw tail.
+        SELECT p.processed_through, p.pending_ids INTO done_through, done_pending
+          FROM @extschema@.build_progress p
+         WHERE p.builder = 'build_rollups' AND p.source_table = 'raw_messages';
+        DELETE FROM @extschema@.member_messages_daily d WHERE d.guild_id = g AND d.day >= day_from;
+        INSERT INTO @extschema@.member_messages_daily (guild_id, day, user_id, messages)
+        SELECT g, (m.sent_at AT TIME ZONE tz)::date, m.user_id, count(*)
+        FROM @extschema@.raw_messages m
+        WHERE m.guild_id = g AND NOT m.is_bot AND m.sent_at >= day_start
+          AND m.ingest_id <= coalesce(done_through, 0)
+          AND NOT (m.ingest_id BETWEEN lower(done_pending) AND upper(done_pending) - 1
+                   AND m.ingest_id <@ done_pending)
+        GROUP BY 2, 3;
+        DELETE FROM @extschema@.member_messages_monthly d
+         WHERE d.guild_id = g AND d.month >= date_trunc('month', day_from)::date;
+        INSERT INTO @extschema@.member_messages_monthly (guild_id, month, user_id, messages)
+        SELECT g, date_trunc('month', d.day)::date, d.user_id, sum(d.messages)
+        FROM @extschema@.member_messages_daily d
+        WHERE d.guild_id = g AND d.day >= date_trunc('month', day_from)::date
+        GROUP BY 2, 3;
+        IF isfinite(day_start) THEN
+            day_start := date_bin(interval '5 minutes', day_start, timestamptz '2000-01-01 00:00+00');
+        END IF;
+        DELETE FROM @extschema@.chat_activity_5min c WHERE c.guild_id = g AND c.window_start >= day_start;
+        INSERT INTO @extschema@.chat_activity_5min (guild_id, window_start, messages, authors)
+        SELECT g, date_bin(interval '5 minutes', m.sent_at, timestamptz '2000-01-01 00:00+00'), count(*),
+               count(DISTINCT m.user_id)
+        FROM @extschema@.raw_messages m
+        WHERE m.guild_id = g AND NOT m.is_bot AND m.sent_at >= day_start
+        GROUP BY 2;
+    END IF;
+
+    -- Voice per hour from the first hour rewritten sessions overlap.
+    IF voice_from IS NOT NULL THEN
+        from_hour := date_trunc('hour', voice_from, 'UTC');
+        DELETE FROM @extschema@.guild_voice_hourly v WHERE v.guild_id = g AND v.hour_start >= from_hour;
+        INSERT INTO @extschema@.guild_voice_hourly (guild_id, hour_start, voice_hours, voice_users)
+        SELECT g, h.hour_start,
+               (sum(extract(epoch FROM least(coalesce(v.ended_at, horizon), h.hour_start + interval '1 hour')
+                                     - greatest(v.started_at, h.hour_start))) / 3600)::double precision,
+               count(DISTINCT v.user_id)
+        FROM @extschema@.voice_sessions v
+        CROSS JOIN LATERAL generate_series(greatest(date_trunc('hour', v.started_at, 'UTC'), from_hour),
+                                           coalesce(v.ended_at, horizon) - interval '1 microsecond',
+                                           interval '1 hour') AS h(hour_start)
+        WHERE v.guild_id = g AND NOT v.is_afk AND coalesce(v.ended_at, horizon) > v.started_at
+          AND coalesce(v.ended_at, horizon) > from_hour
+        GROUP BY h.hour_start;
+    END IF;
+
+    -- Active users per day. A new active day changes that day's DAU, the WAU and MAU of the
+    -- 30 days after it, and the D1/D7/D30 counts of the cohorts up to 30 days before it.
+    IF coalesce(active_from, voice_from, messages_from) IS NOT NULL THEN
+        SELECT min(a.day), max(a.day) INTO first_day, last_day
+          FROM @extschema@.member_active_days a WHERE a.guild_id = g;
+        IF first_day IS NULL THEN
+            DELETE FROM @extschema@.guild_activity_daily d WHERE d.guild_id = g;
+        ELSE
+            lo := greatest(first_day,
+                           least(greatest((active_from AT TIME ZONE tz)::date, first_day) - 30,
+                                 (voice_from AT TIME ZONE tz)::date, (messages_from AT TIME ZONE tz)::date));
+            DELETE FROM @extschema@.guild_activity_daily d WHERE d.guild_id = g AND d.day >= lo;
+            INSERT INTO @extschema@.guild_activity_daily (guild_id, day, dau, wau, mau, new_users, returning_users,
+                                                          d1_retained, d7_retained, d30_retained, messages, voice_hours)
+            WITH act AS (
+                SELECT a.user_id, a.day, lead(a.day) OVER (PARTITION BY a.user_id ORDER BY a.day) AS next_day
+                FROM @extschema@.member_active_days a
+                WHERE a.guild_id = g AND a.day >= lo - 30),
+            firsts AS (
+                SELECT f.user_id, f.first_day
+                FROM (SELECT u.user_id,
+                             (SELECT min(x.day) FROM @extschema@.member_active_days x
+                               WHERE x.guild_id = g AND x.user_id = u.user_id) AS first_day
+                      FROM (SELECT DISTINCT a.user_id FROM act a WHERE a.day >= lo) u) f
+                WHERE f.first_day >= lo),
+            cohorts AS (
+                SELECT f.first_day AS day, count(*) AS new_users,
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM @extschema@.member_active_days x
+                                                       WHERE x.guild_id = g AND x.user_id = f.user_id AND x.day = f.first_day + 1)) AS d1,
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM @extschema@.member_active_days x
+                                                       WHERE x.guild_id = g AND x.user_id = f.user_id AND x.day = f.first_day + 7)) AS d7,
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM @extschema@.member_active_days x
+                                                       WHERE x.guild_id = g AND x.user_id = f.user_id AND x.day = f.first_day + 30)) AS d30
+                FROM firsts f GROUP BY f.first_day),
+            -- Each active day opens the interval [day, min(day + width, next active day)) in which
+            -- the user counts in the window ending on a day: running sums of +1 / -1 marks.
+            marks AS (
+                SELECT a.day, 1 AS dau, 1 AS wau, 1 AS mau FROM act a
+                UNION ALL SELECT least(a.day + 7, coalesce(a.next_day, a.day + 7)), 0, -1, 0 FROM act a
+                UNION ALL SELECT least(a.day + 30, coalesce(a.next_day, a.day + 30)), 0, 0, -1 FROM act a),
+            per_day AS (
+                SELECT m.day, sum(m.dau) AS dau, sum(m.wau) AS wau, sum(m.mau) AS mau FROM marks m GROUP BY m.day),
+            running AS (
+                SELECT d::date AS day, coalesce(p.dau, 0) AS dau,
+                       sum(coalesce(p.wau, 0)) OVER w AS wau, sum(coalesce(p.mau, 0)) OVER w AS mau
+                FROM generate_series((lo - 30)::timestamp, last_day::timestamp, interval '1 day') AS d
+                LEFT JOIN per_day p ON p.day = d::date
+                WINDOW w AS (ORDER BY d)),
+            chat AS (
+                SELECT c.day, sum(c.messages) AS messages FROM @extschema@.chat_channel_daily c
+                WHERE c.guild_id = g AND c.day >= lo GROUP BY c.day),
+            voice AS (
+                SELECT v.day, sum(v.active_seconds) / 3600.0 AS hours FROM @extschema@.member_voice_daily v
+                WHERE v.guild_id = g AND v.day >= lo GROUP BY v.day)
+            SELECT g, r.day, r.dau, r.wau, r.mau, coalesce(c.new_users, 0), r.dau - coalesce(c.new_users, 0),
+                   coalesce(c.d1, 0), coalesce(c.d7, 0), coalesce(c.d30, 0),
+                   coalesce(ch.messages, 0), coalesce(v.hours, 0)
+            FROM running r
+            LEFT JOIN cohorts c ON c.day = r.day
+            LEFT JOIN chat ch ON ch.day = r.day
+            LEFT JOIN voice v ON v.day = r.day
+            WHERE r.day >= lo;
+        END IF;
+    END IF;
+
+    -- Point flows and the economy from the first day with new transactions (and from the day
+    -- after the last one built, so that quiet days between count too). The walk picks up from
+    -- member_point_balances, the balances at the end of the last day built: first taken back
+    -- to the day before the rewrite with the flows the rollup held, so that a build reads only
+    -- the days it rewrites, not the whole ledger.
+    IF points_from IS NOT NULL THEN
+        SELECT (min(t.tx_ts) AT TIME ZONE tz)::date, (max(t.tx_ts) AT TIME ZONE tz)::date INTO first_day, last_day
+          FROM @extschema@.raw_point_transactions t WHERE t.guild_id = g;
+        SELECT max(e.day) INTO built_to FROM @extschema@.economy_daily e WHERE e.guild_id = g;
+        IF built_to IS NULL OR NOT EXISTS (SELECT 1 FROM @extschema@.member_point_balances b WHERE b.guild_id = g) THEN
+            -- Nothing to take back from: the balances start over from the flows before lo.
+            DELETE FROM @extschema@.member_point_balances b WHERE b.guild_id = g;
+            built_to := '-infinity';
+        END IF;
+        day_from := (points_from AT TIME ZONE tz)::date;
+        lo := greatest(least(day_from, built_to + 1), first_day);
+        IF built_to >= lo THEN
+            UPDATE @extschema@.member_point_balances b SET balance = b.balance - x.net
+              FROM (SELECT p.user_id, sum(p.earned - p.spent)::bigint AS net FROM @extschema@.member_points_daily p
+                     WHERE p.guild_id = g AND p.day BETWEEN lo AND built_to GROUP BY p.user_id) x
+             WHERE b.guild_id = g AND b.user_id = x.user_id;
+            DELETE FROM @extschema@.member_point_balances b WHERE b.guild_id = g AND b.first_day >= lo;
+        ELSIF built_to < lo - 1 THEN
+            PERFORM @extschema@._add_point_balances(g, built_to + 1, lo - 1);
+        END IF;
+
+        DELETE FROM @extschema@.member_points_daily p WHERE p.guild_id = g AND p.day >= day_from;
+        INSERT INTO @extschema@.member_points_daily (guild_id, day, user_id, reason, earned, spent, transactions)
+        SELECT g, (t.tx_ts AT TIME ZONE tz)::date, t.user_id, t.reason,
+               coalesce(sum(t.amount) FILTER (WHERE t.amount > 0), 0),
+               coalesce(-sum(t.amount) FILTER (WHERE t.amount < 0), 0), count(*)
+        FROM @extschema@.raw_point_transactions t
+        WHERE t.guild_id = g AND t.tx_ts >= (day_from::timestamp AT TIME ZONE tz)
+        GROUP BY 2, 3, 4;
+        DELETE FROM @extschema@.guild_points_reason_daily r WHERE r.guild_id = g AND r.day >= day_from;
+        INSERT INTO @extschema@.guild_points_reason_daily (guild_id, day, reason, earned, spent, transactions)
+        SELECT g, p.day, p.reason, sum(p.earned), sum(p.spent), sum(p.transactions)
+        FROM @extschema@.member_points_daily p
+        WHERE p.guild_id = g AND p.day >= day_from
+        GROUP BY p.day, p.reason;
+        DELETE FROM @extschema@.member_points_monthly m
+         WHERE m.guild_id = g AND m.month >= date_trunc('month', day_from)::date;
+        INSERT INTO @extschema@.member_points_monthly (guild_id, month, user_id, earned, spent, transactions)
+        SELECT g, date_trunc('month', p.day)::date, p.user_id, sum(p.earned), sum(p.spent), sum(p.transactions)
+        FROM @extschema@.member_points_daily p
+        WHERE p.guild_id = g AND p.day >= date_trunc('month', day_from)::date
+        GROUP BY 2, 3;
+
+        IF lo IS NULL THEN
+            -- No transaction left (all erased, or opted out on arrival).
+            DELETE FROM @extschema@.economy_daily e WHERE e.guild_id = g;
+            DELETE FROM @extschema@.member_point_balances b WHERE b.guild_id = g;
+        ELSE
+            SELECT e.negative_streak INTO streak FROM @extschema@.economy_daily e WHERE e.guild_id = g AND e.day = lo - 1;
+            DELETE FROM @extschema@.economy_daily e WHERE e.guild_id = g AND e.day >= lo;
+            INSERT INTO @extschema@.economy_daily
+            SELECT g, h.* FROM @extschema@._economy_health_continued(g, lo, last_day, coalesce(streak, 0)) h;
+            PERFORM @extschema@._add_point_balances(g, lo, last_day);
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION _rollup_dashboards(bigint, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz) IS
+    'Internal to build_rollups(): refreshes one guild''s dashboard rollups (chat_channel_daily, chat_activity_5min, guild_voice_hourly, guild_activity_daily, member_points_daily, guild_points_reason_daily, member_points_monthly, economy_daily with member_point_balances, member_messages_daily, member_messages_monthly) from the first instant each input changed (NULL: unchanged), in the guild''s time zone tz, open voice sessions counted up to horizon.';
+
+COMMENT ON FUNCTION build_rollups(boolean) IS
+    'Refreshes member_voice_daily, member_engagement_weekly and member_monthly_status from the first day that changed (voice sessions rewritten by build_voice_sessions(), attendance, new messages) on, per guild, in the guild''s calendar time zone. Returns one summary row; full => true starts over. Also keeps the dashboard rollups the BI mart reads (member_active_days, guild_activity_daily, chat_channel_daily, chat_activity_5min, guild_voice_hourly, member_points_daily, economy_daily, server_polls_hourly, ingest_lag_rollup) and the message counts /top messages reads (member_messages_daily, member_messages_monthly). build_all() runs it last.';
+
+CREATE OR REPLACE FUNCTION command_top(guild_id bigint, metric text, period text DEFAULT 'all', map text DEFAULT NULL,
+                            max_rows integer DEFAULT 10, as_of timestamptz DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+-- The messages tail is a narrow range of ingest ids or of one day, where a generic plan
+-- (estimated for any bounds) would read the whole raw table.
+SET plan_cache_mode = force_custom_plan
+AS $$
+DECLARE
+    metrics constant text[] := ARRAY['kills', 'dpm', 'kd', 'damage', 'gibs', 'time', 'voice_hours', 'messages'];
+    periods constant text[] := ARRAY['week', 'month', 'season', 'all'];
+    at_time timestamptz := @extschema@._command_as_of(as_of);
+    cfg record;
+    since timestamptz;
+    wanted_map text := nullif(btrim(map), '');
+    rows_out jsonb;
+    at_day date;
+    at_day_start timestamptz;
+    since_day date;
+    month_lo date;
+    month_hi date;
+    done_through bigint;
+    done_pending int8multirange;
+BEGIN
+    IF metric IS NULL OR NOT lower(metric) = ANY (metrics) THEN
+        RETURN @extschema@._command_error(format('Unknown metric "%s": use one of %s.', left(coalesce(metric, ''), 64), array_to_string(metrics, ', ')));
+    END IF;
+    IF period IS NULL OR NOT lower(period) = ANY (periods) THEN
+        RETURN @extschema@._command_error(format('Unknown period "%s": use one of %s.', left(coalesce(period, ''), 64), array_to_string(periods, ', ')));
+    END IF;
+    IF max_rows IS NULL OR max_rows NOT BETWEEN 1 AND 100 THEN
+        RETURN @extschema@._command_error('max_rows must be between 1 and 100.');
+    END IF;
+    IF length(wanted_map) > 64 THEN
+        RETURN @extschema@._command_error(format('A map name is at most 64 characters; this one has %s.', length(wanted_map)));
+    END IF;
+    metric := lower(metric);
+    period := lower(period);
+    SELECT * INTO cfg FROM @extschema@.command_settings_for(command_top.guild_id);
+    since := @extschema@._command_period_start(command_top.guild_id, period, at_time);
+
+    IF metric = 'voice_hours' AND NOT EXISTS (SELECT 1 FROM @extschema@.voice_sessions v WHERE v.guild_id = command_top.guild_id) THEN
+        RETURN @extschema@._command_error('No voice time has been recorded in this guild yet.');
+    ELSIF metric = 'messages' AND NOT EXISTS (SELECT 1 FROM @extschema@.raw_messages m WHERE m.guild_id = command_top.guild_id) THEN
+        RETURN @extschema@._command_error('No message has been recorded in this guild yet.');
+    ELSIF metric NOT IN ('voice_hours', 'messages') AND NOT EXISTS (SELECT 1 FROM @extschema@.et_rounds) THEN
+        RETURN @extschema@._command_error('No ET:Legacy rounds have been imported yet.');
+    END IF;
+
+    IF metric = 'messages' THEN
+        -- Counting the raw rows took 2 s at 5M messages. build_rollups() keeps the processed
+        -- rows per member and day and month: whole months from the monthly rollup, the other
+        -- days before as_of's from the daily one; from the raw table as_of's own day (the
+        -- rollup counts it whole) and the rows the rollup has not processed yet. Those sets do
+        -- not overlap, so the answer is the count of the raw rows.
+        at_day := (at_time AT TIME ZONE cfg.calendar_time_zone)::date;
+        at_day_start := at_day::timestamp AT TIME ZONE cfg.calendar_time_zone;
+        since_day := (since AT TIME ZONE cfg.calendar_time_zone)::date;
+        month_lo := CASE WHEN since_day = date_trunc('month', since_day)::date THEN since_day
+                         ELSE (date_trunc('month', since_day) + interval '1 month')::date END;
+        month_hi := date_trunc('month', at_day)::date;
+        IF month_lo >= month_hi THEN
+            month_lo := greatest(since_day, at_day);
+            month_hi := month_lo;
+        END IF;
+        SELECT p.processed_through, p.pending_ids INTO done_through, done_pending
+          FROM @extschema@.build_progress p
+         WHERE p.builder = 'build_rollups' AND p.source_table = 'raw_messages';
+        done_through := coalesce(done_through, 0);
+        done_pending := coalesce(done_pending, '{}');
+    END IF;
+
+    IF metric IN ('voice_hours', 'messages') THEN
+        WITH scores AS (
+            SELECT v.user_id, v.seconds / 3600.0 AS value
+            FROM @extschema@._voice_seconds(command_top.guild_id, since, at_time) v
+            WHERE metric = 'voice_hours' AND v.seconds > 0
+            UNION ALL
+            SELECT x.user_id, sum(x.messages)
+            FROM (SELECT d.user_id, d.messages FROM @extschema@.member_messages_daily d
+                   WHERE d.guild_id = command_top.guild_id AND d.day >= since_day AND d.day < month_lo
+                  UNION ALL
+                  SELECT m.user_id, m.messages FROM @extschema@.member_messages_monthly m
+                   WHERE m.guild_id = command_top.guild_id AND m.month >= month_lo AND m.month < month_hi
+                  UNION ALL
+                  SELECT d.user_id, d.messages FROM @extschema@.member_messages_daily d
+                   WHERE d.guild_id = command_top.guild_id AND d.day >= month_hi AND d.day < at_day
+                  UNION ALL
+                  SELECT r.user_id, 1 FROM @extschema@.raw_messages r
+                   WHERE r.guild_id = command_top.guild_id AND NOT r.is_bot
+                     AND r.sent_at >= greatest(since, at_day_start) AND r.sent_at < at_time
+                  UNION ALL
+                  SELECT r.user_id, 1 FROM @extschema@.raw_messages r
+                   WHERE r.ingest_id > done_through
+                     AND r.guild_id = command_top.guild_id AND NOT r.is_bot
+                     AND r.sent_at >= since AND r.sent_at < at_day_start
+                  UNION ALL
+                  SELECT r.user_id, 1 FROM @extschema@.raw_messages r
+                   WHERE r.ingest_id BETWEEN lower(done_pending) AND upper(done_pending) - 1
+                     AND r.ingest_id <@ done_pending
+                     AND r.guild_id = command_top.guild_id AND NOT r.is_bot
+                     AND r.sent_at >= since AND r.sent_at < at_day_start) x
+            WHERE metric = 'messages'
+            GROUP BY x.user_id
+        ), ranked AS (
+            SELECT rank() OVER (ORDER BY s.value DESC) AS rank, s.* FROM scores s
+            ORDER BY s.value DESC, s.user_id LIMIT max_rows
+        )
+        SELECT jsonb_agg(jsonb_build_object(
+                   'rank', r.rank, 'name', mb.display_name, 'guid', NULL, 'user_id', r.user_id::text,
+                   'value', round(r.value::numeric, CASE WHEN metric = 'voice_hours' THEN 1 ELSE 0 END)::double precision, 'rounds', NULL)
+               ORDER BY r.rank, r.user_id)
+          INTO rows_out
+          FROM ranked r
+          LEFT JOIN @extschema@.members mb ON mb.guild_id = command_top.guild_id AND mb.user_id = r.user_id;
+    ELSE
+        SELECT jsonb_agg(jsonb_build_object(
+                   'rank', l.rank, 'name', l.name, 'guid', l.guid, 'user_id', k.user_id::text,
+                   'value', round(l.value::numeric, CASE WHEN metric IN ('kd', 'dpm') THEN 2 ELSE 0 END)::double precision,
+                   'rounds', l.rounds)
+               ORDER BY l.rank, l.guid)
+          INTO rows_out
+          FROM @extschema@.et_leaderboard(
+                   CASE metric WHEN 'time' THEN 'time_played' ELSE metric END,
+                   since => CASE WHEN since = '-infinity' THEN NULL ELSE since AT TIME ZONE cfg.calendar_time_zone END,
+                   until => at_time AT TIME ZONE cfg.calendar_time_zone,
+                   map => wanted_map, min_rounds => cfg.top_min_rounds, top => max_rows) l
+          LEFT JOIN @extschema@.et_guid_links k ON k.guid = l.guid AND k.guild_id = command_top.guild_id;
+    END IF;
+    RETURN jsonb_build_object(
+        'ok', true, 'metric', metric, 'period', period, 'map', wanted_map,
+        'since', CASE WHEN since = '-infinity' THEN NULL ELSE since END,
+        'min_rounds', CASE WHEN metric IN ('voice_hours', 'messages') THEN NULL ELSE cfg.top_min_rounds END,
+        'rows', coalesce(rows_out, '[]'));
+END
+$$;
+COMMENT ON FUNCTION command_top(bigint, text, text, text, integer, timestamptz) IS
+    'The /top answer: a leaderboard of metric kills, dpm, kd, damage, gibs, time (ET:Legacy, counted rounds, players with at least command_settings.top_min_rounds rounds in the period, optionally on one map) or voice_hours, messages (Discord members of the guild; AFK and bots left out; messages from build_rollups()''s member_messages_daily and member_messages_monthly plus the raw rows it has not processed yet and as_of''s own day, so the same count as the raw messages) over period week (since Monday), month (since the 1st), season (since command_settings.season_start) or all, in the guild''s calendar time zone, up to as_of (default now). Times are hours for voice_hours and seconds for time. Example: SELECT jsonb_pretty(guildstats.command_top(1234, ''kills'', ''all'', max_rows => 3));';
+
+CREATE OR REPLACE FUNCTION command_voice(guild_id bigint, user_id bigint, as_of timestamptz DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    at_time timestamptz := @extschema@._command_as_of(as_of);
+    tz text := (SELECT s.calendar_time_zone FROM @extschema@.settings_for(command_voice.guild_id) s);
+    wk_from timestamptz := @extschema@._command_period_start(command_voice.guild_id, 'week', at_time);
+    mo_from timestamptz := @extschema@._command_period_start(command_voice.guild_id, 'month', at_time);
+    answer jsonb;
+BEGIN
+    IF command_voice.user_id IS NULL THEN
+        RETURN @extschema@._command_error('Name a member.');
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.voice_sessions v
+                    WHERE v.guild_id = command_voice.guild_id AND v.user_id = command_voice.user_id AND v.started_at < at_time) THEN
+        RETURN @extschema@._command_error('No voice time recorded for this member yet.');
+    END IF;
+    -- The week's and the month's ranks need every member's time: one pass over the guild's
+    -- sessions for both (voice_sessions has no time index: each pass reads them all), with the
+    -- sums of _voice_seconds. The 12 weeks are the member's own sessions only (the key).
+    WITH both_periods AS (
+        SELECT v.user_id,
+               sum(extract(epoch FROM least(coalesce(v.ended_at, at_time), at_time) - greatest(v.started_at, wk_from)))
+                   FILTER (WHERE coalesce(v.ended_at, 'infinity') > wk_from)::double precision AS wk_seconds,
+               sum(extract(epoch FROM least(coalesce(v.ended_at, at_time), at_time) - greatest(v.started_at, mo_from)))
+                   FILTER (WHERE coalesce(v.ended_at, 'infinity') > mo_from)::double precision AS mo_seconds
+        FROM @extschema@.voice_sessions v
+        WHERE v.guild_id = command_voice.guild_id AND NOT v.is_afk
+          AND v.started_at < at_time AND coalesce(v.ended_at, 'infinity') > least(wk_from, mo_from)
+        GROUP BY v.user_id
+    ), wk AS (
+        SELECT b.user_id, b.wk_seconds AS seconds, rank() OVER (ORDER BY b.wk_seconds DESC) AS rank
+        FROM both_periods b WHERE b.wk_seconds > 0
+    ), mo AS (
+        SELECT b.user_id, b.mo_seconds AS seconds, rank() OVER (ORDER BY b.mo_seconds DESC) AS rank
+        FROM both_periods b WHERE b.mo_seconds > 0
+    ), weeks AS (
+        SELECT g.week_start,
+               (SELECT sum(extract(epoch FROM least(coalesce(v.ended_at, g.week_end), g.week_end) - greatest(v.started_at, g.week_start)))
+                  FROM @extschema@.voice_sessions v
+                 WHERE v.guild_id = command_voice.guild_id AND v.user_id = command_voice.user_id AND NOT v.is_afk
+                   AND v.started_at < g.week_end AND coalesce(v.ended_at, 'infinity') > g.week_start) AS seconds
+        FROM (SELECT s.week_start, least(s.week_start + interval '7 days', at_time) AS week_end
+              FROM (SELECT (date_trunc('week', at_time AT TIME ZONE tz) - n * interval '7 days') AT TIME ZONE tz AS week_start
+                    FROM generate_series(0, 11) n) s) g
+    )
+    SELECT jsonb_build_object(
+        'ok', true,
+        'user_id', command_voice.user_id::text,
+        'name', (SELECT mb.display_name FROM @extschema@.members mb
+                  WHERE mb.guild_id = command_voice.guild_id AND mb.user_id = command_voice.user_id),
+        'hours_week', round(coalesce((SELECT w.seconds FROM wk w WHERE w.user_id = command_voice.user_id), 0)::numeric / 3600, 1)::double precision,
+        'hours_month', round(coalesce((SELECT m.seconds FROM mo m WHERE m.user_id = command_voice.user_id), 0)::numeric / 3600, 1)::double precision,
+        'rank_week', (SELECT w.rank FROM wk w WHERE w.user_id = command_voice.user_id),
+        'rank_month', (SELECT m.rank FROM mo m WHERE m.user_id = command_voice.user_id),
+        'members_ranked', (SELECT count(*) FROM mo),
+        'members_ranked_week', (SELECT count(*) FROM wk),
+        -- Partners from the co-presence builder (build_voice_copresence, run by build_all):
+        -- shared minutes per pair and calendar day, the last 30 days including today.
+        'partners', coalesce((SELECT jsonb_agg(jsonb_build_object('user_id', tp.partner_id::text, 'name', tp.partner_name,
+                                                                  'shared_minutes', round(tp.shared_minutes)::bigint,
+                                                                  'days_together', tp.days_together)
+                                               ORDER BY tp.shared_minutes DESC, tp.partner_id)
+                              FROM @extschema@.voice_top_partners(command_voice.guild_id, command_voice.user_id,
+                                                                  from_day => (at_time AT TIME ZONE tz)::date - 29,
+                                                                  to_day => (at_time AT TIME ZONE tz)::date,
+                                                                  max_rows => 5) tp
+                              WHERE tp.shared_minutes >= 1), '[]'),
+        'weeks', (SELECT jsonb_agg(jsonb_build_object('week_start', (w.week_start AT TIME ZONE tz)::date,
+                                                      'hours', round(coalesce(w.seconds, 0)::numeric / 3600, 1)::double precision)
+                                   ORDER BY w.week_start) FROM weeks w))
+      INTO answer;
+    RETURN answer;
+END
+$$;
+COMMENT ON FUNCTION command_voice(bigint, bigint, timestamptz) IS
+    'The /voice answer for a member at as_of (default now): voice hours this calendar week and month (guild time zone, AFK excluded, open sessions up to as_of), rank among the members with voice time in that week and month (members_ranked counts the month''s), the top 5 partners by minutes shared in the same channel on the last 30 calendar days (voice_top_partners, from the co-presence builder; at least one minute), and the hours of each of the last 12 weeks, oldest first. Example: SELECT jsonb_pretty(guildstats.command_voice(1234, 42));';
+-- ==== end of #14 commands: /top messages and /voice

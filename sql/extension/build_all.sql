@@ -41,7 +41,7 @@ INSERT INTO builders (name, reads, claims, depends_on, per, plan, step, counters
      '_build_game_sessions_step(bigint, jsonb, boolean)',
      '{rows_read,servers_rebuilt,sessions_removed,sessions_written}', NULL),
     ('build_rollups',
-     '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,guild_monthly_status,server_polls_hourly,ingest_lag_rollup}',
+     '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,guild_monthly_status,member_messages_daily,member_messages_monthly,server_polls_hourly,ingest_lag_rollup}',
      '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files}', '{build_members,build_voice_sessions,build_event_attendance}', 'guild',
      '_build_rollups_plan(jsonb, boolean)', '_build_rollups_step(bigint, jsonb, boolean)',
      '{guilds_refreshed,daily_rows,weekly_rows,monthly_rows}', NULL);

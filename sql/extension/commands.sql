@@ -508,6 +508,9 @@ CREATE FUNCTION command_top(guild_id bigint, metric text, period text DEFAULT 'a
                             max_rows integer DEFAULT 10, as_of timestamptz DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
+-- The messages tail is a narrow range of ingest ids or of one day, where a generic plan
+-- (estimated for any bounds) would read the whole raw table.
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     metrics constant text[] := ARRAY['kills', 'dpm', 'kd', 'damage', 'gibs', 'time', 'voice_hours', 'messages'];
@@ -517,6 +520,13 @@ DECLARE
     since timestamptz;
     wanted_map text := nullif(btrim(map), '');
     rows_out jsonb;
+    at_day date;
+    at_day_start timestamptz;
+    since_day date;
+    month_lo date;
+    month_hi date;
+    done_through bigint;
+    done_pending int8multirange;
 BEGIN
     IF metric IS NULL OR NOT lower(metric) = ANY (metrics) THEN
         RETURN @extschema@._command_error(format('Unknown metric "%s": use one of %s.', left(coalesce(metric, ''), 64), array_to_string(metrics, ', ')));
@@ -543,17 +553,61 @@ BEGIN
         RETURN @extschema@._command_error('No ET:Legacy rounds have been imported yet.');
     END IF;
 
+    IF metric = 'messages' THEN
+        -- Counting the raw rows took 2 s at 5M messages. build_rollups() keeps the processed
+        -- rows per member and day and month: whole months from the monthly rollup, the other
+        -- days before as_of's from the daily one; from the raw table as_of's own day (the
+        -- rollup counts it whole) and the rows the rollup has not processed yet. Those sets do
+        -- not overlap, so the answer is the count of the raw rows.
+        at_day := (at_time AT TIME ZONE cfg.calendar_time_zone)::date;
+        at_day_start := at_day::timestamp AT TIME ZONE cfg.calendar_time_zone;
+        since_day := (since AT TIME ZONE cfg.calendar_time_zone)::date;
+        month_lo := CASE WHEN since_day = date_trunc('month', since_day)::date THEN since_day
+                         ELSE (date_trunc('month', since_day) + interval '1 month')::date END;
+        month_hi := date_trunc('month', at_day)::date;
+        IF month_lo >= month_hi THEN
+            month_lo := greatest(since_day, at_day);
+            month_hi := month_lo;
+        END IF;
+        SELECT p.processed_through, p.pending_ids INTO done_through, done_pending
+          FROM @extschema@.build_progress p
+         WHERE p.builder = 'build_rollups' AND p.source_table = 'raw_messages';
+        done_through := coalesce(done_through, 0);
+        done_pending := coalesce(done_pending, '{}');
+    END IF;
+
     IF metric IN ('voice_hours', 'messages') THEN
         WITH scores AS (
             SELECT v.user_id, v.seconds / 3600.0 AS value
             FROM @extschema@._voice_seconds(command_top.guild_id, since, at_time) v
             WHERE metric = 'voice_hours' AND v.seconds > 0
             UNION ALL
-            SELECT m.user_id, count(*)
-            FROM @extschema@.raw_messages m
-            WHERE metric = 'messages' AND m.guild_id = command_top.guild_id AND NOT m.is_bot
-              AND m.sent_at >= since AND m.sent_at < at_time
-            GROUP BY m.user_id
+            SELECT x.user_id, sum(x.messages)
+            FROM (SELECT d.user_id, d.messages FROM @extschema@.member_messages_daily d
+                   WHERE d.guild_id = command_top.guild_id AND d.day >= since_day AND d.day < month_lo
+                  UNION ALL
+                  SELECT m.user_id, m.messages FROM @extschema@.member_messages_monthly m
+                   WHERE m.guild_id = command_top.guild_id AND m.month >= month_lo AND m.month < month_hi
+                  UNION ALL
+                  SELECT d.user_id, d.messages FROM @extschema@.member_messages_daily d
+                   WHERE d.guild_id = command_top.guild_id AND d.day >= month_hi AND d.day < at_day
+                  UNION ALL
+                  SELECT r.user_id, 1 FROM @extschema@.raw_messages r
+                   WHERE r.guild_id = command_top.guild_id AND NOT r.is_bot
+                     AND r.sent_at >= greatest(since, at_day_start) AND r.sent_at < at_time
+                  UNION ALL
+                  SELECT r.user_id, 1 FROM @extschema@.raw_messages r
+                   WHERE r.ingest_id > done_through
+                     AND r.guild_id = command_top.guild_id AND NOT r.is_bot
+                     AND r.sent_at >= since AND r.sent_at < at_day_start
+                  UNION ALL
+                  SELECT r.user_id, 1 FROM @extschema@.raw_messages r
+                   WHERE r.ingest_id BETWEEN lower(done_pending) AND upper(done_pending) - 1
+                     AND r.ingest_id <@ done_pending
+                     AND r.guild_id = command_top.guild_id AND NOT r.is_bot
+                     AND r.sent_at >= since AND r.sent_at < at_day_start) x
+            WHERE metric = 'messages'
+            GROUP BY x.user_id
         ), ranked AS (
             SELECT rank() OVER (ORDER BY s.value DESC) AS rank, s.* FROM scores s
             ORDER BY s.value DESC, s.user_id LIMIT max_rows
@@ -587,7 +641,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION command_top(bigint, text, text, text, integer, timestamptz) IS
-    'The /top answer: a leaderboard of metric kills, dpm, kd, damage, gibs, time (ET:Legacy, counted rounds, players with at least command_settings.top_min_rounds rounds in the period, optionally on one map) or voice_hours, messages (Discord members of the guild; AFK and bots left out) over period week (since Monday), month (since the 1st), season (since command_settings.season_start) or all, in the guild''s calendar time zone, up to as_of (default now). Times are hours for voice_hours and seconds for time. Example: SELECT jsonb_pretty(guildstats.command_top(1234, ''kills'', ''all'', max_rows => 3));';
+    'The /top answer: a leaderboard of metric kills, dpm, kd, damage, gibs, time (ET:Legacy, counted rounds, players with at least command_settings.top_min_rounds rounds in the period, optionally on one map) or voice_hours, messages (Discord members of the guild; AFK and bots left out; messages from build_rollups()''s member_messages_daily and member_messages_monthly plus the raw rows it has not processed yet and as_of''s own day, so the same count as the raw messages) over period week (since Monday), month (since the 1st), season (since command_settings.season_start) or all, in the guild''s calendar time zone, up to as_of (default now). Times are hours for voice_hours and seconds for time. Example: SELECT jsonb_pretty(guildstats.command_top(1234, ''kills'', ''all'', max_rows => 3));';
 
 CREATE FUNCTION command_link_candidates(guild_id bigint, user_id bigint, name text)
 RETURNS jsonb
@@ -788,18 +842,34 @@ BEGIN
                     WHERE v.guild_id = command_voice.guild_id AND v.user_id = command_voice.user_id AND v.started_at < at_time) THEN
         RETURN @extschema@._command_error('No voice time recorded for this member yet.');
     END IF;
-    WITH wk AS (
-        SELECT w.*, rank() OVER (ORDER BY w.seconds DESC) AS rank
-        FROM @extschema@._voice_seconds(command_voice.guild_id, wk_from, at_time) w WHERE w.seconds > 0
+    -- The week's and the month's ranks need every member's time: one pass over the guild's
+    -- sessions for both (voice_sessions has no time index: each pass reads them all), with the
+    -- sums of _voice_seconds. The 12 weeks are the member's own sessions only (the key).
+    WITH both_periods AS (
+        SELECT v.user_id,
+               sum(extract(epoch FROM least(coalesce(v.ended_at, at_time), at_time) - greatest(v.started_at, wk_from)))
+                   FILTER (WHERE coalesce(v.ended_at, 'infinity') > wk_from)::double precision AS wk_seconds,
+               sum(extract(epoch FROM least(coalesce(v.ended_at, at_time), at_time) - greatest(v.started_at, mo_from)))
+                   FILTER (WHERE coalesce(v.ended_at, 'infinity') > mo_from)::double precision AS mo_seconds
+        FROM @extschema@.voice_sessions v
+        WHERE v.guild_id = command_voice.guild_id AND NOT v.is_afk
+          AND v.started_at < at_time AND coalesce(v.ended_at, 'infinity') > least(wk_from, mo_from)
+        GROUP BY v.user_id
+    ), wk AS (
+        SELECT b.user_id, b.wk_seconds AS seconds, rank() OVER (ORDER BY b.wk_seconds DESC) AS rank
+        FROM both_periods b WHERE b.wk_seconds > 0
     ), mo AS (
-        SELECT m.*, rank() OVER (ORDER BY m.seconds DESC) AS rank
-        FROM @extschema@._voice_seconds(command_voice.guild_id, mo_from, at_time) m WHERE m.seconds > 0
+        SELECT b.user_id, b.mo_seconds AS seconds, rank() OVER (ORDER BY b.mo_seconds DESC) AS rank
+        FROM both_periods b WHERE b.mo_seconds > 0
     ), weeks AS (
-        SELECT g.week_start, (SELECT w.seconds FROM @extschema@._voice_seconds(command_voice.guild_id,
-                                   g.week_start, least(g.week_start + interval '7 days', at_time)) w
-                               WHERE w.user_id = command_voice.user_id) AS seconds
-        FROM (SELECT (date_trunc('week', at_time AT TIME ZONE tz) - n * interval '7 days') AT TIME ZONE tz AS week_start
-              FROM generate_series(0, 11) n) g
+        SELECT g.week_start,
+               (SELECT sum(extract(epoch FROM least(coalesce(v.ended_at, g.week_end), g.week_end) - greatest(v.started_at, g.week_start)))
+                  FROM @extschema@.voice_sessions v
+                 WHERE v.guild_id = command_voice.guild_id AND v.user_id = command_voice.user_id AND NOT v.is_afk
+                   AND v.started_at < g.week_end AND coalesce(v.ended_at, 'infinity') > g.week_start) AS seconds
+        FROM (SELECT s.week_start, least(s.week_start + interval '7 days', at_time) AS week_end
+              FROM (SELECT (date_trunc('week', at_time AT TIME ZONE tz) - n * interval '7 days') AT TIME ZONE tz AS week_start
+                    FROM generate_series(0, 11) n) s) g
     )
     SELECT jsonb_build_object(
         'ok', true,

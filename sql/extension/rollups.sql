@@ -80,6 +80,7 @@ BEGIN
                  @extschema@.chat_activity_5min, @extschema@.guild_voice_hourly,
                  @extschema@.member_points_daily, @extschema@.economy_daily, @extschema@.member_point_balances,
                  @extschema@.guild_points_reason_daily, @extschema@.member_points_monthly, @extschema@.guild_monthly_status,
+                 @extschema@.member_messages_daily, @extschema@.member_messages_monthly,
                  @extschema@.server_polls_hourly, @extschema@.ingest_lag_rollup;
     END IF;
 
@@ -316,7 +317,7 @@ LANGUAGE sql VOLATILE AS $$
              elapsed interval, status text)
 $$;
 COMMENT ON FUNCTION build_rollups(boolean) IS
-    'Refreshes member_voice_daily, member_engagement_weekly and member_monthly_status from the first day that changed (voice sessions rewritten by build_voice_sessions(), attendance, new messages) on, per guild, in the guild''s calendar time zone. Returns one summary row; full => true starts over. Also keeps the dashboard rollups the BI mart reads (member_active_days, guild_activity_daily, chat_channel_daily, chat_activity_5min, guild_voice_hourly, member_points_daily, economy_daily, server_polls_hourly, ingest_lag_rollup). build_all() runs it last.';
+    'Refreshes member_voice_daily, member_engagement_weekly and member_monthly_status from the first day that changed (voice sessions rewritten by build_voice_sessions(), attendance, new messages) on, per guild, in the guild''s calendar time zone. Returns one summary row; full => true starts over. Also keeps the dashboard rollups the BI mart reads (member_active_days, guild_activity_daily, chat_channel_daily, chat_activity_5min, guild_voice_hourly, member_points_daily, economy_daily, server_polls_hourly, ingest_lag_rollup) and the message counts /top messages reads (member_messages_daily, member_messages_monthly). build_all() runs it last.';
 
 -- Dashboard rollups: what the BI mart (guildstats_mart) reads instead of rescanning raw rows.
 -- build_rollups() keeps them, each from the first day (or hour) that new raw rows or rewritten
@@ -585,6 +586,36 @@ COMMENT ON COLUMN member_points_monthly.spent IS 'Points spent (negative amounts
 COMMENT ON COLUMN member_points_monthly.transactions IS 'Transactions.';
 SELECT pg_catalog.pg_extension_config_dump('member_points_monthly', '');
 
+CREATE TABLE member_messages_daily (
+    guild_id  bigint NOT NULL,
+    day       date   NOT NULL,
+    user_id   bigint NOT NULL,
+    messages  bigint NOT NULL,
+    PRIMARY KEY (guild_id, day, user_id)
+);
+COMMENT ON TABLE member_messages_daily IS
+    'Messages per member and calendar day (guild time zone), bots excluded, kept by build_rollups(): only the raw_messages rows it has processed (build_progress), so that command_top adds the others from the raw table without counting any twice.';
+COMMENT ON COLUMN member_messages_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_messages_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_messages_daily.user_id IS 'Discord user snowflake of the author.';
+COMMENT ON COLUMN member_messages_daily.messages IS 'Messages written that day.';
+SELECT pg_catalog.pg_extension_config_dump('member_messages_daily', '');
+
+CREATE TABLE member_messages_monthly (
+    guild_id  bigint NOT NULL,
+    month     date   NOT NULL,
+    user_id   bigint NOT NULL,
+    messages  bigint NOT NULL,
+    PRIMARY KEY (guild_id, month, user_id)
+);
+COMMENT ON TABLE member_messages_monthly IS
+    'Messages per member and calendar month (guild time zone), summed from member_messages_daily: what /top messages reads for the whole months of a period instead of every day.';
+COMMENT ON COLUMN member_messages_monthly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_messages_monthly.month IS 'First day of the calendar month in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_messages_monthly.user_id IS 'Discord user snowflake of the author.';
+COMMENT ON COLUMN member_messages_monthly.messages IS 'Messages written that month.';
+SELECT pg_catalog.pg_extension_config_dump('member_messages_monthly', '');
+
 CREATE TABLE member_point_balances (
     guild_id   bigint NOT NULL,
     user_id    bigint NOT NULL,
@@ -630,6 +661,8 @@ DECLARE
     lo        date;
     built_to  date;
     streak    integer;
+    done_through bigint;
+    done_pending int8multirange;
 BEGIN
     -- Chat per channel and day, and per 5 minutes, from the first day with new messages.
     IF messages_from IS NOT NULL THEN
@@ -643,6 +676,27 @@ BEGIN
                count(*) FILTER (WHERE m.is_reply)
         FROM @extschema@.raw_messages m
         WHERE m.guild_id = g AND NOT m.is_bot AND m.sent_at >= day_start
+        GROUP BY 2, 3;
+        -- Messages per member and day, then month, for /top messages: of the processed rows
+        -- only (see member_messages_daily), the rest being command_top's raw tail.
+        SELECT p.processed_through, p.pending_ids INTO done_through, done_pending
+          FROM @extschema@.build_progress p
+         WHERE p.builder = 'build_rollups' AND p.source_table = 'raw_messages';
+        DELETE FROM @extschema@.member_messages_daily d WHERE d.guild_id = g AND d.day >= day_from;
+        INSERT INTO @extschema@.member_messages_daily (guild_id, day, user_id, messages)
+        SELECT g, (m.sent_at AT TIME ZONE tz)::date, m.user_id, count(*)
+        FROM @extschema@.raw_messages m
+        WHERE m.guild_id = g AND NOT m.is_bot AND m.sent_at >= day_start
+          AND m.ingest_id <= coalesce(done_through, 0)
+          AND NOT (m.ingest_id BETWEEN lower(done_pending) AND upper(done_pending) - 1
+                   AND m.ingest_id <@ done_pending)
+        GROUP BY 2, 3;
+        DELETE FROM @extschema@.member_messages_monthly d
+         WHERE d.guild_id = g AND d.month >= date_trunc('month', day_from)::date;
+        INSERT INTO @extschema@.member_messages_monthly (guild_id, month, user_id, messages)
+        SELECT g, date_trunc('month', d.day)::date, d.user_id, sum(d.messages)
+        FROM @extschema@.member_messages_daily d
+        WHERE d.guild_id = g AND d.day >= date_trunc('month', day_from)::date
         GROUP BY 2, 3;
         IF isfinite(day_start) THEN
             day_start := date_bin(interval '5 minutes', day_start, timestamptz '2000-01-01 00:00+00');
@@ -802,7 +856,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION _rollup_dashboards(bigint, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz) IS
-    'Internal to build_rollups(): refreshes one guild''s dashboard rollups (chat_channel_daily, chat_activity_5min, guild_voice_hourly, guild_activity_daily, member_points_daily, guild_points_reason_daily, member_points_monthly, economy_daily with member_point_balances) from the first instant each input changed (NULL: unchanged), in the guild''s time zone tz, open voice sessions counted up to horizon.';
+    'Internal to build_rollups(): refreshes one guild''s dashboard rollups (chat_channel_daily, chat_activity_5min, guild_voice_hourly, guild_activity_daily, member_points_daily, guild_points_reason_daily, member_points_monthly, economy_daily with member_point_balances, member_messages_daily, member_messages_monthly) from the first instant each input changed (NULL: unchanged), in the guild''s time zone tz, open voice sessions counted up to horizon.';
 
 CREATE FUNCTION _rollup_server_polls(poll_ids int8multirange)
 RETURNS void

@@ -613,18 +613,17 @@ const COMMUNITY_RECOMPUTED: &str = "
                                      FROM guildstats.health() h WHERE h.status <> 'ok'), '[]'))::text
     FROM z";
 
-#[test]
-fn community_from_the_rollups_equals_the_recomputed_answer() {
+/// A tiny synthetic community of `days` days, its calendar in Europe/Berlin, built by
+/// build_all(); None without a cluster.
+fn synthetic_community(name: &str, days: u32, seed: u64) -> Option<(TestDb, Client)> {
     use guildstats_synth::{pg, Community, CommunityConfig, Table};
-    let Some(cluster) = guildstats_e2e::Cluster::from_env("cmd_community") else {
-        return;
-    };
+    let cluster = guildstats_e2e::Cluster::from_env(name)?;
     let config = CommunityConfig {
-        days: 60,
-        ..CommunityConfig::tiny().with_seed(31)
+        days,
+        ..CommunityConfig::tiny().with_seed(seed)
     };
     let community = Community::new(config).expect("valid config");
-    let db = TestDb::create(&cluster, "cmd_community");
+    let db = TestDb::create(&cluster, name);
     let mut client = db.connect();
     pg::load_where(&mut client, &community, &[Table::Guilds], |_| true).expect("guilds");
     client
@@ -640,6 +639,14 @@ fn community_from_the_rollups_equals_the_recomputed_answer() {
     client
         .batch_execute("SELECT * FROM guildstats.build_all()")
         .expect("build_all");
+    Some((db, client))
+}
+
+#[test]
+fn community_from_the_rollups_equals_the_recomputed_answer() {
+    let Some((_db, mut client)) = synthetic_community("cmd_community", 60, 31) else {
+        return;
+    };
     let row = client
         .query_one(
             "SELECT min(guild_id), min(activity_at), max(activity_at) FROM guildstats.activity_events
@@ -692,4 +699,115 @@ fn community_from_the_rollups_equals_the_recomputed_answer() {
         alerts_seen > 0,
         "the community raises economy alerts to compare"
     );
+}
+
+/// /top messages counted from the raw messages another way: the period's start in the guild's
+/// calendar (Europe/Berlin) worked out here in SQL, every non-bot message of the guild before
+/// as_of, per author: `[[user_id, count], ...]`, most first.
+const TOP_MESSAGES_RECOMPUTED: &str = "
+    WITH start AS (
+        SELECT CASE $2::text
+                   WHEN 'week' THEN date_trunc('week', $3::timestamptz AT TIME ZONE 'Europe/Berlin') AT TIME ZONE 'Europe/Berlin'
+                   WHEN 'month' THEN date_trunc('month', $3::timestamptz AT TIME ZONE 'Europe/Berlin') AT TIME ZONE 'Europe/Berlin'
+                   WHEN 'season' THEN $4::text::date::timestamp AT TIME ZONE 'Europe/Berlin'
+                   ELSE '-infinity' END AS at)
+    SELECT coalesce(jsonb_agg(jsonb_build_array(c.user_id::text, c.n) ORDER BY c.n DESC, c.user_id), '[]')::text
+    FROM (SELECT m.user_id, count(*) AS n FROM guildstats.raw_messages m, start s
+           WHERE m.guild_id = $1::bigint AND NOT m.is_bot AND m.sent_at >= s.at AND m.sent_at < $3::timestamptz
+           GROUP BY m.user_id) c";
+
+#[test]
+fn top_messages_from_the_rollup_equals_the_raw_count() {
+    let Some((_db, mut client)) = synthetic_community("cmd_top_messages", 75, 17) else {
+        return;
+    };
+    let row = client
+        .query_one(
+            "SELECT g.guild_id, min(m.sent_at), max(m.sent_at), (SELECT c.season_start::text FROM guildstats.command_settings_for(g.guild_id) c)
+             FROM (SELECT min(guild_id) AS guild_id FROM guildstats.raw_guilds) g
+             JOIN guildstats.raw_messages m ON m.guild_id = g.guild_id GROUP BY g.guild_id",
+            &[],
+        )
+        .expect("bounds");
+    let guild: i64 = row.get(0);
+    let (first, last): (std::time::SystemTime, std::time::SystemTime) = (row.get(1), row.get(2));
+    let season: String = row.get(3);
+    let rollup_rows: i64 = client
+        .query_one(
+            "SELECT count(*) FROM guildstats.member_messages_monthly WHERE guild_id = $1",
+            &[&guild],
+        )
+        .expect("rollup rows")
+        .get(0);
+    assert!(rollup_rows > 0, "build_all() filled the monthly rollup");
+    let day = std::time::Duration::from_secs(86_400);
+    let hour = std::time::Duration::from_secs(3_600);
+    let check = |client: &mut Client, what: &str| {
+        let mut compared = 0;
+        for as_of in [
+            first,
+            first + 3 * day + 5 * hour,
+            first + 31 * day,
+            last - 20 * day - 7 * hour,
+            last - 2 * day,
+            last,
+            last + 9 * day,
+            last + 70 * day,
+        ] {
+            for period in ["week", "month", "season", "all"] {
+                let got: String = client
+                    .query_one(
+                        "SELECT coalesce(jsonb_agg(jsonb_build_array(r ->> 'user_id', (r ->> 'value')::bigint)
+                                                   ORDER BY (r ->> 'value')::bigint DESC, (r ->> 'user_id')::bigint), '[]')::text
+                         FROM jsonb_array_elements(guildstats.command_top($1, 'messages', $2, as_of => $3, max_rows => 100) -> 'rows') r",
+                        &[&guild, &period, &as_of],
+                    )
+                    .unwrap_or_else(|e| panic!("command_top: {}", db_message(&e)))
+                    .get(0);
+                let got: Value = serde_json::from_str(&got).expect("jsonb");
+                let want: String = client
+                    .query_one(TOP_MESSAGES_RECOMPUTED, &[&guild, &period, &as_of, &season])
+                    .expect("recomputed")
+                    .get(0);
+                let want: Value = serde_json::from_str(&want).expect("jsonb");
+                // The answer shows the first 100; a tie at the cut may be listed either way,
+                // so the comparison stops at the last count above the cut.
+                let cut = want.as_array().map_or(0, |w| w.len().min(100));
+                assert_eq!(
+                    got.as_array().map(|g| g.len()),
+                    Some(cut),
+                    "{what}: {period} as of {as_of:?}"
+                );
+                let (got, want) = (got.as_array().unwrap(), want.as_array().unwrap());
+                let last_count = want.get(cut.saturating_sub(1)).map(|w| w[1].clone());
+                for (g, w) in got.iter().zip(want.iter()) {
+                    if Some(&w[1]) == last_count.as_ref() {
+                        break;
+                    }
+                    assert_eq!(g, w, "{what}: {period} as of {as_of:?}");
+                }
+                compared += cut;
+            }
+        }
+        assert!(
+            compared > 500,
+            "{what}: enough counts compared ({compared})"
+        );
+    };
+    check(&mut client, "after build_all()");
+    // Rows that arrive after the build, in days the rollup holds (a late replay) and on the last
+    // day: counted from the raw table until the next build, then from the rollup, never twice.
+    client
+        .batch_execute(&format!(
+            "INSERT INTO guildstats.raw_messages (guild_id, channel_id, user_id, message_id, sent_at, is_bot)
+             SELECT m.guild_id, m.channel_id, m.user_id, m.message_id + 9000000000000, m.sent_at + interval '1 second', false
+             FROM guildstats.raw_messages m
+             WHERE m.guild_id = {guild} AND NOT m.is_bot AND m.ingest_id % 7 = 0"
+        ))
+        .expect("late messages");
+    check(&mut client, "late rows before the next build");
+    client
+        .batch_execute("SELECT * FROM guildstats.build_rollups()")
+        .expect("build_rollups");
+    check(&mut client, "late rows after the next build");
 }

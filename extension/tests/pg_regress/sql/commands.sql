@@ -104,6 +104,38 @@ SELECT c ->> 'built_through' IS NOT NULL AS built, c ->> 'ok' AS ok, c ->> 'day'
        c -> 'economy_alerts' AS economy_alerts, jsonb_array_length(c -> 'health_problems') > 0 AS has_problems
 FROM guildstats.command_community(77, as_of => '2026-03-10 18:00+00') c;
 
+-- /top messages after build_rollups() reads member_messages_daily and _monthly, adding from the
+-- raw table the rows the build has not processed and as_of's own day: the same counts as the
+-- raw messages (periods started by hand: UTC, the season from 2026-01-15), late rows included.
+SELECT day, user_id, messages FROM guildstats.member_messages_daily WHERE guild_id = 77 ORDER BY 1, 2;
+SELECT month, user_id, messages FROM guildstats.member_messages_monthly WHERE guild_id = 77 ORDER BY 1, 2;
+CREATE TEMP VIEW top_messages_check AS
+WITH cases AS (
+    SELECT p, a FROM unnest(ARRAY['week', 'month', 'season', 'all']) p,
+                     unnest(ARRAY['2026-02-27 09:00+00', '2026-03-01 11:00+00', '2026-03-02 09:00+00', '2026-03-10 11:30+00',
+                                  '2026-03-11 12:00+00', '2026-03-31 23:59+00', '2026-04-02 00:00+00']::timestamptz[]) a),
+got AS (
+    SELECT c.p, c.a, (r ->> 'user_id')::bigint AS user_id, (r ->> 'value')::bigint AS n
+    FROM cases c, jsonb_array_elements(guildstats.command_top(77, 'messages', c.p, as_of => c.a, max_rows => 100) -> 'rows') r),
+want AS (
+    SELECT c.p, c.a, m.user_id, count(*) AS n
+    FROM cases c JOIN guildstats.raw_messages m
+      ON m.guild_id = 77 AND NOT m.is_bot AND m.sent_at < c.a
+     AND m.sent_at >= CASE c.p WHEN 'week' THEN date_trunc('week', c.a AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                               WHEN 'month' THEN date_trunc('month', c.a AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                               WHEN 'season' THEN timestamptz '2026-01-15 00:00+00' ELSE '-infinity' END
+    GROUP BY 1, 2, 3)
+SELECT count(*) AS counts, count(*) FILTER (WHERE g.n IS DISTINCT FROM w.n) AS different
+FROM got g FULL JOIN want w USING (p, a, user_id);
+SELECT * FROM top_messages_check;
+INSERT INTO guildstats.raw_messages (guild_id, channel_id, user_id, message_id, sent_at, is_bot)
+VALUES (77, 10, 3, 9, '2026-03-02 08:00+00', false), (77, 10, 3, 10, '2026-02-27 08:00+00', false),
+       (77, 10, 1, 11, '2026-03-10 09:00+00', false);
+SELECT * FROM top_messages_check;
+SELECT status FROM guildstats.build_rollups();
+SELECT * FROM top_messages_check;
+SELECT month, user_id, messages FROM guildstats.member_messages_monthly WHERE guild_id = 77 ORDER BY 1, 2;
+
 -- /community runs without JIT: compiling health()'s plan cost far more than running it.
 SELECT proconfig FROM pg_proc WHERE oid = 'guildstats.command_community(bigint, timestamptz)'::regprocedure;
 
@@ -120,4 +152,5 @@ SELECT prosecdef, proconfig FROM pg_proc WHERE oid = 'guildstats.command_link(bi
 
 DELETE FROM guildstats.voice_sessions; DELETE FROM guildstats.members;
 DELETE FROM guildstats.voice_copresence_daily; DELETE FROM guildstats.voice_copresence_guilds; DELETE FROM guildstats.voice_build_guilds; DELETE FROM guildstats.raw_messages;
+DELETE FROM guildstats.member_messages_daily; DELETE FROM guildstats.member_messages_monthly;
 DELETE FROM guildstats.command_settings; DELETE FROM guildstats.command_admins;
