@@ -181,6 +181,10 @@ COMMENT ON VIEW ingest_lag_hourly IS
 CREATE FUNCTION health()
 RETURNS TABLE (check_name text, severity text, status text, detail text)
 LANGUAGE sql STABLE
+-- Its plan is estimated dear (a probe per member, a count per quarantined table) though it
+-- reads a few index entries per check: JIT compiling it took over 3 of its 3.5 s on the
+-- benchmark community, on every dashboard refresh.
+SET jit = off
 AS $$
     -- The latest arrival is the row with the highest ingest_id (arrival order): one step down
     -- the primary key instead of reading every received_at of tables of millions of rows.
