@@ -9784,7 +9784,7 @@ $$;
 
 -- ==== #11 chart speed (issue 11: 6): guild-level rollups for the voice, engagement and cohort
 -- ==== charts (guild_voice_daily, member_voice_monthly, guild_engagement_weekly,
--- ==== guild_retention_cohorts, kept by build_rollups() through _rollup_charts()), the mart views
+-- ==== member_engagement_monthly, guild_retention_cohorts, kept by build_rollups() through _rollup_charts()), the mart views
 -- ==== that read them, and health() finding each heartbeat pair through the key instead of
 -- ==== grouping every beat. Same statements as sql/extension/rollups.sql, mart.sql and activity.sql.
 -- The voice, engagement and cohort charts read these small tables instead of every member's
@@ -9843,6 +9843,23 @@ COMMENT ON COLUMN guild_engagement_weekly.members IS 'Members at that level that
 COMMENT ON COLUMN guild_engagement_weekly.voice_seconds IS 'Their active voice seconds that week, summed.';
 COMMENT ON COLUMN guild_engagement_weekly.events_attended IS 'Their events attended that week, summed.';
 SELECT pg_catalog.pg_extension_config_dump('guild_engagement_weekly', '');
+
+CREATE TABLE member_engagement_monthly (
+    guild_id      bigint           NOT NULL,
+    month         date             NOT NULL,
+    user_id       bigint           NOT NULL,
+    engagement    double precision NOT NULL,
+    score_change  double precision NOT NULL,
+    PRIMARY KEY (guild_id, month, user_id)
+);
+COMMENT ON TABLE member_engagement_monthly IS
+    'Engagement per member and calendar month of the weeks'' Mondays (guild time zone), summed from member_engagement_weekly: the weekly scores (voice hours plus events attended) and their changes against the week before, for the rising and falling members charts (a month of rows per member instead of a week, without a join to the week before).';
+COMMENT ON COLUMN member_engagement_monthly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_engagement_monthly.month IS 'First day of the calendar month the weeks start in, in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_engagement_monthly.user_id IS 'Discord user snowflake.';
+COMMENT ON COLUMN member_engagement_monthly.engagement IS 'The member''s weekly scores (voice hours + events attended) of those weeks, summed.';
+COMMENT ON COLUMN member_engagement_monthly.score_change IS 'Each of those weeks'' score minus the week before''s (0 when inactive then), summed.';
+SELECT pg_catalog.pg_extension_config_dump('member_engagement_monthly', '');
 
 CREATE TABLE guild_retention_cohorts (
     guild_id           bigint NOT NULL,
@@ -9906,6 +9923,20 @@ BEGIN
                count(*), sum(w.voice_seconds), sum(w.events_attended)
         FROM @extschema@.member_engagement_weekly w
         WHERE w.guild_id = g AND w.week >= date_trunc('week', day_from)::date
+        GROUP BY 2, 3;
+
+        -- From the month of the first rewritten week: a month's weeks need the week before it.
+        DELETE FROM @extschema@.member_engagement_monthly e
+         WHERE e.guild_id = g AND e.month >= date_trunc('month', date_trunc('week', day_from))::date;
+        INSERT INTO @extschema@.member_engagement_monthly (guild_id, month, user_id, engagement, score_change)
+        SELECT g, date_trunc('month', w.week)::date, w.user_id,
+               sum(w.voice_seconds / 3600.0 + w.events_attended),
+               sum(w.voice_seconds / 3600.0 + w.events_attended
+                   - coalesce(p.voice_seconds / 3600.0 + p.events_attended, 0))
+        FROM @extschema@.member_engagement_weekly w
+        LEFT JOIN @extschema@.member_engagement_weekly p
+               ON p.guild_id = g AND p.user_id = w.user_id AND p.week = w.week - 7
+        WHERE w.guild_id = g AND w.week >= date_trunc('month', date_trunc('week', day_from))::date
         GROUP BY 2, 3;
 
         -- Monthly cohorts: a year is a dozen months, and a rewrite of member_monthly_status (all
@@ -9979,7 +10010,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION _rollup_charts(bigint, text, timestamptz, timestamptz) IS
-    'Internal to build_rollups(): refreshes one guild''s chart rollups (guild_voice_daily, member_voice_monthly, guild_engagement_weekly and the monthly cohorts of guild_retention_cohorts from the member rollups, from changed_from''s day, month or week on; the weekly cohorts by first activity from member_active_days, from active_from''s week on), in the guild''s time zone tz.';
+    'Internal to build_rollups(): refreshes one guild''s chart rollups (guild_voice_daily, member_voice_monthly, guild_engagement_weekly, member_engagement_monthly and the monthly cohorts of guild_retention_cohorts from the member rollups, from changed_from''s day, month or week on; the weekly cohorts by first activity from member_active_days, from active_from''s week on), in the guild''s time zone tz.';
 
 CREATE OR REPLACE FUNCTION _build_rollups_step(guild bigint, claims jsonb, full boolean)
 RETURNS jsonb
@@ -10172,6 +10203,19 @@ COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.voice_hours IS 'Their
 COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.events_attended IS 'Their scheduled events attended that week.';
 COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.engagement IS 'voice_hours + events_attended: the sum of their engagement scores.';
 
+CREATE VIEW guildstats_mart.member_engagement_monthly AS
+SELECT e.guild_id, e.month, e.user_id, coalesce(m.display_name, 'user ' || e.user_id) AS member_name,
+       e.engagement, e.score_change
+FROM @extschema@.member_engagement_monthly e
+LEFT JOIN @extschema@.members m ON m.guild_id = e.guild_id AND m.user_id = e.user_id;
+COMMENT ON VIEW guildstats_mart.member_engagement_monthly IS 'Engagement per member and month (from the member_engagement_monthly rollup, the sums of member_engagement_weekly over the weeks starting in the month): sum score_change by member_name for rising and falling members. A time range picks whole months.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.month IS 'First day of the month the weeks start in, in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.user_id IS 'Discord user id.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.member_name IS 'The member''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.engagement IS 'The weekly engagement scores (voice hours + events attended) of those weeks, summed.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.score_change IS 'The weekly changes of the score against the week before, summed: positive for rising members, negative for falling ones.';
+
 CREATE OR REPLACE FUNCTION health()
 RETURNS TABLE (check_name text, severity text, status text, detail text)
 LANGUAGE sql STABLE
@@ -10336,10 +10380,11 @@ $$;
 COMMENT ON FUNCTION health() IS
     'Data-quality checks, one row each (check_name, severity, status, detail): freshness of every raw table (its latest arrival by ingest_id; stale after 15 minutes for heartbeats and polls, a day for the rest), missing heartbeats per ingester and guild (none for 5 minutes), ET stats files that failed to import or wait unimported for over an hour, users active (voice, messages, points) without any member row (among the people build_members() has seen), failed game-server polls in the last hour of data, raw rows set aside in quarantine (dated too far ahead of their arrival; counted up to 100,000 per raw table, "over 100000" beyond), and who holds the builders'' locks (busy while a build runs, stuck when a transaction has held one for over 5 minutes, naming its pid). status ok means nothing to do.';
 
-UPDATE builders SET reads = '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,guild_monthly_status,server_polls_hourly,ingest_lag_rollup,guild_voice_daily,member_voice_monthly,guild_engagement_weekly,guild_retention_cohorts}' WHERE name = 'build_rollups';
+UPDATE builders SET reads = '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,guild_monthly_status,server_polls_hourly,ingest_lag_rollup,guild_voice_daily,member_voice_monthly,guild_engagement_weekly,member_engagement_monthly,guild_retention_cohorts}' WHERE name = 'build_rollups';
 SELECT count(@extschema@.isolate_by_guild(t))
   FROM unnest(ARRAY['@extschema@.guild_voice_daily', '@extschema@.member_voice_monthly',
-                    '@extschema@.guild_engagement_weekly', '@extschema@.guild_retention_cohorts',
+                    '@extschema@.guild_engagement_weekly', '@extschema@.member_engagement_monthly',
+                    '@extschema@.guild_retention_cohorts', 'guildstats_mart.member_engagement_monthly',
                     'guildstats_mart.retention_cohorts', 'guildstats_mart.voice_daily',
                     'guildstats_mart.member_voice_monthly', 'guildstats_mart.engagement_levels_weekly']::regclass[]) AS t;
 -- ==== end of #11 chart speed

@@ -730,4 +730,17 @@ COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.members IS 'Members a
 COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.voice_hours IS 'Their hours in voice (AFK excluded) that week.';
 COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.events_attended IS 'Their scheduled events attended that week.';
 COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.engagement IS 'voice_hours + events_attended: the sum of their engagement scores.';
+
+CREATE VIEW guildstats_mart.member_engagement_monthly AS
+SELECT e.guild_id, e.month, e.user_id, coalesce(m.display_name, 'user ' || e.user_id) AS member_name,
+       e.engagement, e.score_change
+FROM @extschema@.member_engagement_monthly e
+LEFT JOIN @extschema@.members m ON m.guild_id = e.guild_id AND m.user_id = e.user_id;
+COMMENT ON VIEW guildstats_mart.member_engagement_monthly IS 'Engagement per member and month (from the member_engagement_monthly rollup, the sums of member_engagement_weekly over the weeks starting in the month): sum score_change by member_name for rising and falling members. A time range picks whole months.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.month IS 'First day of the month the weeks start in, in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.user_id IS 'Discord user id.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.member_name IS 'The member''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.engagement IS 'The weekly engagement scores (voice hours + events attended) of those weeks, summed.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.score_change IS 'The weekly changes of the score against the week before, summed: positive for rising members, negative for falling ones.';
 -- ==== end of #11 chart speed

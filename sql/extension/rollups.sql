@@ -942,6 +942,23 @@ COMMENT ON COLUMN guild_engagement_weekly.voice_seconds IS 'Their active voice s
 COMMENT ON COLUMN guild_engagement_weekly.events_attended IS 'Their events attended that week, summed.';
 SELECT pg_catalog.pg_extension_config_dump('guild_engagement_weekly', '');
 
+CREATE TABLE member_engagement_monthly (
+    guild_id      bigint           NOT NULL,
+    month         date             NOT NULL,
+    user_id       bigint           NOT NULL,
+    engagement    double precision NOT NULL,
+    score_change  double precision NOT NULL,
+    PRIMARY KEY (guild_id, month, user_id)
+);
+COMMENT ON TABLE member_engagement_monthly IS
+    'Engagement per member and calendar month of the weeks'' Mondays (guild time zone), summed from member_engagement_weekly: the weekly scores (voice hours plus events attended) and their changes against the week before, for the rising and falling members charts (a month of rows per member instead of a week, without a join to the week before).';
+COMMENT ON COLUMN member_engagement_monthly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_engagement_monthly.month IS 'First day of the calendar month the weeks start in, in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_engagement_monthly.user_id IS 'Discord user snowflake.';
+COMMENT ON COLUMN member_engagement_monthly.engagement IS 'The member''s weekly scores (voice hours + events attended) of those weeks, summed.';
+COMMENT ON COLUMN member_engagement_monthly.score_change IS 'Each of those weeks'' score minus the week before''s (0 when inactive then), summed.';
+SELECT pg_catalog.pg_extension_config_dump('member_engagement_monthly', '');
+
 CREATE TABLE guild_retention_cohorts (
     guild_id           bigint NOT NULL,
     period             text   NOT NULL CHECK (period IN ('week', 'month')),
@@ -1004,6 +1021,20 @@ BEGIN
                count(*), sum(w.voice_seconds), sum(w.events_attended)
         FROM @extschema@.member_engagement_weekly w
         WHERE w.guild_id = g AND w.week >= date_trunc('week', day_from)::date
+        GROUP BY 2, 3;
+
+        -- From the month of the first rewritten week: a month's weeks need the week before it.
+        DELETE FROM @extschema@.member_engagement_monthly e
+         WHERE e.guild_id = g AND e.month >= date_trunc('month', date_trunc('week', day_from))::date;
+        INSERT INTO @extschema@.member_engagement_monthly (guild_id, month, user_id, engagement, score_change)
+        SELECT g, date_trunc('month', w.week)::date, w.user_id,
+               sum(w.voice_seconds / 3600.0 + w.events_attended),
+               sum(w.voice_seconds / 3600.0 + w.events_attended
+                   - coalesce(p.voice_seconds / 3600.0 + p.events_attended, 0))
+        FROM @extschema@.member_engagement_weekly w
+        LEFT JOIN @extschema@.member_engagement_weekly p
+               ON p.guild_id = g AND p.user_id = w.user_id AND p.week = w.week - 7
+        WHERE w.guild_id = g AND w.week >= date_trunc('month', date_trunc('week', day_from))::date
         GROUP BY 2, 3;
 
         -- Monthly cohorts: a year is a dozen months, and a rewrite of member_monthly_status (all
@@ -1077,5 +1108,5 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION _rollup_charts(bigint, text, timestamptz, timestamptz) IS
-    'Internal to build_rollups(): refreshes one guild''s chart rollups (guild_voice_daily, member_voice_monthly, guild_engagement_weekly and the monthly cohorts of guild_retention_cohorts from the member rollups, from changed_from''s day, month or week on; the weekly cohorts by first activity from member_active_days, from active_from''s week on), in the guild''s time zone tz.';
+    'Internal to build_rollups(): refreshes one guild''s chart rollups (guild_voice_daily, member_voice_monthly, guild_engagement_weekly, member_engagement_monthly and the monthly cohorts of guild_retention_cohorts from the member rollups, from changed_from''s day, month or week on; the weekly cohorts by first activity from member_active_days, from active_from''s week on), in the guild''s time zone tz.';
 -- ==== end of #11 chart speed

@@ -353,6 +353,15 @@ fn rollup_backed_mart_views_equal_plain_sql_after_late_rows() {
     );
     assert_same(
         &mut client,
+        "member_engagement_monthly against the member weeks",
+        "SELECT month, user_id, member_name, round(engagement::numeric, 6), round(score_change::numeric, 6)
+         FROM guildstats_mart.member_engagement_monthly",
+        "SELECT date_trunc('month', week)::date, user_id, member_name, round(sum(engagement_score)::numeric, 6),
+                round(sum(score_change)::numeric, 6)
+         FROM guildstats_mart.member_engagement_weekly GROUP BY 1, 2, 3",
+    );
+    assert_same(
+        &mut client,
         "chat_daily",
         "SELECT day, channel_id, messages, authors, characters, with_attachments, replies FROM guildstats_mart.chat_daily",
         &format!(
@@ -548,6 +557,7 @@ fn erasure_and_isolation_reach_the_dashboard_rollups() {
         "member_points_monthly",
         "member_point_balances",
         "member_voice_monthly",
+        "member_engagement_monthly",
     ] {
         let left: i64 = client
             .query_one(
@@ -653,6 +663,7 @@ fn erasure_and_isolation_reach_the_dashboard_rollups() {
         "voice_daily",
         "member_voice_monthly",
         "engagement_levels_weekly",
+        "member_engagement_monthly",
     ];
     let mut reader = db.connect_as("rollup_reader_login");
     for view in views {
