@@ -10880,3 +10880,615 @@ $$;
 COMMENT ON FUNCTION command_voice(bigint, bigint, timestamptz) IS
     'The /voice answer for a member at as_of (default now): voice hours this calendar week and month (guild time zone, AFK excluded, open sessions up to as_of), rank among the members with voice time in that week and month (members_ranked counts the month''s), the top 5 partners by minutes shared in the same channel on the last 30 calendar days (voice_top_partners, from the co-presence builder; at least one minute), and the hours of each of the last 12 weeks, oldest first. Example: SELECT jsonb_pretty(guildstats.command_voice(1234, 42));';
 -- ==== end of #14 commands: /top messages and /voice
+
+-- ==== #11 chart speed (issue 11: 6): guild-level rollups for the voice, engagement and cohort
+-- ==== charts (guild_voice_daily, member_voice_monthly, guild_engagement_weekly,
+-- ==== member_engagement_monthly, guild_retention_cohorts, kept by build_rollups() through _rollup_charts()), the mart views
+-- ==== that read them, and health() finding each heartbeat pair through the key instead of
+-- ==== grouping every beat. Same statements as sql/extension/rollups.sql, mart.sql and activity.sql.
+-- The voice, engagement and cohort charts read these small tables instead of every member's
+-- days, weeks or months. _rollup_charts() keeps them from the member rollups above, from the
+-- first day, week or month that changed; build_rollups() runs it after the member rollups.
+
+CREATE TABLE guild_voice_daily (
+    guild_id        bigint           NOT NULL,
+    day             date             NOT NULL,
+    active_seconds  double precision NOT NULL,
+    afk_seconds     double precision NOT NULL,
+    voice_users     bigint           NOT NULL,
+    PRIMARY KEY (guild_id, day)
+);
+COMMENT ON TABLE guild_voice_daily IS
+    'Voice time per guild and calendar day (guild time zone), summed from member_voice_daily: what the voice-per-day and per-week charts read instead of every member''s days.';
+COMMENT ON COLUMN guild_voice_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_voice_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN guild_voice_daily.active_seconds IS 'Seconds in voice outside the AFK channel that day, summed over members.';
+COMMENT ON COLUMN guild_voice_daily.afk_seconds IS 'Seconds in the AFK channel that day, summed over members.';
+COMMENT ON COLUMN guild_voice_daily.voice_users IS 'Members with any voice time that day (rows of member_voice_daily).';
+SELECT pg_catalog.pg_extension_config_dump('guild_voice_daily', '');
+
+CREATE TABLE member_voice_monthly (
+    guild_id        bigint           NOT NULL,
+    month           date             NOT NULL,
+    user_id         bigint           NOT NULL,
+    active_seconds  double precision NOT NULL,
+    afk_seconds     double precision NOT NULL,
+    PRIMARY KEY (guild_id, month, user_id)
+);
+COMMENT ON TABLE member_voice_monthly IS
+    'Voice time per member and calendar month (guild time zone), summed from member_voice_daily: what the top members by voice time chart reads (a month of rows per member instead of a day).';
+COMMENT ON COLUMN member_voice_monthly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_voice_monthly.month IS 'First day of the calendar month in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_voice_monthly.user_id IS 'Discord user snowflake.';
+COMMENT ON COLUMN member_voice_monthly.active_seconds IS 'Seconds in voice outside the AFK channel that month.';
+COMMENT ON COLUMN member_voice_monthly.afk_seconds IS 'Seconds in the AFK channel that month.';
+SELECT pg_catalog.pg_extension_config_dump('member_voice_monthly', '');
+
+CREATE TABLE guild_engagement_weekly (
+    guild_id          bigint           NOT NULL,
+    week              date             NOT NULL,
+    engagement_level  text             NOT NULL,
+    members           bigint           NOT NULL,
+    voice_seconds     double precision NOT NULL,
+    events_attended   bigint           NOT NULL,
+    PRIMARY KEY (guild_id, week, engagement_level)
+);
+COMMENT ON TABLE guild_engagement_weekly IS
+    'Engaged members per guild, calendar week and engagement level (a member''s voice hours plus events attended that week: "3 high (10+)", "2 medium (2-10)", "1 low (under 2)"), counted from member_engagement_weekly: what the weekly engagement and engagement levels charts read.';
+COMMENT ON COLUMN guild_engagement_weekly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_engagement_weekly.week IS 'The Monday the week starts on, in settings.calendar_time_zone.';
+COMMENT ON COLUMN guild_engagement_weekly.engagement_level IS 'The level of the members'' weekly score, as guildstats_mart.member_engagement_weekly.engagement_level.';
+COMMENT ON COLUMN guild_engagement_weekly.members IS 'Members at that level that week (rows of member_engagement_weekly).';
+COMMENT ON COLUMN guild_engagement_weekly.voice_seconds IS 'Their active voice seconds that week, summed.';
+COMMENT ON COLUMN guild_engagement_weekly.events_attended IS 'Their events attended that week, summed.';
+SELECT pg_catalog.pg_extension_config_dump('guild_engagement_weekly', '');
+
+CREATE TABLE member_engagement_monthly (
+    guild_id      bigint           NOT NULL,
+    month         date             NOT NULL,
+    user_id       bigint           NOT NULL,
+    engagement    double precision NOT NULL,
+    score_change  double precision NOT NULL,
+    PRIMARY KEY (guild_id, month, user_id)
+);
+COMMENT ON TABLE member_engagement_monthly IS
+    'Engagement per member and calendar month of the weeks'' Mondays (guild time zone), summed from member_engagement_weekly: the weekly scores (voice hours plus events attended) and their changes against the week before, for the rising and falling members charts (a month of rows per member instead of a week, without a join to the week before).';
+COMMENT ON COLUMN member_engagement_monthly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_engagement_monthly.month IS 'First day of the calendar month the weeks start in, in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_engagement_monthly.user_id IS 'Discord user snowflake.';
+COMMENT ON COLUMN member_engagement_monthly.engagement IS 'The member''s weekly scores (voice hours + events attended) of those weeks, summed.';
+COMMENT ON COLUMN member_engagement_monthly.score_change IS 'Each of those weeks'' score minus the week before''s (0 when inactive then), summed.';
+SELECT pg_catalog.pg_extension_config_dump('member_engagement_monthly', '');
+
+CREATE TABLE guild_retention_cohorts (
+    guild_id           bigint NOT NULL,
+    period             text   NOT NULL CHECK (period IN ('week', 'month')),
+    cohort_by          text   NOT NULL CHECK (cohort_by IN ('first_activity', 'join')),
+    cohort_start       date   NOT NULL,
+    period_offset      integer NOT NULL,
+    cohort_size        bigint NOT NULL,
+    retained           bigint NOT NULL,
+    retained_or_later  bigint NOT NULL,
+    PRIMARY KEY (guild_id, period, cohort_by, cohort_start, period_offset)
+);
+COMMENT ON TABLE guild_retention_cohorts IS
+    'Retention cohort tables per guild, as retention_rows() gives them: weekly cohorts by first activity (from member_active_days, kept from the first changed week on), monthly cohorts by first activity and by join month (from member_monthly_status, recounted when its months are rewritten). What guildstats_mart.retention_cohorts reads instead of aggregating every member''s days.';
+COMMENT ON COLUMN guild_retention_cohorts.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_retention_cohorts.period IS 'week or month (calendar, guild time zone).';
+COMMENT ON COLUMN guild_retention_cohorts.cohort_by IS 'first_activity or join (monthly only).';
+COMMENT ON COLUMN guild_retention_cohorts.cohort_start IS 'First day of the cohort''s week or month.';
+COMMENT ON COLUMN guild_retention_cohorts.period_offset IS 'Periods after the cohort period (0 = the cohort period), up to the last period with activity and at most 365.';
+COMMENT ON COLUMN guild_retention_cohorts.cohort_size IS 'Users in the cohort.';
+COMMENT ON COLUMN guild_retention_cohorts.retained IS 'Cohort users active in exactly that period.';
+COMMENT ON COLUMN guild_retention_cohorts.retained_or_later IS 'Cohort users active in that period or any later one.';
+SELECT pg_catalog.pg_extension_config_dump('guild_retention_cohorts', '');
+
+CREATE FUNCTION _rollup_charts(guild_id bigint, tz text, changed_from timestamptz, active_from timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g         bigint := _rollup_charts.guild_id;
+    day_from  date;
+    week_from date;
+    first_tracked date;
+BEGIN
+    -- From the member rollups build_rollups() has just rewritten from changed_from's day on.
+    IF changed_from IS NOT NULL THEN
+        day_from := (changed_from AT TIME ZONE tz)::date;
+        DELETE FROM @extschema@.guild_voice_daily v WHERE v.guild_id = g AND v.day >= day_from;
+        INSERT INTO @extschema@.guild_voice_daily (guild_id, day, active_seconds, afk_seconds, voice_users)
+        SELECT g, d.day, sum(d.active_seconds), sum(d.afk_seconds), count(*)
+        FROM @extschema@.member_voice_daily d
+        WHERE d.guild_id = g AND d.day >= day_from
+        GROUP BY d.day;
+
+        DELETE FROM @extschema@.member_voice_monthly v
+         WHERE v.guild_id = g AND v.month >= date_trunc('month', day_from)::date;
+        INSERT INTO @extschema@.member_voice_monthly (guild_id, month, user_id, active_seconds, afk_seconds)
+        SELECT g, date_trunc('month', d.day)::date, d.user_id, sum(d.active_seconds), sum(d.afk_seconds)
+        FROM @extschema@.member_voice_daily d
+        WHERE d.guild_id = g AND d.day >= date_trunc('month', day_from)::date
+        GROUP BY 2, 3;
+
+        DELETE FROM @extschema@.guild_engagement_weekly w
+         WHERE w.guild_id = g AND w.week >= date_trunc('week', day_from)::date;
+        INSERT INTO @extschema@.guild_engagement_weekly (guild_id, week, engagement_level, members,
+                                                         voice_seconds, events_attended)
+        SELECT g, w.week,
+               CASE WHEN w.voice_seconds / 3600.0 + w.events_attended >= 10 THEN '3 high (10+)'
+                    WHEN w.voice_seconds / 3600.0 + w.events_attended >= 2 THEN '2 medium (2-10)'
+                    ELSE '1 low (under 2)' END,
+               count(*), sum(w.voice_seconds), sum(w.events_attended)
+        FROM @extschema@.member_engagement_weekly w
+        WHERE w.guild_id = g AND w.week >= date_trunc('week', day_from)::date
+        GROUP BY 2, 3;
+
+        -- From the month of the first rewritten week: a month's weeks need the week before it.
+        DELETE FROM @extschema@.member_engagement_monthly e
+         WHERE e.guild_id = g AND e.month >= date_trunc('month', date_trunc('week', day_from))::date;
+        INSERT INTO @extschema@.member_engagement_monthly (guild_id, month, user_id, engagement, score_change)
+        SELECT g, date_trunc('month', w.week)::date, w.user_id,
+               sum(w.voice_seconds / 3600.0 + w.events_attended),
+               sum(w.voice_seconds / 3600.0 + w.events_attended
+                   - coalesce(p.voice_seconds / 3600.0 + p.events_attended, 0))
+        FROM @extschema@.member_engagement_weekly w
+        LEFT JOIN @extschema@.member_engagement_weekly p
+               ON p.guild_id = g AND p.user_id = w.user_id AND p.week = w.week - 7
+        WHERE w.guild_id = g AND w.week >= date_trunc('month', date_trunc('week', day_from))::date
+        GROUP BY 2, 3;
+
+        -- Monthly cohorts: a year is a dozen months, and a rewrite of member_monthly_status (all
+        -- of this month's members) already costs more than recounting them whole.
+        DELETE FROM @extschema@.guild_retention_cohorts c WHERE c.guild_id = g AND c.period = 'month';
+        SELECT min(y.month) INTO first_tracked FROM @extschema@.member_monthly_status y WHERE y.guild_id = g;
+        INSERT INTO @extschema@.guild_retention_cohorts (guild_id, period, cohort_by, cohort_start, period_offset,
+                                                         cohort_size, retained, retained_or_later)
+        SELECT g, 'month', c.cohort_by, r.cohort_start, r.period_offset, r.cohort_size, r.retained, r.retained_or_later
+        FROM (VALUES ('first_activity'), ('join')) AS c(cohort_by)
+        CROSS JOIN LATERAL (
+            SELECT @extschema@.retention_agg(x.user_id,
+                                             CASE WHEN c.cohort_by = 'join' THEN jm.join_month::timestamp END,
+                                             CASE WHEN x.was_active THEN x.month::timestamp END, 'month') AS state
+            FROM @extschema@.member_monthly_status x
+            JOIN (SELECT m.user_id,
+                         date_trunc('month', (coalesce(m.joined_at, m.first_seen) AT TIME ZONE tz))::date AS join_month
+                    FROM @extschema@.members m WHERE m.guild_id = g) jm ON jm.user_id = x.user_id
+            WHERE x.guild_id = g AND (x.was_active OR c.cohort_by = 'join')
+              -- Discord reports the original join date of members from before tracking began:
+              -- those joins have no activity to follow, so join cohorts start with the first
+              -- tracked month.
+              AND (c.cohort_by = 'first_activity' OR jm.join_month >= first_tracked)) a
+        CROSS JOIN LATERAL @extschema@.retention_rows(a.state) r;
+    END IF;
+
+    -- Weekly cohorts by first activity, from the week of the first new active day on: the
+    -- cells of earlier weeks keep their counts (nobody gains or loses activity in them), the
+    -- later ones are counted again over the members active since then.
+    IF active_from IS NOT NULL THEN
+        week_from := date_trunc('week', (active_from AT TIME ZONE tz)::date)::date;
+        DELETE FROM @extschema@.guild_retention_cohorts c
+         WHERE c.guild_id = g AND c.period = 'week' AND c.cohort_by = 'first_activity'
+           AND c.cohort_start + 7 * c.period_offset >= week_from;
+        INSERT INTO @extschema@.guild_retention_cohorts (guild_id, period, cohort_by, cohort_start, period_offset,
+                                                         cohort_size, retained, retained_or_later)
+        WITH act AS (
+            SELECT DISTINCT a.user_id, date_trunc('week', a.day)::date AS week
+            FROM @extschema@.member_active_days a
+            WHERE a.guild_id = g AND a.day >= week_from),
+        users AS (
+            -- A member's cohort: the week of their first active day, one step down the
+            -- (guild_id, user_id, day) key.
+            SELECT a.user_id, max(a.week) AS last_week,
+                   (SELECT date_trunc('week', min(x.day))::date FROM @extschema@.member_active_days x
+                     WHERE x.guild_id = g AND x.user_id = a.user_id) AS cohort
+            FROM act a GROUP BY a.user_id),
+        cohorts AS (
+            -- Earlier cohorts keep their size (every member of theirs was active before week_from).
+            SELECT c.cohort_start, c.cohort_size FROM @extschema@.guild_retention_cohorts c
+             WHERE c.guild_id = g AND c.period = 'week' AND c.cohort_by = 'first_activity' AND c.period_offset = 0
+            UNION ALL
+            SELECT u.cohort, count(*) FROM users u WHERE u.cohort >= week_from GROUP BY u.cohort),
+        cells AS (
+            SELECT c.cohort_start, c.cohort_size, w.week::date AS week
+            FROM cohorts c
+            CROSS JOIN (SELECT max(u.last_week) AS last_week FROM users u) l
+            CROSS JOIN LATERAL generate_series(greatest(c.cohort_start, week_from)::timestamp,
+                                               least(l.last_week, c.cohort_start + 7 * 365)::timestamp,
+                                               interval '1 week') AS w(week)),
+        retained AS (
+            SELECT u.cohort, a.week, count(*) AS n FROM act a JOIN users u ON u.user_id = a.user_id GROUP BY 1, 2),
+        lasts AS (
+            SELECT u.cohort, u.last_week, count(*) AS n FROM users u GROUP BY 1, 2)
+        SELECT g, 'week', 'first_activity', c.cohort_start, (c.week - c.cohort_start) / 7, c.cohort_size,
+               coalesce(r.n, 0),
+               coalesce((SELECT sum(l.n) FROM lasts l WHERE l.cohort = c.cohort_start AND l.last_week >= c.week), 0)
+        FROM cells c
+        LEFT JOIN retained r ON r.cohort = c.cohort_start AND r.week = c.week;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION _rollup_charts(bigint, text, timestamptz, timestamptz) IS
+    'Internal to build_rollups(): refreshes one guild''s chart rollups (guild_voice_daily, member_voice_monthly, guild_engagement_weekly, member_engagement_monthly and the monthly cohorts of guild_retention_cohorts from the member rollups, from changed_from''s day, month or week on; the weekly cohorts by first activity from member_active_days, from active_from''s week on), in the guild''s time zone tz.';
+
+CREATE OR REPLACE FUNCTION _build_rollups_step(guild bigint, claims jsonb, full boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g             record;
+    n             bigint;
+    tracked_since timestamptz;
+    daily_rows    bigint := 0;
+    weekly_rows   bigint := 0;
+    monthly_rows  bigint := 0;
+BEGIN
+    SELECT * INTO g FROM @extschema@._build_rollups_changes(claims, _build_rollups_step.full, guild) c;
+    IF NOT FOUND THEN
+        RETURN '{}';
+    END IF;
+
+    -- The member rollups, when voice sessions or messages changed.
+    IF g.changed_from IS NOT NULL THEN
+
+        -- Days from the first touched one.
+        DELETE FROM @extschema@.member_voice_daily d
+         WHERE d.guild_id = g.guild_id AND d.day >= (g.changed_from AT TIME ZONE g.tz)::date;
+        INSERT INTO @extschema@.member_voice_daily (guild_id, user_id, day, active_seconds, afk_seconds)
+        SELECT g.guild_id, p.user_id, p.day,
+               coalesce(sum(p.seconds) FILTER (WHERE NOT p.is_afk), 0),
+               coalesce(sum(p.seconds) FILTER (WHERE p.is_afk), 0)
+        FROM (SELECT v.user_id, v.is_afk, d.day::date AS day,
+                     extract(epoch FROM least(coalesce(v.ended_at, g.horizon), (d.day + interval '1 day') AT TIME ZONE g.tz)
+                                        - greatest(v.started_at, d.day AT TIME ZONE g.tz))::double precision AS seconds
+                FROM @extschema@.voice_sessions v
+                CROSS JOIN LATERAL generate_series(
+                    greatest((v.started_at AT TIME ZONE g.tz)::date, (g.changed_from AT TIME ZONE g.tz)::date)::timestamp,
+                    (coalesce(v.ended_at, g.horizon) AT TIME ZONE g.tz)::date::timestamp,
+                    interval '1 day') AS d(day)
+               WHERE v.guild_id = g.guild_id
+                 AND coalesce(v.ended_at, g.horizon) > ((g.changed_from AT TIME ZONE g.tz)::date::timestamp AT TIME ZONE g.tz)) p
+        WHERE p.seconds > 0
+        GROUP BY p.user_id, p.day;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        daily_rows := n;
+
+        -- Weeks from the week of the first touched day.
+        DELETE FROM @extschema@.member_engagement_weekly w
+         WHERE w.guild_id = g.guild_id
+           AND w.week >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_engagement_weekly (guild_id, user_id, week, voice_seconds,
+                                                          events_attended, distinct_event_types)
+        SELECT g.guild_id, x.user_id, x.week, sum(x.voice_seconds), sum(x.attended)::integer,
+               count(DISTINCT x.event_kind)::integer
+        FROM (SELECT d.user_id, date_trunc('week', d.day)::date AS week, d.active_seconds AS voice_seconds,
+                     0 AS attended, NULL::text AS event_kind
+                FROM @extschema@.member_voice_daily d
+               WHERE d.guild_id = g.guild_id
+                 AND d.day >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date
+              UNION ALL
+              SELECT a.user_id, date_trunc('week', (e.actual_start AT TIME ZONE g.tz)::date)::date, 0, 1,
+                     e.entity_type || ':' || e.name
+                FROM @extschema@.event_attendance a
+                JOIN @extschema@.events e ON e.event_id = a.event_id
+               WHERE a.guild_id = g.guild_id
+                 AND (e.actual_start AT TIME ZONE g.tz)::date
+                     >= date_trunc('week', (g.changed_from AT TIME ZONE g.tz)::date)::date) x
+        GROUP BY x.user_id, x.week
+        HAVING sum(x.voice_seconds) > 0 OR sum(x.attended) > 0;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        weekly_rows := n;
+
+        -- Months from the month of the first touched day, for every member present then (and
+        -- not before the guild's first voice event or message: earlier months have no data).
+        SELECT least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e WHERE e.guild_id = g.guild_id),
+                     (SELECT min(r.sent_at) FROM @extschema@.raw_messages r WHERE r.guild_id = g.guild_id))
+          INTO tracked_since;
+        DELETE FROM @extschema@.member_monthly_status s
+         WHERE s.guild_id = g.guild_id
+           AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.member_monthly_status (guild_id, user_id, month, was_active, active_by_voice,
+                                                       active_by_messages, active_by_attendance)
+        SELECT g.guild_id, m.user_id, mo.month,
+               coalesce(av.yes, false) OR coalesce(am.yes, false) OR coalesce(aa.yes, false),
+               coalesce(av.yes, false), coalesce(am.yes, false), coalesce(aa.yes, false)
+        FROM @extschema@.members m
+        CROSS JOIN LATERAL (
+            SELECT mo::date AS month
+            FROM generate_series(
+                greatest(date_trunc('month', (m.first_seen AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date),
+                         date_trunc('month', (tracked_since AT TIME ZONE g.tz)::date)),
+                date_trunc('month', (coalesce(m.left_at,
+                                              (SELECT max(x.last_seen) FROM @extschema@.members x WHERE x.guild_id = g.guild_id))
+                                     AT TIME ZONE g.tz)::date),
+                interval '1 month') AS mo) mo
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.member_voice_daily d
+             WHERE d.guild_id = g.guild_id AND d.user_id = m.user_id AND d.active_seconds > 0
+               AND d.day >= mo.month AND d.day < (mo.month + interval '1 month')::date
+             LIMIT 1) av ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.raw_messages r
+             WHERE r.guild_id = g.guild_id AND r.user_id = m.user_id
+               AND r.sent_at >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND r.sent_at < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) am ON true
+        LEFT JOIN LATERAL (
+            SELECT true AS yes FROM @extschema@.event_attendance a
+              JOIN @extschema@.events e ON e.event_id = a.event_id
+             WHERE a.guild_id = g.guild_id AND a.user_id = m.user_id
+               AND e.actual_start >= (mo.month::timestamp AT TIME ZONE g.tz)
+               AND e.actual_start < ((mo.month + interval '1 month')::timestamp AT TIME ZONE g.tz)
+             LIMIT 1) aa ON true
+        WHERE m.guild_id = g.guild_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        monthly_rows := n;
+        DELETE FROM @extschema@.guild_monthly_status s
+         WHERE s.guild_id = g.guild_id
+           AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date;
+        INSERT INTO @extschema@.guild_monthly_status (guild_id, month, was_active, is_new, members)
+        SELECT g.guild_id, s.month, s.was_active,
+               s.month = (SELECT min(x.month) FROM @extschema@.member_monthly_status x
+                           WHERE x.guild_id = g.guild_id AND x.user_id = s.user_id),
+               count(*)
+        FROM @extschema@.member_monthly_status s
+        WHERE s.guild_id = g.guild_id
+          AND s.month >= date_trunc('month', (g.changed_from AT TIME ZONE g.tz)::date)::date
+        GROUP BY 2, 3, 4;
+    END IF;
+
+    PERFORM @extschema@._rollup_dashboards(g.guild_id, g.tz, g.horizon, g.voice_from, g.messages_from,
+                                           g.active_from, g.points_from);
+    PERFORM @extschema@._rollup_charts(g.guild_id, g.tz, g.changed_from, g.active_from);
+    DELETE FROM @extschema@.voice_session_changes c
+     WHERE c.consumer = 'build_rollups' AND c.guild_id = _build_rollups_step.guild;
+    RETURN jsonb_build_object('guilds_refreshed', 1, 'daily_rows', daily_rows, 'weekly_rows', weekly_rows,
+                              'monthly_rows', monthly_rows);
+END
+$$;
+COMMENT ON FUNCTION _build_rollups_step(bigint, jsonb, boolean) IS
+    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member rollups (member_voice_daily, member_engagement_weekly, member_monthly_status with its counts in guild_monthly_status), dashboard rollups and chart rollups (_rollup_charts) from the first instant each of their inputs changed on.';
+
+CREATE OR REPLACE VIEW guildstats_mart.retention_cohorts AS
+-- Weeks by first activity and months come from the guild_retention_cohorts rollup that
+-- build_rollups() keeps; weeks by join, from retention() over the raw joins.
+SELECT c.guild_id, c.period, c.cohort_by, c.cohort_start, c.cohort_size, c.period_offset, c.retained,
+       c.retained::double precision / c.cohort_size AS rate, c.retained_or_later,
+       c.retained_or_later::double precision / c.cohort_size AS rate_or_later
+FROM @extschema@.guild_retention_cohorts c
+UNION ALL
+SELECT g.guild_id, 'week', 'join', r.cohort_start, r.cohort_size, r.period_offset,
+       r.retained, r.rate, r.retained_or_later, r.rate_or_later
+FROM guildstats_mart.guilds g
+CROSS JOIN LATERAL @extschema@.retention(g.guild_id, 'week', 'join') r;
+COMMENT ON VIEW guildstats_mart.retention_cohorts IS 'Retention cohort tables for heatmaps: weekly and monthly cohorts, by first activity or by join month; one row per cohort and period offset (0 = the cohort''s own period). Weekly cohorts by first activity and monthly cohorts are as of the last build_rollups() (the guild_retention_cohorts rollup).';
+
+CREATE VIEW guildstats_mart.voice_daily AS
+SELECT v.guild_id, v.day, date_trunc('week', v.day)::date AS week,
+       v.active_seconds / 3600.0 AS voice_hours, v.afk_seconds / 3600.0 AS afk_hours, v.voice_users
+FROM @extschema@.guild_voice_daily v;
+COMMENT ON VIEW guildstats_mart.voice_daily IS 'Voice time per guild and calendar day (from the guild_voice_daily rollup): sum voice_hours by day or week for the guild''s voice time; voice_users counts the members in voice that day (summed over several days it counts member-days).';
+COMMENT ON COLUMN guildstats_mart.voice_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.voice_daily.day IS 'Calendar day in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.voice_daily.week IS 'The Monday of the day''s week.';
+COMMENT ON COLUMN guildstats_mart.voice_daily.voice_hours IS 'Hours in voice outside the AFK channel that day, summed over members.';
+COMMENT ON COLUMN guildstats_mart.voice_daily.afk_hours IS 'Hours in the AFK channel that day, summed over members.';
+COMMENT ON COLUMN guildstats_mart.voice_daily.voice_users IS 'Members with voice time that day.';
+
+CREATE VIEW guildstats_mart.member_voice_monthly AS
+SELECT v.guild_id, v.month, v.user_id, coalesce(m.display_name, 'user ' || v.user_id) AS member_name,
+       v.active_seconds / 3600.0 AS voice_hours, v.afk_seconds / 3600.0 AS afk_hours
+FROM @extschema@.member_voice_monthly v
+LEFT JOIN @extschema@.members m ON m.guild_id = v.guild_id AND m.user_id = v.user_id;
+COMMENT ON VIEW guildstats_mart.member_voice_monthly IS 'Voice time per member and calendar month (from the member_voice_monthly rollup): sum voice_hours by member_name for the top members by voice time. A time range picks whole months.';
+COMMENT ON COLUMN guildstats_mart.member_voice_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_voice_monthly.month IS 'First day of the month in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.member_voice_monthly.user_id IS 'Discord user id.';
+COMMENT ON COLUMN guildstats_mart.member_voice_monthly.member_name IS 'The member''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.member_voice_monthly.voice_hours IS 'Hours in voice outside the AFK channel that month.';
+COMMENT ON COLUMN guildstats_mart.member_voice_monthly.afk_hours IS 'Hours in the AFK channel that month (not counted as active).';
+
+CREATE VIEW guildstats_mart.engagement_levels_weekly AS
+SELECT w.guild_id, w.week, w.engagement_level, w.members, w.voice_seconds / 3600.0 AS voice_hours,
+       w.events_attended, w.voice_seconds / 3600.0 + w.events_attended AS engagement
+FROM @extschema@.guild_engagement_weekly w;
+COMMENT ON VIEW guildstats_mart.engagement_levels_weekly IS 'Engaged members per guild, week and engagement level (from the guild_engagement_weekly rollup, the counts of member_engagement_weekly): sum members by week for the engaged members, by engagement_level for the distribution, engagement for the guild''s weekly score.';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.week IS 'The Monday the week starts on, in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.engagement_level IS 'Level of the members'' weekly score (voice hours + events attended): "3 high (10+)", "2 medium (2-10)", "1 low (under 2)".';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.members IS 'Members at that level that week (member-weeks when summed over weeks).';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.voice_hours IS 'Their hours in voice (AFK excluded) that week.';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.events_attended IS 'Their scheduled events attended that week.';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.engagement IS 'voice_hours + events_attended: the sum of their engagement scores.';
+
+CREATE VIEW guildstats_mart.member_engagement_monthly AS
+SELECT e.guild_id, e.month, e.user_id, coalesce(m.display_name, 'user ' || e.user_id) AS member_name,
+       e.engagement, e.score_change
+FROM @extschema@.member_engagement_monthly e
+LEFT JOIN @extschema@.members m ON m.guild_id = e.guild_id AND m.user_id = e.user_id;
+COMMENT ON VIEW guildstats_mart.member_engagement_monthly IS 'Engagement per member and month (from the member_engagement_monthly rollup, the sums of member_engagement_weekly over the weeks starting in the month): sum score_change by member_name for rising and falling members. A time range picks whole months.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.month IS 'First day of the month the weeks start in, in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.user_id IS 'Discord user id.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.member_name IS 'The member''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.engagement IS 'The weekly engagement scores (voice hours + events attended) of those weeks, summed.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.score_change IS 'The weekly changes of the score against the week before, summed: positive for rising members, negative for falling ones.';
+
+CREATE OR REPLACE FUNCTION health()
+RETURNS TABLE (check_name text, severity text, status text, detail text)
+LANGUAGE sql STABLE
+-- Its plan is estimated dear (a probe per member, a count per quarantined table) though it
+-- reads a few index entries per check: JIT compiling it took over 3 of its 3.5 s on the
+-- benchmark community, on every dashboard refresh.
+SET jit = off
+AS $$
+    -- The latest arrival is the row with the highest ingest_id (arrival order): one step down
+    -- the primary key instead of reading every received_at of tables of millions of rows.
+    WITH latest AS (
+        SELECT 'raw_heartbeats' AS source_table,
+               (SELECT t.received_at FROM @extschema@.raw_heartbeats t ORDER BY t.ingest_id DESC LIMIT 1) AS last_row
+        UNION ALL SELECT 'raw_voice_events',
+               (SELECT t.received_at FROM @extschema@.raw_voice_events t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_messages',
+               (SELECT t.received_at FROM @extschema@.raw_messages t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_member_events',
+               (SELECT t.received_at FROM @extschema@.raw_member_events t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_server_polls',
+               (SELECT t.received_at FROM @extschema@.raw_server_polls t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_point_transactions',
+               (SELECT t.received_at FROM @extschema@.raw_point_transactions t ORDER BY t.ingest_id DESC LIMIT 1)
+        UNION ALL SELECT 'raw_et_stats_files',
+               (SELECT t.received_at FROM @extschema@.raw_et_stats_files t ORDER BY t.ingest_id DESC LIMIT 1)),
+    freshness AS (
+        SELECT 'freshness: ' || source_table AS check_name,
+               CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls') THEN 'critical' ELSE 'warning' END AS severity,
+               CASE WHEN last_row IS NULL THEN 'no data'
+                    WHEN now() - last_row > CASE WHEN source_table IN ('raw_heartbeats', 'raw_server_polls')
+                                                 THEN interval '15 minutes' ELSE interval '1 day' END THEN 'stale'
+                    ELSE 'ok' END AS status,
+               coalesce('last row received ' || to_char(last_row AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC',
+                        'no rows yet') AS detail
+        FROM latest),
+    -- Each (source, guild) pair found by skipping through the (source, guild_id, beat_at) key
+    -- (a guild of NULL sorts after the others), and its last beat one step down it, instead of
+    -- grouping every beat ever received (a year of beats is millions of rows).
+    beat_pairs AS (
+        WITH RECURSIVE pairs AS (
+            (SELECT h.source, h.guild_id FROM @extschema@.raw_heartbeats h ORDER BY h.source, h.guild_id LIMIT 1)
+            UNION ALL
+            SELECT n.source, n.guild_id
+            FROM pairs p
+            CROSS JOIN LATERAL (
+                (SELECT h.source, h.guild_id FROM @extschema@.raw_heartbeats h
+                  WHERE h.source = p.source AND h.guild_id > p.guild_id ORDER BY h.guild_id LIMIT 1)
+                UNION ALL
+                (SELECT h.source, h.guild_id FROM @extschema@.raw_heartbeats h
+                  WHERE h.source = p.source AND h.guild_id IS NULL AND p.guild_id IS NOT NULL LIMIT 1)
+                UNION ALL
+                (SELECT h.source, h.guild_id FROM @extschema@.raw_heartbeats h
+                  WHERE h.source > p.source ORDER BY h.source, h.guild_id LIMIT 1)
+                LIMIT 1) n)
+        SELECT p.source, p.guild_id,
+               CASE WHEN p.guild_id IS NULL
+                    -- Backwards, the rows of no guild come first, each guild's latest beat first.
+                    THEN (SELECT h.beat_at FROM @extschema@.raw_heartbeats h WHERE h.source = p.source
+                           ORDER BY h.guild_id DESC NULLS FIRST, h.beat_at DESC LIMIT 1)
+                    ELSE (SELECT h.beat_at FROM @extschema@.raw_heartbeats h
+                           WHERE h.source = p.source AND h.guild_id = p.guild_id ORDER BY h.beat_at DESC LIMIT 1)
+               END AS last_beat
+        FROM pairs p),
+    beats AS (
+        SELECT 'heartbeat: ' || source || coalesce(' guild ' || guild_id, '') AS check_name, 'critical' AS severity,
+               CASE WHEN now() - last_beat > interval '5 minutes' THEN 'missing' ELSE 'ok' END AS status,
+               'last beat ' || to_char(last_beat AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' AS detail
+        FROM beat_pairs),
+    et AS (
+        SELECT 'et files: failed imports' AS check_name, 'warning' AS severity,
+               CASE WHEN count(*) FILTER (WHERE import_error IS NOT NULL) > 0 THEN 'failing' ELSE 'ok' END AS status,
+               count(*) FILTER (WHERE import_error IS NOT NULL) || ' of ' || count(*) || ' files have an import_error' AS detail
+        FROM @extschema@.raw_et_stats_files
+        UNION ALL
+        SELECT 'et files: not imported', 'warning',
+               CASE WHEN count(*) > 0 THEN 'pending' ELSE 'ok' END,
+               count(*) || ' files received over an hour ago are not imported yet'
+        FROM @extschema@.raw_et_stats_files
+        WHERE imported_at IS NULL AND import_error IS NULL AND received_at < now() - interval '1 hour'),
+    orphans AS (
+        SELECT 'activity without member row' AS check_name, 'info' AS severity,
+               CASE WHEN count(*) > 0 THEN 'found' ELSE 'ok' END AS status,
+               count(*) || ' users are active but have no raw_member_events row (joined before tracking began?)' AS detail
+        -- The people build_members() has seen, each probed in the raw tables through their
+        -- (guild_id, user_id, time) indexes, instead of every raw row made distinct.
+        FROM @extschema@.members x
+        WHERE NOT EXISTS (SELECT 1 FROM @extschema@.raw_member_events m
+                           WHERE m.guild_id = x.guild_id AND m.user_id = x.user_id)
+          AND (EXISTS (SELECT 1 FROM @extschema@.raw_voice_events v
+                        WHERE v.guild_id = x.guild_id AND v.user_id = x.user_id AND v.channel_id IS NOT NULL)
+               OR EXISTS (SELECT 1 FROM @extschema@.raw_messages r
+                           WHERE r.guild_id = x.guild_id AND r.user_id = x.user_id AND NOT r.is_bot)
+               OR EXISTS (SELECT 1 FROM @extschema@.raw_point_transactions t
+                           WHERE t.guild_id = x.guild_id AND t.user_id = x.user_id))),
+    -- Each server's last hour through the (server, polled_at) key: the servers found by skipping
+    -- through it, not by reading every poll ever made.
+    polls AS (
+        SELECT 'game server: ' || l.server AS check_name, 'warning' AS severity,
+               CASE WHEN x.failed * 2 > x.n THEN 'down'
+                    WHEN x.failed > 0 THEN 'degraded' ELSE 'ok' END AS status,
+               x.failed || ' of ' || x.n || ' polls failed in the last hour of data' AS detail
+        FROM (WITH RECURSIVE servers AS (
+                  SELECT (SELECT min(s.server) FROM @extschema@.raw_server_polls s) AS server
+                  UNION ALL
+                  SELECT (SELECT min(s.server) FROM @extschema@.raw_server_polls s WHERE s.server > v.server)
+                  FROM servers v WHERE v.server IS NOT NULL)
+              SELECT servers.server FROM servers WHERE servers.server IS NOT NULL) l
+        CROSS JOIN LATERAL (SELECT max(q.polled_at) AS last_poll FROM @extschema@.raw_server_polls q
+                             WHERE q.server = l.server) m
+        CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE NOT p.ok) AS failed
+                              FROM @extschema@.raw_server_polls p
+                             WHERE p.server = l.server AND p.polled_at > m.last_poll - interval '1 hour') x),
+    -- Counted up to 100,000 per raw table, each table found by skipping through the
+    -- (source_table, row_hash) key: an exact count of millions of set-aside rows (a replay of
+    -- far-future data) would cost seconds on every dashboard refresh and say no more.
+    quarantined AS (
+        SELECT 'quarantined rows' AS check_name, 'warning' AS severity,
+               CASE WHEN sum(n) > 0 THEN 'found' ELSE 'ok' END AS status,
+               CASE WHEN bool_or(n > 100000) THEN 'over ' ELSE '' END || coalesce(sum(least(n, 100000)), 0)
+               || ' raw rows are in quarantine (dated too far ahead of their arrival, or set aside by an upgrade)'
+               || coalesce(' (' || string_agg(source_table || ': ' || CASE WHEN n > 100000 THEN 'over 100000' ELSE n::text END,
+                                              ', ' ORDER BY source_table) || ')', '') AS detail
+        FROM (WITH RECURSIVE sources AS (
+                  SELECT (SELECT min(q.source_table) FROM @extschema@.quarantine q) AS source_table
+                  UNION ALL
+                  SELECT (SELECT min(q.source_table) FROM @extschema@.quarantine q WHERE q.source_table > s.source_table)
+                  FROM sources s WHERE s.source_table IS NOT NULL)
+              SELECT s.source_table, c.n
+              FROM sources s
+              CROSS JOIN LATERAL (SELECT count(*) AS n FROM (SELECT 1 FROM @extschema@.quarantine q
+                                                               WHERE q.source_table = s.source_table LIMIT 100001) x) c
+              WHERE s.source_table IS NOT NULL) per_table),
+    -- Who holds the builders' locks (rows of builder_locks, locked FOR UPDATE: a RowShareLock on
+    -- the table, which only roles with UPDATE on it can take). A build holds them for seconds; a
+    -- transaction that holds one for minutes keeps every build skipped and erase_member()
+    -- waiting. The transaction's age is visible to superusers and pg_read_all_stats members.
+    lock_holders AS (
+        SELECT l.pid, a.xact_start
+        FROM (SELECT DISTINCT k.pid FROM pg_catalog.pg_locks k
+               WHERE k.locktype = 'relation' AND k.relation = '@extschema@.builder_locks'::regclass
+                 AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+                 AND k.mode = 'RowShareLock' AND k.granted AND k.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()) l
+        LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid),
+    builder_locks AS (
+        SELECT 'builder locks' AS check_name, 'warning' AS severity,
+               CASE WHEN bool_or(h.xact_start < now() - interval '5 minutes') THEN 'stuck'
+                    WHEN count(*) > 0 THEN 'busy' ELSE 'ok' END AS status,
+               coalesce('held by pid ' || string_agg(h.pid || coalesce(' since ' || to_char(h.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', ''),
+                                                   ', ' ORDER BY h.pid)
+                        || '; while held, builds are skipped and erase_member() waits',
+                        'no builder lock is held') AS detail
+        FROM lock_holders h)
+    SELECT * FROM freshness
+    UNION ALL SELECT * FROM beats
+    UNION ALL SELECT * FROM et
+    UNION ALL SELECT * FROM orphans
+    UNION ALL SELECT * FROM polls
+    UNION ALL SELECT * FROM quarantined
+    UNION ALL SELECT * FROM builder_locks
+    ORDER BY 1
+$$;
+COMMENT ON FUNCTION health() IS
+    'Data-quality checks, one row each (check_name, severity, status, detail): freshness of every raw table (its latest arrival by ingest_id; stale after 15 minutes for heartbeats and polls, a day for the rest), missing heartbeats per ingester and guild (none for 5 minutes), ET stats files that failed to import or wait unimported for over an hour, users active (voice, messages, points) without any member row (among the people build_members() has seen), failed game-server polls in the last hour of data, raw rows set aside in quarantine (dated too far ahead of their arrival; counted up to 100,000 per raw table, "over 100000" beyond), and who holds the builders'' locks (busy while a build runs, stuck when a transaction has held one for over 5 minutes, naming its pid). status ok means nothing to do.';
+
+UPDATE builders SET reads = '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,guild_monthly_status,server_polls_hourly,ingest_lag_rollup,guild_voice_daily,member_voice_monthly,guild_engagement_weekly,member_engagement_monthly,guild_retention_cohorts}' WHERE name = 'build_rollups';
+SELECT count(@extschema@.isolate_by_guild(t))
+  FROM unnest(ARRAY['@extschema@.guild_voice_daily', '@extschema@.member_voice_monthly',
+                    '@extschema@.guild_engagement_weekly', '@extschema@.member_engagement_monthly',
+                    '@extschema@.guild_retention_cohorts', 'guildstats_mart.member_engagement_monthly',
+                    'guildstats_mart.retention_cohorts', 'guildstats_mart.voice_daily',
+                    'guildstats_mart.member_voice_monthly', 'guildstats_mart.engagement_levels_weekly']::regclass[]) AS t;
+-- ==== end of #11 chart speed
+
+-- ==== build_rollups reads the tables of both #14 commands and #11 chart speed (each section
+-- ==== above set the list it knew). Same list as sql/extension/build_all.sql.
+UPDATE builders SET reads = '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,guild_monthly_status,member_messages_daily,member_messages_monthly,server_polls_hourly,ingest_lag_rollup,guild_voice_daily,member_voice_monthly,guild_engagement_weekly,member_engagement_monthly,guild_retention_cohorts}' WHERE name = 'build_rollups';
+-- ==== end of the merged build_rollups reads

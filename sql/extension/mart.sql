@@ -263,39 +263,18 @@ COMMENT ON COLUMN guildstats_mart.retention_daily.d30_eligible IS 'cohort_size w
 COMMENT ON COLUMN guildstats_mart.retention_daily.d30_retained IS 'Of them, active exactly 30 days later.';
 
 CREATE VIEW guildstats_mart.retention_cohorts AS
--- Weeks by first activity come from the active days (the same activity retention() counts, at
--- day resolution, which is all a week needs); by join, from retention() over the raw joins.
-SELECT a.guild_id, 'week'::text AS period, 'first_activity'::text AS cohort_by, r.cohort_start, r.cohort_size,
-       r.period_offset, r.retained, r.rate, r.retained_or_later, r.rate_or_later
-FROM (SELECT x.guild_id, @extschema@.retention_agg(x.user_id, NULL::timestamp, x.day::timestamp, 'week') AS state
-        FROM @extschema@.member_active_days x GROUP BY x.guild_id) a
-CROSS JOIN LATERAL @extschema@.retention_rows(a.state, 365) r
+-- Weeks by first activity and months come from the guild_retention_cohorts rollup that
+-- build_rollups() keeps; weeks by join, from retention() over the raw joins.
+SELECT c.guild_id, c.period, c.cohort_by, c.cohort_start, c.cohort_size, c.period_offset, c.retained,
+       c.retained::double precision / c.cohort_size AS rate, c.retained_or_later,
+       c.retained_or_later::double precision / c.cohort_size AS rate_or_later
+FROM @extschema@.guild_retention_cohorts c
 UNION ALL
 SELECT g.guild_id, 'week', 'join', r.cohort_start, r.cohort_size, r.period_offset,
        r.retained, r.rate, r.retained_or_later, r.rate_or_later
 FROM guildstats_mart.guilds g
-CROSS JOIN LATERAL @extschema@.retention(g.guild_id, 'week', 'join') r
-UNION ALL
--- Months come from the monthly rollup: an active month of member_monthly_status is a month
--- with voice, messages or attendance, the same activity retention() counts.
-SELECT s.guild_id, 'month', c.cohort_by, r.cohort_start, r.cohort_size, r.period_offset,
-       r.retained, r.rate, r.retained_or_later, r.rate_or_later
-FROM (SELECT DISTINCT guild_id FROM @extschema@.member_monthly_status) s
-CROSS JOIN (VALUES ('first_activity'), ('join')) AS c(cohort_by)
-CROSS JOIN LATERAL (
-    SELECT @extschema@.retention_agg(x.user_id,
-                                     CASE WHEN c.cohort_by = 'join' THEN jm.join_month::timestamp END,
-                                     CASE WHEN x.was_active THEN x.month::timestamp END, 'month') AS state
-    FROM @extschema@.member_monthly_status x
-    JOIN guildstats_mart.members jm ON jm.guild_id = x.guild_id AND jm.user_id = x.user_id
-    WHERE x.guild_id = s.guild_id AND (x.was_active OR c.cohort_by = 'join')
-      -- Discord reports the original join date of members from before tracking began: those
-      -- joins have no activity to follow, so join cohorts start with the first tracked month.
-      AND (c.cohort_by = 'first_activity'
-           OR jm.join_month >= (SELECT min(y.month) FROM @extschema@.member_monthly_status y
-                                 WHERE y.guild_id = s.guild_id))) a
-CROSS JOIN LATERAL @extschema@.retention_rows(a.state) r;
-COMMENT ON VIEW guildstats_mart.retention_cohorts IS 'Retention cohort tables for heatmaps: weekly and monthly cohorts, by first activity or by join month; one row per cohort and period offset (0 = the cohort''s own period).';
+CROSS JOIN LATERAL @extschema@.retention(g.guild_id, 'week', 'join') r;
+COMMENT ON VIEW guildstats_mart.retention_cohorts IS 'Retention cohort tables for heatmaps: weekly and monthly cohorts, by first activity or by join month; one row per cohort and period offset (0 = the cohort''s own period). Weekly cohorts by first activity and monthly cohorts are as of the last build_rollups() (the guild_retention_cohorts rollup).';
 COMMENT ON COLUMN guildstats_mart.retention_cohorts.guild_id IS 'Discord guild id.';
 COMMENT ON COLUMN guildstats_mart.retention_cohorts.period IS 'week or month (calendar, guild time zone).';
 COMMENT ON COLUMN guildstats_mart.retention_cohorts.cohort_by IS 'first_activity (the period of a user''s first activity) or join (the period they joined; monthly join cohorts start with the guild''s first tracked month).';
@@ -712,3 +691,56 @@ COMMENT ON COLUMN guildstats_mart.voice_regular_groups.group_id IS 'The group: t
 COMMENT ON COLUMN guildstats_mart.voice_regular_groups.user_id IS 'Discord user id of a member of the group.';
 COMMENT ON COLUMN guildstats_mart.voice_regular_groups.member_name IS 'The member''s latest display name, or "user <id>".';
 COMMENT ON COLUMN guildstats_mart.voice_regular_groups.group_size IS 'Members in the group.';
+
+-- ==== #11 chart speed: guild-level views for the voice and engagement charts ====
+CREATE VIEW guildstats_mart.voice_daily AS
+SELECT v.guild_id, v.day, date_trunc('week', v.day)::date AS week,
+       v.active_seconds / 3600.0 AS voice_hours, v.afk_seconds / 3600.0 AS afk_hours, v.voice_users
+FROM @extschema@.guild_voice_daily v;
+COMMENT ON VIEW guildstats_mart.voice_daily IS 'Voice time per guild and calendar day (from the guild_voice_daily rollup): sum voice_hours by day or week for the guild''s voice time; voice_users counts the members in voice that day (summed over several days it counts member-days).';
+COMMENT ON COLUMN guildstats_mart.voice_daily.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.voice_daily.day IS 'Calendar day in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.voice_daily.week IS 'The Monday of the day''s week.';
+COMMENT ON COLUMN guildstats_mart.voice_daily.voice_hours IS 'Hours in voice outside the AFK channel that day, summed over members.';
+COMMENT ON COLUMN guildstats_mart.voice_daily.afk_hours IS 'Hours in the AFK channel that day, summed over members.';
+COMMENT ON COLUMN guildstats_mart.voice_daily.voice_users IS 'Members with voice time that day.';
+
+CREATE VIEW guildstats_mart.member_voice_monthly AS
+SELECT v.guild_id, v.month, v.user_id, coalesce(m.display_name, 'user ' || v.user_id) AS member_name,
+       v.active_seconds / 3600.0 AS voice_hours, v.afk_seconds / 3600.0 AS afk_hours
+FROM @extschema@.member_voice_monthly v
+LEFT JOIN @extschema@.members m ON m.guild_id = v.guild_id AND m.user_id = v.user_id;
+COMMENT ON VIEW guildstats_mart.member_voice_monthly IS 'Voice time per member and calendar month (from the member_voice_monthly rollup): sum voice_hours by member_name for the top members by voice time. A time range picks whole months.';
+COMMENT ON COLUMN guildstats_mart.member_voice_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_voice_monthly.month IS 'First day of the month in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.member_voice_monthly.user_id IS 'Discord user id.';
+COMMENT ON COLUMN guildstats_mart.member_voice_monthly.member_name IS 'The member''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.member_voice_monthly.voice_hours IS 'Hours in voice outside the AFK channel that month.';
+COMMENT ON COLUMN guildstats_mart.member_voice_monthly.afk_hours IS 'Hours in the AFK channel that month (not counted as active).';
+
+CREATE VIEW guildstats_mart.engagement_levels_weekly AS
+SELECT w.guild_id, w.week, w.engagement_level, w.members, w.voice_seconds / 3600.0 AS voice_hours,
+       w.events_attended, w.voice_seconds / 3600.0 + w.events_attended AS engagement
+FROM @extschema@.guild_engagement_weekly w;
+COMMENT ON VIEW guildstats_mart.engagement_levels_weekly IS 'Engaged members per guild, week and engagement level (from the guild_engagement_weekly rollup, the counts of member_engagement_weekly): sum members by week for the engaged members, by engagement_level for the distribution, engagement for the guild''s weekly score.';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.week IS 'The Monday the week starts on, in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.engagement_level IS 'Level of the members'' weekly score (voice hours + events attended): "3 high (10+)", "2 medium (2-10)", "1 low (under 2)".';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.members IS 'Members at that level that week (member-weeks when summed over weeks).';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.voice_hours IS 'Their hours in voice (AFK excluded) that week.';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.events_attended IS 'Their scheduled events attended that week.';
+COMMENT ON COLUMN guildstats_mart.engagement_levels_weekly.engagement IS 'voice_hours + events_attended: the sum of their engagement scores.';
+
+CREATE VIEW guildstats_mart.member_engagement_monthly AS
+SELECT e.guild_id, e.month, e.user_id, coalesce(m.display_name, 'user ' || e.user_id) AS member_name,
+       e.engagement, e.score_change
+FROM @extschema@.member_engagement_monthly e
+LEFT JOIN @extschema@.members m ON m.guild_id = e.guild_id AND m.user_id = e.user_id;
+COMMENT ON VIEW guildstats_mart.member_engagement_monthly IS 'Engagement per member and month (from the member_engagement_monthly rollup, the sums of member_engagement_weekly over the weeks starting in the month): sum score_change by member_name for rising and falling members. A time range picks whole months.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.guild_id IS 'Discord guild id.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.month IS 'First day of the month the weeks start in, in the guild''s time zone.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.user_id IS 'Discord user id.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.member_name IS 'The member''s latest display name.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.engagement IS 'The weekly engagement scores (voice hours + events attended) of those weeks, summed.';
+COMMENT ON COLUMN guildstats_mart.member_engagement_monthly.score_change IS 'The weekly changes of the score against the week before, summed: positive for rising members, negative for falling ones.';
+-- ==== end of #11 chart speed

@@ -299,6 +299,7 @@ BEGIN
 
     PERFORM @extschema@._rollup_dashboards(g.guild_id, g.tz, g.horizon, g.voice_from, g.messages_from,
                                            g.active_from, g.points_from);
+    PERFORM @extschema@._rollup_charts(g.guild_id, g.tz, g.changed_from, g.active_from);
     DELETE FROM @extschema@.voice_session_changes c
      WHERE c.consumer = 'build_rollups' AND c.guild_id = _build_rollups_step.guild;
     RETURN jsonb_build_object('guilds_refreshed', 1, 'daily_rows', daily_rows, 'weekly_rows', weekly_rows,
@@ -306,7 +307,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION _build_rollups_step(bigint, jsonb, boolean) IS
-    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member rollups (member_voice_daily, member_engagement_weekly, member_monthly_status with its counts in guild_monthly_status) and dashboard rollups from the first instant each of their inputs changed on.';
+    'Internal: the step of build_rollups (see guildstats.builders): refreshes one guild''s member rollups (member_voice_daily, member_engagement_weekly, member_monthly_status with its counts in guild_monthly_status), dashboard rollups and chart rollups (_rollup_charts) from the first instant each of their inputs changed on.';
 
 CREATE FUNCTION build_rollups(full boolean DEFAULT false)
 RETURNS TABLE (guilds_refreshed integer, daily_rows bigint, weekly_rows bigint, monthly_rows bigint,
@@ -936,3 +937,230 @@ END
 $$;
 COMMENT ON FUNCTION _rollup_ingest_lag(text, text, int8multirange) IS
     'Internal to build_rollups(): recounts ingest_lag_rollup for one raw table (its event-time column time_column) from the hour of the earliest of the claimed ingest ids on.';
+
+-- ==== #11 chart speed: guild-level rollups for the voice, engagement and cohort charts ====
+-- The voice, engagement and cohort charts read these small tables instead of every member's
+-- days, weeks or months. _rollup_charts() keeps them from the member rollups above, from the
+-- first day, week or month that changed; build_rollups() runs it after the member rollups.
+
+CREATE TABLE guild_voice_daily (
+    guild_id        bigint           NOT NULL,
+    day             date             NOT NULL,
+    active_seconds  double precision NOT NULL,
+    afk_seconds     double precision NOT NULL,
+    voice_users     bigint           NOT NULL,
+    PRIMARY KEY (guild_id, day)
+);
+COMMENT ON TABLE guild_voice_daily IS
+    'Voice time per guild and calendar day (guild time zone), summed from member_voice_daily: what the voice-per-day and per-week charts read instead of every member''s days.';
+COMMENT ON COLUMN guild_voice_daily.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_voice_daily.day IS 'Calendar day in settings.calendar_time_zone.';
+COMMENT ON COLUMN guild_voice_daily.active_seconds IS 'Seconds in voice outside the AFK channel that day, summed over members.';
+COMMENT ON COLUMN guild_voice_daily.afk_seconds IS 'Seconds in the AFK channel that day, summed over members.';
+COMMENT ON COLUMN guild_voice_daily.voice_users IS 'Members with any voice time that day (rows of member_voice_daily).';
+SELECT pg_catalog.pg_extension_config_dump('guild_voice_daily', '');
+
+CREATE TABLE member_voice_monthly (
+    guild_id        bigint           NOT NULL,
+    month           date             NOT NULL,
+    user_id         bigint           NOT NULL,
+    active_seconds  double precision NOT NULL,
+    afk_seconds     double precision NOT NULL,
+    PRIMARY KEY (guild_id, month, user_id)
+);
+COMMENT ON TABLE member_voice_monthly IS
+    'Voice time per member and calendar month (guild time zone), summed from member_voice_daily: what the top members by voice time chart reads (a month of rows per member instead of a day).';
+COMMENT ON COLUMN member_voice_monthly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_voice_monthly.month IS 'First day of the calendar month in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_voice_monthly.user_id IS 'Discord user snowflake.';
+COMMENT ON COLUMN member_voice_monthly.active_seconds IS 'Seconds in voice outside the AFK channel that month.';
+COMMENT ON COLUMN member_voice_monthly.afk_seconds IS 'Seconds in the AFK channel that month.';
+SELECT pg_catalog.pg_extension_config_dump('member_voice_monthly', '');
+
+CREATE TABLE guild_engagement_weekly (
+    guild_id          bigint           NOT NULL,
+    week              date             NOT NULL,
+    engagement_level  text             NOT NULL,
+    members           bigint           NOT NULL,
+    voice_seconds     double precision NOT NULL,
+    events_attended   bigint           NOT NULL,
+    PRIMARY KEY (guild_id, week, engagement_level)
+);
+COMMENT ON TABLE guild_engagement_weekly IS
+    'Engaged members per guild, calendar week and engagement level (a member''s voice hours plus events attended that week: "3 high (10+)", "2 medium (2-10)", "1 low (under 2)"), counted from member_engagement_weekly: what the weekly engagement and engagement levels charts read.';
+COMMENT ON COLUMN guild_engagement_weekly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_engagement_weekly.week IS 'The Monday the week starts on, in settings.calendar_time_zone.';
+COMMENT ON COLUMN guild_engagement_weekly.engagement_level IS 'The level of the members'' weekly score, as guildstats_mart.member_engagement_weekly.engagement_level.';
+COMMENT ON COLUMN guild_engagement_weekly.members IS 'Members at that level that week (rows of member_engagement_weekly).';
+COMMENT ON COLUMN guild_engagement_weekly.voice_seconds IS 'Their active voice seconds that week, summed.';
+COMMENT ON COLUMN guild_engagement_weekly.events_attended IS 'Their events attended that week, summed.';
+SELECT pg_catalog.pg_extension_config_dump('guild_engagement_weekly', '');
+
+CREATE TABLE member_engagement_monthly (
+    guild_id      bigint           NOT NULL,
+    month         date             NOT NULL,
+    user_id       bigint           NOT NULL,
+    engagement    double precision NOT NULL,
+    score_change  double precision NOT NULL,
+    PRIMARY KEY (guild_id, month, user_id)
+);
+COMMENT ON TABLE member_engagement_monthly IS
+    'Engagement per member and calendar month of the weeks'' Mondays (guild time zone), summed from member_engagement_weekly: the weekly scores (voice hours plus events attended) and their changes against the week before, for the rising and falling members charts (a month of rows per member instead of a week, without a join to the week before).';
+COMMENT ON COLUMN member_engagement_monthly.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN member_engagement_monthly.month IS 'First day of the calendar month the weeks start in, in settings.calendar_time_zone.';
+COMMENT ON COLUMN member_engagement_monthly.user_id IS 'Discord user snowflake.';
+COMMENT ON COLUMN member_engagement_monthly.engagement IS 'The member''s weekly scores (voice hours + events attended) of those weeks, summed.';
+COMMENT ON COLUMN member_engagement_monthly.score_change IS 'Each of those weeks'' score minus the week before''s (0 when inactive then), summed.';
+SELECT pg_catalog.pg_extension_config_dump('member_engagement_monthly', '');
+
+CREATE TABLE guild_retention_cohorts (
+    guild_id           bigint NOT NULL,
+    period             text   NOT NULL CHECK (period IN ('week', 'month')),
+    cohort_by          text   NOT NULL CHECK (cohort_by IN ('first_activity', 'join')),
+    cohort_start       date   NOT NULL,
+    period_offset      integer NOT NULL,
+    cohort_size        bigint NOT NULL,
+    retained           bigint NOT NULL,
+    retained_or_later  bigint NOT NULL,
+    PRIMARY KEY (guild_id, period, cohort_by, cohort_start, period_offset)
+);
+COMMENT ON TABLE guild_retention_cohorts IS
+    'Retention cohort tables per guild, as retention_rows() gives them: weekly cohorts by first activity (from member_active_days, kept from the first changed week on), monthly cohorts by first activity and by join month (from member_monthly_status, recounted when its months are rewritten). What guildstats_mart.retention_cohorts reads instead of aggregating every member''s days.';
+COMMENT ON COLUMN guild_retention_cohorts.guild_id IS 'Discord guild snowflake.';
+COMMENT ON COLUMN guild_retention_cohorts.period IS 'week or month (calendar, guild time zone).';
+COMMENT ON COLUMN guild_retention_cohorts.cohort_by IS 'first_activity or join (monthly only).';
+COMMENT ON COLUMN guild_retention_cohorts.cohort_start IS 'First day of the cohort''s week or month.';
+COMMENT ON COLUMN guild_retention_cohorts.period_offset IS 'Periods after the cohort period (0 = the cohort period), up to the last period with activity and at most 365.';
+COMMENT ON COLUMN guild_retention_cohorts.cohort_size IS 'Users in the cohort.';
+COMMENT ON COLUMN guild_retention_cohorts.retained IS 'Cohort users active in exactly that period.';
+COMMENT ON COLUMN guild_retention_cohorts.retained_or_later IS 'Cohort users active in that period or any later one.';
+SELECT pg_catalog.pg_extension_config_dump('guild_retention_cohorts', '');
+
+CREATE FUNCTION _rollup_charts(guild_id bigint, tz text, changed_from timestamptz, active_from timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g         bigint := _rollup_charts.guild_id;
+    day_from  date;
+    week_from date;
+    first_tracked date;
+BEGIN
+    -- From the member rollups build_rollups() has just rewritten from changed_from's day on.
+    IF changed_from IS NOT NULL THEN
+        day_from := (changed_from AT TIME ZONE tz)::date;
+        DELETE FROM @extschema@.guild_voice_daily v WHERE v.guild_id = g AND v.day >= day_from;
+        INSERT INTO @extschema@.guild_voice_daily (guild_id, day, active_seconds, afk_seconds, voice_users)
+        SELECT g, d.day, sum(d.active_seconds), sum(d.afk_seconds), count(*)
+        FROM @extschema@.member_voice_daily d
+        WHERE d.guild_id = g AND d.day >= day_from
+        GROUP BY d.day;
+
+        DELETE FROM @extschema@.member_voice_monthly v
+         WHERE v.guild_id = g AND v.month >= date_trunc('month', day_from)::date;
+        INSERT INTO @extschema@.member_voice_monthly (guild_id, month, user_id, active_seconds, afk_seconds)
+        SELECT g, date_trunc('month', d.day)::date, d.user_id, sum(d.active_seconds), sum(d.afk_seconds)
+        FROM @extschema@.member_voice_daily d
+        WHERE d.guild_id = g AND d.day >= date_trunc('month', day_from)::date
+        GROUP BY 2, 3;
+
+        DELETE FROM @extschema@.guild_engagement_weekly w
+         WHERE w.guild_id = g AND w.week >= date_trunc('week', day_from)::date;
+        INSERT INTO @extschema@.guild_engagement_weekly (guild_id, week, engagement_level, members,
+                                                         voice_seconds, events_attended)
+        SELECT g, w.week,
+               CASE WHEN w.voice_seconds / 3600.0 + w.events_attended >= 10 THEN '3 high (10+)'
+                    WHEN w.voice_seconds / 3600.0 + w.events_attended >= 2 THEN '2 medium (2-10)'
+                    ELSE '1 low (under 2)' END,
+               count(*), sum(w.voice_seconds), sum(w.events_attended)
+        FROM @extschema@.member_engagement_weekly w
+        WHERE w.guild_id = g AND w.week >= date_trunc('week', day_from)::date
+        GROUP BY 2, 3;
+
+        -- From the month of the first rewritten week: a month's weeks need the week before it.
+        DELETE FROM @extschema@.member_engagement_monthly e
+         WHERE e.guild_id = g AND e.month >= date_trunc('month', date_trunc('week', day_from))::date;
+        INSERT INTO @extschema@.member_engagement_monthly (guild_id, month, user_id, engagement, score_change)
+        SELECT g, date_trunc('month', w.week)::date, w.user_id,
+               sum(w.voice_seconds / 3600.0 + w.events_attended),
+               sum(w.voice_seconds / 3600.0 + w.events_attended
+                   - coalesce(p.voice_seconds / 3600.0 + p.events_attended, 0))
+        FROM @extschema@.member_engagement_weekly w
+        LEFT JOIN @extschema@.member_engagement_weekly p
+               ON p.guild_id = g AND p.user_id = w.user_id AND p.week = w.week - 7
+        WHERE w.guild_id = g AND w.week >= date_trunc('month', date_trunc('week', day_from))::date
+        GROUP BY 2, 3;
+
+        -- Monthly cohorts: a year is a dozen months, and a rewrite of member_monthly_status (all
+        -- of this month's members) already costs more than recounting them whole.
+        DELETE FROM @extschema@.guild_retention_cohorts c WHERE c.guild_id = g AND c.period = 'month';
+        SELECT min(y.month) INTO first_tracked FROM @extschema@.member_monthly_status y WHERE y.guild_id = g;
+        INSERT INTO @extschema@.guild_retention_cohorts (guild_id, period, cohort_by, cohort_start, period_offset,
+                                                         cohort_size, retained, retained_or_later)
+        SELECT g, 'month', c.cohort_by, r.cohort_start, r.period_offset, r.cohort_size, r.retained, r.retained_or_later
+        FROM (VALUES ('first_activity'), ('join')) AS c(cohort_by)
+        CROSS JOIN LATERAL (
+            SELECT @extschema@.retention_agg(x.user_id,
+                                             CASE WHEN c.cohort_by = 'join' THEN jm.join_month::timestamp END,
+                                             CASE WHEN x.was_active THEN x.month::timestamp END, 'month') AS state
+            FROM @extschema@.member_monthly_status x
+            JOIN (SELECT m.user_id,
+                         date_trunc('month', (coalesce(m.joined_at, m.first_seen) AT TIME ZONE tz))::date AS join_month
+                    FROM @extschema@.members m WHERE m.guild_id = g) jm ON jm.user_id = x.user_id
+            WHERE x.guild_id = g AND (x.was_active OR c.cohort_by = 'join')
+              -- Discord reports the original join date of members from before tracking began:
+              -- those joins have no activity to follow, so join cohorts start with the first
+              -- tracked month.
+              AND (c.cohort_by = 'first_activity' OR jm.join_month >= first_tracked)) a
+        CROSS JOIN LATERAL @extschema@.retention_rows(a.state) r;
+    END IF;
+
+    -- Weekly cohorts by first activity, from the week of the first new active day on: the
+    -- cells of earlier weeks keep their counts (nobody gains or loses activity in them), the
+    -- later ones are counted again over the members active since then.
+    IF active_from IS NOT NULL THEN
+        week_from := date_trunc('week', (active_from AT TIME ZONE tz)::date)::date;
+        DELETE FROM @extschema@.guild_retention_cohorts c
+         WHERE c.guild_id = g AND c.period = 'week' AND c.cohort_by = 'first_activity'
+           AND c.cohort_start + 7 * c.period_offset >= week_from;
+        INSERT INTO @extschema@.guild_retention_cohorts (guild_id, period, cohort_by, cohort_start, period_offset,
+                                                         cohort_size, retained, retained_or_later)
+        WITH act AS (
+            SELECT DISTINCT a.user_id, date_trunc('week', a.day)::date AS week
+            FROM @extschema@.member_active_days a
+            WHERE a.guild_id = g AND a.day >= week_from),
+        users AS (
+            -- A member's cohort: the week of their first active day, one step down the
+            -- (guild_id, user_id, day) key.
+            SELECT a.user_id, max(a.week) AS last_week,
+                   (SELECT date_trunc('week', min(x.day))::date FROM @extschema@.member_active_days x
+                     WHERE x.guild_id = g AND x.user_id = a.user_id) AS cohort
+            FROM act a GROUP BY a.user_id),
+        cohorts AS (
+            -- Earlier cohorts keep their size (every member of theirs was active before week_from).
+            SELECT c.cohort_start, c.cohort_size FROM @extschema@.guild_retention_cohorts c
+             WHERE c.guild_id = g AND c.period = 'week' AND c.cohort_by = 'first_activity' AND c.period_offset = 0
+            UNION ALL
+            SELECT u.cohort, count(*) FROM users u WHERE u.cohort >= week_from GROUP BY u.cohort),
+        cells AS (
+            SELECT c.cohort_start, c.cohort_size, w.week::date AS week
+            FROM cohorts c
+            CROSS JOIN (SELECT max(u.last_week) AS last_week FROM users u) l
+            CROSS JOIN LATERAL generate_series(greatest(c.cohort_start, week_from)::timestamp,
+                                               least(l.last_week, c.cohort_start + 7 * 365)::timestamp,
+                                               interval '1 week') AS w(week)),
+        retained AS (
+            SELECT u.cohort, a.week, count(*) AS n FROM act a JOIN users u ON u.user_id = a.user_id GROUP BY 1, 2),
+        lasts AS (
+            SELECT u.cohort, u.last_week, count(*) AS n FROM users u GROUP BY 1, 2)
+        SELECT g, 'week', 'first_activity', c.cohort_start, (c.week - c.cohort_start) / 7, c.cohort_size,
+               coalesce(r.n, 0),
+               coalesce((SELECT sum(l.n) FROM lasts l WHERE l.cohort = c.cohort_start AND l.last_week >= c.week), 0)
+        FROM cells c
+        LEFT JOIN retained r ON r.cohort = c.cohort_start AND r.week = c.week;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION _rollup_charts(bigint, text, timestamptz, timestamptz) IS
+    'Internal to build_rollups(): refreshes one guild''s chart rollups (guild_voice_daily, member_voice_monthly, guild_engagement_weekly, member_engagement_monthly and the monthly cohorts of guild_retention_cohorts from the member rollups, from changed_from''s day, month or week on; the weekly cohorts by first activity from member_active_days, from active_from''s week on), in the guild''s time zone tz.';
+-- ==== end of #11 chart speed

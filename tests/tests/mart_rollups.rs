@@ -271,6 +271,95 @@ fn rollup_backed_mart_views_equal_plain_sql_after_late_rows() {
              FROM guildstats.retention({guild}, 'week')"
         ),
     );
+    // Monthly cohorts over the months of member_monthly_status, counted member by member.
+    for (cohort_by, cohort_of) in [
+        ("first_activity", "min(s.month) FILTER (WHERE s.was_active)"),
+        ("join", "min(jm.join_month)"),
+    ] {
+        assert_same(
+            &mut client,
+            &format!("retention_cohorts: monthly by {cohort_by}, counted member by member"),
+            &format!(
+                "SELECT cohort_start, cohort_size, period_offset, retained, retained_or_later
+                 FROM guildstats_mart.retention_cohorts WHERE period = 'month' AND cohort_by = '{cohort_by}'"
+            ),
+            &format!(
+                "WITH tracked AS (SELECT min(month) AS first FROM guildstats.member_monthly_status),
+                 users AS (
+                     SELECT s.user_id, {cohort_of} AS cohort,
+                            max(s.month) FILTER (WHERE s.was_active) AS last_active
+                     FROM guildstats.member_monthly_status s
+                     JOIN guildstats_mart.members jm USING (guild_id, user_id)
+                     GROUP BY s.user_id),
+                 counted AS (
+                     SELECT u.* FROM users u, tracked t
+                     WHERE u.cohort IS NOT NULL AND ('{cohort_by}' = 'first_activity' OR u.cohort >= t.first)),
+                 active AS (SELECT s.user_id, s.month FROM guildstats.member_monthly_status s WHERE s.was_active),
+                 last AS (SELECT max(a.month) AS month FROM active a JOIN counted USING (user_id)),
+                 cohorts AS (SELECT cohort, count(*) AS size FROM counted GROUP BY cohort)
+                 SELECT c.cohort, c.size, o,
+                        (SELECT count(*) FROM active a JOIN counted u USING (user_id)
+                          WHERE u.cohort = c.cohort AND a.month = (c.cohort + o * interval '1 month')::date),
+                        (SELECT count(*) FROM counted u
+                          WHERE u.cohort = c.cohort AND u.last_active >= (c.cohort + o * interval '1 month')::date)
+                 FROM cohorts c, last l,
+                      generate_series(0, (extract(year FROM age(l.month, c.cohort)) * 12
+                                          + extract(month FROM age(l.month, c.cohort)))::int) o"
+            ),
+        );
+    }
+    // Voice per day and per member and month: the sessions cut at Berlin midnights.
+    let voice_pieces = format!(
+        "SELECT d::date AS day, v.user_id, v.is_afk,
+                extract(epoch FROM least(coalesce(v.ended_at, b.horizon), (d + interval '1 day') AT TIME ZONE '{TZ}')
+                                   - greatest(v.started_at, d AT TIME ZONE '{TZ}')) AS seconds
+         FROM guildstats.voice_sessions v JOIN guildstats.voice_build_guilds b USING (guild_id)
+         CROSS JOIN generate_series((SELECT min(started_at AT TIME ZONE '{TZ}')::date FROM guildstats.voice_sessions)::timestamp,
+                                    (SELECT max(horizon AT TIME ZONE '{TZ}')::date FROM guildstats.voice_build_guilds)::timestamp,
+                                    interval '1 day') d
+         WHERE v.started_at < (d + interval '1 day') AT TIME ZONE '{TZ}'
+           AND coalesce(v.ended_at, b.horizon) > d AT TIME ZONE '{TZ}'"
+    );
+    assert_same(
+        &mut client,
+        "voice_daily: voice hours and members in voice per day",
+        "SELECT day, round(voice_hours::numeric, 6), round(afk_hours::numeric, 6), voice_users
+         FROM guildstats_mart.voice_daily",
+        &format!(
+            "SELECT day, round(coalesce(sum(seconds) FILTER (WHERE NOT is_afk), 0)::numeric / 3600, 6),
+                    round(coalesce(sum(seconds) FILTER (WHERE is_afk), 0)::numeric / 3600, 6), count(DISTINCT user_id)
+             FROM ({voice_pieces}) p WHERE seconds > 0 GROUP BY day"
+        ),
+    );
+    assert_same(
+        &mut client,
+        "member_voice_monthly: voice hours per member and month",
+        "SELECT month, user_id, member_name, round(voice_hours::numeric, 6) FROM guildstats_mart.member_voice_monthly",
+        &format!(
+            "SELECT date_trunc('month', day)::date, user_id,
+                    coalesce((SELECT m.display_name FROM guildstats.members m WHERE m.user_id = p.user_id),
+                             'user ' || p.user_id),
+                    round(coalesce(sum(seconds) FILTER (WHERE NOT is_afk), 0)::numeric / 3600, 6)
+             FROM ({voice_pieces}) p WHERE seconds > 0 GROUP BY 1, 2"
+        ),
+    );
+    assert_same(
+        &mut client,
+        "engagement_levels_weekly against the member weeks",
+        "SELECT week, engagement_level, members, round(engagement::numeric, 6), events_attended
+         FROM guildstats_mart.engagement_levels_weekly",
+        "SELECT week, engagement_level, count(*), round(sum(engagement_score)::numeric, 6), sum(events_attended)
+         FROM guildstats_mart.member_engagement_weekly GROUP BY 1, 2",
+    );
+    assert_same(
+        &mut client,
+        "member_engagement_monthly against the member weeks",
+        "SELECT month, user_id, member_name, round(engagement::numeric, 6), round(score_change::numeric, 6)
+         FROM guildstats_mart.member_engagement_monthly",
+        "SELECT date_trunc('month', week)::date, user_id, member_name, round(sum(engagement_score)::numeric, 6),
+                round(sum(score_change)::numeric, 6)
+         FROM guildstats_mart.member_engagement_weekly GROUP BY 1, 2, 3",
+    );
     assert_same(
         &mut client,
         "chat_daily",
@@ -467,6 +556,8 @@ fn erasure_and_isolation_reach_the_dashboard_rollups() {
         "member_points_daily",
         "member_points_monthly",
         "member_point_balances",
+        "member_voice_monthly",
+        "member_engagement_monthly",
     ] {
         let left: i64 = client
             .query_one(
@@ -569,6 +660,10 @@ fn erasure_and_isolation_reach_the_dashboard_rollups() {
         "member_status_counts_monthly",
         "game_servers_hourly",
         "ingest_lag_hourly",
+        "voice_daily",
+        "member_voice_monthly",
+        "engagement_levels_weekly",
+        "member_engagement_monthly",
     ];
     let mut reader = db.connect_as("rollup_reader_login");
     for view in views {

@@ -39,6 +39,24 @@ VALUES ('x-round-1.txt', 'abc', now(), 'x-round-1.txt: no header');
 -- The users active without a member row are looked for among the people build_members() saw.
 SELECT status FROM guildstats.build_members();
 SELECT check_name, severity, status FROM guildstats.health();
+-- Each heartbeat pair is found by skipping through the (source, guild_id, beat_at) key: with
+-- several sources, guilds and beats of no guild, the same pairs, statuses and last beats as
+-- grouping every beat.
+INSERT INTO guildstats.raw_heartbeats (source, guild_id, beat_at) VALUES
+    ('discord', 8, now() - interval '1 minute'), ('discord', 8, now() - interval '2 hours'),
+    ('discord', 10, '2026-03-02 20:00+00'), ('gameserver', NULL, now() - interval '10 minutes'),
+    ('gameserver', NULL, now() - interval '30 seconds'), ('gameserver', 9, '2026-03-01 10:00+00'),
+    ('gameserver', 11, now() - interval '20 seconds'), ('sftp', NULL, '2026-03-01 09:00+00');
+WITH plain AS (
+    SELECT 'heartbeat: ' || source || coalesce(' guild ' || guild_id, '') AS check_name,
+           CASE WHEN now() - max(beat_at) > interval '5 minutes' THEN 'missing' ELSE 'ok' END AS status,
+           'last beat ' || to_char(max(beat_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' AS detail
+    FROM guildstats.raw_heartbeats GROUP BY source, guild_id)
+SELECT coalesce(h.check_name, p.check_name) AS check_name, h.status, h.status = p.status AS same_status,
+       h.detail = p.detail AS same_detail
+FROM (SELECT * FROM guildstats.health() WHERE check_name LIKE 'heartbeat:%') h
+FULL JOIN plain p ON p.check_name = h.check_name
+ORDER BY 1;
 
 -- DAU/WAU/MAU against count(DISTINCT) over random activity of 400 users.
 SELECT setseed(0.3);
