@@ -176,6 +176,14 @@ fn normalised_schema(cluster: &Cluster, db: &TestDb) -> String {
     entries.push(format!(
         "-- tables whose rows pg_dump keeps (pg_extension_config_dump):\n{config}"
     ));
+    // The builder registry is rows the install script writes, and build_all() runs what they
+    // say: an upgrade section that registers a builder differently is a different product.
+    let builders = query_text(
+        &mut client,
+        "SELECT coalesce(string_agg('--   ' || row_to_json(b)::text, E'\\n' ORDER BY b.name), '')
+         FROM guildstats.builders b",
+    );
+    entries.push(format!("-- the builder registry:\n{builders}"));
     entries.join("\n") + "\n"
 }
 
