@@ -11492,3 +11492,181 @@ SELECT count(@extschema@.isolate_by_guild(t))
 -- ==== above set the list it knew). Same list as sql/extension/build_all.sql.
 UPDATE builders SET reads = '{raw_messages,raw_voice_events,raw_point_transactions,raw_server_polls,raw_member_events,raw_heartbeats,raw_et_stats_files,settings,members,voice_session_changes,voice_build_guilds,voice_sessions,events,event_attendance,member_voice_daily,member_engagement_weekly,member_monthly_status,member_active_days,guild_activity_daily,chat_channel_daily,chat_activity_5min,guild_voice_hourly,member_points_daily,economy_daily,member_point_balances,guild_points_reason_daily,member_points_monthly,guild_monthly_status,member_messages_daily,member_messages_monthly,server_polls_hourly,ingest_lag_rollup,guild_voice_daily,member_voice_monthly,guild_engagement_weekly,member_engagement_monthly,guild_retention_cohorts}' WHERE name = 'build_rollups';
 -- ==== end of the merged build_rollups reads
+
+-- ==== #14 commands, part 2: /top voice_hours reads build_rollups()'s member_voice_daily for the
+-- ==== whole days it has seen and voice_sessions for the rest (the builder's pending change for
+-- ==== the rollups, a session still open, as_of's own day). Same statement as
+-- ==== sql/extension/commands.sql.
+CREATE OR REPLACE FUNCTION command_top(guild_id bigint, metric text, period text DEFAULT 'all', map text DEFAULT NULL,
+                            max_rows integer DEFAULT 10, as_of timestamptz DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+-- The messages tail is a narrow range of ingest ids or of one day, where a generic plan
+-- (estimated for any bounds) would read the whole raw table.
+SET plan_cache_mode = force_custom_plan
+AS $$
+DECLARE
+    metrics constant text[] := ARRAY['kills', 'dpm', 'kd', 'damage', 'gibs', 'time', 'voice_hours', 'messages'];
+    periods constant text[] := ARRAY['week', 'month', 'season', 'all'];
+    at_time timestamptz := @extschema@._command_as_of(as_of);
+    cfg record;
+    since timestamptz;
+    wanted_map text := nullif(btrim(map), '');
+    rows_out jsonb;
+    at_day date;
+    at_day_start timestamptz;
+    since_day date;
+    month_lo date;
+    month_hi date;
+    done_through bigint;
+    done_pending int8multirange;
+    voice_cut timestamptz;
+    cut_day date;
+    cut_start timestamptz;
+BEGIN
+    IF metric IS NULL OR NOT lower(metric) = ANY (metrics) THEN
+        RETURN @extschema@._command_error(format('Unknown metric "%s": use one of %s.', left(coalesce(metric, ''), 64), array_to_string(metrics, ', ')));
+    END IF;
+    IF period IS NULL OR NOT lower(period) = ANY (periods) THEN
+        RETURN @extschema@._command_error(format('Unknown period "%s": use one of %s.', left(coalesce(period, ''), 64), array_to_string(periods, ', ')));
+    END IF;
+    IF max_rows IS NULL OR max_rows NOT BETWEEN 1 AND 100 THEN
+        RETURN @extschema@._command_error('max_rows must be between 1 and 100.');
+    END IF;
+    IF length(wanted_map) > 64 THEN
+        RETURN @extschema@._command_error(format('A map name is at most 64 characters; this one has %s.', length(wanted_map)));
+    END IF;
+    metric := lower(metric);
+    period := lower(period);
+    SELECT * INTO cfg FROM @extschema@.command_settings_for(command_top.guild_id);
+    since := @extschema@._command_period_start(command_top.guild_id, period, at_time);
+
+    IF metric = 'voice_hours' AND NOT EXISTS (SELECT 1 FROM @extschema@.voice_sessions v WHERE v.guild_id = command_top.guild_id) THEN
+        RETURN @extschema@._command_error('No voice time has been recorded in this guild yet.');
+    ELSIF metric = 'messages' AND NOT EXISTS (SELECT 1 FROM @extschema@.raw_messages m WHERE m.guild_id = command_top.guild_id) THEN
+        RETURN @extschema@._command_error('No message has been recorded in this guild yet.');
+    ELSIF metric NOT IN ('voice_hours', 'messages') AND NOT EXISTS (SELECT 1 FROM @extschema@.et_rounds) THEN
+        RETURN @extschema@._command_error('No ET:Legacy rounds have been imported yet.');
+    END IF;
+
+    IF metric = 'voice_hours' THEN
+        -- Summing every session of the guild took 240-390 ms at 30K members. build_rollups()
+        -- keeps the active seconds per member and calendar day (member_voice_daily): whole days
+        -- from there, the rest from the sessions. The rollup's days are exact up to the first
+        -- instant of sessions it has not seen yet (the voice builder's pending change for it),
+        -- the start of a session still open (the rollup counted it up to the voice horizon of
+        -- its build) and as_of's own day. A guild whose sessions the voice builder never made
+        -- (written by hand) has no rollup to trust: all from the sessions.
+        at_day := (at_time AT TIME ZONE cfg.calendar_time_zone)::date;
+        since_day := (since AT TIME ZONE cfg.calendar_time_zone)::date;
+        IF EXISTS (SELECT 1 FROM @extschema@.voice_build_guilds b WHERE b.guild_id = command_top.guild_id) THEN
+            voice_cut := least(at_time,
+                (SELECT c.changed_from FROM @extschema@.voice_session_changes c
+                  WHERE c.consumer = 'build_rollups' AND c.guild_id = command_top.guild_id),
+                (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
+                  WHERE v.guild_id = command_top.guild_id AND v.ended_at IS NULL AND v.end_reason IS NULL));
+            cut_day := greatest((voice_cut AT TIME ZONE cfg.calendar_time_zone)::date, since_day);
+        ELSE
+            cut_day := since_day;
+        END IF;
+        cut_start := CASE WHEN cut_day = since_day THEN since
+                          ELSE cut_day::timestamp AT TIME ZONE cfg.calendar_time_zone END;
+    END IF;
+
+    IF metric = 'messages' THEN
+        -- Counting the raw rows took 2 s at 5M messages. build_rollups() keeps the processed
+        -- rows per member and day and month: whole months from the monthly rollup, the other
+        -- days before as_of's from the daily one; from the raw table as_of's own day (the
+        -- rollup counts it whole) and the rows the rollup has not processed yet. Those sets do
+        -- not overlap, so the answer is the count of the raw rows.
+        at_day := (at_time AT TIME ZONE cfg.calendar_time_zone)::date;
+        at_day_start := at_day::timestamp AT TIME ZONE cfg.calendar_time_zone;
+        since_day := (since AT TIME ZONE cfg.calendar_time_zone)::date;
+        month_lo := CASE WHEN since_day = date_trunc('month', since_day)::date THEN since_day
+                         ELSE (date_trunc('month', since_day) + interval '1 month')::date END;
+        month_hi := date_trunc('month', at_day)::date;
+        IF month_lo >= month_hi THEN
+            month_lo := greatest(since_day, at_day);
+            month_hi := month_lo;
+        END IF;
+        SELECT p.processed_through, p.pending_ids INTO done_through, done_pending
+          FROM @extschema@.build_progress p
+         WHERE p.builder = 'build_rollups' AND p.source_table = 'raw_messages';
+        done_through := coalesce(done_through, 0);
+        done_pending := coalesce(done_pending, '{}');
+    END IF;
+
+    IF metric IN ('voice_hours', 'messages') THEN
+        WITH scores AS (
+            -- Ranked on whole milliseconds: the days' sums and the sessions' differ in the last
+            -- bits of a double.
+            SELECT y.user_id, round(sum(y.seconds)::numeric, 3)::double precision / 3600.0 AS value
+            FROM (SELECT d.user_id, d.active_seconds AS seconds FROM @extschema@.member_voice_daily d
+                   WHERE d.guild_id = command_top.guild_id AND d.day >= since_day AND d.day < cut_day
+                  UNION ALL
+                  SELECT v.user_id, v.seconds FROM @extschema@._voice_seconds(command_top.guild_id, cut_start, at_time) v) y
+            WHERE metric = 'voice_hours'
+            GROUP BY y.user_id
+            HAVING round(sum(y.seconds)::numeric, 3) > 0
+            UNION ALL
+            SELECT x.user_id, sum(x.messages)
+            FROM (SELECT d.user_id, d.messages FROM @extschema@.member_messages_daily d
+                   WHERE d.guild_id = command_top.guild_id AND d.day >= since_day AND d.day < month_lo
+                  UNION ALL
+                  SELECT m.user_id, m.messages FROM @extschema@.member_messages_monthly m
+                   WHERE m.guild_id = command_top.guild_id AND m.month >= month_lo AND m.month < month_hi
+                  UNION ALL
+                  SELECT d.user_id, d.messages FROM @extschema@.member_messages_daily d
+                   WHERE d.guild_id = command_top.guild_id AND d.day >= month_hi AND d.day < at_day
+                  UNION ALL
+                  SELECT r.user_id, 1 FROM @extschema@.raw_messages r
+                   WHERE r.guild_id = command_top.guild_id AND NOT r.is_bot
+                     AND r.sent_at >= greatest(since, at_day_start) AND r.sent_at < at_time
+                  UNION ALL
+                  SELECT r.user_id, 1 FROM @extschema@.raw_messages r
+                   WHERE r.ingest_id > done_through
+                     AND r.guild_id = command_top.guild_id AND NOT r.is_bot
+                     AND r.sent_at >= since AND r.sent_at < at_day_start
+                  UNION ALL
+                  SELECT r.user_id, 1 FROM @extschema@.raw_messages r
+                   WHERE r.ingest_id BETWEEN lower(done_pending) AND upper(done_pending) - 1
+                     AND r.ingest_id <@ done_pending
+                     AND r.guild_id = command_top.guild_id AND NOT r.is_bot
+                     AND r.sent_at >= since AND r.sent_at < at_day_start) x
+            WHERE metric = 'messages'
+            GROUP BY x.user_id
+        ), ranked AS (
+            SELECT rank() OVER (ORDER BY s.value DESC) AS rank, s.* FROM scores s
+            ORDER BY s.value DESC, s.user_id LIMIT max_rows
+        )
+        SELECT jsonb_agg(jsonb_build_object(
+                   'rank', r.rank, 'name', mb.display_name, 'guid', NULL, 'user_id', r.user_id::text,
+                   'value', round(r.value::numeric, CASE WHEN metric = 'voice_hours' THEN 1 ELSE 0 END)::double precision, 'rounds', NULL)
+               ORDER BY r.rank, r.user_id)
+          INTO rows_out
+          FROM ranked r
+          LEFT JOIN @extschema@.members mb ON mb.guild_id = command_top.guild_id AND mb.user_id = r.user_id;
+    ELSE
+        SELECT jsonb_agg(jsonb_build_object(
+                   'rank', l.rank, 'name', l.name, 'guid', l.guid, 'user_id', k.user_id::text,
+                   'value', round(l.value::numeric, CASE WHEN metric IN ('kd', 'dpm') THEN 2 ELSE 0 END)::double precision,
+                   'rounds', l.rounds)
+               ORDER BY l.rank, l.guid)
+          INTO rows_out
+          FROM @extschema@.et_leaderboard(
+                   CASE metric WHEN 'time' THEN 'time_played' ELSE metric END,
+                   since => CASE WHEN since = '-infinity' THEN NULL ELSE since AT TIME ZONE cfg.calendar_time_zone END,
+                   until => at_time AT TIME ZONE cfg.calendar_time_zone,
+                   map => wanted_map, min_rounds => cfg.top_min_rounds, top => max_rows) l
+          LEFT JOIN @extschema@.et_guid_links k ON k.guid = l.guid AND k.guild_id = command_top.guild_id;
+    END IF;
+    RETURN jsonb_build_object(
+        'ok', true, 'metric', metric, 'period', period, 'map', wanted_map,
+        'since', CASE WHEN since = '-infinity' THEN NULL ELSE since END,
+        'min_rounds', CASE WHEN metric IN ('voice_hours', 'messages') THEN NULL ELSE cfg.top_min_rounds END,
+        'rows', coalesce(rows_out, '[]'));
+END
+$$;
+COMMENT ON FUNCTION command_top(bigint, text, text, text, integer, timestamptz) IS
+    'The /top answer: a leaderboard of metric kills, dpm, kd, damage, gibs, time (ET:Legacy, counted rounds, players with at least command_settings.top_min_rounds rounds in the period, optionally on one map) or voice_hours, messages (Discord members of the guild; AFK and bots left out; voice hours from build_rollups()''s member_voice_daily for the whole days it has seen, the rest from voice_sessions, so the same hours as the sessions; messages from build_rollups()''s member_messages_daily and member_messages_monthly plus the raw rows it has not processed yet and as_of''s own day, so the same count as the raw messages) over period week (since Monday), month (since the 1st), season (since command_settings.season_start) or all, in the guild''s calendar time zone, up to as_of (default now). Times are hours for voice_hours and seconds for time. Example: SELECT jsonb_pretty(guildstats.command_top(1234, ''kills'', ''all'', max_rows => 3));';
+-- ==== end of #14 commands, part 2

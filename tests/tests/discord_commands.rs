@@ -216,7 +216,31 @@ impl Run {
                 tokens.iter().all(|t| Answer::of(&requests, t).complete())
             },
         );
+        // The mock logs a request before it replies; whether the bot took the reply as a
+        // delivery shows in its own log, once that reply is read.
+        wait_for(
+            "every deferred answer confirmed by the bot",
+            Duration::from_secs(30),
+            || {
+                let log = bot.log_text();
+                deferred(&mock.requests(), tokens)
+                    .iter()
+                    .all(|id| confirmed(&log, id))
+            },
+        );
         Run { mock, bot, dir }
+    }
+
+    /// No answer went wrong on the bot's side: the mock's log shows what was sent, not whether
+    /// the bot saw it accepted; an answer the bot believes lost is an error in its log.
+    fn assert_every_answer_delivered(&self) {
+        let log = self.bot.log_text();
+        let failed: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("guildstats_discord::commands"))
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .collect();
+        assert!(failed.is_empty(), "answers that went wrong: {failed:#?}");
     }
 
     fn answer(&self, token: &str) -> Answer {
@@ -244,6 +268,25 @@ impl Run {
             answer.text()
         );
     }
+}
+
+/// The interaction ids of `tokens` whose answer was deferred (the real answer follows as an
+/// edit or a follow-up, and the bot logs "command answered" once Discord took it).
+fn deferred(requests: &[Value], tokens: &[String]) -> Vec<String> {
+    tokens
+        .iter()
+        .filter(|t| {
+            let callback = Answer::of(requests, t).callback;
+            callback.is_some_and(|c| matches!(c["json"]["type"].as_i64(), Some(5 | 6)))
+        })
+        .map(|t| t.trim_start_matches("token-").to_string())
+        .collect()
+}
+
+fn confirmed(log: &str, interaction: &str) -> bool {
+    let id = format!("interaction={interaction} ");
+    log.lines()
+        .any(|l| l.contains("command answered") && l.contains(&id))
 }
 
 /// roles.sql, the commands' login (guildstats_commands) bound to guild 100; its DSN.
@@ -390,6 +433,7 @@ fn every_command_answers_from_its_sql_function() {
         .map(|id| format!("token-{id}"))
         .collect();
     let mut run = Run::start(TEST, &tool, &ingest_dsn, &commands_dsn, script, &tokens);
+    run.assert_every_answer_delivered();
 
     // The commands were registered in the guild, /community for Manage Server only.
     let requests = run.mock.requests();
@@ -702,6 +746,7 @@ fn commands_answer_while_the_ingest_database_is_down() {
     ];
     let tokens = ["token-6001".to_string(), "token-6002".to_string()];
     let mut run = Run::start(TEST, &tool, &ingest_dsn, &commands_dsn, script, &tokens);
+    run.assert_every_answer_delivered();
 
     let a = run.answer("token-6001");
     let expected = answer(

@@ -66,9 +66,11 @@ INSERT INTO guildstats.members (guild_id, user_id, first_seen, last_seen, is_act
 VALUES (77, 1, '2026-01-01', '2026-03-11', true, 'Alice'), (77, 2, '2026-01-01', '2026-03-11', true, 'Bob'),
        (77, 3, '2026-01-01', '2026-03-11', true, 'Cara');
 -- Partners come from the co-presence builder, as build_all() runs it; the row that
--- build_voice_sessions() would have left tells it the guild's horizon.
+-- build_voice_sessions() would have left tells it the guild's horizon, and the change it
+-- would have noted tells the rollups (read by /top voice_hours) where their days go stale.
 INSERT INTO guildstats.voice_build_guilds (guild_id, horizon, has_heartbeats, settings_fingerprint)
 VALUES (77, '2026-03-11 12:00+00', false, 'hand-made sessions');
+SELECT guildstats._note_voice_change(77, '2026-02-20 20:00+00');
 SELECT status FROM guildstats.build_voice_copresence();
 
 SELECT jsonb_pretty(guildstats.command_voice(77, 1, as_of => '2026-03-11 12:00+00'));
@@ -149,6 +151,57 @@ SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'guildstats' AND (p.proname LIKE 'command\_%' OR p.proname LIKE '\_command\_%')
   AND obj_description(p.oid, 'pg_proc') IS NULL;
 SELECT prosecdef, proconfig FROM pg_proc WHERE oid = 'guildstats.command_link(bigint, bigint, text, bigint)'::regprocedure;
+
+-- /top voice_hours reads build_rollups()'s member_voice_daily for the whole days it has seen
+-- and the sessions for the rest: the same hours as summing the sessions (intersected with the
+-- period another way here), before and after sessions the rollup has not seen yet, with a
+-- session over midnight at a month's end and one still open.
+INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts) VALUES
+    (79, 1, 100, '2026-02-28 23:00+00'), (79, 1, NULL, '2026-03-01 01:00+00'),
+    (79, 1, 100, '2026-03-09 20:00+00'), (79, 1, NULL, '2026-03-09 22:00+00'),
+    (79, 2, 100, '2026-03-09 21:00+00'), (79, 2, NULL, '2026-03-09 23:30+00'),
+    (79, 2, 100, '2026-03-10 10:00+00'), (79, 2, NULL, '2026-03-10 11:00+00'),
+    (79, 2, 100, '2026-03-11 08:00+00');
+SELECT bool_and(status LIKE 'ok%') AS built FROM guildstats.build_all();
+CREATE TEMP VIEW top_voice_check AS
+WITH cases AS (
+    SELECT p, a FROM unnest(ARRAY['week', 'month', 'season', 'all']) p,
+                     unnest(ARRAY['2026-03-01 00:30+00', '2026-03-09 21:30+00', '2026-03-10 12:00+00',
+                                  '2026-03-11 12:00+00', '2026-03-12 00:00+00']::timestamptz[]) a),
+periods AS (
+    SELECT c.p, c.a, tstzrange(CASE c.p WHEN 'week' THEN date_trunc('week', c.a AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                                        WHEN 'month' THEN date_trunc('month', c.a AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                                        WHEN 'season' THEN (SELECT s.season_start FROM guildstats.command_settings_for(79) s)::timestamp AT TIME ZONE 'UTC'
+                                        ELSE '-infinity' END, c.a) AS span
+    FROM cases c),
+got AS (
+    SELECT c.p, c.a, (r ->> 'user_id')::bigint AS user_id, (r ->> 'value')::numeric AS hours
+    FROM cases c, jsonb_array_elements(guildstats.command_top(79, 'voice_hours', c.p, as_of => c.a, max_rows => 100) -> 'rows') r),
+want AS (
+    SELECT q.p, q.a, q.user_id, round((sum(extract(epoch FROM upper(q.part) - lower(q.part))) / 3600)::numeric, 1) AS hours
+    FROM (SELECT pe.p, pe.a, v.user_id, tstzrange(v.started_at, v.ended_at) * pe.span AS part
+          FROM periods pe JOIN guildstats.voice_sessions v ON v.guild_id = 79 AND NOT v.is_afk) q
+    WHERE NOT isempty(q.part)
+    GROUP BY 1, 2, 3)
+SELECT count(*) AS hours, count(*) FILTER (WHERE g.hours IS DISTINCT FROM w.hours) AS different
+FROM got g FULL JOIN want w USING (p, a, user_id);
+SELECT * FROM top_voice_check;
+-- The rollup is what is read for the days it has: a day altered there shows, then put back.
+UPDATE guildstats.member_voice_daily SET active_seconds = active_seconds + 36000 WHERE guild_id = 79 AND day = '2026-03-09' AND user_id = 1;
+SELECT r ->> 'user_id' AS user_id, r ->> 'value' AS hours
+FROM jsonb_array_elements(guildstats.command_top(79, 'voice_hours', 'week', as_of => '2026-03-10 12:00+00') -> 'rows') r;
+UPDATE guildstats.member_voice_daily SET active_seconds = active_seconds - 36000 WHERE guild_id = 79 AND day = '2026-03-09' AND user_id = 1;
+-- Late events before the rollup's days: sessions rewritten, the rollup not yet, then rebuilt.
+INSERT INTO guildstats.raw_voice_events (guild_id, user_id, channel_id, event_ts) VALUES
+    (79, 3, 100, '2026-03-02 18:00+00'), (79, 3, NULL, '2026-03-02 19:30+00');
+SELECT status LIKE 'ok%' AS built FROM guildstats.build_voice_sessions();
+SELECT count(*) AS pending FROM guildstats.voice_session_changes WHERE consumer = 'build_rollups' AND guild_id = 79;
+SELECT * FROM top_voice_check;
+SELECT status LIKE 'ok%' AS built FROM guildstats.build_rollups();
+SELECT * FROM top_voice_check;
+DROP VIEW top_voice_check;
+DELETE FROM guildstats.raw_voice_events WHERE guild_id = 79; DELETE FROM guildstats.member_voice_daily WHERE guild_id = 79;
+DELETE FROM guildstats.voice_session_changes WHERE guild_id = 79;
 
 DELETE FROM guildstats.voice_sessions; DELETE FROM guildstats.members;
 DELETE FROM guildstats.voice_copresence_daily; DELETE FROM guildstats.voice_copresence_guilds; DELETE FROM guildstats.voice_build_guilds; DELETE FROM guildstats.raw_messages;

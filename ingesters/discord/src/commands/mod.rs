@@ -22,6 +22,8 @@ use serenity::all::{
     CreateInteractionResponseFollowup, CreateInteractionResponseMessage, EditInteractionResponse,
     GuildId, Member, Permissions,
 };
+use serenity::http::{HttpError, StatusCode};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -42,6 +44,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CONCURRENT: usize = 4;
 /// Users whose rate-limit state is remembered.
 const TRACKED_USERS: usize = 10_000;
+/// The pause before the one retry of an answer Discord did not take for a passing reason.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 pub const GENERIC_FAULT: &str =
     "Sorry, the stats database could not answer right now. Try again in a minute.";
@@ -179,6 +183,71 @@ fn refusal_reply(error: String, answer: &Value) -> Reply {
     }
 }
 
+/// Why a request carrying an answer returned an error, and so what to do about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    /// Discord took the request (serenity parses a reply only after a success status), but the
+    /// message it echoed back did not parse: the answer is delivered. The test stand-in echoes
+    /// its first attachment with id 0, which serenity's non-zero ids refuse ("number would be
+    /// zero for non-zero type"); the echo is of no use to the bot anyway.
+    EchoUnreadable,
+    /// Worth one retry: no response (connection, timeout), Discord failing (5xx) or throttling.
+    Transient,
+    /// Discord refused the answer (4xx: token expired, message invalid) or it could not be built.
+    Permanent,
+}
+
+fn classify(error: &serenity::Error) -> Failure {
+    match error {
+        // Serializing our own builders cannot fail: a JSON error is the reply's.
+        serenity::Error::Json(_) => Failure::EchoUnreadable,
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(response)) => {
+            refusal(response.status_code)
+        }
+        serenity::Error::Http(HttpError::Request(e)) if e.is_decode() => Failure::EchoUnreadable,
+        serenity::Error::Http(HttpError::Request(_)) | serenity::Error::Io(_) => Failure::Transient,
+        _ => Failure::Permanent,
+    }
+}
+
+fn refusal(status: StatusCode) -> Failure {
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        Failure::Transient
+    } else {
+        Failure::Permanent
+    }
+}
+
+/// Sends an answer (`send` makes the request again for the retry): true when Discord has it.
+/// An answer is never dropped quietly: a transient failure is retried once, and an answer that
+/// does not get through is logged as an error naming the interaction and its user.
+async fn deliver<F, Fut>(command: &str, interaction: u64, user: u64, mut send: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = serenity::Result<()>>,
+{
+    for attempt in 1..=2 {
+        let Err(e) = send().await else {
+            return true;
+        };
+        match classify(&e) {
+            Failure::EchoUnreadable => {
+                tracing::debug!(command, interaction, error = %e, "answer delivered; its echo did not parse");
+                return true;
+            }
+            Failure::Transient if attempt == 1 => {
+                tracing::warn!(command, interaction, user, error = %e, "sending the answer failed, retrying once");
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+            _ => {
+                tracing::error!(command, interaction, user, error = %e, "the answer was NOT delivered");
+                return false;
+            }
+        }
+    }
+    false
+}
+
 impl Commands {
     pub fn new(settings: CommandSettings) -> Commands {
         Commands {
@@ -284,15 +353,19 @@ impl Commands {
         let defer = CreateInteractionResponse::Defer(
             CreateInteractionResponseMessage::new().ephemeral(private),
         );
-        if let Err(e) = interaction.create_response(&ctx.http, defer).await {
-            tracing::warn!(command, error = %e, "cannot defer the interaction");
+        let deferred = deliver(&command, interaction.id.get(), caller.user, || {
+            interaction.create_response(&ctx.http, defer.clone())
+        });
+        if !deferred.await {
             return;
         }
         let reply = match self.slots.acquire().await {
             Ok(_permit) => self.answer(&request, caller.guild).await,
             Err(_) => Reply::private(GENERIC_FAULT),
         };
-        self.finish(&ctx, &interaction, reply, private).await;
+        if !self.finish(&ctx, &interaction, reply, private).await {
+            return;
+        }
         tracing::info!(
             command,
             interaction = %interaction.id,
@@ -347,18 +420,18 @@ impl Commands {
                     .allowed_mentions(CreateAllowedMentions::new())
                     .content(why);
                 let response = CreateInteractionResponse::Message(message);
-                if let Err(e) = interaction.create_response(&ctx.http, response).await {
-                    tracing::warn!(error = %e, "cannot answer the menu pick");
-                }
+                deliver("link", interaction.id.get(), caller.user, || {
+                    interaction.create_response(&ctx.http, response.clone())
+                })
+                .await;
                 return;
             }
         };
         // Acknowledged at once; the answer then replaces the menu's (private) message.
-        if let Err(e) = interaction
-            .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
-            .await
-        {
-            tracing::warn!(error = %e, "cannot acknowledge the menu pick");
+        let acknowledged = deliver("link", interaction.id.get(), caller.user, || {
+            interaction.create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
+        });
+        if !acknowledged.await {
             return;
         }
         let reply = match self.slots.acquire().await {
@@ -369,8 +442,14 @@ impl Commands {
             .allowed_mentions(CreateAllowedMentions::new())
             .content(reply.content.unwrap_or_default())
             .components(Vec::new());
-        if let Err(e) = interaction.edit_response(&ctx.http, edit).await {
-            tracing::warn!(error = %e, "cannot answer the menu pick");
+        let sent = deliver("link", interaction.id.get(), caller.user, || async {
+            interaction
+                .edit_response(&ctx.http, edit.clone())
+                .await
+                .map(|_| ())
+        });
+        if !sent.await {
+            return;
         }
         tracing::info!(
             command = "link",
@@ -411,26 +490,36 @@ impl Commands {
             message = message.content(content);
         }
         let response = CreateInteractionResponse::Message(message);
-        if let Err(e) = interaction.create_response(&ctx.http, response).await {
-            tracing::warn!(command = %interaction.data.name, error = %e, "cannot answer the interaction");
-        }
+        let (id, user) = (interaction.id.get(), interaction.user.id.get());
+        deliver(&interaction.data.name, id, user, || {
+            interaction.create_response(&ctx.http, response.clone())
+        })
+        .await;
     }
 
     /// The answer after the defer: the deferred message edited, or, for a private answer to a
-    /// public defer, the placeholder deleted and a private follow-up sent.
+    /// public defer, the placeholder deleted and a private follow-up sent. True when delivered.
     async fn finish(
         &self,
         ctx: &Context,
         interaction: &CommandInteraction,
         reply: Reply,
         deferred_private: bool,
-    ) {
+    ) -> bool {
         let png = match (reply.chart, &reply.answer) {
             (Some(chart), Some(answer)) => charts::png(chart, answer.clone()).await,
             _ => None,
         };
-        let result = if reply.ephemeral && !deferred_private {
-            let _ = interaction.delete_response(&ctx.http).await;
+        let (command, id, user) = (
+            interaction.data.name.as_str(),
+            interaction.id.get(),
+            interaction.user.id.get(),
+        );
+        if reply.ephemeral && !deferred_private {
+            // A placeholder left behind is harmless; the private answer is what matters.
+            if let Err(e) = interaction.delete_response(&ctx.http).await {
+                tracing::debug!(command, interaction = id, error = %e, "cannot delete the placeholder");
+            }
             let mut followup = CreateInteractionResponseFollowup::new()
                 .ephemeral(true)
                 .allowed_mentions(CreateAllowedMentions::new())
@@ -439,10 +528,13 @@ impl Commands {
             if let Some(content) = reply.content {
                 followup = followup.content(content);
             }
-            interaction
-                .create_followup(&ctx.http, followup)
-                .await
-                .map(|_| ())
+            deliver(command, id, user, || async {
+                interaction
+                    .create_followup(&ctx.http, followup.clone())
+                    .await
+                    .map(|_| ())
+            })
+            .await
         } else {
             let mut edit = EditInteractionResponse::new()
                 .allowed_mentions(CreateAllowedMentions::new())
@@ -462,10 +554,15 @@ impl Commands {
                     .embeds(embeds)
                     .new_attachment(CreateAttachment::bytes(png, chart.file_name()));
             }
-            interaction.edit_response(&ctx.http, edit).await.map(|_| ())
-        };
-        if let Err(e) = result {
-            tracing::warn!(command = %interaction.data.name, error = %e, "cannot send the answer");
+            // Editing the deferred message again with the same answer is harmless, so a retry
+            // after a lost response cannot show the answer twice.
+            deliver(command, id, user, || async {
+                interaction
+                    .edit_response(&ctx.http, edit.clone())
+                    .await
+                    .map(|_| ())
+            })
+            .await
         }
     }
 }
@@ -473,7 +570,74 @@ impl Commands {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serenity::all::Command;
+    use serenity::all::{Command, Message};
+
+    fn transient() -> serenity::Error {
+        serenity::Error::Io(std::io::Error::other("connection reset"))
+    }
+
+    fn permanent() -> serenity::Error {
+        serenity::Error::Other("refused")
+    }
+
+    /// The test stand-in's reply to an edit with one image: its attachment has id "0", which
+    /// serenity refuses to read. The edit was taken (the reply has a success status), so the
+    /// answer counts as delivered, and is not sent again.
+    #[test]
+    fn an_unreadable_echo_of_an_accepted_answer_is_a_delivery() {
+        let echo = serde_json::json!({"id": "1400000000000000001", "channel_id": "510", "type": 20,
+            "content": "", "embeds": [], "attachments": [{"id": "0", "filename": "last_session.png",
+            "size": 1, "url": "http://127.0.0.1/a", "proxy_url": "http://127.0.0.1/a"}],
+            "author": {"id": "1", "username": "bot", "discriminator": "0", "avatar": null, "bot": true},
+            "timestamp": "2026-11-01T20:15:00.000000+00:00", "edited_timestamp": null, "tts": false,
+            "mention_everyone": false, "mentions": [], "mention_roles": [], "pinned": false, "flags": 0});
+        let e = serde_json::from_value::<Message>(echo).unwrap_err();
+        assert!(e.to_string().contains("zero for non-zero"), "{e}");
+        assert_eq!(classify(&serenity::Error::Json(e)), Failure::EchoUnreadable);
+    }
+
+    #[test]
+    fn discord_failing_is_retried_and_a_refusal_is_not() {
+        let status = |code| StatusCode::from_u16(code).unwrap();
+        assert_eq!(refusal(status(503)), Failure::Transient);
+        assert_eq!(refusal(status(500)), Failure::Transient);
+        assert_eq!(refusal(status(429)), Failure::Transient);
+        assert_eq!(refusal(status(404)), Failure::Permanent);
+        assert_eq!(refusal(status(400)), Failure::Permanent);
+        assert_eq!(classify(&transient()), Failure::Transient);
+        assert_eq!(classify(&permanent()), Failure::Permanent);
+    }
+
+    /// `deliver` with its sends answered by `outcomes` in turn: whether it took the answer as
+    /// delivered, and how many times it sent it.
+    async fn sends(outcomes: Vec<serenity::Result<()>>) -> (bool, usize) {
+        let outcomes = std::cell::RefCell::new(outcomes.into_iter());
+        let tries = std::cell::Cell::new(0);
+        let delivered = deliver("top", 1, 2, || {
+            tries.set(tries.get() + 1);
+            let next = outcomes
+                .borrow_mut()
+                .next()
+                .expect("no more sends than outcomes");
+            async move { next }
+        })
+        .await;
+        (delivered, tries.get())
+    }
+
+    /// One retry, then an error: a transient failure twice is not delivered, a refusal is not
+    /// retried, an unreadable echo is not sent twice.
+    #[tokio::test]
+    async fn an_answer_is_sent_at_most_twice() {
+        let unreadable = serenity::Error::Json(serde_json::from_str::<u8>("x").unwrap_err());
+        assert_eq!(
+            sends(vec![Err(transient()), Err(transient())]).await,
+            (false, 2)
+        );
+        assert_eq!(sends(vec![Err(transient()), Ok(())]).await, (true, 2));
+        assert_eq!(sends(vec![Err(permanent())]).await, (false, 1));
+        assert_eq!(sends(vec![Err(unreadable)]).await, (true, 1));
+    }
 
     /// What Discord answers to the bulk overwrite is our definitions with ids: serenity must
     /// read that back, or registration reports a failure.
