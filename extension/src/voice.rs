@@ -5,8 +5,8 @@
 //! one guild's observations, walk them with the engine and return the sessions as rows.
 
 use guildstats_engine::voice::{
-    outages, sessionize_users, snapshot_entries, GuildTimeline, RawVoiceEvent, Session,
-    SnapshotState, UserObservation, VoiceConfig, VoiceSnapshot,
+    outages, sessionize_users, snapshot_entries, GuildTimeline, ObservationKind, RawVoiceEvent,
+    Session, SnapshotState, UserObservation, VoiceConfig, VoiceSnapshot,
 };
 use pgrx::pgrx_sql_entity_graph::metadata::{
     ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
@@ -272,9 +272,13 @@ pub(crate) fn voice_sessionize_arrays(
 
 fn session_arrays(sessions: Vec<Session>, events_read: usize) -> SessionArrays {
     let n = sessions.len();
-    let mut users: Vec<i64> = sessions.iter().map(|s| s.user_id).collect();
-    users.sort_unstable();
-    users.dedup();
+    // The walk gives each user's sessions together (users in turn): count the changes of user
+    // rather than sorting half a million ids.
+    let users = sessions
+        .windows(2)
+        .filter(|w| w[0].user_id != w[1].user_id)
+        .count()
+        + usize::from(!sessions.is_empty());
     // The reasons are a handful of words: one text value each, pointed to by every element.
     let mut texts: Vec<(&'static str, pg_sys::Datum)> = Vec::new();
     let mut text = |word: &'static str| -> pg_sys::Datum {
@@ -285,43 +289,70 @@ fn session_arrays(sessions: Vec<Session>, events_read: usize) -> SessionArrays {
         texts.push((word, d));
         d
     };
-    let column = || Vec::with_capacity(n);
-    let (mut user, mut channel, mut start, mut end) = (column(), column(), column(), column());
-    let (mut start_reason, mut end_reason) = (column(), column());
-    let mut end_null: Vec<bool> = Vec::with_capacity(n);
-    let mut end_reason_null: Vec<bool> = Vec::with_capacity(n);
-    let (mut afk, mut capped, mut mute, mut deaf) = (column(), column(), column(), column());
-    for s in sessions {
-        let row = session_row(s);
-        user.push(pg_sys::Datum::from(row.0));
-        channel.push(pg_sys::Datum::from(row.1));
-        start.push(pg_sys::Datum::from(row.2.into_inner()));
-        end.push(pg_sys::Datum::from(row.3.map_or(0, |t| t.into_inner())));
-        end_null.push(row.3.is_none());
-        start_reason.push(text(row.4));
-        end_reason.push(row.5.map_or(pg_sys::Datum::from(0), &mut text));
-        end_reason_null.push(row.5.is_none());
-        afk.push(pg_sys::Datum::from(row.6));
-        capped.push(pg_sys::Datum::from(row.7));
-        mute.push(pg_sys::Datum::from(row.8.to_bits()));
-        deaf.push(pg_sys::Datum::from(row.9.to_bits()));
-    }
+    // One buffer of values and one of NULL flags, reused column after column: ten columns of
+    // half a million values each, all allocated at once, cost more in fresh pages than the
+    // copying they stand for.
+    let mut buffers = ColumnBuffers {
+        datums: Vec::with_capacity(n),
+        nulls: Vec::with_capacity(n),
+    };
     // Storage of bigint, timestamptz and double precision: 8 bytes by value, aligned on 8;
     // boolean: 1 byte by value; text: a varlena, aligned on 4.
+    let user = buffers.column(&sessions, (8, true, b'd'), |r| Some(r.0.into()));
+    let channel = buffers.column(&sessions, (8, true, b'd'), |r| Some(r.1.into()));
+    let start = buffers.column(&sessions, (8, true, b'd'), |r| {
+        Some(r.2.into_inner().into())
+    });
+    let end = buffers.column(&sessions, (8, true, b'd'), |r| {
+        r.3.map(|t| t.into_inner().into())
+    });
+    let start_reason = buffers.column(&sessions, (-1, false, b'i'), |r| Some(text(r.4)));
+    let end_reason = buffers.column(&sessions, (-1, false, b'i'), |r| r.5.map(&mut text));
+    let afk = buffers.column(&sessions, (1, true, b'c'), |r| Some(r.6.into()));
+    let capped = buffers.column(&sessions, (1, true, b'c'), |r| Some(r.7.into()));
+    let mute = buffers.column(&sessions, (8, true, b'd'), |r| Some(r.8.to_bits().into()));
+    let deaf = buffers.column(&sessions, (8, true, b'd'), |r| Some(r.9.to_bits().into()));
     (
-        users.len() as i64,
+        users as i64,
         events_read as i64,
-        BuiltArray::build(&mut user, None, 8, true, b'd'),
-        BuiltArray::build(&mut channel, None, 8, true, b'd'),
-        BuiltArray::build(&mut start, None, 8, true, b'd'),
-        BuiltArray::build(&mut end, Some(&mut end_null), 8, true, b'd'),
-        BuiltArray::build(&mut start_reason, None, -1, false, b'i'),
-        BuiltArray::build(&mut end_reason, Some(&mut end_reason_null), -1, false, b'i'),
-        BuiltArray::build(&mut afk, None, 1, true, b'c'),
-        BuiltArray::build(&mut capped, None, 1, true, b'c'),
-        BuiltArray::build(&mut mute, None, 8, true, b'd'),
-        BuiltArray::build(&mut deaf, None, 8, true, b'd'),
+        user,
+        channel,
+        start,
+        end,
+        start_reason,
+        end_reason,
+        afk,
+        capped,
+        mute,
+        deaf,
     )
+}
+
+/// The values and NULL flags of one column of [`session_arrays`] at a time.
+struct ColumnBuffers {
+    datums: Vec<pg_sys::Datum>,
+    nulls: Vec<bool>,
+}
+
+impl ColumnBuffers {
+    /// One column of the sessions as an array: `value` of each session's row (None: NULL),
+    /// stored as `(len, byval, align)` says. NULL flags that are all false give an array
+    /// without a NULL bitmap, as none would.
+    fn column<T: IntoDatum>(
+        &mut self,
+        sessions: &[Session],
+        (len, byval, align): (i32, bool, u8),
+        mut value: impl FnMut(SessionRow) -> Option<pg_sys::Datum>,
+    ) -> BuiltArray<T> {
+        self.datums.clear();
+        self.nulls.clear();
+        for s in sessions {
+            let v = value(session_row(*s));
+            self.datums.push(v.unwrap_or(pg_sys::Datum::from(0)));
+            self.nulls.push(v.is_none());
+        }
+        BuiltArray::build(&mut self.datums, Some(&mut self.nulls), len, byval, align)
+    }
 }
 
 fn voice_config(
@@ -352,11 +383,12 @@ fn guild_sessions(
     let horizon = to_unix_us(horizon);
     Spi::connect(|client| -> SpiResult<(Vec<Session>, usize)> {
         let input = read_guild(client, guild_id, restarts, marks_from)?;
-        let events_read = input.events.len();
+        // The events arrive as observations already: a million of them copied once more
+        // would cost a sizeable share of the walk.
+        let mut observations = input.events;
+        let events_read = observations.len();
         let found = outages(&input.beats, config.outage_after_us, horizon);
         let timeline = GuildTimeline::new(&found, input.snapshots.iter().map(|s| s.taken_at));
-        let mut observations: Vec<UserObservation> =
-            input.events.into_iter().map(Into::into).collect();
         observations.extend(snapshot_entries(&input.snapshots));
         if let Some(r) = restarts {
             observations.retain(|o| {
@@ -388,7 +420,8 @@ fn session_row(s: Session) -> SessionRow {
 }
 
 struct GuildInput {
-    events: Vec<RawVoiceEvent>,
+    /// The raw voice events, as observations.
+    events: Vec<UserObservation>,
     snapshots: Vec<VoiceSnapshot>,
     beats: Vec<i64>,
 }
@@ -451,8 +484,16 @@ fn read_guild(
         (Some(_), Some(marks_from)) => {
             let first_entry = events
                 .iter()
-                .filter(|e| e.channel_id.is_some())
-                .map(|e| e.ts)
+                .filter(|e| {
+                    matches!(
+                        e.observation.kind,
+                        ObservationKind::Event {
+                            channel: Some(_),
+                            ..
+                        }
+                    )
+                })
+                .map(|e| e.observation.ts)
                 .min();
             match first_entry {
                 Some(t) if t < to_unix_us(marks_from) => from_unix_us(t),
@@ -547,7 +588,7 @@ fn read_guild(
 struct EventSink {
     /// First, so that the executor's `DestReceiver` pointer is this struct's.
     dest: pg_sys::DestReceiver,
-    events: *mut Vec<RawVoiceEvent>,
+    events: *mut Vec<UserObservation>,
 }
 
 /// The columns of the events queries: user_id, event_ts, channel_id, self_mute, self_deaf.
@@ -598,14 +639,14 @@ unsafe extern "C-unwind" fn event_sink_receive(
         let values = std::slice::from_raw_parts((*slot).tts_values, EVENT_COLUMNS.len());
         let nulls = std::slice::from_raw_parts((*slot).tts_isnull, EVENT_COLUMNS.len());
         if !nulls[0] && !nulls[1] {
-            (*sink.events).push(RawVoiceEvent {
+            (*sink.events).push(UserObservation::from(RawVoiceEvent {
                 user_id: values[0].value() as i64,
                 // A timestamptz is microseconds since PostgreSQL's epoch.
                 ts: (values[1].value() as i64).saturating_add(POSTGRES_EPOCH_US),
                 channel_id: (!nulls[2]).then(|| values[2].value() as i64),
                 self_mute: !nulls[3] && values[3].value() != 0,
                 self_deaf: !nulls[4] && values[4].value() != 0,
-            });
+            }));
         }
     }
     true
@@ -615,9 +656,9 @@ unsafe extern "C-unwind" fn event_sink_receive(
 unsafe extern "C-unwind" fn event_sink_nothing(_dest: *mut pg_sys::DestReceiver) {}
 
 /// Runs one of the events queries (inside the caller's SPI connection) with its parameters,
-/// each a type and a non-NULL value, and returns its rows as events.
-fn read_events(sql: &str, args: &[(pg_sys::Oid, pg_sys::Datum)]) -> Vec<RawVoiceEvent> {
-    let mut events: Vec<RawVoiceEvent> = Vec::new();
+/// each a type and a non-NULL value, and returns its rows as observations.
+fn read_events(sql: &str, args: &[(pg_sys::Oid, pg_sys::Datum)]) -> Vec<UserObservation> {
+    let mut events: Vec<UserObservation> = Vec::new();
     let mut sink = EventSink {
         dest: pg_sys::DestReceiver {
             receiveSlot: Some(event_sink_receive),
