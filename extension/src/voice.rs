@@ -559,36 +559,55 @@ fn read_guild(
         }
     }
 
-    let beats_sql = "SELECT array_agg(beat_at ORDER BY beat_at) FROM @extschema@.raw_heartbeats
+    // Sorted here: sorting in the aggregate, then converting the array an element at a time,
+    // cost more than reading the rows (in time order already, as the bot sends them).
+    let beats_sql = "SELECT beat_at FROM @extschema@.raw_heartbeats
                      WHERE source = 'discord' AND guild_id = $1
                        AND beat_at >= coalesce((SELECT max(beat_at) FROM @extschema@.raw_heartbeats
                                                  WHERE source = 'discord' AND guild_id = $1 AND beat_at < $2),
                                                '-infinity')";
-    let beats: Vec<Option<TimestampWithTimeZone>> = client
-        .select(
-            &schema_qualified(beats_sql),
-            None,
-            &[guild_id.into(), from.into()],
-        )?
-        .first()
-        .get(1)?
-        .unwrap_or_default();
+    let mut beats: Vec<i64> = Vec::new();
+    read_rows(
+        &schema_qualified(beats_sql),
+        &[
+            (pg_sys::INT8OID, pg_sys::Datum::from(guild_id)),
+            (
+                pg_sys::TIMESTAMPTZOID,
+                pg_sys::Datum::from(from.into_inner()),
+            ),
+        ],
+        &[pg_sys::TIMESTAMPTZOID],
+        &mut |values, nulls| {
+            if !nulls[0] {
+                beats.push(postgres_us_to_unix(values[0]));
+            }
+        },
+    );
+    beats.sort_unstable();
     Ok(GuildInput {
         events,
         snapshots,
-        beats: beats.into_iter().flatten().map(to_unix_us).collect(),
+        beats,
     })
 }
 
-/// Where the executor hands the events query's rows: straight into `events`, five columns
-/// read from each slot. A full build reads a million events; aggregated into five arrays
-/// first (array_agg looks up its argument's type on every row) or copied into an SPI tuple
-/// table, they cost more than the walk itself.
+/// A timestamptz value (microseconds since PostgreSQL's epoch) as microseconds since the
+/// Unix epoch.
+fn postgres_us_to_unix(value: pg_sys::Datum) -> i64 {
+    (value.value() as i64).saturating_add(POSTGRES_EPOCH_US)
+}
+
+/// Where the executor hands a query's rows: straight to `on_row`, with the values and NULL
+/// flags of the `columns` read from each slot. A full build reads a million events;
+/// aggregated into arrays first (array_agg looks up its argument's type on every row) or
+/// copied into an SPI tuple table, they cost more than the walk itself.
 #[repr(C)]
-struct EventSink {
+struct RowSink<'a> {
     /// First, so that the executor's `DestReceiver` pointer is this struct's.
     dest: pg_sys::DestReceiver,
-    events: *mut Vec<UserObservation>,
+    /// The types of the columns the query must return, all passed by value.
+    columns: &'a [pg_sys::Oid],
+    on_row: &'a mut dyn FnMut(&[pg_sys::Datum], &[bool]),
 }
 
 /// The columns of the events queries: user_id, event_ts, channel_id, self_mute, self_deaf.
@@ -601,79 +620,96 @@ const EVENT_COLUMNS: [pg_sys::Oid; 5] = [
 ];
 
 #[pg_guard]
-unsafe extern "C-unwind" fn event_sink_startup(
-    _dest: *mut pg_sys::DestReceiver,
+unsafe extern "C-unwind" fn row_sink_startup(
+    dest: *mut pg_sys::DestReceiver,
     _operation: std::os::raw::c_int,
     typeinfo: pg_sys::TupleDesc,
 ) {
-    // SAFETY: the executor passes the descriptor of the rows it will send.
-    let columns: Vec<pg_sys::Oid> = unsafe {
+    // SAFETY: `dest` is the `RowSink` that read_rows set up; the executor passes the
+    // descriptor of the rows it will send.
+    let (columns, expected) = unsafe {
         let desc = &*typeinfo;
-        (0..desc.natts as usize)
+        let columns: Vec<pg_sys::Oid> = (0..desc.natts as usize)
             .map(|i| (*desc.attrs.as_ptr().add(i)).atttypid)
-            .collect()
+            .collect();
+        (columns, (*dest.cast::<RowSink>()).columns)
     };
-    // The values are read by position and width below: refuse any other shape.
-    if columns != EVENT_COLUMNS {
+    // The values are read by position and as by-value datums: refuse any other shape.
+    if columns != expected {
         crate::error::raise(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             format!(
-                "guildstats: voice sessions: the events query returns columns of types {columns:?}"
+                "guildstats: voice sessions: a query returns columns of types {columns:?}, not {expected:?}"
             ),
         );
     }
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn event_sink_receive(
+unsafe extern "C-unwind" fn row_sink_receive(
     slot: *mut pg_sys::TupleTableSlot,
     dest: *mut pg_sys::DestReceiver,
 ) -> bool {
-    // SAFETY: `dest` is the `EventSink` that read_events set up, alive while the query runs;
-    // the slot has the five columns event_sink_startup checked, all passed by value.
+    // SAFETY: `dest` is the `RowSink` that read_rows set up, alive while the query runs; the
+    // slot has the columns row_sink_startup checked.
     unsafe {
-        let sink = &mut *dest.cast::<EventSink>();
-        if ((*slot).tts_nvalid as usize) < EVENT_COLUMNS.len() {
-            pg_sys::slot_getsomeattrs_int(slot, EVENT_COLUMNS.len() as i32);
+        let sink = &mut *dest.cast::<RowSink>();
+        let n = sink.columns.len();
+        if ((*slot).tts_nvalid as usize) < n {
+            pg_sys::slot_getsomeattrs_int(slot, n as i32);
         }
-        let values = std::slice::from_raw_parts((*slot).tts_values, EVENT_COLUMNS.len());
-        let nulls = std::slice::from_raw_parts((*slot).tts_isnull, EVENT_COLUMNS.len());
-        if !nulls[0] && !nulls[1] {
-            (*sink.events).push(UserObservation::from(RawVoiceEvent {
-                user_id: values[0].value() as i64,
-                // A timestamptz is microseconds since PostgreSQL's epoch.
-                ts: (values[1].value() as i64).saturating_add(POSTGRES_EPOCH_US),
-                channel_id: (!nulls[2]).then(|| values[2].value() as i64),
-                self_mute: !nulls[3] && values[3].value() != 0,
-                self_deaf: !nulls[4] && values[4].value() != 0,
-            }));
-        }
+        let values = std::slice::from_raw_parts((*slot).tts_values, n);
+        let nulls = std::slice::from_raw_parts((*slot).tts_isnull, n);
+        (sink.on_row)(values, nulls);
     }
     true
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn event_sink_nothing(_dest: *mut pg_sys::DestReceiver) {}
+unsafe extern "C-unwind" fn row_sink_nothing(_dest: *mut pg_sys::DestReceiver) {}
 
-/// Runs one of the events queries (inside the caller's SPI connection) with its parameters,
-/// each a type and a non-NULL value, and returns its rows as observations.
+/// Runs one of the events queries with its parameters and returns its rows as observations.
 fn read_events(sql: &str, args: &[(pg_sys::Oid, pg_sys::Datum)]) -> Vec<UserObservation> {
     let mut events: Vec<UserObservation> = Vec::new();
-    let mut sink = EventSink {
+    read_rows(sql, args, &EVENT_COLUMNS, &mut |values, nulls| {
+        if !nulls[0] && !nulls[1] {
+            events.push(UserObservation::from(RawVoiceEvent {
+                user_id: values[0].value() as i64,
+                ts: postgres_us_to_unix(values[1]),
+                channel_id: (!nulls[2]).then(|| values[2].value() as i64),
+                self_mute: !nulls[3] && values[3].value() != 0,
+                self_deaf: !nulls[4] && values[4].value() != 0,
+            }));
+        }
+    });
+    events
+}
+
+/// Runs a query (inside the caller's SPI connection) with its parameters, each a type and a
+/// non-NULL value, and hands each row to `on_row` (see [`RowSink`]); the query must return
+/// `columns`, of types passed by value.
+fn read_rows(
+    sql: &str,
+    args: &[(pg_sys::Oid, pg_sys::Datum)],
+    columns: &[pg_sys::Oid],
+    on_row: &mut dyn FnMut(&[pg_sys::Datum], &[bool]),
+) {
+    let mut sink = RowSink {
         dest: pg_sys::DestReceiver {
-            receiveSlot: Some(event_sink_receive),
-            rStartup: Some(event_sink_startup),
-            rShutdown: Some(event_sink_nothing),
-            rDestroy: Some(event_sink_nothing),
+            receiveSlot: Some(row_sink_receive),
+            rStartup: Some(row_sink_startup),
+            rShutdown: Some(row_sink_nothing),
+            rDestroy: Some(row_sink_nothing),
             // Not DestSPI: SPI would look for its own tuple table afterwards.
             mydest: pg_sys::CommandDest::DestNone,
         },
-        events: &mut events,
+        columns,
+        on_row,
     };
     let Ok(sql) = std::ffi::CString::new(sql) else {
         crate::error::raise(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-            "guildstats: voice sessions: the events query contains a NUL byte",
+            "guildstats: voice sessions: a query contains a NUL byte",
         );
     };
     let mut types: Vec<pg_sys::Oid> = args.iter().map(|(t, _)| *t).collect();
@@ -687,7 +723,7 @@ fn read_events(sql: &str, args: &[(pg_sys::Oid, pg_sys::Datum)]) -> Vec<UserObse
             crate::error::raise(
                 PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                 format!(
-                    "guildstats: voice sessions: cannot prepare the events query (SPI status {spi_status})"
+                    "guildstats: voice sessions: cannot prepare a query (SPI status {spi_status})"
                 ),
             );
         }
@@ -713,10 +749,9 @@ fn read_events(sql: &str, args: &[(pg_sys::Oid, pg_sys::Datum)]) -> Vec<UserObse
     if status < 0 {
         crate::error::raise(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-            format!("guildstats: voice sessions: cannot read the raw voice events (SPI status {status})"),
+            format!("guildstats: voice sessions: cannot read the raw tables (SPI status {status})"),
         );
     }
-    events
 }
 
 /// The extension's schema is fixed (`schema = guildstats` in the control file).
