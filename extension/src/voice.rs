@@ -5,8 +5,8 @@
 //! one guild's observations, walk them with the engine and return the sessions as rows.
 
 use guildstats_engine::voice::{
-    outages, sessionize_users, snapshot_entries, GuildTimeline, RawVoiceEvent, Session,
-    SnapshotState, UserObservation, VoiceConfig, VoiceSnapshot,
+    outages, sessionize_users, snapshot_entries, GuildTimeline, ObservationKind, RawVoiceEvent,
+    Session, SnapshotState, UserObservation, VoiceConfig, VoiceSnapshot,
 };
 use pgrx::pgrx_sql_entity_graph::metadata::{
     ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
@@ -141,13 +141,15 @@ pub(crate) fn voice_sessionize(
     if restarts.as_ref().is_some_and(|r| r.users.is_empty()) {
         return TableIterator::new(Vec::new());
     }
-    let sessions = guild_sessions(guild_id, horizon, &config, restarts.as_ref(), marks_from);
+    let (sessions, _) = guild_sessions(guild_id, horizon, &config, restarts.as_ref(), marks_from);
     TableIterator::new(sessions.into_iter().map(session_row))
 }
 
-/// The columns of [`voice_sessionize_arrays`]: the distinct users, then one array per column
+/// The columns of [`voice_sessionize_arrays`]: the distinct users, the raw events read, then
+/// one array per column
 /// of `voice_sessions` (the guild aside), element `i` of each making session `i`.
 type SessionArrays = (
+    i64,
     i64,
     BuiltArray<i64>,
     BuiltArray<i64>,
@@ -245,6 +247,7 @@ pub(crate) fn voice_sessionize_arrays(
     'static,
     (
         name!(users, i64),
+        name!(events_read, i64),
         name!(user_id, BuiltArray<i64>),
         name!(channel_id, BuiltArray<i64>),
         name!(started_at, BuiltArray<TimestampWithTimeZone>),
@@ -263,15 +266,19 @@ pub(crate) fn voice_sessionize_arrays(
         session_cap,
         outage_after,
     );
-    let sessions = guild_sessions(guild_id, horizon, &config, None, None);
-    TableIterator::once(session_arrays(sessions))
+    let (sessions, events_read) = guild_sessions(guild_id, horizon, &config, None, None);
+    TableIterator::once(session_arrays(sessions, events_read))
 }
 
-fn session_arrays(sessions: Vec<Session>) -> SessionArrays {
+fn session_arrays(sessions: Vec<Session>, events_read: usize) -> SessionArrays {
     let n = sessions.len();
-    let mut users: Vec<i64> = sessions.iter().map(|s| s.user_id).collect();
-    users.sort_unstable();
-    users.dedup();
+    // The walk gives each user's sessions together (users in turn): count the changes of user
+    // rather than sorting half a million ids.
+    let users = sessions
+        .windows(2)
+        .filter(|w| w[0].user_id != w[1].user_id)
+        .count()
+        + usize::from(!sessions.is_empty());
     // The reasons are a handful of words: one text value each, pointed to by every element.
     let mut texts: Vec<(&'static str, pg_sys::Datum)> = Vec::new();
     let mut text = |word: &'static str| -> pg_sys::Datum {
@@ -282,42 +289,70 @@ fn session_arrays(sessions: Vec<Session>) -> SessionArrays {
         texts.push((word, d));
         d
     };
-    let column = || Vec::with_capacity(n);
-    let (mut user, mut channel, mut start, mut end) = (column(), column(), column(), column());
-    let (mut start_reason, mut end_reason) = (column(), column());
-    let mut end_null: Vec<bool> = Vec::with_capacity(n);
-    let mut end_reason_null: Vec<bool> = Vec::with_capacity(n);
-    let (mut afk, mut capped, mut mute, mut deaf) = (column(), column(), column(), column());
-    for s in sessions {
-        let row = session_row(s);
-        user.push(pg_sys::Datum::from(row.0));
-        channel.push(pg_sys::Datum::from(row.1));
-        start.push(pg_sys::Datum::from(row.2.into_inner()));
-        end.push(pg_sys::Datum::from(row.3.map_or(0, |t| t.into_inner())));
-        end_null.push(row.3.is_none());
-        start_reason.push(text(row.4));
-        end_reason.push(row.5.map_or(pg_sys::Datum::from(0), &mut text));
-        end_reason_null.push(row.5.is_none());
-        afk.push(pg_sys::Datum::from(row.6));
-        capped.push(pg_sys::Datum::from(row.7));
-        mute.push(pg_sys::Datum::from(row.8.to_bits()));
-        deaf.push(pg_sys::Datum::from(row.9.to_bits()));
-    }
+    // One buffer of values and one of NULL flags, reused column after column: ten columns of
+    // half a million values each, all allocated at once, cost more in fresh pages than the
+    // copying they stand for.
+    let mut buffers = ColumnBuffers {
+        datums: Vec::with_capacity(n),
+        nulls: Vec::with_capacity(n),
+    };
     // Storage of bigint, timestamptz and double precision: 8 bytes by value, aligned on 8;
     // boolean: 1 byte by value; text: a varlena, aligned on 4.
+    let user = buffers.column(&sessions, (8, true, b'd'), |r| Some(r.0.into()));
+    let channel = buffers.column(&sessions, (8, true, b'd'), |r| Some(r.1.into()));
+    let start = buffers.column(&sessions, (8, true, b'd'), |r| {
+        Some(r.2.into_inner().into())
+    });
+    let end = buffers.column(&sessions, (8, true, b'd'), |r| {
+        r.3.map(|t| t.into_inner().into())
+    });
+    let start_reason = buffers.column(&sessions, (-1, false, b'i'), |r| Some(text(r.4)));
+    let end_reason = buffers.column(&sessions, (-1, false, b'i'), |r| r.5.map(&mut text));
+    let afk = buffers.column(&sessions, (1, true, b'c'), |r| Some(r.6.into()));
+    let capped = buffers.column(&sessions, (1, true, b'c'), |r| Some(r.7.into()));
+    let mute = buffers.column(&sessions, (8, true, b'd'), |r| Some(r.8.to_bits().into()));
+    let deaf = buffers.column(&sessions, (8, true, b'd'), |r| Some(r.9.to_bits().into()));
     (
-        users.len() as i64,
-        BuiltArray::build(&mut user, None, 8, true, b'd'),
-        BuiltArray::build(&mut channel, None, 8, true, b'd'),
-        BuiltArray::build(&mut start, None, 8, true, b'd'),
-        BuiltArray::build(&mut end, Some(&mut end_null), 8, true, b'd'),
-        BuiltArray::build(&mut start_reason, None, -1, false, b'i'),
-        BuiltArray::build(&mut end_reason, Some(&mut end_reason_null), -1, false, b'i'),
-        BuiltArray::build(&mut afk, None, 1, true, b'c'),
-        BuiltArray::build(&mut capped, None, 1, true, b'c'),
-        BuiltArray::build(&mut mute, None, 8, true, b'd'),
-        BuiltArray::build(&mut deaf, None, 8, true, b'd'),
+        users as i64,
+        events_read as i64,
+        user,
+        channel,
+        start,
+        end,
+        start_reason,
+        end_reason,
+        afk,
+        capped,
+        mute,
+        deaf,
     )
+}
+
+/// The values and NULL flags of one column of [`session_arrays`] at a time.
+struct ColumnBuffers {
+    datums: Vec<pg_sys::Datum>,
+    nulls: Vec<bool>,
+}
+
+impl ColumnBuffers {
+    /// One column of the sessions as an array: `value` of each session's row (None: NULL),
+    /// stored as `(len, byval, align)` says. NULL flags that are all false give an array
+    /// without a NULL bitmap, as none would.
+    fn column<T: IntoDatum>(
+        &mut self,
+        sessions: &[Session],
+        (len, byval, align): (i32, bool, u8),
+        mut value: impl FnMut(SessionRow) -> Option<pg_sys::Datum>,
+    ) -> BuiltArray<T> {
+        self.datums.clear();
+        self.nulls.clear();
+        for s in sessions {
+            let v = value(session_row(*s));
+            self.datums.push(v.unwrap_or(pg_sys::Datum::from(0)));
+            self.nulls.push(v.is_none());
+        }
+        BuiltArray::build(&mut self.datums, Some(&mut self.nulls), len, byval, align)
+    }
 }
 
 fn voice_config(
@@ -336,21 +371,24 @@ fn voice_config(
         )
 }
 
-/// Reads one guild's observations (see [`read_guild`]) and walks them.
+/// Reads one guild's observations (see [`read_guild`]) and walks them; also returns how many
+/// raw events it read (a full rebuild reports them without counting them again).
 fn guild_sessions(
     guild_id: i64,
     horizon: TimestampWithTimeZone,
     config: &VoiceConfig,
     restarts: Option<&Restarts>,
     marks_from: Option<TimestampWithTimeZone>,
-) -> Vec<Session> {
+) -> (Vec<Session>, usize) {
     let horizon = to_unix_us(horizon);
-    Spi::connect(|client| -> SpiResult<Vec<Session>> {
+    Spi::connect(|client| -> SpiResult<(Vec<Session>, usize)> {
         let input = read_guild(client, guild_id, restarts, marks_from)?;
+        // The events arrive as observations already: a million of them copied once more
+        // would cost a sizeable share of the walk.
+        let mut observations = input.events;
+        let events_read = observations.len();
         let found = outages(&input.beats, config.outage_after_us, horizon);
         let timeline = GuildTimeline::new(&found, input.snapshots.iter().map(|s| s.taken_at));
-        let mut observations: Vec<UserObservation> =
-            input.events.into_iter().map(Into::into).collect();
         observations.extend(snapshot_entries(&input.snapshots));
         if let Some(r) = restarts {
             observations.retain(|o| {
@@ -358,7 +396,8 @@ fn guild_sessions(
                     .is_some_and(|t| o.observation.ts >= t)
             });
         }
-        Ok(sessionize_users(observations, &[], &timeline, config, horizon).sessions)
+        let sessions = sessionize_users(observations, &[], &timeline, config, horizon).sessions;
+        Ok((sessions, events_read))
     })
     .unwrap_or_else(|e| {
         crate::error::spi_error("guildstats: voice sessions: cannot read the raw tables", e)
@@ -381,7 +420,8 @@ fn session_row(s: Session) -> SessionRow {
 }
 
 struct GuildInput {
-    events: Vec<RawVoiceEvent>,
+    /// The raw voice events, as observations.
+    events: Vec<UserObservation>,
     snapshots: Vec<VoiceSnapshot>,
     beats: Vec<i64>,
 }
@@ -397,51 +437,44 @@ fn read_guild(
     restarts: Option<&Restarts>,
     marks_from: Option<TimestampWithTimeZone>,
 ) -> SpiResult<GuildInput> {
-    let events_sql_all = "SELECT array_agg(user_id), array_agg(event_ts), array_agg(channel_id),
-                                 array_agg(self_mute), array_agg(self_deaf)
+    let events_sql_all = "SELECT user_id, event_ts, channel_id, self_mute, self_deaf
                           FROM @extschema@.raw_voice_events WHERE guild_id = $1";
     // One index range per user (OFFSET 0 keeps the planner from turning the lateral into a
     // join that could scan the guild's whole history).
-    let events_sql_users = "SELECT array_agg(e.user_id), array_agg(e.event_ts), array_agg(e.channel_id),
-                                   array_agg(e.self_mute), array_agg(e.self_deaf)
+    let events_sql_users = "SELECT e.user_id, e.event_ts, e.channel_id, e.self_mute, e.self_deaf
                             FROM unnest($2::bigint[], $3::timestamptz[]) AS r(user_id, restart_at)
                             CROSS JOIN LATERAL (
                                 SELECT x.user_id, x.event_ts, x.channel_id, x.self_mute, x.self_deaf
                                 FROM @extschema@.raw_voice_events x
                                 WHERE x.guild_id = $1 AND x.user_id = r.user_id AND x.event_ts >= r.restart_at
                                 OFFSET 0) e";
-    let table = match restarts {
-        None => client.select(&schema_qualified(events_sql_all), None, &[guild_id.into()])?,
+    let events = match restarts {
+        None => read_events(
+            &schema_qualified(events_sql_all),
+            &[(pg_sys::INT8OID, pg_sys::Datum::from(guild_id))],
+        ),
         Some(r) => {
             let starts: Vec<TimestampWithTimeZone> =
                 r.from.iter().copied().map(from_unix_us).collect();
-            client.select(
+            // Both arrays live in this call's memory context until the query has run.
+            let (Some(users), Some(starts)) = (r.users.clone().into_datum(), starts.into_datum())
+            else {
+                return Ok(GuildInput {
+                    events: Vec::new(),
+                    snapshots: Vec::new(),
+                    beats: Vec::new(),
+                });
+            };
+            read_events(
                 &schema_qualified(events_sql_users),
-                None,
-                &[guild_id.into(), r.users.clone().into(), starts.into()],
-            )?
+                &[
+                    (pg_sys::INT8OID, pg_sys::Datum::from(guild_id)),
+                    (pg_sys::INT8ARRAYOID, users),
+                    (pg_sys::TIMESTAMPTZARRAYOID, starts),
+                ],
+            )
         }
     };
-    let row = table.first();
-    let users = fixed_array::<i64>(row.get_datum_by_ordinal(1)?, pg_sys::INT8OID);
-    let times = fixed_array::<i64>(row.get_datum_by_ordinal(2)?, pg_sys::TIMESTAMPTZOID);
-    let channels = fixed_array::<i64>(row.get_datum_by_ordinal(3)?, pg_sys::INT8OID);
-    let mutes = fixed_array::<bool>(row.get_datum_by_ordinal(4)?, pg_sys::BOOLOID);
-    let deafs = fixed_array::<bool>(row.get_datum_by_ordinal(5)?, pg_sys::BOOLOID);
-    let mut events = Vec::with_capacity(users.len());
-    for (i, user) in users.iter().enumerate() {
-        let (Some(user_id), Some(Some(ts))) = (*user, times.get(i)) else {
-            continue;
-        };
-        events.push(RawVoiceEvent {
-            user_id,
-            // A timestamptz is microseconds since PostgreSQL's epoch.
-            ts: ts.saturating_add(POSTGRES_EPOCH_US),
-            channel_id: channels.get(i).copied().flatten(),
-            self_mute: mutes.get(i).copied().flatten().unwrap_or(false),
-            self_deaf: deafs.get(i).copied().flatten().unwrap_or(false),
-        });
-    }
     let from = match (restarts, marks_from) {
         (None, _) => TimestampWithTimeZone::negative_infinity(),
         (Some(r), None) => r
@@ -451,8 +484,16 @@ fn read_guild(
         (Some(_), Some(marks_from)) => {
             let first_entry = events
                 .iter()
-                .filter(|e| e.channel_id.is_some())
-                .map(|e| e.ts)
+                .filter(|e| {
+                    matches!(
+                        e.observation.kind,
+                        ObservationKind::Event {
+                            channel: Some(_),
+                            ..
+                        }
+                    )
+                })
+                .map(|e| e.observation.ts)
                 .min();
             match first_entry {
                 Some(t) if t < to_unix_us(marks_from) => from_unix_us(t),
@@ -518,113 +559,198 @@ fn read_guild(
         }
     }
 
-    let beats_sql = "SELECT array_agg(beat_at ORDER BY beat_at) FROM @extschema@.raw_heartbeats
+    // Sorted here: sorting in the aggregate, then converting the array an element at a time,
+    // cost more than reading the rows (in time order already, as the bot sends them).
+    let beats_sql = "SELECT beat_at FROM @extschema@.raw_heartbeats
                      WHERE source = 'discord' AND guild_id = $1
                        AND beat_at >= coalesce((SELECT max(beat_at) FROM @extschema@.raw_heartbeats
                                                  WHERE source = 'discord' AND guild_id = $1 AND beat_at < $2),
                                                '-infinity')";
-    let beats: Vec<Option<TimestampWithTimeZone>> = client
-        .select(
-            &schema_qualified(beats_sql),
-            None,
-            &[guild_id.into(), from.into()],
-        )?
-        .first()
-        .get(1)?
-        .unwrap_or_default();
+    let mut beats: Vec<i64> = Vec::new();
+    read_rows(
+        &schema_qualified(beats_sql),
+        &[
+            (pg_sys::INT8OID, pg_sys::Datum::from(guild_id)),
+            (
+                pg_sys::TIMESTAMPTZOID,
+                pg_sys::Datum::from(from.into_inner()),
+            ),
+        ],
+        &[pg_sys::TIMESTAMPTZOID],
+        &mut |values, nulls| {
+            if !nulls[0] {
+                beats.push(postgres_us_to_unix(values[0]));
+            }
+        },
+    );
+    beats.sort_unstable();
     Ok(GuildInput {
         events,
         snapshots,
-        beats: beats.into_iter().flatten().map(to_unix_us).collect(),
+        beats,
     })
 }
 
-/// An element type [`fixed_array`] reads: fixed width, passed by value.
-trait FixedElement: Copy {
-    /// Reads one element at `ptr` (which may not be aligned for `Self`).
-    ///
-    /// # Safety
-    /// `ptr` points to `size_of::<Self>()` readable bytes holding a value of the SQL type.
-    unsafe fn read(ptr: *const u8) -> Self;
+/// A timestamptz value (microseconds since PostgreSQL's epoch) as microseconds since the
+/// Unix epoch.
+fn postgres_us_to_unix(value: pg_sys::Datum) -> i64 {
+    (value.value() as i64).saturating_add(POSTGRES_EPOCH_US)
 }
 
-impl FixedElement for i64 {
-    unsafe fn read(ptr: *const u8) -> Self {
-        // SAFETY: the caller's contract.
-        unsafe { ptr.cast::<i64>().read_unaligned() }
-    }
+/// Where the executor hands a query's rows: straight to `on_row`, with the values and NULL
+/// flags of the `columns` read from each slot. A full build reads a million events;
+/// aggregated into arrays first (array_agg looks up its argument's type on every row) or
+/// copied into an SPI tuple table, they cost more than the walk itself.
+#[repr(C)]
+struct RowSink<'a> {
+    /// First, so that the executor's `DestReceiver` pointer is this struct's.
+    dest: pg_sys::DestReceiver,
+    /// The types of the columns the query must return, all passed by value.
+    columns: &'a [pg_sys::Oid],
+    on_row: &'a mut dyn FnMut(&[pg_sys::Datum], &[bool]),
 }
 
-impl FixedElement for bool {
-    unsafe fn read(ptr: *const u8) -> Self {
-        // SAFETY: the caller's contract.
-        unsafe { *ptr != 0 }
-    }
-}
+/// The columns of the events queries: user_id, event_ts, channel_id, self_mute, self_deaf.
+const EVENT_COLUMNS: [pg_sys::Oid; 5] = [
+    pg_sys::INT8OID,
+    pg_sys::TIMESTAMPTZOID,
+    pg_sys::INT8OID,
+    pg_sys::BOOLOID,
+    pg_sys::BOOLOID,
+];
 
-/// The elements of a one-dimensional array of `element_type` (bigint and timestamptz as i64,
-/// the microseconds a timestamptz holds; boolean as bool), NULLs as None, read straight from
-/// the array's bytes. A full build reads a million-element array per column: pgrx's generic
-/// conversion, an element at a time through a layout lookup, cost more than the walk itself.
-/// A NULL array (no rows) is empty.
-fn fixed_array<T: FixedElement>(
-    datum: Option<pg_sys::Datum>,
-    element_type: pg_sys::Oid,
-) -> Vec<Option<T>> {
-    let Some(datum) = datum else {
-        return Vec::new();
+#[pg_guard]
+unsafe extern "C-unwind" fn row_sink_startup(
+    dest: *mut pg_sys::DestReceiver,
+    _operation: std::os::raw::c_int,
+    typeinfo: pg_sys::TupleDesc,
+) {
+    // SAFETY: `dest` is the `RowSink` that read_rows set up; the executor passes the
+    // descriptor of the rows it will send.
+    let (columns, expected) = unsafe {
+        let desc = &*typeinfo;
+        let columns: Vec<pg_sys::Oid> = (0..desc.natts as usize)
+            .map(|i| (*desc.attrs.as_ptr().add(i)).atttypid)
+            .collect();
+        (columns, (*dest.cast::<RowSink>()).columns)
     };
-    let width = std::mem::size_of::<T>();
-    // SAFETY: `datum` is a non-NULL array value of an SPI result that lives as long as this
-    // call's caller holds the SPI connection; detoasting gives the array with a 4-byte header.
-    // The offsets below are those of PostgreSQL's array.h (ARR_DIMS, ARR_NULLBITMAP,
-    // ARR_DATA_PTR), and the element type is checked before any element is read.
+    // The values are read by position and as by-value datums: refuse any other shape.
+    if columns != expected {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!(
+                "guildstats: voice sessions: a query returns columns of types {columns:?}, not {expected:?}"
+            ),
+        );
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn row_sink_receive(
+    slot: *mut pg_sys::TupleTableSlot,
+    dest: *mut pg_sys::DestReceiver,
+) -> bool {
+    // SAFETY: `dest` is the `RowSink` that read_rows set up, alive while the query runs; the
+    // slot has the columns row_sink_startup checked.
     unsafe {
-        let array = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()).cast::<pg_sys::ArrayType>();
-        let header = &*array;
-        if header.elemtype != element_type {
+        let sink = &mut *dest.cast::<RowSink>();
+        let n = sink.columns.len();
+        if ((*slot).tts_nvalid as usize) < n {
+            pg_sys::slot_getsomeattrs_int(slot, n as i32);
+        }
+        let values = std::slice::from_raw_parts((*slot).tts_values, n);
+        let nulls = std::slice::from_raw_parts((*slot).tts_isnull, n);
+        (sink.on_row)(values, nulls);
+    }
+    true
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn row_sink_nothing(_dest: *mut pg_sys::DestReceiver) {}
+
+/// Runs one of the events queries with its parameters and returns its rows as observations.
+fn read_events(sql: &str, args: &[(pg_sys::Oid, pg_sys::Datum)]) -> Vec<UserObservation> {
+    let mut events: Vec<UserObservation> = Vec::new();
+    read_rows(sql, args, &EVENT_COLUMNS, &mut |values, nulls| {
+        if !nulls[0] && !nulls[1] {
+            events.push(UserObservation::from(RawVoiceEvent {
+                user_id: values[0].value() as i64,
+                ts: postgres_us_to_unix(values[1]),
+                channel_id: (!nulls[2]).then(|| values[2].value() as i64),
+                self_mute: !nulls[3] && values[3].value() != 0,
+                self_deaf: !nulls[4] && values[4].value() != 0,
+            }));
+        }
+    });
+    events
+}
+
+/// Runs a query (inside the caller's SPI connection) with its parameters, each a type and a
+/// non-NULL value, and hands each row to `on_row` (see [`RowSink`]); the query must return
+/// `columns`, of types passed by value.
+fn read_rows(
+    sql: &str,
+    args: &[(pg_sys::Oid, pg_sys::Datum)],
+    columns: &[pg_sys::Oid],
+    on_row: &mut dyn FnMut(&[pg_sys::Datum], &[bool]),
+) {
+    let mut sink = RowSink {
+        dest: pg_sys::DestReceiver {
+            receiveSlot: Some(row_sink_receive),
+            rStartup: Some(row_sink_startup),
+            rShutdown: Some(row_sink_nothing),
+            rDestroy: Some(row_sink_nothing),
+            // Not DestSPI: SPI would look for its own tuple table afterwards.
+            mydest: pg_sys::CommandDest::DestNone,
+        },
+        columns,
+        on_row,
+    };
+    let Ok(sql) = std::ffi::CString::new(sql) else {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            "guildstats: voice sessions: a query contains a NUL byte",
+        );
+    };
+    let mut types: Vec<pg_sys::Oid> = args.iter().map(|(t, _)| *t).collect();
+    // SAFETY: the caller holds an SPI connection; the plan is freed before returning; the
+    // parameter list has `args.len()` slots (makeParamList) and each value lives as long as
+    // the caller's `args`; `sink` outlives the execution that writes into it.
+    let status = unsafe {
+        let plan = pg_sys::SPI_prepare(sql.as_ptr(), types.len() as i32, types.as_mut_ptr());
+        if plan.is_null() {
+            let spi_status = pg_sys::SPI_result;
             crate::error::raise(
-                PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                 format!(
-                    "guildstats: voice sessions: expected an array of type {element_type:?}, got {:?}",
-                    header.elemtype
+                    "guildstats: voice sessions: cannot prepare a query (SPI status {spi_status})"
                 ),
             );
         }
-        let ndim = header.ndim as usize;
-        if ndim == 0 {
-            return Vec::new();
+        let params = pg_sys::makeParamList(args.len() as i32);
+        for (i, (ptype, value)) in args.iter().enumerate() {
+            *(*params).params.as_mut_ptr().add(i) = pg_sys::ParamExternData {
+                value: *value,
+                isnull: false,
+                pflags: pg_sys::PARAM_FLAG_CONST as u16,
+                ptype: *ptype,
+            };
         }
-        let base = array.cast::<u8>().cast_const();
-        let header_len = std::mem::size_of::<pg_sys::ArrayType>();
-        let dims = base.add(header_len).cast::<i32>();
-        let len: usize = (0..ndim)
-            .map(|d| dims.add(d).read_unaligned().max(0) as usize)
-            .product();
-        let bounds_len = 2 * std::mem::size_of::<i32>() * ndim;
-        let (nulls, data) = if header.dataoffset != 0 {
-            (
-                base.add(header_len + bounds_len),
-                base.add(header.dataoffset as usize),
-            )
-        } else {
-            // MAXALIGN: 8 on the platforms PostgreSQL and pgrx build for.
-            (
-                std::ptr::null(),
-                base.add((header_len + bounds_len + 7) & !7),
-            )
+        let options = pg_sys::SPIExecuteOptions {
+            params,
+            read_only: true,
+            dest: &mut sink.dest,
+            ..Default::default()
         };
-        let mut out = Vec::with_capacity(len);
-        let mut next = data;
-        for i in 0..len {
-            if !nulls.is_null() && *nulls.add(i / 8) & (1 << (i % 8)) == 0 {
-                out.push(None);
-            } else {
-                out.push(Some(T::read(next)));
-                next = next.add(width);
-            }
-        }
-        out
+        let status = pg_sys::SPI_execute_plan_extended(plan, &options);
+        pg_sys::SPI_freeplan(plan);
+        status
+    };
+    if status < 0 {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            format!("guildstats: voice sessions: cannot read the raw tables (SPI status {status})"),
+        );
     }
 }
 
@@ -645,7 +771,7 @@ COMMENT ON FUNCTION _voice_sessionize(bigint, timestamptz, bigint, bigint[], int
 extension_sql!(
     r#"
 COMMENT ON FUNCTION _voice_sessionize_arrays(bigint, timestamptz, bigint, bigint[], interval, interval) IS
-    'Internal to build_voice_sessions(): the voice sessions of a whole guild, as _voice_sessionize(...) with users NULL gives them, in one row: the number of distinct users, then one array per column, element i of each making session i. A full rebuild unnests them into its insert. Writes nothing.';
+    'Internal to build_voice_sessions(): the voice sessions of a whole guild, as _voice_sessionize(...) with users NULL gives them, in one row: the number of distinct users, the number of raw voice events read, then one array per column, element i of each making session i. A full rebuild unnests them into its insert and reports the events read. Writes nothing.';
 "#,
     name = "voice_sessionize_arrays_comment",
     requires = [voice_sessionize_arrays]

@@ -102,7 +102,7 @@ COMMENT ON FUNCTION _voice_settings_fingerprint(bigint) IS
 CREATE FUNCTION _voice_write_sessions(guild_id bigint, horizon timestamptz,
                                       users bigint[], dirty_from timestamptz[],
                                       fresh boolean DEFAULT false,
-                                      OUT users_rebuilt bigint, OUT sessions_opened bigint,
+                                      OUT users_rebuilt bigint, OUT events_read bigint, OUT sessions_opened bigint,
                                       OUT sessions_closed bigint, OUT sessions_updated bigint,
                                       OUT sessions_removed bigint, OUT changed_from timestamptz)
 LANGUAGE plpgsql VOLATILE AS $$
@@ -136,10 +136,10 @@ BEGIN
         -- The sessions come as one row of column arrays that the insert unnests in its select
         -- list: returned a row at a time, or read from a function in FROM (which stores its
         -- whole result first), they cost more than the writing itself.
-        SELECT (a.x).users, (a.x).user_id, (a.x).channel_id, (a.x).started_at, (a.x).ended_at,
+        SELECT (a.x).users, (a.x).events_read, (a.x).user_id, (a.x).channel_id, (a.x).started_at, (a.x).ended_at,
                (a.x).start_reason, (a.x).end_reason, (a.x).is_afk, (a.x).capped,
                (a.x).self_mute_seconds, (a.x).self_deaf_seconds
-          INTO users_rebuilt, a_user, a_channel, a_start, a_end, a_start_reason, a_end_reason,
+          INTO users_rebuilt, events_read, a_user, a_channel, a_start, a_end, a_start_reason, a_end_reason,
                a_afk, a_capped, a_mute, a_deaf
           FROM (SELECT @extschema@._voice_sessionize_arrays(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
                                                             s.session_cap, s.outage_after) AS x
@@ -205,6 +205,7 @@ BEGIN
                         (SELECT min(o.started_at) FROM unnest(old) o));
 
     users_rebuilt := coalesce(cardinality(restart_users), 0);
+    events_read := NULL;  -- the plan of an incremental build counts the claimed events
 
     WITH fresh AS (
         INSERT INTO @extschema@.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
@@ -233,7 +234,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION _voice_write_sessions(bigint, timestamptz, bigint[], timestamptz[], boolean) IS
-    'Internal to build_voice_sessions(): rewrites the sessions of a whole guild (users NULL) or of the listed users from their last leave before dirty_from on, counts what changed, and returns the earliest start of a changed session. fresh: the guild has no sessions (a full rebuild emptied the table), so there is nothing to delete.';
+    'Internal to build_voice_sessions(): rewrites the sessions of a whole guild (users NULL) or of the listed users from their last leave before dirty_from on, counts what changed, and returns the earliest start of a changed session; for a whole guild, also the number of raw voice events it read (NULL otherwise). fresh: the guild has no sessions (a full rebuild emptied the table), so there is nothing to delete.';
 
 -- An incremental build is thousands of index probes that the planner costs as if they read
 -- every row they might: JIT-compiling them took longer than running them. (A full build scans,
@@ -299,12 +300,24 @@ BEGIN
     ELSE
         PERFORM pg_catalog.set_config('jit', 'off', true);
     END IF;
-    -- One pass over each claim: how many rows, and which guilds they touch.
-    SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO events_read, event_guilds
-      FROM (SELECT e.guild_id, count(*) AS n FROM @extschema@.raw_voice_events e
-             WHERE e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1
-               AND (event_ids = int8multirange(range_merge(event_ids)) OR e.ingest_id <@ event_ids)
-             GROUP BY e.guild_id) c;
+    -- One pass over each claim: how many rows, and which guilds they touch. A full rebuild
+    -- claims every event and its steps read them all anyway: they count them (events_read),
+    -- and the guilds come from one index probe per guild rather than a pass over the events.
+    IF _build_voice_sessions_plan.full THEN
+        events_read := 0;
+        WITH RECURSIVE g(guild_id) AS (
+            SELECT min(e.guild_id) FROM @extschema@.raw_voice_events e
+            UNION ALL
+            SELECT (SELECT min(e.guild_id) FROM @extschema@.raw_voice_events e WHERE e.guild_id > g.guild_id)
+              FROM g WHERE g.guild_id IS NOT NULL)
+        SELECT coalesce(array_agg(g.guild_id), '{}') INTO event_guilds FROM g WHERE g.guild_id IS NOT NULL;
+    ELSE
+        SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO events_read, event_guilds
+          FROM (SELECT e.guild_id, count(*) AS n FROM @extschema@.raw_voice_events e
+                 WHERE e.ingest_id BETWEEN lower(event_ids) AND upper(event_ids) - 1
+                   AND (event_ids = int8multirange(range_merge(event_ids)) OR e.ingest_id <@ event_ids)
+                 GROUP BY e.guild_id) c;
+    END IF;
     SELECT coalesce(sum(c.n), 0), coalesce(array_agg(c.guild_id), '{}') INTO snapshots_read, snapshot_guilds
       FROM (SELECT x.guild_id, count(*) AS n FROM @extschema@.raw_voice_snapshots x
              WHERE x.ingest_id BETWEEN lower(snapshot_ids) AND upper(snapshot_ids) - 1
@@ -330,7 +343,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION _build_voice_sessions_plan(jsonb, boolean) IS
-    'Internal: the plan of build_voice_sessions (see guildstats.builders): empties the sessions on a full rebuild (and, for a caller who owns voice_sessions, drops its indexes, returning their statements as indexes_to_create for _build_voice_sessions_finish), counts the claimed rows and lists the guilds to build.';
+    'Internal: the plan of build_voice_sessions (see guildstats.builders): empties the sessions on a full rebuild (and, for a caller who owns voice_sessions, drops its indexes, returning their statements as indexes_to_create for _build_voice_sessions_finish), counts the claimed rows (on a full rebuild, the steps count the events they read) and lists the guilds to build.';
 
 -- After the last guild's step: the indexes the plan dropped, built from all the rows at once.
 CREATE FUNCTION _build_voice_sessions_finish(claims jsonb, full boolean, plan jsonb)
@@ -474,7 +487,10 @@ BEGIN
            settings_fingerprint = EXCLUDED.settings_fingerprint, built_at = EXCLUDED.built_at;
 
     PERFORM pg_catalog.set_config('jit', caller_jit, true);
-    RETURN jsonb_build_object('guilds_built', 1, 'users_rebuilt', written.users_rebuilt,
+    -- A full rebuild's plan leaves the events to count to the steps, which read them all.
+    RETURN CASE WHEN _build_voice_sessions_step.full
+                THEN jsonb_build_object('events_read', coalesce(written.events_read, 0)) ELSE '{}' END
+        || jsonb_build_object('guilds_built', 1, 'users_rebuilt', written.users_rebuilt,
                               'sessions_opened', written.sessions_opened, 'sessions_closed', written.sessions_closed,
                               'sessions_updated', written.sessions_updated, 'sessions_removed', written.sessions_removed);
 END

@@ -221,9 +221,9 @@ impl Case for VoiceWriteFloor {
              index and its four CHECKs, checked to be those the rebuild leaves) and one INSERT ... \
              SELECT of the rebuild's rows from a plain table, in the rebuild's order, the indexes \
              maintained row by row; a CHECKPOINT, untimed, precedes every run of either side. \
-             Goal: at most 1.3x the floor; measured 1.68x to 1.86x at load averages of 2.5 to 4, \
-             2.27x before issue 13 item 8's last changes (README, Benchmarks), the rest being the count of the claimed events, the read \
-             of the raw events into arrays and the walk's sort",
+             Goal: at most 1.3x the floor; measured 1.45x to 1.54x at load averages of 2.3 to 2.9, \
+             2.11x to 2.14x before issue 13 item 8's part 2 on the same cluster (README, Benchmarks), \
+             the rest being the insert from the unnested session arrays, the walk's sort and the index builds",
         )
     }
 

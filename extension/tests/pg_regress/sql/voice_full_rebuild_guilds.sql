@@ -64,7 +64,14 @@ SELECT relname, definition, constraint_definition FROM pg_temp.indexes_now() ORD
 ROLLBACK;
 
 -- The public rebuild: the same rows as the incremental builds, the same indexes (new ones).
-SELECT status FROM guildstats.rebuild_voice_sessions();
+-- Its steps count the events they read (the plan no longer counts the claimed ones): every
+-- raw event of every guild (earlier suites' too), counted here another way.
+SELECT status, events_read = (SELECT count(*) FROM guildstats.raw_voice_events) AS every_event_counted,
+       guilds_built = (SELECT count(*) FROM (SELECT e.guild_id FROM guildstats.raw_voice_events e
+                                             UNION SELECT x.guild_id FROM guildstats.raw_voice_snapshots x
+                                             UNION SELECT b.guild_id FROM guildstats.raw_heartbeats b
+                                                    WHERE b.source = 'discord' AND b.guild_id IS NOT NULL) g) AS every_guild_built
+FROM guildstats.rebuild_voice_sessions();
 SELECT count(*) AS differences
 FROM ((SELECT * FROM incremental EXCEPT ALL SELECT * FROM guildstats.voice_sessions)
       UNION ALL (SELECT * FROM guildstats.voice_sessions EXCEPT ALL SELECT * FROM incremental)) d;
