@@ -12075,3 +12075,171 @@ $$;
 COMMENT ON FUNCTION @extschema@._build_voice_sessions_step(bigint, jsonb, boolean) IS
     'Internal: the step of build_voice_sessions (see guildstats.builders): rewrites one guild''s sessions from its earliest new observation on, or all of them when its settings, heartbeats or horizon changed, and tells the downstream builders from when.';
 -- ==== end of #13 voice write floor, part 2
+
+-- ==== #13 voice write floor, part 3 (issue 13, item 8): a full rebuild's step computes a whole
+-- guild's sessions and writes them itself through COPY's bulk write
+-- (_voice_write_guild_sessions); a caller under row-level security still inserts the column
+-- arrays. Same statements as sql/extension/voice_sessions.sql and extension/src/voice.rs.
+CREATE FUNCTION @extschema@."_voice_write_guild_sessions"(
+	"guild_id" bigint, /* i64 */
+	"horizon" timestamp with time zone, /* TimestampWithTimeZone */
+	"afk_channel_id" bigint, /* Option < i64 > */
+	"ignored_channel_ids" bigint[], /* :: std :: option :: Option < Vec < Option < i64 > > > */
+	"session_cap" interval, /* Interval */
+	"outage_after" interval /* Interval */
+) RETURNS TABLE (
+	"users" bigint,  /* i64 */
+	"events_read" bigint,  /* i64 */
+	"sessions_written" bigint  /* i64 */
+)
+VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'voice_write_guild_sessions_wrapper';
+COMMENT ON FUNCTION @extschema@._voice_write_guild_sessions(bigint, timestamptz, bigint, bigint[], interval, interval) IS
+    'Internal to build_voice_sessions(): computes the voice sessions of a whole guild (as _voice_sessionize_arrays) and writes them into voice_sessions through COPY''s bulk write, which checks INSERT privilege and enforces the constraints, indexes and triggers as an INSERT would; the caller has emptied the guild''s sessions. Returns the number of distinct users, of raw voice events read, and of sessions written. Refuses a table under row-level security for the current user (the caller then inserts _voice_sessionize_arrays'' rows).';
+
+CREATE OR REPLACE FUNCTION @extschema@._voice_write_sessions(guild_id bigint, horizon timestamptz,
+                                      users bigint[], dirty_from timestamptz[],
+                                      fresh boolean DEFAULT false,
+                                      OUT users_rebuilt bigint, OUT events_read bigint, OUT sessions_opened bigint,
+                                      OUT sessions_closed bigint, OUT sessions_updated bigint,
+                                      OUT sessions_removed bigint, OUT changed_from timestamptz)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+    g       bigint := _voice_write_sessions.guild_id;
+    s       record;
+    old     @extschema@.voice_sessions[];
+    restart_users bigint[];
+    restart_at    timestamptz[];
+    marks_from    timestamptz;
+    a_user        bigint[];
+    a_channel     bigint[];
+    a_start       timestamptz[];
+    a_end         timestamptz[];
+    a_start_reason text[];
+    a_end_reason  text[];
+    a_afk         boolean[];
+    a_capped      boolean[];
+    a_mute        double precision[];
+    a_deaf        double precision[];
+BEGIN
+    SELECT * INTO s FROM @extschema@.settings_for(g);
+    IF users IS NULL THEN
+        -- The whole guild. A full rebuild's plan has emptied the table (fresh): nothing to
+        -- delete, and with the indexes dropped until the builder's finish, looking would read
+        -- every guild written so far.
+        IF NOT fresh THEN
+            DELETE FROM @extschema@.voice_sessions v WHERE v.guild_id = g;
+        END IF;
+        -- Computed and written by the Rust step through COPY's bulk write (multi-row writes,
+        -- constraints, indexes and triggers as an INSERT). COPY knows nothing of row-level
+        -- security: under a policy that applies to the caller, the rows come as column arrays
+        -- and an INSERT writes them through the policy.
+        IF NOT pg_catalog.row_security_active('@extschema@.voice_sessions') THEN
+            SELECT w.users, w.events_read, w.sessions_written INTO users_rebuilt, events_read, sessions_opened
+              FROM @extschema@._voice_write_guild_sessions(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                                           s.session_cap, s.outage_after) w;
+        ELSE
+            -- The sessions come as one row of column arrays that the insert unnests in its select
+            -- list: returned a row at a time, or read from a function in FROM (which stores its
+            -- whole result first), they cost more than the writing itself.
+            SELECT (a.x).users, (a.x).events_read, (a.x).user_id, (a.x).channel_id, (a.x).started_at, (a.x).ended_at,
+                   (a.x).start_reason, (a.x).end_reason, (a.x).is_afk, (a.x).capped,
+                   (a.x).self_mute_seconds, (a.x).self_deaf_seconds
+              INTO users_rebuilt, events_read, a_user, a_channel, a_start, a_end, a_start_reason, a_end_reason,
+                   a_afk, a_capped, a_mute, a_deaf
+              FROM (SELECT @extschema@._voice_sessionize_arrays(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                                                s.session_cap, s.outage_after) AS x
+                    OFFSET 0) a;
+            INSERT INTO @extschema@.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
+                                                    is_afk, start_reason, capped, self_mute_seconds, self_deaf_seconds)
+            SELECT g, unnest(a_user), unnest(a_channel), unnest(a_start), unnest(a_end), unnest(a_end_reason),
+                   unnest(a_afk), unnest(a_start_reason), unnest(a_capped), unnest(a_mute), unnest(a_deaf);
+            GET DIAGNOSTICS sessions_opened = ROW_COUNT;
+        END IF;
+        sessions_closed := 0; sessions_updated := 0; sessions_removed := 0;
+        changed_from := '-infinity';
+        RETURN;
+    END IF;
+
+    -- Each touched user is walked again from their last leave before the earliest instant the
+    -- new rows touch: after a leave the user is out of voice whatever came before, so the
+    -- walk can restart there from an empty state. Their sessions from that leave on are
+    -- replaced. (Restarting at the touched instant itself would not do: the user may be in a
+    -- session there, even one an outage made the old walk drop.) A user who never left starts
+    -- at their first observation: their first event or, for one a snapshot listed first, their
+    -- first session (a listing that opened none left them out of voice, as if unseen).
+    --
+    -- One index probe per user (two for a user who never left); none reads the history.
+    SELECT array_agg(a.user_id ORDER BY a.user_id), array_agg(a.restart ORDER BY a.user_id)
+      INTO restart_users, restart_at
+      FROM (SELECT t.user_id, r.restart
+              FROM (SELECT x.user_id, min(x.at) AS touched_at
+                      FROM unnest(users, dirty_from) AS x(user_id, at)
+                     GROUP BY x.user_id) t
+              CROSS JOIN LATERAL (
+                  SELECT coalesce((SELECT max(e.event_ts) FROM @extschema@.raw_voice_events e
+                                    WHERE e.guild_id = g AND e.user_id = t.user_id
+                                      AND e.channel_id IS NULL AND e.event_ts < t.touched_at),
+                                  least((SELECT min(e.event_ts) FROM @extschema@.raw_voice_events e
+                                          WHERE e.guild_id = g AND e.user_id = t.user_id),
+                                        (SELECT min(v.started_at) FROM @extschema@.voice_sessions v
+                                          WHERE v.guild_id = g AND v.user_id = t.user_id),
+                                        t.touched_at)) AS restart) r) a;
+    restart_users := coalesce(restart_users, '{}');
+    restart_at := coalesce(restart_at, '{}');
+
+    -- By row address, each user's sessions found through the primary key: a join the planner
+    -- may turn into a scan of the whole table would cost the history.
+    WITH removed AS (
+        DELETE FROM @extschema@.voice_sessions v
+        WHERE v.ctid = ANY (ARRAY(
+            SELECT d.ctid
+              FROM unnest(restart_users, restart_at) AS r(user_id, restart)
+              CROSS JOIN LATERAL (SELECT o.ctid FROM @extschema@.voice_sessions o
+                                   WHERE o.guild_id = g AND o.user_id = r.user_id AND o.started_at >= r.restart
+                                  OFFSET 0) d))
+        RETURNING v.*
+    )
+    SELECT coalesce(array_agg(d), '{}') INTO old FROM removed d;
+
+    -- Guild-wide marks (heartbeats, snapshots) matter to a user only while they are in a
+    -- channel, so the walk needs them from the user's first entry after the restart, not from
+    -- the restart: a user back after months away needs the marks since their return, not the
+    -- months. That entry is an event entering a channel (_voice_sessionize finds the first
+    -- among the events it reads), an old session (a snapshot listing that opened one: the
+    -- sessions just removed are those from the restarts on), or comes at the touched instant.
+    marks_from := least((SELECT min(x.at) FROM unnest(dirty_from) AS x(at)),
+                        (SELECT min(o.started_at) FROM unnest(old) o));
+
+    users_rebuilt := coalesce(cardinality(restart_users), 0);
+    events_read := NULL;  -- the plan of an incremental build counts the claimed events
+
+    WITH fresh AS (
+        INSERT INTO @extschema@.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
+                                                is_afk, start_reason, capped, self_mute_seconds, self_deaf_seconds)
+        SELECT g, n.user_id, n.channel_id, n.started_at, n.ended_at, n.end_reason,
+               n.is_afk, n.start_reason, n.capped, n.self_mute_seconds, n.self_deaf_seconds
+        FROM @extschema@._voice_sessionize(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                           s.session_cap, s.outage_after, restart_users, restart_at, marks_from) n
+        RETURNING *
+    ), compared AS (
+        SELECT f.started_at AS new_start, f.ended_at AS new_end, o.started_at AS old_start, o.ended_at AS old_end,
+               (f.*)::text IS DISTINCT FROM (o.*)::text AS changed
+        FROM fresh f
+        LEFT JOIN unnest(old) o ON o.user_id = f.user_id AND o.started_at = f.started_at
+    )
+    SELECT count(*) FILTER (WHERE old_start IS NULL),
+           count(*) FILTER (WHERE old_start IS NOT NULL AND old_end IS NULL AND new_end IS NOT NULL),
+           count(*) FILTER (WHERE old_start IS NOT NULL AND changed AND NOT (old_end IS NULL AND new_end IS NOT NULL)),
+           cardinality(old) - count(old_start),
+           least(min(new_start) FILTER (WHERE old_start IS NULL OR changed),
+                 (SELECT min(o.started_at) FROM unnest(old) o
+                   WHERE NOT EXISTS (SELECT 1 FROM compared c WHERE c.old_start = o.started_at AND c.new_start = o.started_at
+                                       AND NOT c.changed)))
+      INTO sessions_opened, sessions_closed, sessions_updated, sessions_removed, changed_from
+      FROM compared;
+END
+$$;
+-- ==== end of #13 voice write floor, part 3

@@ -8,6 +8,7 @@
 
 mod activity;
 mod aggregate;
+mod bulk_copy;
 mod economy;
 mod error;
 mod et;

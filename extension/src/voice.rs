@@ -270,15 +270,112 @@ pub(crate) fn voice_sessionize_arrays(
     TableIterator::once(session_arrays(sessions, events_read))
 }
 
-fn session_arrays(sessions: Vec<Session>, events_read: usize) -> SessionArrays {
-    let n = sessions.len();
-    // The walk gives each user's sessions together (users in turn): count the changes of user
-    // rather than sorting half a million ids.
-    let users = sessions
+/// Internal: computes the sessions of a whole guild, as `_voice_sessionize_arrays` does, and
+/// writes them into `voice_sessions` itself through COPY's bulk write (see
+/// [`crate::bulk_copy`]): handed to SQL as arrays and inserted from there, each row was
+/// converted twice and written alone, which cost as much as the walk. The caller has emptied
+/// the guild's sessions. A table under row-level security for the current user is refused
+/// (COPY would write past the policies): the caller inserts the arrays instead.
+#[pg_extern(volatile, parallel_unsafe, name = "_voice_write_guild_sessions")]
+pub(crate) fn voice_write_guild_sessions(
+    guild_id: i64,
+    horizon: TimestampWithTimeZone,
+    afk_channel_id: Option<i64>,
+    ignored_channel_ids: Option<Vec<Option<i64>>>,
+    session_cap: Interval,
+    outage_after: Interval,
+) -> TableIterator<
+    'static,
+    (
+        name!(users, i64),
+        name!(events_read, i64),
+        name!(sessions_written, i64),
+    ),
+> {
+    let relid = voice_sessions_relid();
+    // Before the walk, so that a refused write costs nothing.
+    if crate::bulk_copy::row_security_applies(relid) {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            "guildstats: _voice_write_guild_sessions: row-level security applies to voice_sessions for this user; \
+             the build writes through INSERT instead",
+        );
+    }
+    let config = voice_config(
+        afk_channel_id,
+        ignored_channel_ids,
+        session_cap,
+        outage_after,
+    );
+    let (sessions, events_read) = guild_sessions(guild_id, horizon, &config, None, None);
+    let users = distinct_users(&sessions);
+    let written =
+        crate::bulk_copy::copy_rows(relid, &SESSION_COLUMNS, sessions.iter(), |s, row| {
+            row.int8(guild_id);
+            row.int8(s.user_id);
+            row.int8(s.channel_id);
+            row.timestamptz(from_unix_us(s.started_at).into_inner());
+            match s.ended_at {
+                Some(t) => row.timestamptz(from_unix_us(t).into_inner()),
+                None => row.null(),
+            }
+            match s.end_reason {
+                Some(r) => row.text(r.as_str()),
+                None => row.null(),
+            }
+            row.bool(s.is_afk);
+            row.text(s.start_reason.as_str());
+            row.bool(s.capped);
+            row.float8(s.self_mute_us as f64 / 1e6);
+            row.float8(s.self_deaf_us as f64 / 1e6);
+        });
+    TableIterator::once((users as i64, events_read as i64, written as i64))
+}
+
+/// The columns [`voice_write_guild_sessions`] fills, in the order it writes each row's fields.
+const SESSION_COLUMNS: [&str; 11] = [
+    "guild_id",
+    "user_id",
+    "channel_id",
+    "started_at",
+    "ended_at",
+    "end_reason",
+    "is_afk",
+    "start_reason",
+    "capped",
+    "self_mute_seconds",
+    "self_deaf_seconds",
+];
+
+/// The extension's `voice_sessions` table.
+fn voice_sessions_relid() -> pg_sys::Oid {
+    // SAFETY: catalog lookups by name; the schema lookup raises its own error if missing.
+    let relid = unsafe {
+        let schema = pg_sys::get_namespace_oid(c"guildstats".as_ptr(), false);
+        pg_sys::get_relname_relid(c"voice_sessions".as_ptr(), schema)
+    };
+    if relid == pg_sys::InvalidOid {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            "guildstats: voice sessions: table guildstats.voice_sessions does not exist",
+        );
+    }
+    relid
+}
+
+/// The walk gives each user's sessions together (users in turn): count the changes of user
+/// rather than sorting half a million ids.
+fn distinct_users(sessions: &[Session]) -> usize {
+    sessions
         .windows(2)
         .filter(|w| w[0].user_id != w[1].user_id)
         .count()
-        + usize::from(!sessions.is_empty());
+        + usize::from(!sessions.is_empty())
+}
+
+fn session_arrays(sessions: Vec<Session>, events_read: usize) -> SessionArrays {
+    let n = sessions.len();
+    let users = distinct_users(&sessions);
     // The reasons are a handful of words: one text value each, pointed to by every element.
     let mut texts: Vec<(&'static str, pg_sys::Datum)> = Vec::new();
     let mut text = |word: &'static str| -> pg_sys::Datum {
@@ -775,4 +872,13 @@ COMMENT ON FUNCTION _voice_sessionize_arrays(bigint, timestamptz, bigint, bigint
 "#,
     name = "voice_sessionize_arrays_comment",
     requires = [voice_sessionize_arrays]
+);
+
+extension_sql!(
+    r#"
+COMMENT ON FUNCTION _voice_write_guild_sessions(bigint, timestamptz, bigint, bigint[], interval, interval) IS
+    'Internal to build_voice_sessions(): computes the voice sessions of a whole guild (as _voice_sessionize_arrays) and writes them into voice_sessions through COPY''s bulk write, which checks INSERT privilege and enforces the constraints, indexes and triggers as an INSERT would; the caller has emptied the guild''s sessions. Returns the number of distinct users, of raw voice events read, and of sessions written. Refuses a table under row-level security for the current user (the caller then inserts _voice_sessionize_arrays'' rows).';
+"#,
+    name = "voice_write_guild_sessions_comment",
+    requires = [voice_write_guild_sessions]
 );

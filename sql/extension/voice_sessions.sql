@@ -133,22 +133,32 @@ BEGIN
         IF NOT fresh THEN
             DELETE FROM @extschema@.voice_sessions v WHERE v.guild_id = g;
         END IF;
-        -- The sessions come as one row of column arrays that the insert unnests in its select
-        -- list: returned a row at a time, or read from a function in FROM (which stores its
-        -- whole result first), they cost more than the writing itself.
-        SELECT (a.x).users, (a.x).events_read, (a.x).user_id, (a.x).channel_id, (a.x).started_at, (a.x).ended_at,
-               (a.x).start_reason, (a.x).end_reason, (a.x).is_afk, (a.x).capped,
-               (a.x).self_mute_seconds, (a.x).self_deaf_seconds
-          INTO users_rebuilt, events_read, a_user, a_channel, a_start, a_end, a_start_reason, a_end_reason,
-               a_afk, a_capped, a_mute, a_deaf
-          FROM (SELECT @extschema@._voice_sessionize_arrays(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
-                                                            s.session_cap, s.outage_after) AS x
-                OFFSET 0) a;
-        INSERT INTO @extschema@.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
-                                                is_afk, start_reason, capped, self_mute_seconds, self_deaf_seconds)
-        SELECT g, unnest(a_user), unnest(a_channel), unnest(a_start), unnest(a_end), unnest(a_end_reason),
-               unnest(a_afk), unnest(a_start_reason), unnest(a_capped), unnest(a_mute), unnest(a_deaf);
-        GET DIAGNOSTICS sessions_opened = ROW_COUNT;
+        -- Computed and written by the Rust step through COPY's bulk write (multi-row writes,
+        -- constraints, indexes and triggers as an INSERT). COPY knows nothing of row-level
+        -- security: under a policy that applies to the caller, the rows come as column arrays
+        -- and an INSERT writes them through the policy.
+        IF NOT pg_catalog.row_security_active('@extschema@.voice_sessions') THEN
+            SELECT w.users, w.events_read, w.sessions_written INTO users_rebuilt, events_read, sessions_opened
+              FROM @extschema@._voice_write_guild_sessions(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                                           s.session_cap, s.outage_after) w;
+        ELSE
+            -- The sessions come as one row of column arrays that the insert unnests in its select
+            -- list: returned a row at a time, or read from a function in FROM (which stores its
+            -- whole result first), they cost more than the writing itself.
+            SELECT (a.x).users, (a.x).events_read, (a.x).user_id, (a.x).channel_id, (a.x).started_at, (a.x).ended_at,
+                   (a.x).start_reason, (a.x).end_reason, (a.x).is_afk, (a.x).capped,
+                   (a.x).self_mute_seconds, (a.x).self_deaf_seconds
+              INTO users_rebuilt, events_read, a_user, a_channel, a_start, a_end, a_start_reason, a_end_reason,
+                   a_afk, a_capped, a_mute, a_deaf
+              FROM (SELECT @extschema@._voice_sessionize_arrays(g, horizon, s.afk_channel_id, s.ignored_channel_ids,
+                                                                s.session_cap, s.outage_after) AS x
+                    OFFSET 0) a;
+            INSERT INTO @extschema@.voice_sessions (guild_id, user_id, channel_id, started_at, ended_at, end_reason,
+                                                    is_afk, start_reason, capped, self_mute_seconds, self_deaf_seconds)
+            SELECT g, unnest(a_user), unnest(a_channel), unnest(a_start), unnest(a_end), unnest(a_end_reason),
+                   unnest(a_afk), unnest(a_start_reason), unnest(a_capped), unnest(a_mute), unnest(a_deaf);
+            GET DIAGNOSTICS sessions_opened = ROW_COUNT;
+        END IF;
         sessions_closed := 0; sessions_updated := 0; sessions_removed := 0;
         changed_from := '-infinity';
         RETURN;

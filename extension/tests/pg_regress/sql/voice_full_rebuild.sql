@@ -121,6 +121,78 @@ SELECT count(*) AS indexes_inside FROM pg_index WHERE indrelid = 'guildstats.voi
 ROLLBACK;
 SELECT * FROM pg_temp.compare('rolled back');
 
+-- Which write each of those rebuilds took. The owner's and the operator's steps differ:
+-- row-level security (guild_isolation) applies to the operator, whose rows therefore go in by
+-- INSERT, through the policy; the Rust step's bulk write (COPY) refuses such a caller, and
+-- for anybody else writes the very rows the incremental builds made.
+BEGIN;
+DELETE FROM guildstats.voice_sessions WHERE guild_id = 601;
+SELECT * FROM guildstats._voice_write_guild_sessions(601, '2026-04-01 22:30', 69, NULL, '12 hours', '5 minutes');
+SELECT count(*) AS differences
+  FROM ((SELECT * FROM built WHERE guild_id = 601 EXCEPT ALL SELECT * FROM guildstats.voice_sessions WHERE guild_id = 601)
+        UNION ALL
+        (SELECT * FROM guildstats.voice_sessions WHERE guild_id = 601 EXCEPT ALL SELECT * FROM built WHERE guild_id = 601)) d;
+ROLLBACK;
+-- The bulk write of guild 601, or the error that refused it.
+CREATE FUNCTION pg_temp.bulk_write_601() RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM guildstats._voice_write_guild_sessions(601, '2026-04-01 22:30', 69, NULL, '12 hours', '5 minutes');
+    RETURN 'written';
+EXCEPTION WHEN insufficient_privilege THEN
+    RETURN SQLERRM;
+END $$;
+SET ROLE voice_rebuild_operator;
+SELECT pg_catalog.row_security_active('guildstats.voice_sessions') AS operator_under_policy;
+SELECT pg_temp.bulk_write_601() AS operator_write;
+RESET ROLE;
+
+-- A non-owner past the policies (BYPASSRLS) writes by COPY through the existing indexes: the
+-- same rows again.
+CREATE ROLE voice_copy_operator LOGIN BYPASSRLS IN ROLE guildstats_admin;
+GRANT USAGE ON SCHEMA guildstats TO voice_copy_operator;
+GRANT ALL ON ALL TABLES IN SCHEMA guildstats TO voice_copy_operator;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA guildstats TO voice_copy_operator;
+SET ROLE voice_copy_operator;
+SELECT pg_catalog.row_security_active('guildstats.voice_sessions') AS copy_operator_under_policy;
+SELECT status FROM guildstats.rebuild_voice_sessions();
+RESET ROLE;
+SELECT * FROM pg_temp.compare('bypassrls operator');
+
+-- COPY checks no privileges itself: without INSERT on voice_sessions, the bulk write fails as
+-- an INSERT would, and writes nothing.
+REVOKE INSERT ON guildstats.voice_sessions FROM voice_copy_operator;
+SET ROLE voice_copy_operator;
+BEGIN;
+DELETE FROM guildstats.voice_sessions WHERE guild_id = 601;
+SELECT pg_temp.bulk_write_601() AS write_without_insert;
+SELECT count(*) AS sessions_of_601 FROM guildstats.voice_sessions WHERE guild_id = 601;
+ROLLBACK;
+RESET ROLE;
+
+-- A row the table refuses (here a CHECK added NOT VALID, which holds for new rows only) stops
+-- the rebuild with the table's own error, whichever write it takes, and the rollback leaves
+-- every session and index as it was.
+ALTER TABLE guildstats.voice_sessions ADD CONSTRAINT voice_sessions_test_no_user_3 CHECK (user_id <> 3) NOT VALID;
+CREATE FUNCTION pg_temp.refused_rebuild() RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM guildstats.rebuild_voice_sessions();
+    RETURN 'written';
+EXCEPTION WHEN check_violation THEN
+    RETURN SQLERRM;
+END $$;
+SELECT pg_temp.refused_rebuild() AS owner_rebuild;
+SET ROLE voice_rebuild_operator;
+SELECT pg_temp.refused_rebuild() AS operator_rebuild;
+RESET ROLE;
+SELECT * FROM pg_temp.compare('refused');
+ALTER TABLE guildstats.voice_sessions DROP CONSTRAINT voice_sessions_test_no_user_3;
+REVOKE ALL ON ALL TABLES IN SCHEMA guildstats FROM voice_copy_operator;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA guildstats FROM voice_copy_operator;
+REVOKE USAGE ON SCHEMA guildstats FROM voice_copy_operator;
+DROP ROLE voice_copy_operator;
+
 REVOKE ALL ON ALL TABLES IN SCHEMA guildstats FROM voice_rebuild_operator;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA guildstats FROM voice_rebuild_operator;
 REVOKE USAGE ON SCHEMA guildstats FROM voice_rebuild_operator;
