@@ -221,9 +221,11 @@ impl Case for VoiceWriteFloor {
              index and its four CHECKs, checked to be those the rebuild leaves) and one INSERT ... \
              SELECT of the rebuild's rows from a plain table, in the rebuild's order, the indexes \
              maintained row by row; a CHECKPOINT, untimed, precedes every run of either side. \
-             Goal: at most 1.3x the floor; measured 1.45x to 1.54x at load averages of 2.3 to 2.9, \
-             2.11x to 2.14x before issue 13 item 8's part 2 on the same cluster (README, Benchmarks), \
-             the rest being the insert from the unnested session arrays, the walk's sort and the index builds",
+             Goal: at most 1.3x the floor; measured 1.15x to 1.18x at load averages of 1.0 to 1.3 \
+             since part 3 of issue 13 item 8 (the step writes each guild's sessions through COPY's \
+             bulk write), main before it 1.41x to 1.50x in the same alternation (README, Benchmarks); \
+             the rest is the walk with its reads and the finish's index builds. A rebuild by a \
+             caller under row-level security inserts the session arrays instead, as before part 3",
         )
     }
 
