@@ -221,9 +221,9 @@ impl Case for VoiceWriteFloor {
              index and its four CHECKs, checked to be those the rebuild leaves) and one INSERT ... \
              SELECT of the rebuild's rows from a plain table, in the rebuild's order, the indexes \
              maintained row by row; a CHECKPOINT, untimed, precedes every run of either side. \
-             Goal: at most 1.3x the floor; measured 1.15x to 1.18x at load averages of 1.0 to 1.3 \
+             Goal: at most 1.3x the floor; measured 1.15x to 1.18x at load averages of 0.2 to 1.3 \
              since part 3 of issue 13 item 8 (the step writes each guild's sessions through COPY's \
-             bulk write), main before it 1.41x to 1.50x in the same alternation (README, Benchmarks); \
+             bulk write), main before it 1.41x to 1.50x alternated with it (README, Benchmarks); \
              the rest is the walk with its reads and the finish's index builds. A rebuild by a \
              caller under row-level security inserts the session arrays instead, as before part 3",
         )
